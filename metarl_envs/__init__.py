@@ -1,0 +1,44 @@
+"""metarl-envs: Gymnasium-compatible meta-RL environments with one seeded task API.
+
+    import gymnasium as gym, metarl_envs
+    env = gym.make("MetaRL/Navigation2D-v0")
+    env.reset(seed=0)
+    tasks = env.unwrapped.sample_tasks(40)
+    obs, info = env.reset(options={"task": tasks[3]})
+    test = metarl_envs.task_set("MetaRL/Navigation2D-v0", split="test")
+
+Registration is a flat table of string entry points (no lambdas, nothing captured from a loop);
+importing this package does not import mujoco.
+"""
+
+from __future__ import annotations
+
+from gymnasium.envs.registration import register, registry
+
+from metarl_envs.core import MetaEnv, MetaVectorEnv, Preset, Task
+from metarl_envs.task_sets import TaskSet, task_set
+
+__version__ = "0.1.0"
+__all__ = ["ENV_IDS", "MetaEnv", "MetaVectorEnv", "Preset", "Task", "TaskSet", "register_envs", "task_set"]
+
+# id, module (under metarl_envs), env class, vector class, default preset
+_ENV_TABLE: tuple[tuple[str, str, str, str, str], ...] = (
+    ("MetaRL/Navigation2D-v0", "classic.navigation_2d", "Navigation2DEnv", "Navigation2DVectorEnv", "maml"),
+)
+ENV_IDS: tuple[str, ...] = tuple(row[0] for row in _ENV_TABLE)
+
+
+def register_envs() -> None:
+    """Register every `MetaRL/` id (idempotent; also the `gymnasium.envs` plugin hook)."""
+    for env_id, module, env_class, vector_class, preset in _ENV_TABLE:
+        if env_id in registry:
+            continue
+        register(
+            id=env_id,
+            entry_point=f"metarl_envs.{module}:{env_class}",
+            vector_entry_point=f"metarl_envs.{module}:{vector_class}",
+            kwargs={"preset": preset},
+        )
+
+
+register_envs()

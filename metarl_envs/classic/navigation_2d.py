@@ -1,0 +1,201 @@
+"""2-D point navigation with a hidden goal (MAML's "2D navigation").
+
+## Description
+A point starts at the origin and moves by its action each step; the task is a goal position that
+the agent does not observe and must infer from rewards. This is the dense point-navigation task of
+Finn et al. (2017), section 5.2, used by every seed paper of this project as the first benchmark.
+
+## Task distribution
+| preset | goal ~            | horizon | obs | reward            | success radius | scored episodes               |
+|--------|-------------------|---------|-----|-------------------|----------------|-------------------------------|
+| maml   | U[-0.5, 0.5]^2    | 100     | 2-D | -‖p − g‖₂         | 0.01 per axis  | mean of post-adaptation batch |
+
+Task sets (`metarl_envs.task_set`): 1000 train / 40 test goals (MAML meta-tests on 40 tasks).
+
+## Action Space
+`Box(-0.1, 0.1, (2,), float32)`: the displacement (dx, dy). The source clips larger actions; here
+an action outside the box raises `ValueError` and the sampler clips explicitly (so a policy's
+log-probabilities stay those of the action it drew, as in pytorch-maml-rl).
+
+## Observation Space
+`Box(-inf, inf, (2,), float32)`: the position (x, y) after the step. The goal is not observed.
+
+## Rewards
+`reward = -‖p' − g‖₂` after the move (`reward="distance"`, the source's), or `-‖p' − g‖₂²`
+(`reward="squared"`). `info["distance"]` holds ‖p' − g‖₂.
+
+## Starting State
+(0, 0), deterministic.
+
+## Episode End
+- Termination: |x' − g_x| < 0.01 and |y' − g_y| < 0.01.
+- Truncation: after `horizon` steps (preset: 100).
+
+## Arguments
+| argument | default | meaning |
+|----------|---------|---------|
+| preset   | "maml"  | protocol preset (table above) |
+| task     | None    | initial task (`GoalTask2D` or its dict); default: the first task drawn with seed 0 |
+| horizon  | None    | steps before truncation; None takes the preset's |
+| reward   | "distance" | "distance" or "squared" |
+| render_mode | None | None or "rgb_array" |
+
+## Vectorized environment
+`gym.make_vec("MetaRL/Navigation2D-v0", num_envs=n, vectorization_mode="vector_entry_point")`
+gives `Navigation2DVectorEnv`: one task per sub-env (`set_tasks`), the same batched step.
+
+## Sources
+- cbfinn/maml_rl@9c8e2eb:maml_examples/point_env_randgoal.py (goal range, clip, reward, done rule)
+- cbfinn/maml_rl@9c8e2eb:maml_examples/maml_trpo_point.py (max_path_length = 100)
+- tristandeleu/pytorch-maml-rl@21d4ba1:maml_rl/envs/navigation.py (`2DNavigation-v0`, same rules)
+
+## Version History
+- v0: initial release.
+
+>>> import gymnasium as gym, metarl_envs
+>>> env = gym.make("MetaRL/Navigation2D-v0")
+>>> obs, info = env.reset(seed=0, options={"task": {"goal": [0.25, -0.1]}})
+>>> obs.tolist()
+[0.0, 0.0]
+>>> obs, reward, terminated, truncated, info = env.step([0.1, 0.0])
+>>> round(float(reward), 6)
+-0.180278
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+from gymnasium import spaces
+
+from metarl_envs.core import MetaEnv, MetaVectorEnv, Preset, Task, check_box_action, check_choice, check_vector
+
+__all__ = ["GoalTask2D", "Navigation2DEnv", "Navigation2DPreset", "Navigation2DVectorEnv"]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class GoalTask2D(Task):
+    """A goal position (x, y)."""
+
+    goal: tuple[float, float]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "goal", check_vector("GoalTask2D", "goal", self.goal, 2))
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Navigation2DPreset(Preset):
+    goal_low: float
+    goal_high: float
+    max_action: float
+    success_tolerance: float
+    """terminate when both |dx| and |dy| are below this"""
+
+
+PRESETS: dict[str, Navigation2DPreset] = {
+    "maml": Navigation2DPreset(
+        horizon=100, n_train_tasks=1000, n_test_tasks=40, goal_low=-0.5, goal_high=0.5,
+        max_action=0.1, success_tolerance=0.01,
+        source="cbfinn/maml_rl@9c8e2eb:maml_examples/point_env_randgoal.py",
+    ),
+}
+
+
+def navigation_step(position: np.ndarray, action: np.ndarray, goal: np.ndarray, squared: bool,
+                    tolerance: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Batched dynamics over (n, 2) arrays: returns (position', reward, terminated, distance)."""
+    position = position + action
+    offset = position - goal
+    distance = np.sqrt(np.sum(offset**2, axis=1))
+    reward = -(distance**2) if squared else -distance
+    terminated = np.all(np.abs(offset) < tolerance, axis=1)
+    return position, reward, terminated, distance
+
+
+class Navigation2DEnv(MetaEnv):
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 20}
+    task_type = GoalTask2D
+    presets = PRESETS
+
+    def __init__(self, preset: str = "maml", task: GoalTask2D | dict | None = None,
+                 horizon: int | None = None, reward: str = "distance", render_mode: str | None = None):
+        self.reward_mode = check_choice("Navigation2DEnv", "reward", reward, ("distance", "squared"))
+        self.render_mode = check_choice("Navigation2DEnv", "render_mode", render_mode, (None, "rgb_array"))
+        preset_values = PRESETS.get(preset)
+        bound = preset_values.max_action if preset_values else 0.1
+        self.action_space = spaces.Box(-bound, bound, (2,), np.float32)
+        self.observation_space = spaces.Box(-np.inf, np.inf, (2,), np.float32)
+        self._position = np.zeros((1, 2))
+        self._init_meta(preset, task, horizon)
+
+    @classmethod
+    def draw_tasks(cls, preset: Navigation2DPreset, rng: np.random.Generator, n: int) -> Sequence[GoalTask2D]:
+        goals = rng.uniform(preset.goal_low, preset.goal_high, size=(n, 2))
+        return [GoalTask2D(goal=tuple(g)) for g in goals.tolist()]
+
+    def _check_task_in_preset(self, task: GoalTask2D) -> None:
+        check_vector("GoalTask2D", "goal", task.goal, 2, self.preset.goal_low, self.preset.goal_high)
+
+    def _on_task_change(self) -> None:
+        self._goal = np.asarray([self._task.goal])
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed, options=options)
+        self._position = np.zeros((1, 2))
+        return self._position[0].astype(np.float32), {}
+
+    def step(self, action: Any):
+        self._require_reset()
+        action = check_box_action("Navigation2DEnv.step", action, self.action_space)
+        self._position, reward, terminated, distance = navigation_step(
+            self._position, action[None], self._goal, self.reward_mode == "squared",
+            self.preset.success_tolerance)
+        truncated = self._advance_clock(bool(terminated[0]))
+        info = {"distance": float(distance[0])}
+        return self._position[0].astype(np.float32), float(reward[0]), bool(terminated[0]), truncated, info
+
+    def render(self) -> np.ndarray | None:
+        if self.render_mode != "rgb_array":
+            return None
+        return render_points(self._position[0], self._task.goal, extent=1.0)
+
+
+class Navigation2DVectorEnv(MetaVectorEnv):
+    single_env_cls = Navigation2DEnv
+
+    def _allocate_state(self) -> None:
+        self._position = np.zeros((self.num_envs, 2))
+
+    def _on_tasks_change(self) -> None:
+        self._goal = np.asarray([t.goal for t in self.tasks])
+
+    def _reset_index(self, i: int, rng: np.random.Generator) -> None:
+        self._position[i] = 0.0
+
+    def _step_batch(self, actions: np.ndarray):
+        self._position, reward, terminated, distance = navigation_step(
+            self._position, actions, self._goal, self._template.reward_mode == "squared",
+            self.preset.success_tolerance)
+        return reward, terminated, {"distance": distance}
+
+    def _observations(self) -> np.ndarray:
+        return self._position.astype(np.float32)
+
+
+def render_points(agent: np.ndarray, goal: Sequence[float], extent: float, size: int = 128,
+                  goal_radius: float = 0.0) -> np.ndarray:
+    """A small RGB image of the square [-extent, extent]^2: the goal (green, with its radius if
+    any) and the agent (blue). Shared by the 2-D point envs."""
+    image = np.full((size, size, 3), 255, dtype=np.uint8)
+    ys, xs = np.mgrid[0:size, 0:size]
+    world_x = (xs + 0.5) / size * 2 * extent - extent
+    world_y = extent - (ys + 0.5) / size * 2 * extent
+    pixel = 2 * extent / size
+    goal_disc = (world_x - goal[0]) ** 2 + (world_y - goal[1]) ** 2 <= max(goal_radius, 3 * pixel) ** 2
+    image[goal_disc] = (60, 180, 75)
+    agent_disc = (world_x - agent[0]) ** 2 + (world_y - agent[1]) ** 2 <= (3 * pixel) ** 2
+    image[agent_disc] = (0, 90, 200)
+    return image

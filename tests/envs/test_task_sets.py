@@ -1,0 +1,72 @@
+"""Fixed, fingerprinted task sets (DESIGN.md): pinned, reproducible, disjoint, tamper-evident."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import metarl_envs
+from metarl_envs.task_sets import TaskSet, _load, env_class, split_tasks, task_set_path
+
+# sha256 of each stored set's canonical JSON. A change here changes every published number on
+# that set: bump the env's version instead of editing a stored set.
+PINNED_TEST_FINGERPRINTS = {
+    ("MetaRL/Navigation2D-v0", "maml"): "ee30630819555b9d939847d103e911e0f6aa985732a663b4f48157c654b383bc",
+}
+
+
+def test_every_preset_has_a_pinned_fingerprint(env_preset):
+    assert env_preset in PINNED_TEST_FINGERPRINTS, f"pin the test fingerprint of {env_preset}"
+    assert metarl_envs.task_set(*env_preset[:1], "test", env_preset[1]).fingerprint == \
+        PINNED_TEST_FINGERPRINTS[env_preset]
+
+
+def test_stored_sets_are_what_the_seeded_builder_draws(env_preset):
+    env_id, preset = env_preset
+    train, test = split_tasks(env_class(env_id), preset)
+    assert list(metarl_envs.task_set(env_id, "train", preset)) == train
+    assert list(metarl_envs.task_set(env_id, "test", preset)) == test
+
+
+def test_train_and_test_are_disjoint(env_preset):
+    env_id, preset = env_preset
+    train = metarl_envs.task_set(env_id, "train", preset)
+    test = metarl_envs.task_set(env_id, "test", preset)
+    spec = env_class(env_id).presets[preset]
+    assert len(train) > 0 and len(test) > 0
+    if spec.finite_family:
+        assert list(test) == list(train) and not test.disjoint_from_train
+    else:
+        assert not set(train) & set(test)
+        assert (len(train), len(test)) == (spec.n_train_tasks, spec.n_test_tasks)
+        assert test.disjoint_from_train
+
+
+def test_task_set_is_immutable_and_ordered(env_preset):
+    tset = metarl_envs.task_set(env_preset[0], "test", env_preset[1])
+    assert isinstance(tset, TaskSet) and isinstance(tset.tasks, tuple)
+    with pytest.raises(AttributeError):
+        tset.tasks = ()  # type: ignore[misc]
+
+
+def test_tampered_file_is_refused(tmp_path, monkeypatch):
+    env_id, preset = "MetaRL/Navigation2D-v0", "maml"
+    document = json.loads(task_set_path(env_id, preset).read_text())
+    document["splits"]["test"][0]["goal"][0] += 1e-9
+    fake = tmp_path / task_set_path(env_id, preset).name
+    fake.write_text(json.dumps(document))
+    monkeypatch.setattr("metarl_envs.task_sets._FOLDER", tmp_path)
+    _load.cache_clear()
+    try:
+        with pytest.raises(ValueError, match="fingerprint mismatch"):
+            metarl_envs.task_set(env_id, "test", preset)
+    finally:
+        _load.cache_clear()
+
+
+def test_bad_split_and_preset_are_named():
+    with pytest.raises(ValueError, match="split"):
+        metarl_envs.task_set("MetaRL/Navigation2D-v0", "validation")
+    with pytest.raises(ValueError, match="preset"):
+        metarl_envs.task_set("MetaRL/Navigation2D-v0", "test", preset="nope")

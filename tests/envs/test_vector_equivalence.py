@@ -1,0 +1,75 @@
+"""Native vector envs step exactly like SyncVectorEnv over the single env (R7)."""
+
+from __future__ import annotations
+
+import functools
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import metarl_envs
+
+from .conftest import make
+
+NUM_ENVS = 8
+
+
+def batched_actions(space: gym.Space, rng: np.random.Generator, n: int) -> np.ndarray:
+    if isinstance(space, gym.spaces.Discrete):
+        return rng.integers(0, space.n, size=n)
+    return rng.uniform(space.low, space.high, size=(n, *space.shape)).astype(space.dtype)
+
+
+@pytest.mark.parametrize("steps", [250])
+def test_native_vector_equals_sync_vector(env_preset, steps):
+    env_id, preset = env_preset
+    tasks = list(metarl_envs.task_set(env_id, "test", preset))
+    tasks = [tasks[i % len(tasks)] for i in range(NUM_ENVS)]
+    sync = gym.vector.SyncVectorEnv(
+        [functools.partial(make, env_id, preset, task=t) for t in tasks])
+    native = gym.make_vec(env_id, num_envs=NUM_ENVS, vectorization_mode="vector_entry_point", preset=preset)
+    native.unwrapped.set_tasks(tasks)
+    obs_sync, _ = sync.reset(seed=7)
+    obs_native, _ = native.reset(seed=7)
+    np.testing.assert_array_equal(obs_native, obs_sync)
+    rng = np.random.default_rng(0)
+    ended = 0
+    for t in range(steps):
+        actions = batched_actions(native.single_action_space, rng, NUM_ENVS)
+        out_sync = sync.step(actions)
+        out_native = native.step(actions)
+        for name, a, b in zip(("obs", "reward", "terminated", "truncated"), out_native[:4], out_sync[:4]):
+            np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-9, err_msg=f"{name} differs at step {t}")
+        ended += int(np.sum(out_sync[2] | out_sync[3]))
+    assert ended > 0, "no episode ended: the autoreset path was not exercised"
+
+
+def test_sample_tasks_seeded_in_vector_env(env_preset):
+    env_id, preset = env_preset
+    a = gym.make_vec(env_id, num_envs=2, vectorization_mode="vector_entry_point", preset=preset)
+    b = gym.make_vec(env_id, num_envs=2, vectorization_mode="vector_entry_point", preset=preset)
+    a.reset(seed=4)
+    b.reset(seed=4)
+    assert a.unwrapped.sample_tasks(5) == b.unwrapped.sample_tasks(5)
+
+
+def test_set_tasks_rejects_wrong_count(env_preset):
+    env_id, preset = env_preset
+    venv = gym.make_vec(env_id, num_envs=3, vectorization_mode="vector_entry_point", preset=preset)
+    task = metarl_envs.task_set(env_id, "test", preset)[0]
+    with pytest.raises(ValueError, match="3 tasks"):
+        venv.unwrapped.set_tasks([task, task])
+
+
+def test_vector_step_rejects_bad_actions(env_preset):
+    env_id, preset = env_preset
+    venv = gym.make_vec(env_id, num_envs=2, vectorization_mode="vector_entry_point", preset=preset)
+    venv.reset(seed=0)
+    space = venv.single_action_space
+    if isinstance(space, gym.spaces.Discrete):
+        bad = np.array([0, space.n])
+    else:
+        bad = np.stack([space.sample(), space.high + 1.0])
+    with pytest.raises(ValueError, match="outside"):
+        venv.step(bad)
