@@ -107,7 +107,7 @@ def task_set(env_id: str, split: str = "train", preset: str | None = None) -> Ta
     return _load(env_id, preset)[split]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _load(env_id: str, preset: str) -> dict[str, TaskSet]:
     cls = env_class(env_id)
     if preset not in cls.presets:

@@ -39,7 +39,7 @@ def test_native_vector_equals_sync_vector(env_preset, steps):
         actions = batched_actions(native.single_action_space, rng, NUM_ENVS)
         out_sync = sync.step(actions)
         out_native = native.step(actions)
-        for name, a, b in zip(("obs", "reward", "terminated", "truncated"), out_native[:4], out_sync[:4]):
+        for name, a, b in zip(("obs", "reward", "terminated", "truncated"), out_native[:4], out_sync[:4], strict=True):
             np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-9, err_msg=f"{name} differs at step {t}")
         ended += int(np.sum(out_sync[2] | out_sync[3]))
     assert ended > 0, "no episode ended: the autoreset path was not exercised"
