@@ -1,0 +1,223 @@
+"""Experiments as declarative data that carry their own targets (STYLE R20).
+
+Each module `benchmarks/experiments/<paper>_<figure>.py` defines one frozen `EXPERIMENT`:
+
+    EXPERIMENT = Experiment(
+        name="sgmrl-nav2d", description="SG-MRL Table 1, 2D navigation",
+        env_id="MetaRL/Navigation2D-v0", env_kwargs={"preset": "maml"},
+        agents=(AgentSpec("SG-MRL", "baselines.sgmrl:SGMRL", {"inner_lr": 0.1}),),
+        iterations=500, seeds=3,
+        protocol=MetaTestProtocol(adaptation_steps=1, evaluation_episodes=20),
+        targets=(Target("SG-MRL Table 1", agent="SG-MRL", step=1, mean=-16.90, ci=0.70),),
+        quick={"iterations": 2, "seeds": 1, "max_test_tasks": 4, "config": {"meta_batch_size": 4}},
+    )
+
+`EXPERIMENTS` (name → Experiment) discovers every module of this package that defines
+`EXPERIMENT`. `Experiment.resolve(quick=True)` applies the `quick` overrides:
+
+| key              | effect                                                                 |
+|------------------|------------------------------------------------------------------------|
+| "iterations"     | replaces `iterations`                                                  |
+| "seeds"          | replaces `seeds`                                                       |
+| "max_test_tasks" | replaces `max_test_tasks` (None: the whole test set)                   |
+| "config"         | dict merged into every `AgentSpec.config`                              |
+| "agent_config"   | {label: dict} merged into that agent's config only (after "config")    |
+| "protocol"       | dict of `MetaTestProtocol` fields replaced in `protocol`               |
+
+Unknown keys, unknown protocol fields and unknown agent labels fail naming the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import pkgutil
+from collections.abc import Mapping
+from typing import Any
+
+from benchmarks.evaluate import MetaTestProtocol
+
+__all__ = ["EXPERIMENTS", "AgentSpec", "Experiment", "Target", "discover"]
+
+QUICK_KEYS = ("iterations", "seeds", "max_test_tasks", "config", "agent_config", "protocol")
+
+
+@dataclasses.dataclass(frozen=True)
+class Target:
+    """A number a paper reports, to be printed next to the measured one."""
+
+    source: str
+    """where the number comes from, e.g. "SG-MRL Table 1" """
+    agent: str
+    """the `AgentSpec.label` it belongs to"""
+    step: int
+    """k: the number of adaptation steps the number is reported after"""
+    mean: float
+    ci: float | None = None
+    """± half-width of the reported interval, when the paper gives one"""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.step, int) or self.step < 0:
+            raise ValueError(f"Target.step={self.step!r}: must be an int ≥ 0")
+        if self.ci is not None and not self.ci >= 0:
+            raise ValueError(f"Target.ci={self.ci!r}: must be ≥ 0 or None")
+
+
+@dataclasses.dataclass(frozen=True)
+class AgentSpec:
+    """One agent of an experiment: a label, its class as "module:Class", and its config."""
+
+    label: str
+    """the name printed in tables, e.g. "SG-MRL" """
+    agent: str
+    """"module:Class", e.g. "baselines.sgmrl:SGMRL" """
+    config: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    """passed to `Class.config_class.from_dict`"""
+
+    def __post_init__(self) -> None:
+        if not self.label:
+            raise ValueError("AgentSpec.label: must be a non-empty string")
+        if not isinstance(self.agent, str) or self.agent.count(":") != 1:
+            raise ValueError(f"AgentSpec.agent={self.agent!r}: must be a 'module:Class' string")
+        if not isinstance(self.config, Mapping):
+            raise TypeError(f"AgentSpec.config of {self.label!r}: must be a mapping, got {type(self.config).__name__}")
+        object.__setattr__(self, "config", dict(self.config))
+
+    def agent_class(self) -> type:
+        module, name = self.agent.split(":")
+        try:
+            return getattr(importlib.import_module(module), name)
+        except AttributeError as error:
+            raise ImportError(f"AgentSpec.agent={self.agent!r}: module {module!r} has no {name!r}") from error
+
+    def build(self, env_id: str, env_kwargs: Mapping[str, Any]) -> Any:
+        """Construct the agent: `Class(env_id, Class.config_class.from_dict(config), env_kwargs)`."""
+        cls = self.agent_class()
+        return cls(env_id, cls.config_class.from_dict(dict(self.config)), dict(env_kwargs))
+
+
+@dataclasses.dataclass(frozen=True)
+class Experiment:
+    name: str
+    """the CLI name, e.g. "sgmrl-nav2d" """
+    description: str
+    env_id: str
+    env_kwargs: Mapping[str, Any]
+    """passed to every agent; must hold "preset" (which also selects the task sets)"""
+    agents: tuple[AgentSpec, ...]
+    iterations: int
+    """meta-training iterations per (agent, seed)"""
+    seeds: int
+    """seeds 0..seeds-1 are run"""
+    protocol: MetaTestProtocol
+    targets: tuple[Target, ...] = ()
+    quick: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    """overrides for --quick (see the module docstring)"""
+    max_test_tasks: int | None = None
+    """meta-test on the first `max_test_tasks` tasks of the test set (None: all)"""
+    notes: str = ""
+
+    def __post_init__(self) -> None:
+        where = f"Experiment {self.name!r}"
+        if not self.name:
+            raise ValueError("Experiment.name: must be a non-empty string")
+        if not isinstance(self.env_kwargs, Mapping) or "preset" not in self.env_kwargs:
+            raise ValueError(f"{where}: env_kwargs must be a mapping holding 'preset'")
+        object.__setattr__(self, "env_kwargs", dict(self.env_kwargs))
+        object.__setattr__(self, "agents", tuple(self.agents))
+        object.__setattr__(self, "targets", tuple(self.targets))
+        object.__setattr__(self, "quick", dict(self.quick))
+        for field in ("iterations", "seeds"):
+            value = getattr(self, field)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{where}: {field}={value!r} must be an int ≥ 1")
+        if self.max_test_tasks is not None and (not isinstance(self.max_test_tasks, int) or self.max_test_tasks < 1):
+            raise ValueError(f"{where}: max_test_tasks={self.max_test_tasks!r} must be an int ≥ 1 or None")
+        if not isinstance(self.protocol, MetaTestProtocol):
+            raise TypeError(f"{where}: protocol must be a MetaTestProtocol")
+        if not self.agents:
+            raise ValueError(f"{where}: agents must not be empty")
+        labels = [spec.label for spec in self.agents]
+        if len(set(labels)) != len(labels):
+            raise ValueError(f"{where}: agent labels must be unique, got {labels}")
+        for target in self.targets:
+            if target.agent not in labels:
+                raise ValueError(f"{where}: target from {target.source!r} names agent {target.agent!r}, "
+                                 f"not one of {labels}")
+            if target.step > self.protocol.adaptation_steps:
+                raise ValueError(f"{where}: target from {target.source!r} has step={target.step} > "
+                                 f"protocol.adaptation_steps={self.protocol.adaptation_steps}")
+        _check_quick(where, self.quick, labels)
+
+    @property
+    def preset(self) -> str:
+        return str(self.env_kwargs["preset"])
+
+    def agent(self, label: str) -> AgentSpec:
+        for spec in self.agents:
+            if spec.label == label:
+                return spec
+        raise KeyError(f"Experiment {self.name!r}: no agent labelled {label!r}")
+
+    def resolve(self, quick: bool) -> Experiment:
+        """This experiment, with the `quick` overrides applied when `quick` is true."""
+        if not quick:
+            return self
+        overrides = self.quick
+        shared = dict(overrides.get("config", {}))
+        per_agent = overrides.get("agent_config", {})
+        agents = tuple(dataclasses.replace(spec, config={**spec.config, **shared, **per_agent.get(spec.label, {})})
+                       for spec in self.agents)
+        protocol = dataclasses.replace(self.protocol, **overrides.get("protocol", {}))
+        targets = tuple(t for t in self.targets if t.step <= protocol.adaptation_steps)
+        return dataclasses.replace(
+            self, agents=agents, protocol=protocol, targets=targets, quick={},
+            iterations=overrides.get("iterations", self.iterations), seeds=overrides.get("seeds", self.seeds),
+            max_test_tasks=overrides.get("max_test_tasks", self.max_test_tasks))
+
+
+def _check_quick(where: str, quick: Mapping[str, Any], labels: list[str]) -> None:
+    for key in quick:
+        if key not in QUICK_KEYS:
+            raise ValueError(f"{where}: unknown quick key {key!r}; choose from {list(QUICK_KEYS)}")
+    for key in ("config", "protocol", "agent_config"):
+        if key in quick and not isinstance(quick[key], Mapping):
+            raise TypeError(f"{where}: quick[{key!r}] must be a mapping")
+    protocol_fields = {f.name for f in dataclasses.fields(MetaTestProtocol)}
+    for key in quick.get("protocol", {}):
+        if key not in protocol_fields:
+            raise ValueError(f"{where}: unknown quick['protocol'] field {key!r}; choose from {sorted(protocol_fields)}")
+    for label, config in quick.get("agent_config", {}).items():
+        if label not in labels:
+            raise ValueError(f"{where}: quick['agent_config'] names unknown agent {label!r}; choose from {labels}")
+        if not isinstance(config, Mapping):
+            raise TypeError(f"{where}: quick['agent_config'][{label!r}] must be a mapping")
+
+
+def discover() -> dict[str, Experiment]:
+    """Import every module of this package and collect its `EXPERIMENT`, keyed by name."""
+    found: dict[str, Experiment] = {}
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        experiment = getattr(module, "EXPERIMENT", None)
+        if experiment is None:
+            continue
+        if not isinstance(experiment, Experiment):
+            raise TypeError(f"{module.__name__}.EXPERIMENT: must be an Experiment, got {type(experiment).__name__}")
+        if experiment.name in found:
+            raise ValueError(f"{module.__name__}.EXPERIMENT: name {experiment.name!r} is already taken")
+        found[experiment.name] = experiment
+    return found
+
+
+_REGISTRY: dict[str, Experiment] | None = None
+
+
+def __getattr__(name: str) -> Any:
+    # EXPERIMENTS is built on first access, so experiment modules can import this package's classes.
+    global _REGISTRY
+    if name == "EXPERIMENTS":
+        if _REGISTRY is None:
+            _REGISTRY = discover()
+        return _REGISTRY
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
