@@ -1,0 +1,298 @@
+"""CartPole whose physical parameters are the task (pMeta-RL's CartPole family).
+
+## Description
+Gymnasium's CartPole (Barto, Sutton & Anderson 1983): a pole is hinged on a cart that moves on a
+frictionless track; the agent pushes the cart left or right to keep the pole upright. The task is
+the physics: push force, pole mass, half pole length, cart mass and gravity. The tasks differ in
+their transition function only (pMeta-RL §V-A), so the agent must infer the physics from motion.
+
+## Task distribution
+| preset | tasks                                   | horizon | obs | scored episodes                               |
+|--------|-----------------------------------------|---------|-----|-----------------------------------------------|
+| pmeta  | the 5 variants of Table I (below)       | 200     | 4-D | best average return over training (Table V)   |
+| carl   | each field log-uniform in its range     | 200     | 4-D | mean return on fresh test tasks               |
+
+| field            | pmeta task1..task5          | carl range     | Gymnasium default |
+|------------------|-----------------------------|----------------|-------------------|
+| force_mag        | 20.0, 1.0, 10.0, 10.0, 10.0 | [1.0, 100.0]   | 10.0              |
+| pole_mass        | 0.1, 0.1, 1.0, 0.01, 0.1    | [0.01, 1.0]    | 0.1               |
+| half_pole_length | 0.5, 0.5, 0.5, 0.5, 0.05    | [0.05, 5.0]    | 0.5               |
+| cart_mass        | 1.0 (all five)              | [0.1, 10.0]    | 1.0               |
+| gravity          | 9.8 (all five)              | [0.98, 98.0]   | 9.8               |
+
+- `pmeta` is a finite family of 5 tasks (pMeta-RL Table I, task1..task5, in that order); each
+  changes one Gymnasium default. It has no train/test split: `task_set` train = test = the 5
+  tasks (5 and 5). A task is accepted if each field lies within the family's range (the table's
+  min..max per column), so the Gymnasium nominal task (10.0, 0.1, 0.5, 1.0, 9.8) is usable too.
+- `carl` draws each field independently and log-uniformly within CARL's context bounds
+  (automl/CARL `carl_cartpole.py`: default ×/÷ 10 for masses, length and force). CARL bounds
+  gravity only below (0.1, ∞); here it is ×/÷ 10 around 9.8 like the other fields. Task sets:
+  100 train / 20 test. The horizon is CartPole-v0's 200, as in `pmeta`, so returns compare.
+- Derived quantities (total mass, pole mass × half length) are never stored: they are
+  `CartPoleParamsTask` properties and are recomputed inside the dynamics at every step, so a task
+  change can never leave a stale value behind (the Gymnasium/gymnax `total_mass` trap).
+
+## Action Space
+`Discrete(2)`: 0 pushes the cart left with `force_mag`, 1 pushes it right.
+
+## Observation Space
+`Box(float32)` of shape (4,): cart position (±4.8), cart velocity (±inf), pole angle (±0.419 rad),
+pole angular velocity (±inf), as Gymnasium's CartPole. The task is not observed.
+
+## Rewards
++1 for every step taken, including the terminating step (Gymnasium's CartPole), so the return
+is at most the horizon (200).
+
+## Starting State
+Every state variable ~ U[-0.05, 0.05], drawn as `np_random.uniform(-0.05, 0.05, size=(4,))`, the
+call Gymnasium's CartPole makes: with the nominal task a seed gives Gymnasium's trajectory exactly.
+
+## Episode End
+- Termination: |pole angle| > 12° (0.2095 rad) or |cart position| > 2.4.
+- Truncation: after `horizon` steps (preset: 200, CartPole-v0's limit).
+
+## Arguments
+| argument | default | meaning |
+|----------|---------|---------|
+| preset   | "pmeta" | protocol preset (table above) |
+| task     | None    | initial task (`CartPoleParamsTask` or its dict); default: the first task drawn with seed 0 |
+| horizon  | None    | steps before truncation; None takes the preset's |
+| render_mode | None | None or "rgb_array" (a small numpy drawing of cart and pole) |
+
+## Vectorized environment
+`gym.make_vec("MetaRL/CartPoleParams-v0", num_envs=n, vectorization_mode="vector_entry_point")`
+gives `CartPoleParamsVectorEnv`: one task per sub-env (`set_tasks`), the same `cartpole_dynamics`.
+
+## Sources
+- Farama-Foundation/Gymnasium@v1.4.0:gymnasium/envs/classic_control/cartpole.py (dynamics, Euler
+  integration with tau = 0.02, thresholds, start state, reward)
+- pMeta-RL, Table I and §V-A (the five variants; CartPole-v0, 200 steps) — reference/pmetarl.md §2.2
+- automl/CARL:carl/envs/gymnasium/classic_control/carl_cartpole.py (context bounds of `carl`)
+
+## Version History
+- v0: initial release.
+
+>>> import gymnasium as gym, metarl_envs
+>>> env = gym.make("MetaRL/CartPoleParams-v0", task={"force_mag": 20.0, "pole_mass": 0.1,
+...                "half_pole_length": 0.5, "cart_mass": 1.0, "gravity": 9.8})
+>>> obs, info = env.reset(seed=0)
+>>> [round(float(v), 4) for v in obs]
+[0.0137, -0.023, -0.0459, -0.0483]
+>>> env.unwrapped.get_task().total_mass
+1.1
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+from gymnasium import spaces
+
+from metarl_envs.core import (
+    MetaEnv,
+    MetaVectorEnv,
+    Preset,
+    Task,
+    check_choice,
+    check_discrete_action,
+    check_finite,
+    task_field_error,
+)
+
+__all__ = ["CartPoleParamsEnv", "CartPoleParamsPreset", "CartPoleParamsTask", "CartPoleParamsVectorEnv",
+           "cartpole_dynamics"]
+
+TAU = 0.02
+"""seconds per step (Gymnasium's `tau`, explicit Euler)"""
+THETA_THRESHOLD = 12 * 2 * math.pi / 360
+"""terminate when |pole angle| exceeds 12° (written as Gymnasium writes it, to match its float)"""
+X_THRESHOLD = 2.4
+FIELDS = ("force_mag", "pole_mass", "half_pole_length", "cart_mass", "gravity")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CartPoleParamsTask(Task):
+    """CartPole physics. `half_pole_length` is half the pole (Gymnasium's `length`)."""
+
+    force_mag: float
+    pole_mass: float
+    half_pole_length: float
+    cart_mass: float = 1.0
+    gravity: float = 9.8
+
+    def __post_init__(self) -> None:
+        for name in FIELDS:
+            object.__setattr__(self, name, check_finite("CartPoleParamsTask", name, getattr(self, name),
+                                                        0.0, None, low_open=True))
+
+    @property
+    def total_mass(self) -> float:
+        return self.pole_mass + self.cart_mass
+
+    @property
+    def pole_mass_length(self) -> float:
+        return self.pole_mass * self.half_pole_length
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class CartPoleParamsPreset(Preset):
+    low: tuple[float, ...]
+    """per field (order of `FIELDS`): smallest accepted value"""
+    high: tuple[float, ...]
+    """per field: largest accepted value"""
+    family: tuple[tuple[float, ...], ...] = ()
+    """the tasks of a finite family, in the source's order (rows in `FIELDS` order)"""
+
+
+# pMeta-RL Table I, task1..task5; cart mass and gravity are the Gymnasium defaults (not varied).
+_PMETA_FAMILY = ((20.0, 0.1, 0.5, 1.0, 9.8), (1.0, 0.1, 0.5, 1.0, 9.8), (10.0, 1.0, 0.5, 1.0, 9.8),
+                 (10.0, 0.01, 0.5, 1.0, 9.8), (10.0, 0.1, 0.05, 1.0, 9.8))
+
+PRESETS: dict[str, CartPoleParamsPreset] = {
+    "pmeta": CartPoleParamsPreset(
+        horizon=200, n_train_tasks=5, n_test_tasks=5, finite_family=True, family=_PMETA_FAMILY,
+        low=tuple(min(column) for column in zip(*_PMETA_FAMILY, strict=True)),
+        high=tuple(max(column) for column in zip(*_PMETA_FAMILY, strict=True)),
+        source="pMeta-RL Table I (reference/pmetarl.md §2.2); Gymnasium CartPole-v0",
+    ),
+    "carl": CartPoleParamsPreset(
+        horizon=200, n_train_tasks=100, n_test_tasks=20,
+        low=(1.0, 0.01, 0.05, 0.1, 0.98), high=(100.0, 1.0, 5.0, 10.0, 98.0),
+        source="automl/CARL:carl/envs/gymnasium/classic_control/carl_cartpole.py (bounds; log-uniform here)",
+    ),
+}
+
+
+def task_arrays(tasks: Sequence[CartPoleParamsTask]) -> tuple[np.ndarray, ...]:
+    """The primary parameters as one float64 array per field, shape (n,) (never derived ones)."""
+    return tuple(np.array([getattr(t, name) for t in tasks], dtype=np.float64) for name in FIELDS)
+
+
+def start_state(rng: np.random.Generator) -> np.ndarray:
+    """Gymnasium's CartPole start: U[-0.05, 0.05]^4 drawn with one call on the env's generator."""
+    return rng.uniform(low=-0.05, high=0.05, size=(4,))
+
+
+def cartpole_dynamics(state: np.ndarray, action: np.ndarray,
+                      params: tuple[np.ndarray, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """One Euler step of Gymnasium's CartPole over a batch: state (n, 4), action (n,) in {0, 1},
+    params = `task_arrays(...)`. Returns (state', terminated). The operations and their order are
+    Gymnasium's, so n = 1 with the nominal task reproduces its floats bit for bit."""
+    force_mag, pole_mass, half_pole_length, cart_mass, gravity = params
+    total_mass = pole_mass + cart_mass  # derived here, every step (R6)
+    pole_mass_length = pole_mass * half_pole_length
+    x, x_dot, theta, theta_dot = state.T
+    force = np.where(action == 1, force_mag, -force_mag)
+    cos_theta = np.cos(theta)
+    sin_theta = np.sin(theta)
+    temp = (force + pole_mass_length * np.square(theta_dot) * sin_theta) / total_mass
+    theta_acc = (gravity * sin_theta - cos_theta * temp) / (
+        half_pole_length * (4.0 / 3.0 - pole_mass * np.square(cos_theta) / total_mass))
+    x_acc = temp - pole_mass_length * theta_acc * cos_theta / total_mass
+    new_state = np.empty_like(state)
+    new_state[:, 0] = x + TAU * x_dot
+    new_state[:, 1] = x_dot + TAU * x_acc
+    new_state[:, 2] = theta + TAU * theta_dot
+    new_state[:, 3] = theta_dot + TAU * theta_acc
+    x, theta = new_state[:, 0], new_state[:, 2]
+    terminated = (x < -X_THRESHOLD) | (x > X_THRESHOLD) | (theta < -THETA_THRESHOLD) | (theta > THETA_THRESHOLD)
+    return new_state, terminated
+
+
+class CartPoleParamsEnv(MetaEnv):
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 50}
+    task_type = CartPoleParamsTask
+    presets = PRESETS
+
+    def __init__(self, preset: str = "pmeta", task: CartPoleParamsTask | dict | None = None,
+                 horizon: int | None = None, render_mode: str | None = None):
+        self.render_mode = check_choice("CartPoleParamsEnv", "render_mode", render_mode, (None, "rgb_array"))
+        high = np.array([X_THRESHOLD * 2, np.inf, THETA_THRESHOLD * 2, np.inf], dtype=np.float32)
+        self.action_space = spaces.Discrete(2)
+        self.observation_space = spaces.Box(-high, high, dtype=np.float32)
+        self._state = np.zeros((1, 4))
+        self._init_meta(preset, task, horizon)
+
+    @classmethod
+    def draw_tasks(cls, preset: CartPoleParamsPreset, rng: np.random.Generator,
+                   n: int) -> Sequence[CartPoleParamsTask]:
+        if preset.finite_family:
+            return [CartPoleParamsTask(*preset.family[i]) for i in rng.integers(0, len(preset.family), n)]
+        values = np.exp(rng.uniform(np.log(preset.low), np.log(preset.high), size=(n, len(FIELDS))))
+        return [CartPoleParamsTask(*row) for row in values.tolist()]
+
+    @classmethod
+    def task_family(cls, preset: CartPoleParamsPreset) -> Sequence[CartPoleParamsTask]:
+        if not preset.finite_family:
+            return super().task_family(preset)
+        return [CartPoleParamsTask(*row) for row in preset.family]
+
+    def _check_task_in_preset(self, task: CartPoleParamsTask) -> None:
+        for name, low, high in zip(FIELDS, self.preset.low, self.preset.high, strict=True):
+            value = getattr(task, name)
+            if not low <= value <= high:
+                raise task_field_error("CartPoleParamsTask", name, value, self.preset_name, f"[{low}, {high}]")
+
+    def _on_task_change(self) -> None:
+        self._params = task_arrays([self._task])
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed, options=options)
+        self._state = start_state(self.np_random)[None]
+        return self._state[0].astype(np.float32), {}
+
+    def step(self, action: Any):
+        self._require_reset()
+        action = check_discrete_action("CartPoleParamsEnv.step", action, 2)
+        self._state, terminated = cartpole_dynamics(self._state, action[None], self._params)
+        truncated = self._advance_clock(bool(terminated[0]))
+        return self._state[0].astype(np.float32), 1.0, bool(terminated[0]), truncated, {}
+
+    def render(self) -> np.ndarray | None:
+        if self.render_mode != "rgb_array":
+            return None
+        return render_cartpole(self._state[0], self._task.half_pole_length)
+
+
+class CartPoleParamsVectorEnv(MetaVectorEnv):
+    single_env_cls = CartPoleParamsEnv
+
+    def _allocate_state(self) -> None:
+        self._state = np.zeros((self.num_envs, 4))
+        self._reward = np.ones(self.num_envs)
+
+    def _on_tasks_change(self) -> None:
+        self._params = task_arrays(self.tasks)
+
+    def _reset_index(self, i: int, rng: np.random.Generator) -> None:
+        self._state[i] = start_state(rng)
+
+    def _step_batch(self, actions: np.ndarray):
+        self._state, terminated = cartpole_dynamics(self._state, actions, self._params)
+        return self._reward, terminated, {}
+
+    def _observations(self) -> np.ndarray:
+        return self._state.astype(np.float32)
+
+
+def render_cartpole(state: np.ndarray, half_pole_length: float, width: int = 240, height: int = 160) -> np.ndarray:
+    """A small RGB image: the track, the cart (black) and the pole (brown) at the state's angle.
+    The pole is drawn at its true length (2 × half_pole_length), clipped to the frame."""
+    image = np.full((height, width, 3), 255, dtype=np.uint8)
+    scale = width / (2 * X_THRESHOLD)
+    track_y = int(height * 0.75)
+    image[track_y, :] = 0
+    cart_x = state[0] * scale + width / 2
+    left, right = int(np.rint(cart_x - 12)), int(np.rint(cart_x + 12))
+    image[track_y - 8:track_y + 1, max(left, 0):max(min(right, width), 0)] = 0
+    along = np.linspace(0.0, 2 * half_pole_length * scale, 400)
+    for offset in (-1.0, 0.0, 1.0):
+        px = np.round(cart_x + along * np.sin(state[2]) + offset).astype(int)
+        py = np.round(track_y - 8 - along * np.cos(state[2])).astype(int)
+        inside = (px >= 0) & (px < width) & (py >= 0) & (py < height)
+        image[py[inside], px[inside]] = (202, 152, 101)
+    return image
