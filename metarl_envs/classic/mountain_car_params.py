@@ -1,0 +1,255 @@
+"""MountainCar whose track slope, force and gravity are the task (pMeta-RL's MountainCar family).
+
+## Description
+Gymnasium's MountainCar (Moore 1990): an under-powered car in a valley must rock back and forth
+to reach the flag on the right hill. The task is the physics of the velocity update
+
+    v' = v + (a − 1)·force − cos(slope·x)·gravity,      x' = x + v'
+
+where `slope` is pMeta-RL's track "inclination" ζ (Gymnasium hard-codes 3). The tasks differ in
+their transition function only (pMeta-RL §V-A, eq. 15).
+
+## Task distribution
+| preset | slope ζ                   | force | gravity | horizon | obs | scored episodes                             |
+|--------|---------------------------|-------|---------|---------|-----|---------------------------------------------|
+| pmeta  | 3.0, 3.5, 4.0, 4.5, 5.0   | 0.001 | 0.0025  | 200     | 2-D | best average return over training (Table V) |
+
+- `pmeta` is a finite family of 5 tasks (pMeta-RL Table I, task1..task5, in that order; task1 is
+  Gymnasium's MountainCar-v0). Table I lists force and gravity per task too, but gives every task
+  the Gymnasium values 0.001 and 0.0025: only ζ varies. The fields exist so that other families
+  can vary them. No train/test split: `task_set` train = test = the 5 tasks (5 and 5). A task is
+  accepted if each field lies within the family's range (slope in [3.0, 5.0], force 0.001,
+  gravity 0.0025).
+- With ζ ≠ 3 the valley bottom moves to x = −π/(2ζ) but, as in the paper, the start
+  distribution, the walls and the goal stay at Gymnasium's values.
+
+## Action Space
+`Discrete(3)`: 0 accelerates left, 1 does not push, 2 accelerates right (Gymnasium's labels;
+the paper's text mislabels them, reference/pmetarl.md §2.2 erratum).
+
+## Observation Space
+`Box(float32)` of shape (2,): position in [−1.2, 0.6], velocity in [−0.07, 0.07]. The task is not
+observed.
+
+## Rewards
+−1 for every step (Gymnasium's MountainCar-v0), so the return lies in [−200, −1].
+
+## Starting State
+Position ~ U[−0.6, −0.4] (one `np_random.uniform(-0.6, -0.4)` call, as Gymnasium), velocity 0:
+with slope 3 a seed gives Gymnasium's MountainCar-v0 trajectory exactly.
+
+## Episode End
+- Termination: position ≥ 0.5 and velocity ≥ 0 (the flag). Velocity is clipped to ±0.07 and
+  position to [−1.2, 0.6]; at the left wall a negative velocity is set to 0.
+- Truncation: after `horizon` steps (preset: 200, MountainCar-v0's limit).
+
+## Arguments
+| argument | default | meaning |
+|----------|---------|---------|
+| preset   | "pmeta" | protocol preset (table above) |
+| task     | None    | initial task (`MountainCarParamsTask` or its dict); default: the first task drawn with seed 0 |
+| horizon  | None    | steps before truncation; None takes the preset's |
+| render_mode | None | None or "rgb_array" (a small numpy drawing of the track, the car and the flag) |
+
+## Vectorized environment
+`gym.make_vec("MetaRL/MountainCarParams-v0", num_envs=n, vectorization_mode="vector_entry_point")`
+gives `MountainCarParamsVectorEnv`: one task per sub-env (`set_tasks`), the same
+`mountain_car_dynamics`.
+
+## Sources
+- Farama-Foundation/Gymnasium@v1.4.0:gymnasium/envs/classic_control/mountain_car.py (dynamics,
+  clipping, start, reward, goal)
+- pMeta-RL, eq. 15, Table I and §V-A (ζ values; MountainCar-v0, 200 steps) — reference/pmetarl.md §2.2
+
+## Version History
+- v0: initial release.
+
+>>> import gymnasium as gym, metarl_envs
+>>> env = gym.make("MetaRL/MountainCarParams-v0", task={"slope": 4.5, "force": 0.001, "gravity": 0.0025})
+>>> obs, info = env.reset(seed=0)
+>>> obs, reward, terminated, truncated, info = env.step(2)
+>>> reward, round(float(obs[1]), 6)
+(-1.0, 0.002319)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+from gymnasium import spaces
+
+from metarl_envs.core import (
+    MetaEnv,
+    MetaVectorEnv,
+    Preset,
+    Task,
+    check_choice,
+    check_discrete_action,
+    check_finite,
+    task_field_error,
+)
+
+__all__ = ["MountainCarParamsEnv", "MountainCarParamsPreset", "MountainCarParamsTask",
+           "MountainCarParamsVectorEnv", "mountain_car_dynamics"]
+
+MIN_POSITION, MAX_POSITION = -1.2, 0.6
+MAX_SPEED = 0.07
+GOAL_POSITION, GOAL_VELOCITY = 0.5, 0.0
+FIELDS = ("slope", "force", "gravity")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class MountainCarParamsTask(Task):
+    """Track slope ζ (in cos(ζ·x)), engine force and gravity of one MountainCar task."""
+
+    slope: float
+    force: float = 0.001
+    gravity: float = 0.0025
+
+    def __post_init__(self) -> None:
+        for name in FIELDS:
+            object.__setattr__(self, name, check_finite("MountainCarParamsTask", name, getattr(self, name),
+                                                        0.0, None, low_open=True))
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class MountainCarParamsPreset(Preset):
+    family: tuple[tuple[float, float, float], ...]
+    """the tasks of the finite family, in the source's order (rows in `FIELDS` order)"""
+
+    @property
+    def low(self) -> tuple[float, ...]:
+        return tuple(min(column) for column in zip(*self.family, strict=True))
+
+    @property
+    def high(self) -> tuple[float, ...]:
+        return tuple(max(column) for column in zip(*self.family, strict=True))
+
+
+PRESETS: dict[str, MountainCarParamsPreset] = {
+    "pmeta": MountainCarParamsPreset(
+        horizon=200, n_train_tasks=5, n_test_tasks=5, finite_family=True,
+        family=tuple((slope, 0.001, 0.0025) for slope in (3.0, 3.5, 4.0, 4.5, 5.0)),
+        source="pMeta-RL Table I and eq. 15 (reference/pmetarl.md §2.2); Gymnasium MountainCar-v0",
+    ),
+}
+
+
+def task_arrays(tasks: Sequence[MountainCarParamsTask]) -> tuple[np.ndarray, ...]:
+    """The task parameters as one float64 array per field, shape (n,)."""
+    return tuple(np.array([getattr(t, name) for t in tasks], dtype=np.float64) for name in FIELDS)
+
+
+def start_state(rng: np.random.Generator) -> np.ndarray:
+    """Gymnasium's MountainCar start: position ~ U[-0.6, -0.4] (one scalar draw), velocity 0."""
+    return np.array([rng.uniform(low=-0.6, high=-0.4), 0.0])
+
+
+def mountain_car_dynamics(state: np.ndarray, action: np.ndarray,
+                          params: tuple[np.ndarray, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """One step over a batch: state (n, 2) = (position, velocity), action (n,) in {0, 1, 2},
+    params = `task_arrays(...)`. Returns (state', terminated). Gymnasium's operations in Gymnasium's
+    order, so slope 3 reproduces its floats bit for bit."""
+    slope, force, gravity = params
+    position, velocity = state[:, 0], state[:, 1]
+    velocity = velocity + ((action - 1) * force + np.cos(slope * position) * (-gravity))
+    velocity = np.clip(velocity, -MAX_SPEED, MAX_SPEED)
+    position = np.clip(position + velocity, MIN_POSITION, MAX_POSITION)
+    velocity[(position == MIN_POSITION) & (velocity < 0)] = 0.0  # inelastic left wall
+    terminated = (position >= GOAL_POSITION) & (velocity >= GOAL_VELOCITY)
+    return np.stack((position, velocity), axis=1), terminated
+
+
+class MountainCarParamsEnv(MetaEnv):
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 30}
+    task_type = MountainCarParamsTask
+    presets = PRESETS
+
+    def __init__(self, preset: str = "pmeta", task: MountainCarParamsTask | dict | None = None,
+                 horizon: int | None = None, render_mode: str | None = None):
+        self.render_mode = check_choice("MountainCarParamsEnv", "render_mode", render_mode, (None, "rgb_array"))
+        self.action_space = spaces.Discrete(3)
+        self.observation_space = spaces.Box(np.array([MIN_POSITION, -MAX_SPEED], dtype=np.float32),
+                                            np.array([MAX_POSITION, MAX_SPEED], dtype=np.float32), dtype=np.float32)
+        self._state = np.zeros((1, 2))
+        self._init_meta(preset, task, horizon)
+
+    @classmethod
+    def draw_tasks(cls, preset: MountainCarParamsPreset, rng: np.random.Generator,
+                   n: int) -> Sequence[MountainCarParamsTask]:
+        return [MountainCarParamsTask(*preset.family[i]) for i in rng.integers(0, len(preset.family), n)]
+
+    @classmethod
+    def task_family(cls, preset: MountainCarParamsPreset) -> Sequence[MountainCarParamsTask]:
+        return [MountainCarParamsTask(*row) for row in preset.family]
+
+    def _check_task_in_preset(self, task: MountainCarParamsTask) -> None:
+        for name, low, high in zip(FIELDS, self.preset.low, self.preset.high, strict=True):
+            value = getattr(task, name)
+            if not low <= value <= high:
+                raise task_field_error("MountainCarParamsTask", name, value, self.preset_name, f"[{low}, {high}]")
+
+    def _on_task_change(self) -> None:
+        self._params = task_arrays([self._task])
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed, options=options)
+        self._state = start_state(self.np_random)[None]
+        return self._state[0].astype(np.float32), {}
+
+    def step(self, action: Any):
+        self._require_reset()
+        action = check_discrete_action("MountainCarParamsEnv.step", action, 3)
+        self._state, terminated = mountain_car_dynamics(self._state, action[None], self._params)
+        truncated = self._advance_clock(bool(terminated[0]))
+        return self._state[0].astype(np.float32), -1.0, bool(terminated[0]), truncated, {}
+
+    def render(self) -> np.ndarray | None:
+        if self.render_mode != "rgb_array":
+            return None
+        return render_mountain_car(self._state[0, 0], self._task.slope)
+
+
+class MountainCarParamsVectorEnv(MetaVectorEnv):
+    single_env_cls = MountainCarParamsEnv
+
+    def _allocate_state(self) -> None:
+        self._state = np.zeros((self.num_envs, 2))
+        self._reward = np.full(self.num_envs, -1.0)
+
+    def _on_tasks_change(self) -> None:
+        self._params = task_arrays(self.tasks)
+
+    def _reset_index(self, i: int, rng: np.random.Generator) -> None:
+        self._state[i] = start_state(rng)
+
+    def _step_batch(self, actions: np.ndarray):
+        self._state, terminated = mountain_car_dynamics(self._state, actions, self._params)
+        return self._reward, terminated, {}
+
+    def _observations(self) -> np.ndarray:
+        return self._state.astype(np.float32)
+
+
+def render_mountain_car(position: float, slope: float, width: int = 240, height: int = 160) -> np.ndarray:
+    """A small RGB image: the track height sin(slope·x)·0.45 + 0.55 (Gymnasium's drawing with its 3
+    replaced by the task's slope), the flag at the goal (red) and the car (blue)."""
+    image = np.full((height, width, 3), 255, dtype=np.uint8)
+    xs = np.linspace(MIN_POSITION, MAX_POSITION, width)
+
+    def to_row(x: np.ndarray | float) -> np.ndarray:
+        track = np.sin(slope * np.asarray(x)) * 0.45 + 0.55
+        return np.clip(np.rint((1.0 - track / 1.1) * (height - 1)), 0, height - 1).astype(int)
+
+    image[to_row(xs), np.arange(width)] = 0
+    def to_col(x: float) -> int:
+        return int(np.rint((x - MIN_POSITION) / (MAX_POSITION - MIN_POSITION) * (width - 1)))
+
+    flag_col, flag_row = to_col(GOAL_POSITION), int(to_row(GOAL_POSITION))
+    image[max(flag_row - 20, 0):flag_row, flag_col] = (200, 30, 30)
+    car_col, car_row = to_col(position), int(to_row(position))
+    image[max(car_row - 6, 0):car_row + 1, max(car_col - 5, 0):car_col + 6] = (0, 90, 200)
+    return image
