@@ -1,0 +1,255 @@
+"""Run an experiment's (agent, seed) cells: meta-train, meta-test, write one results file per cell.
+
+A cell is one `AgentSpec` and one seed s ∈ {0..seeds-1}. Running it builds the agent, meta-trains it
+on the stored train task set with `seed=s`, meta-tests it on the stored test task set with the
+experiment's protocol and `seed=s`, and writes `<out>/<experiment>/<file>` atomically
+(`benchmarks.results`).
+
+Resume: before running, every cell whose results file exists and validates (`load_result`) with
+the same settings (protocol, agent class and config, iterations, env kwargs) is skipped; because
+files are written atomically, an interrupted sweep leaves only whole files and resumes at the
+first missing cell. A file that fails validation is run again and overwritten. A valid file with
+other settings is never overwritten: the run stops and names it (use another `--out`).
+
+Backends: "local" runs cells in-process (one worker) or in a `ProcessPoolExecutor` (spawned
+processes, torch limited to cpu_count // workers threads each); "ray" runs the same function as
+Ray tasks (`pip install "metarl-envs[ray]"`).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as futures
+import dataclasses
+import multiprocessing
+import os
+import queue as queue_module
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from benchmarks.experiments import AgentSpec, Experiment
+from benchmarks.results import ResultError, build_result, load_result, result_filename, utc_now, write_result
+
+__all__ = ["BACKENDS", "Cell", "ProgressEvent", "RunSummary", "SettingsConflict", "plan", "run_cell",
+           "run_experiment"]
+
+BACKENDS = ("local", "ray")
+ProgressEvent = tuple[str, str, int, int]
+"""(cell key, phase "train" | "test" | "done", completed, total)"""
+ProgressSink = Callable[[ProgressEvent], None]
+
+
+class SettingsConflict(RuntimeError):
+    """A valid results file of the same cell exists but was made with other settings."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Cell:
+    experiment: Experiment
+    """already resolved (quick overrides applied)"""
+    variant: str
+    """"full" or "quick" """
+    spec: AgentSpec
+    seed: int
+    path: Path
+
+    @property
+    def key(self) -> str:
+        return f"{self.spec.label} seed {self.seed}"
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSummary:
+    cells: tuple[Cell, ...]
+    ran: tuple[Path, ...]
+    skipped: tuple[Path, ...]
+
+
+def plan(experiment: Experiment, out: str | Path, *, quick: bool, seeds: int | None = None) -> list[Cell]:
+    """Every (agent, seed) cell of `experiment` (resolved for `quick`) with its results path."""
+    resolved = experiment.resolve(quick)
+    variant = "quick" if quick else "full"
+    n_seeds = resolved.seeds if seeds is None else seeds
+    if not isinstance(n_seeds, int) or n_seeds < 1:
+        raise ValueError(f"plan: seeds={n_seeds!r} must be an int ≥ 1")
+    folder = Path(out) / resolved.name
+    return [Cell(resolved, variant, spec, seed,
+                 folder / result_filename(resolved.name, spec.label, resolved.env_id, resolved.preset, seed, variant))
+            for spec in resolved.agents for seed in range(n_seeds)]
+
+
+def _settings(cell: Cell) -> dict[str, Any]:
+    return {"protocol": cell.experiment.protocol.to_dict(), "agent.class": cell.spec.agent,
+            "agent.config": dict(cell.spec.config), "iterations": cell.experiment.iterations,
+            "env.kwargs": dict(cell.experiment.env_kwargs), "max_test_tasks": cell.experiment.max_test_tasks,
+            "experiment": cell.experiment.name, "variant": cell.variant, "seed": cell.seed}
+
+
+def is_complete(cell: Cell) -> bool:
+    """True if the cell's results file exists, validates and matches the cell's settings."""
+    if not cell.path.exists():
+        return False
+    try:
+        data = load_result(cell.path)
+    except ResultError:
+        return False
+    stored = {"protocol": data["protocol"], "agent.class": data["agent"]["class"],
+              "agent.config": data["agent"]["config"], "iterations": data["iterations"],
+              "env.kwargs": data["env"]["kwargs"], "max_test_tasks": data["max_test_tasks"],
+              "experiment": data["experiment"], "variant": data["variant"], "seed": data["seed"]}
+    wanted = _settings(cell)
+    differ = [key for key in wanted if _jsonish(wanted[key]) != stored[key]]
+    if differ:
+        raise SettingsConflict(f"{cell.path}: a valid result of this cell exists with other {', '.join(differ)}; "
+                               "delete it or choose another --out")
+    return True
+
+
+def _jsonish(value: Any) -> Any:
+    """`value` as it reads back from JSON (tuples become lists)."""
+    if isinstance(value, dict):
+        return {str(k): _jsonish(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonish(v) for v in value]
+    return value
+
+
+def run_cell(cell: Cell, progress: ProgressSink | None = None) -> Path:
+    """Meta-train and meta-test one cell and write its results file; returns the path."""
+    import metarl_envs
+    from benchmarks.evaluate import meta_test
+
+    experiment, emit = cell.experiment, progress or (lambda event: None)
+    train_set = metarl_envs.task_set(experiment.env_id, "train", experiment.preset)
+    test_set = metarl_envs.task_set(experiment.env_id, "test", experiment.preset)
+    n_test = len(test_set) if experiment.max_test_tasks is None else min(len(test_set), experiment.max_test_tasks)
+    agent = cell.spec.build(experiment.env_id, experiment.env_kwargs)
+    started, clock = utc_now(), time.perf_counter()
+    seen: list[Any] = []
+
+    def on_iteration(record: Any) -> None:
+        seen.append(record)
+        emit((cell.key, "train", len(seen), experiment.iterations))
+
+    emit((cell.key, "train", 0, experiment.iterations))
+    log = agent.meta_train(train_set, iterations=experiment.iterations, seed=cell.seed, callback=on_iteration)
+    tested = [0]
+
+    def on_task(_: int) -> None:
+        tested[0] += 1
+        emit((cell.key, "test", tested[0], n_test))
+
+    emit((cell.key, "test", 0, n_test))
+    result = meta_test(agent, test_set, experiment.protocol, seed=cell.seed, max_tasks=experiment.max_test_tasks,
+                       progress=on_task)
+    curve = list(log.records) if log is not None and log.records else seen
+    document = build_result(
+        experiment=experiment.name, variant=cell.variant, label=cell.spec.label, agent_class=cell.spec.agent,
+        config=_config_dict(agent, cell.spec), env_id=experiment.env_id, env_kwargs=experiment.env_kwargs,
+        fingerprints={"train": train_set.fingerprint, "test": test_set.fingerprint}, seed=cell.seed,
+        iterations=experiment.iterations, max_test_tasks=experiment.max_test_tasks, training_curve=curve,
+        meta_test=result, started=started, finished=utc_now(), wall_time=time.perf_counter() - clock)
+    path = write_result(cell.path, document)
+    emit((cell.key, "done", 1, 1))
+    return path
+
+
+def _config_dict(agent: Any, spec: AgentSpec) -> dict[str, Any]:
+    """The agent's full config (defaults included) when it can say so, else the spec's overrides."""
+    config = getattr(agent, "config", None)
+    if config is not None and hasattr(config, "to_dict"):
+        return dict(config.to_dict())
+    return dict(spec.config)
+
+
+def run_experiment(experiment: Experiment, out: str | Path, *, quick: bool = False, seeds: int | None = None,
+                   workers: int = 1, backend: str = "local", progress: ProgressSink | None = None,
+                   cell_runner: Callable[[Cell, ProgressSink | None], Path] = run_cell) -> RunSummary:
+    """Run every incomplete cell of `experiment` (see the module docstring); returns what ran and what was skipped."""
+    if backend not in BACKENDS:
+        raise ValueError(f"run_experiment: backend={backend!r} must be one of {BACKENDS}")
+    if not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"run_experiment: workers={workers!r} must be an int ≥ 1")
+    ray = _import_ray() if backend == "ray" else None
+    cells = plan(experiment, out, quick=quick, seeds=seeds)
+    done = [cell for cell in cells if is_complete(cell)]
+    todo = [cell for cell in cells if cell not in done]
+    for cell in done:
+        if progress:
+            progress((cell.key, "done", 1, 1))
+    if ray is not None:
+        ran = _run_ray(ray, todo, progress)
+    elif workers == 1 or len(todo) <= 1:
+        ran = [cell_runner(cell, progress) for cell in todo]
+    else:
+        ran = _run_pool(todo, workers, progress)
+    return RunSummary(tuple(cells), tuple(ran), tuple(cell.path for cell in done))
+
+
+def _import_ray() -> Any:
+    try:
+        import ray
+    except ImportError as error:
+        raise RuntimeError('--backend ray needs Ray, which is not installed: pip install "metarl-envs[ray]" '
+                           "(or use --backend local)") from error
+    return ray
+
+
+def _limit_threads(threads: int) -> None:
+    # Runs first in each spawned worker, before torch is imported: cells must not oversubscribe the cores.
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[name] = str(threads)
+
+
+def _pool_job(cell: Cell, events: Any) -> Path:
+    return run_cell(cell, events.put)
+
+
+def _run_pool(cells: Sequence[Cell], workers: int, progress: ProgressSink | None) -> list[Path]:
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    context = multiprocessing.get_context("spawn")
+    with context.Manager() as manager:
+        events = manager.Queue()
+        stop = threading.Event()
+        pump = threading.Thread(target=_pump, args=(events, progress, stop), daemon=True)
+        pump.start()
+        try:
+            with futures.ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_limit_threads,
+                                             initargs=(threads,)) as pool:
+                jobs = [pool.submit(_pool_job, cell, events) for cell in cells]
+                paths = [job.result() for job in jobs]
+        finally:
+            stop.set()
+            pump.join()
+    return paths
+
+
+def _pump(events: Any, progress: ProgressSink | None, stop: threading.Event) -> None:
+    while True:
+        try:
+            event = events.get(timeout=0.1)
+        except queue_module.Empty:
+            if stop.is_set():
+                return
+            continue
+        except (EOFError, OSError):
+            return
+        if progress:
+            progress(event)
+
+
+def _run_ray(ray: Any, cells: Sequence[Cell], progress: ProgressSink | None) -> list[Path]:
+    if not ray.is_initialized():
+        ray.init()
+    remote = ray.remote(run_cell)
+    pending = {remote.remote(cell): cell for cell in cells}
+    paths = []
+    while pending:
+        ready, _ = ray.wait(list(pending), num_returns=1)
+        cell = pending.pop(ready[0])
+        paths.append(ray.get(ready[0]))
+        if progress:
+            progress((cell.key, "done", 1, 1))
+    return paths
