@@ -1,0 +1,274 @@
+"""Shared pieces of the tabular envs (GridNavigation, FrozenLakeHoles): the exact model, the one
+batched step, the single-env and vector-env plumbing, and a numpy grid renderer.
+
+A task's dynamics are stored once, as *branch tables*: from state s under action a, branch k is
+taken with probability `branch_prob[s, a, k]`, leads to `branch_next[s, a, k]` and pays
+`R[s, a, branch_next[s, a, k]]`. A step of a stochastic model draws one uniform u from the env's
+generator and takes the first branch whose cumulative probability exceeds u, which is Gymnasium's
+`categorical_sample` rule (`gymnasium/envs/toy_text/utils.py`): a slippery FrozenLake task steps
+exactly like Gymnasium's `FrozenLakeEnv` on the same map and seed. A deterministic model draws
+nothing. The start state is drawn the same way from μ (one uniform per reset).
+
+The exact model of the active task is derived from the same tables: `transition_matrix`
+P[s, a, s'] (float64, rows sum to 1, terminal states absorbing), `reward_matrix` R[s, a, s']
+(float64, the reward the transition s → s' under a pays; zero from terminal states),
+`initial_distribution` μ[s], `terminal_mask` bool[s] and `state_mask` bool[s] (the states that
+belong to the task; the others are unreachable self-loops). All are read-only numpy arrays.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+
+from metarl_envs.core import MetaEnv, MetaVectorEnv, Task, check_discrete_action
+
+__all__ = ["TabularEnv", "TabularModel", "TabularVectorEnv", "build_model", "draw_initial_state",
+           "render_cells", "tabular_step"]
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class TabularModel:
+    """The exact model of one task (every array read-only)."""
+
+    transition_matrix: np.ndarray
+    """P[s, a, s'] float64 (S, A, S); rows sum to one; terminal states are absorbing"""
+    reward_matrix: np.ndarray
+    """R[s, a, s'] float64 (S, A, S); zero in the rows of terminal and unreachable states"""
+    initial_distribution: np.ndarray
+    """μ[s] float64 (S,)"""
+    terminal_mask: np.ndarray
+    """bool (S,): entering such a state ends the episode"""
+    state_mask: np.ndarray
+    """bool (S,): the state belongs to the task (cells outside a smaller grid do not)"""
+    branch_next: np.ndarray
+    """int64 (S, A, K): next state of branch k"""
+    branch_cum_prob: np.ndarray
+    """float64 (S, A, K): cumulative branch probabilities (last entry exactly 1)"""
+    branch_reward: np.ndarray
+    """float64 (S, A, K): reward of branch k"""
+    initial_cdf: np.ndarray
+    """float64 (S,): cumulative μ, exactly 1 from the last state with μ > 0 on"""
+    stochastic: bool
+    """some branch has a probability strictly between 0 and 1 (steps then draw a uniform)"""
+
+    @property
+    def n_states(self) -> int:
+        return int(self.transition_matrix.shape[0])
+
+    @property
+    def n_actions(self) -> int:
+        return int(self.transition_matrix.shape[1])
+
+
+def _frozen(array: np.ndarray) -> np.ndarray:
+    array = np.ascontiguousarray(array)
+    array.setflags(write=False)
+    return array
+
+
+def build_model(branch_next: np.ndarray, branch_prob: np.ndarray, reward_matrix: np.ndarray,
+                terminal_mask: np.ndarray, initial_distribution: np.ndarray,
+                state_mask: np.ndarray | None = None) -> TabularModel:
+    """Assemble a `TabularModel` from branch tables (S, A, K), R (S, A, S), terminal mask and μ;
+    raises `ValueError` if the pieces are inconsistent (a bug in the calling env, never user input)."""
+    branch_next = np.asarray(branch_next, dtype=np.int64)
+    branch_prob = np.asarray(branch_prob, dtype=np.float64)
+    n_states, n_actions, _ = branch_next.shape
+    states = np.arange(n_states)
+    if branch_prob.shape != branch_next.shape or reward_matrix.shape != (n_states, n_actions, n_states):
+        raise ValueError("build_model: branch tables must be (S, A, K) and the reward matrix (S, A, S)")
+    if np.any(branch_prob < 0) or not np.allclose(branch_prob.sum(axis=2), 1.0):
+        raise ValueError("build_model: branch probabilities must be nonnegative and sum to one")
+    if np.any(branch_next[terminal_mask] != states[terminal_mask, None, None]):
+        raise ValueError("build_model: terminal states must be absorbing")
+    if not np.isclose(initial_distribution.sum(), 1.0) or np.any(initial_distribution < 0):
+        raise ValueError("build_model: the initial distribution must be a probability vector")
+    transition = np.zeros((n_states, n_actions, n_states))
+    s_index, a_index, _ = np.indices(branch_next.shape)
+    np.add.at(transition, (s_index, a_index, branch_next), branch_prob)
+    reward = np.where(terminal_mask[:, None, None], 0.0, reward_matrix)
+    cum_prob = np.cumsum(branch_prob, axis=2)
+    cum_prob[..., -1] = 1.0  # guard against round-off: the last branch always catches u < 1
+    initial_cdf = np.cumsum(initial_distribution)
+    initial_cdf[np.flatnonzero(initial_distribution > 0)[-1]:] = 1.0
+    return TabularModel(
+        transition_matrix=_frozen(transition), reward_matrix=_frozen(reward),
+        initial_distribution=_frozen(np.asarray(initial_distribution, dtype=np.float64)),
+        terminal_mask=_frozen(np.asarray(terminal_mask, dtype=bool)),
+        state_mask=_frozen(np.ones(n_states, bool) if state_mask is None else np.asarray(state_mask, bool)),
+        branch_next=_frozen(branch_next), branch_cum_prob=_frozen(cum_prob),
+        branch_reward=_frozen(np.take_along_axis(reward, branch_next, axis=2)),
+        initial_cdf=_frozen(initial_cdf),
+        stochastic=bool(np.any((branch_prob > 0) & (branch_prob < 1))),
+    )
+
+
+def draw_initial_state(initial_cdf: np.ndarray, rng: np.random.Generator) -> int:
+    """One start state from μ with one uniform draw (Gymnasium's `categorical_sample`)."""
+    return int(np.argmax(initial_cdf > rng.random()))
+
+
+def tabular_step(state: np.ndarray, action: np.ndarray, uniform: np.ndarray | None, model_index: np.ndarray,
+                 branch_next: np.ndarray, branch_cum_prob: np.ndarray, branch_reward: np.ndarray,
+                 terminal_mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The batched step of every tabular env: (n,) states, actions, uniforms (None when no model is
+    stochastic) and indices into stacked tables (M, S, A, K); returns (state', reward, terminated)."""
+    if uniform is None:
+        branch = np.zeros(state.shape, dtype=np.int64)
+    else:
+        branch = np.argmax(branch_cum_prob[model_index, state, action] > uniform[:, None], axis=1)
+    next_state = branch_next[model_index, state, action, branch]
+    reward = branch_reward[model_index, state, action, branch]
+    return next_state, reward, terminal_mask[model_index, next_state]
+
+
+class TabularEnv(MetaEnv):
+    """Single-env plumbing shared by the tabular envs. Subclasses implement `_build_model(task)`
+    (cached per task), `_observe(states) -> batched observations` and `_render_image()`."""
+
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 4}
+
+    def _build_model(self, task: Task) -> TabularModel:
+        raise NotImplementedError
+
+    def _observe(self, states: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _on_task_change(self) -> None:
+        # The state index is kept: a task change mid-episode continues from the same cell (reset for
+        # a clean episode), as the other envs keep their physical state.
+        self._model = self._build_model(self._task)
+        if not hasattr(self, "_state"):
+            self._state: int | None = None
+
+    # ----- the exact model of the active task -----------------------------------------------
+    @property
+    def model(self) -> TabularModel:
+        return self._model
+
+    @property
+    def transition_matrix(self) -> np.ndarray:
+        return self._model.transition_matrix
+
+    @property
+    def reward_matrix(self) -> np.ndarray:
+        return self._model.reward_matrix
+
+    @property
+    def initial_distribution(self) -> np.ndarray:
+        return self._model.initial_distribution
+
+    @property
+    def terminal_mask(self) -> np.ndarray:
+        return self._model.terminal_mask
+
+    @property
+    def state_mask(self) -> np.ndarray:
+        return self._model.state_mask
+
+    @property
+    def state(self) -> int | None:
+        """The integer state index (None before the first reset)."""
+        return self._state
+
+    # ----- Gymnasium API ---------------------------------------------------------------------
+    def _single_observation(self, state: int) -> Any:
+        obs = self._observe(np.array([state]))[0]
+        return int(obs) if obs.ndim == 0 else obs
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed, options=options)
+        self._state = draw_initial_state(self._model.initial_cdf, self.np_random)
+        return self._single_observation(self._state), {"state": self._state}
+
+    def step(self, action: Any):
+        self._require_reset()
+        action = check_discrete_action(f"{type(self).__name__}.step", action, int(self.action_space.n))
+        model = self._model
+        uniform = np.array([self.np_random.random()]) if model.stochastic else None
+        next_state, reward, terminated = tabular_step(
+            np.array([self._state]), action[None], uniform, np.zeros(1, dtype=np.int64),
+            model.branch_next[None], model.branch_cum_prob[None], model.branch_reward[None],
+            model.terminal_mask[None])
+        self._state = int(next_state[0])
+        truncated = self._advance_clock(bool(terminated[0]))
+        return (self._single_observation(self._state), float(reward[0]), bool(terminated[0]), truncated,
+                {"state": self._state})
+
+    def render(self) -> np.ndarray | None:
+        if self.render_mode != "rgb_array":
+            return None
+        return self._render_image()
+
+    def _render_image(self) -> np.ndarray:
+        raise NotImplementedError
+
+
+class TabularVectorEnv(MetaVectorEnv):
+    """Native vector env of a `TabularEnv`: the per-task branch tables are stacked once per
+    `set_tasks` (one copy per distinct task) and every step is one `tabular_step` call. Start and
+    slip draws come from sub-env i's own generator exactly as the single env draws them."""
+
+    single_env_cls: ClassVar[type[TabularEnv]]
+
+    def _allocate_state(self) -> None:
+        self._state = np.zeros(self.num_envs, dtype=np.int64)
+
+    def _on_tasks_change(self) -> None:
+        distinct: dict[Task, int] = {}
+        self._model_index = np.array([distinct.setdefault(t, len(distinct)) for t in self.tasks], dtype=np.int64)
+        models = [self._template._build_model(t) for t in distinct]
+        self._branch_next = np.stack([m.branch_next for m in models])
+        self._branch_cum_prob = np.stack([m.branch_cum_prob for m in models])
+        self._branch_reward = np.stack([m.branch_reward for m in models])
+        self._terminal_mask = np.stack([m.terminal_mask for m in models])
+        self._initial_cdf = np.stack([m.initial_cdf for m in models])
+        self._stochastic = np.array([models[i].stochastic for i in self._model_index])
+
+    def _reset_index(self, i: int, rng: np.random.Generator) -> None:
+        self._state[i] = draw_initial_state(self._initial_cdf[self._model_index[i]], rng)
+
+    def _step_batch(self, actions: np.ndarray):
+        # Sub-envs restarting this step must not draw: their generator is next used by the reset.
+        drawing = self._stochastic & ~self._needs_reset
+        uniform = None
+        if drawing.any():
+            uniform = np.zeros(self.num_envs)
+            for i in np.flatnonzero(drawing):
+                uniform[i] = self._rngs[i].random()
+        self._state, reward, terminated = tabular_step(
+            self._state, actions, uniform, self._model_index, self._branch_next, self._branch_cum_prob,
+            self._branch_reward, self._terminal_mask)
+        return reward, terminated, {}
+
+    def _observations(self) -> np.ndarray:
+        return self._template._observe(self._state)
+
+    def reset(self, *, seed: int | Sequence[int | None] | None = None, options: dict[str, Any] | None = None):
+        obs, info = super().reset(seed=seed, options=options)
+        return obs, {**info, "state": self._state.copy(), "_state": np.ones(self.num_envs, dtype=bool)}
+
+    def step(self, actions: Any):
+        # info["state"] is read after the autoreset, as SyncVectorEnv reports a restarted sub-env's reset info
+        obs, reward, terminated, truncated, info = super().step(actions)
+        info = {**info, "state": self._state.copy(), "_state": np.ones(self.num_envs, dtype=bool)}
+        return obs, reward, terminated, truncated, info
+
+
+def render_cells(colors: np.ndarray, cell_px: int = 16, markers: Sequence[tuple[int, int, tuple]] = ()) -> np.ndarray:
+    """An RGB image (uint8) of a grid of cell colours (rows, cols, 3), one-pixel grey grid lines,
+    and round markers (row, col, rgb) drawn in the given cells."""
+    colors = np.asarray(colors, dtype=np.uint8)
+    image = np.repeat(np.repeat(colors, cell_px, axis=0), cell_px, axis=1)
+    image[::cell_px, :] = (128, 128, 128)
+    image[:, ::cell_px] = (128, 128, 128)
+    ys, xs = np.mgrid[0:cell_px, 0:cell_px]
+    disc = (ys - cell_px / 2 + 0.5) ** 2 + (xs - cell_px / 2 + 0.5) ** 2 <= (cell_px * 0.3) ** 2
+    for row, col, rgb in markers:
+        patch = image[row * cell_px:(row + 1) * cell_px, col * cell_px:(col + 1) * cell_px]
+        patch[disc] = rgb
+    return image
