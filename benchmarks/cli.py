@@ -1,0 +1,129 @@
+"""`metarl-bench`: run experiments, list them, and report a folder of results.
+
+    metarl-bench list
+    metarl-bench run maml-nav2d --quick                    # results/maml-nav2d/*.json + the meta-test table
+    metarl-bench run sgmrl-nav2d --seeds 3 --workers 2     # process pool; --backend ray for a Ray cluster
+    metarl-bench report results/ --out site/               # leaderboard.md, leaderboard.html, PNG plots
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from benchmarks.leaderboard import COLUMNS, CellSummary, collect, summarize_cells, table_rows, write_leaderboard
+
+app = typer.Typer(help="Meta-RL benchmark runner: meta-train, meta-test, report.", no_args_is_help=True,
+                  add_completion=False)
+console = Console()
+
+
+def _experiments() -> dict:
+    from benchmarks.experiments import EXPERIMENTS
+
+    return EXPERIMENTS
+
+
+@app.command("list")
+def list_experiments() -> None:
+    """List the experiments with their descriptions."""
+    table = Table("experiment", "env", "agents", "iterations × seeds", "description")
+    for name, experiment in sorted(_experiments().items()):
+        table.add_row(name, f"{experiment.env_id} ({experiment.preset})",
+                      ", ".join(spec.label for spec in experiment.agents),
+                      f"{experiment.iterations} × {experiment.seeds}", experiment.description)
+    console.print(table)
+
+
+def results_table(title: str, cells: list[CellSummary]) -> Table:
+    """The meta-test table: one row per agent and adaptation step k, next to the targets."""
+    table = Table(*(name for _, name in COLUMNS), title=title)
+    for cell in cells:
+        for row in table_rows(cell):
+            table.add_row(*(row[name] for name, _ in COLUMNS))
+    return table
+
+
+class _Bars:
+    """One rich progress bar per cell: meta-training iterations, then test tasks."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress, self.bars = progress, {}
+
+    def __call__(self, event: tuple[str, str, int, int]) -> None:
+        key, phase, completed, total = event
+        if key not in self.bars:
+            self.bars[key] = self.progress.add_task(key, total=total)
+        bar = self.bars[key]
+        description = {"train": f"{key}: meta-train", "test": f"{key}: meta-test", "done": f"{key}: done"}[phase]
+        self.progress.update(bar, description=description, completed=completed, total=total)
+
+
+@app.command()
+def run(
+    experiment: Annotated[str, typer.Argument(help="experiment name (see `metarl-bench list`)")],
+    seeds: Annotated[int | None, typer.Option(min=1, help="seeds 0..N-1 (default: the experiment's)")] = None,
+    quick: Annotated[bool, typer.Option("--quick", help="apply the experiment's quick overrides")] = False,
+    out: Annotated[Path, typer.Option(help="results folder")] = Path("results"),
+    workers: Annotated[int, typer.Option(min=1, help="parallel cells (local process pool)")] = 1,
+    backend: Annotated[str, typer.Option(help="local | ray")] = "local",
+) -> None:
+    """Meta-train and meta-test every (agent, seed) cell, resuming completed ones, and print the table."""
+    from benchmarks.runner import BACKENDS, SettingsConflict, run_experiment
+
+    known = _experiments()
+    if experiment not in known:
+        raise typer.BadParameter(f"unknown experiment {experiment!r}; choose from {sorted(known)}",
+                                 param_hint="EXPERIMENT")
+    if backend not in BACKENDS:
+        raise typer.BadParameter(f"{backend!r} is not one of {list(BACKENDS)}", param_hint="--backend")
+    resolved = known[experiment].resolve(quick)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    try:
+        with Progress(*columns, console=console) as progress:
+            summary = run_experiment(known[experiment], out, quick=quick, seeds=seeds, workers=workers,
+                                     backend=backend, progress=_Bars(progress))
+    except (RuntimeError, SettingsConflict) as error:
+        console.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(2) from error
+    console.print(f"ran {len(summary.ran)} cell(s), skipped {len(summary.skipped)} complete one(s); "
+                  f"results in {out / resolved.name}")
+    valid, _ = collect(out / resolved.name)
+    mine = {cell.path for cell in summary.cells}
+    cells = summarize_cells([(path, data) for path, data in valid if path in mine])
+    title = f"{resolved.name}{' (quick)' if quick else ''}: meta-test return after k adaptation steps"
+    console.print(results_table(title, cells))
+    for cell in cells:
+        if cell.targets:
+            console.print(f"targets for {cell.label} from {', '.join(sorted({t.source for t in cell.targets}))}")
+
+
+@app.command()
+def report(
+    directory: Annotated[Path, typer.Argument(help="folder of results files (searched recursively)")],
+    out: Annotated[Path | None, typer.Option(help="leaderboard folder (default DIRECTORY/leaderboard)")] = None,
+) -> None:
+    """Validate every results file and render the leaderboard; exit code 1 if any file was refused."""
+    if not directory.is_dir():
+        raise typer.BadParameter(f"{directory} is not a folder", param_hint="DIRECTORY")
+    result = write_leaderboard(directory, out)
+    for path, reason in result.bad:
+        console.print(f"[red]refused[/red] {path}: {reason}")
+    groups: dict[tuple[str, str, str, str], list[CellSummary]] = {}
+    for cell in result.cells:
+        groups.setdefault((cell.experiment, cell.variant, cell.env_id, cell.preset), []).append(cell)
+    for (name, variant, env_id, preset), cells in groups.items():
+        console.print(results_table(f"{name} ({variant}) — {env_id}, preset {preset}", cells))
+    console.print(f"{len(result.cells)} cell(s) rendered, {len(result.bad)} file(s) refused; wrote "
+                  + ", ".join(str(p) for p in result.written[:2]) + f" and {len(result.written) - 2} plot(s)")
+    if result.bad:
+        raise typer.Exit(1)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,256 @@
+"""Validate a folder of results files and render a leaderboard: Markdown, static HTML and PNG plots.
+
+A *cell* here is (experiment, variant, agent label, env id, preset); its files are its seeds. For
+every cell and every adaptation step k the leaderboard gives the mean, IQM and 95 % bootstrap CI
+across seeds of the per-seed mean meta-test return R_k (mean over the test tasks), the mean
+optimality gap where the env has an oracle, and the experiment's target numbers with their source.
+
+Files that fail `load_result`, and files of one cell that disagree with the cell's first file on
+protocol, agent class or config, env kwargs, task sets or iterations (or repeat a seed) are
+reported as bad with the reason; the rest are still rendered.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.results import ResultError, load_result, same_cell_settings
+from benchmarks.stats import Summary, summarize
+
+__all__ = ["CellSummary", "Report", "collect", "summarize_cells", "table_rows", "to_html", "to_markdown",
+           "write_leaderboard"]
+
+
+@dataclasses.dataclass(frozen=True)
+class CellSummary:
+    experiment: str
+    variant: str
+    label: str
+    env_id: str
+    preset: str
+    agent_class: str
+    seeds: tuple[int, ...]
+    returns: tuple[Summary, ...]
+    """per adaptation step k = 0..K, across seeds"""
+    gaps: tuple[Summary, ...] | None
+    targets: tuple[Any, ...]
+    curves: tuple[dict[str, Any], ...]
+    """per seed: {"seed", "env_steps": [...], "pre": [...], "post": [...]}"""
+    protocol: dict[str, Any]
+
+
+@dataclasses.dataclass(frozen=True)
+class Report:
+    cells: tuple[CellSummary, ...]
+    bad: tuple[tuple[Path, str], ...]
+    written: tuple[Path, ...]
+
+
+def _cell_key(data: dict[str, Any]) -> tuple[str, str, str, str, str]:
+    return (data["experiment"], data["variant"], data["agent"]["label"], data["env"]["id"], data["env"]["preset"])
+
+
+def collect(directory: str | Path) -> tuple[list[tuple[Path, dict[str, Any]]], list[tuple[Path, str]]]:
+    """Load every `*.json` under `directory`; returns (valid (path, document) pairs, bad (path, reason) pairs)."""
+    valid, bad = [], []
+    for path in sorted(Path(directory).rglob("*.json")):
+        try:
+            valid.append((path, load_result(path)))
+        except ResultError as error:
+            bad.append((path, str(error)))
+    groups: dict[tuple[str, ...], list[tuple[Path, dict[str, Any]]]] = defaultdict(list)
+    for path, data in valid:
+        groups[_cell_key(data)].append((path, data))
+    kept = []
+    for members in groups.values():
+        first_path, first = members[0]
+        seeds = {first["seed"]}
+        kept.append(members[0])
+        for path, data in members[1:]:
+            differ = same_cell_settings(first, data)
+            if differ:
+                bad.append((path, f"{path}: {', '.join(differ)} differ from {first_path.name} of the same cell"))
+            elif data["seed"] in seeds:
+                bad.append((path, f"{path}: field seed = {data['seed']} repeats a seed of its cell"))
+            else:
+                seeds.add(data["seed"])
+                kept.append((path, data))
+    return kept, bad
+
+
+def _targets(experiment: str, label: str, adaptation_steps: int) -> tuple[Any, ...]:
+    from benchmarks.experiments import EXPERIMENTS
+
+    known = EXPERIMENTS.get(experiment)
+    if known is None:
+        return ()
+    return tuple(t for t in known.targets if t.agent == label and t.step <= adaptation_steps)
+
+
+def summarize_cells(valid: Sequence[tuple[Path, dict[str, Any]]], *, seed: int = 0) -> list[CellSummary]:
+    """Aggregate the valid documents by cell (bootstrap draws from `np.random.default_rng(seed)`)."""
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+    for _, data in valid:
+        groups[_cell_key(data)].append(data)
+    rng = np.random.default_rng(seed)
+    cells = []
+    for key in sorted(groups):
+        docs = sorted(groups[key], key=lambda d: d["seed"])
+        steps = len(docs[0]["meta_test"]["mean_returns"])
+        returns = tuple(summarize([d["meta_test"]["mean_returns"][k] for d in docs], rng=rng) for k in range(steps))
+        gaps = None
+        if all(d["meta_test"]["mean_optimality_gaps"] is not None for d in docs):
+            gaps = tuple(summarize([d["meta_test"]["mean_optimality_gaps"][k] for d in docs], rng=rng)
+                         for k in range(steps))
+        curves = tuple({"seed": d["seed"], "env_steps": [r["env_steps"] for r in d["training_curve"]],
+                        "pre": [r["pre_adaptation_return"] for r in d["training_curve"]],
+                        "post": [r["post_adaptation_return"] for r in d["training_curve"]]} for d in docs)
+        cells.append(CellSummary(*key, agent_class=docs[0]["agent"]["class"], seeds=tuple(d["seed"] for d in docs),
+                                 returns=returns, gaps=gaps, targets=_targets(key[0], key[2], steps - 1),
+                                 curves=curves, protocol=docs[0]["protocol"]))
+    return cells
+
+
+def _fmt(value: float | None) -> str:
+    return "" if value is None else f"{value:.2f}"
+
+
+def table_rows(cell: CellSummary) -> list[dict[str, str]]:
+    """One row per adaptation step k: the strings printed by the CLI and the Markdown/HTML tables."""
+    rows = []
+    for k, summary in enumerate(cell.returns):
+        ci = "" if summary.ci is None else f"[{summary.ci[0]:.2f}, {summary.ci[1]:.2f}]"
+        targets = "; ".join(f"{t.mean:.2f}" + ("" if t.ci is None else f" ± {t.ci:.2f}") + f" ({t.source})"
+                            for t in cell.targets if t.step == k)
+        rows.append({"agent": cell.label, "k": str(k), "seeds": str(summary.n), "mean": _fmt(summary.mean),
+                     "iqm": _fmt(summary.iqm), "ci95": ci, "gap": "" if cell.gaps is None else _fmt(cell.gaps[k].mean),
+                     "target": targets})
+    return rows
+
+
+COLUMNS = (("agent", "agent"), ("k", "k"), ("seeds", "seeds"), ("mean", "mean R_k"), ("iqm", "IQM"),
+           ("ci95", "95 % CI"), ("gap", "gap J*−R_k"), ("target", "target (source)"))
+
+
+def _by_experiment(cells: Sequence[CellSummary]) -> dict[tuple[str, str, str, str], list[CellSummary]]:
+    groups: dict[tuple[str, str, str, str], list[CellSummary]] = defaultdict(list)
+    for cell in cells:
+        groups[(cell.experiment, cell.variant, cell.env_id, cell.preset)].append(cell)
+    return dict(sorted(groups.items()))
+
+
+def _title(key: tuple[str, str, str, str]) -> str:
+    experiment, variant, env_id, preset = key
+    return f"{experiment}{' (quick)' if variant == 'quick' else ''} — {env_id}, preset {preset}"
+
+
+def _plot_stem(key: tuple[str, str, str, str]) -> str:
+    return f"{key[0]}__{key[1]}__{key[2].split('/')[-1]}__{key[3]}"
+
+
+def to_markdown(cells: Sequence[CellSummary], bad: Sequence[tuple[Path, str]] = ()) -> str:
+    lines = ["# metarl-bench leaderboard", "",
+             "Mean over seeds of the mean meta-test return R_k after k adaptation steps; IQM and 95 % bootstrap "
+             "CI across seeds; optimality gap where the env has an oracle.", ""]
+    for key, group in _by_experiment(cells).items():
+        lines += [f"## {_title(key)}", "", f"Protocol: `{group[0].protocol}`", "",
+                  "| " + " | ".join(title for _, title in COLUMNS) + " |",
+                  "|" + "---|" * len(COLUMNS)]
+        for cell in group:
+            lines += ["| " + " | ".join(row[name] for name, _ in COLUMNS) + " |" for row in table_rows(cell)]
+        lines += ["", f"![returns]({_plot_stem(key)}__returns.png) ![training]({_plot_stem(key)}__training.png)", ""]
+    if bad:
+        lines += ["## Refused files", ""] + [f"- `{path}`: {reason}" for path, reason in bad] + [""]
+    return "\n".join(lines)
+
+
+def to_html(cells: Sequence[CellSummary], bad: Sequence[tuple[Path, str]] = ()) -> str:
+    esc = html.escape
+    parts = ["<!doctype html><html><head><meta charset='utf-8'><title>metarl-bench leaderboard</title>",
+             "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+             "td,th{border:1px solid #bbb;padding:3px 8px;text-align:right}img{max-width:48%}</style></head><body>",
+             "<h1>metarl-bench leaderboard</h1>"]
+    for key, group in _by_experiment(cells).items():
+        parts.append(f"<h2>{esc(_title(key))}</h2><p>Protocol: <code>{esc(str(group[0].protocol))}</code></p>")
+        parts.append("<table><tr>" + "".join(f"<th>{esc(title)}</th>" for _, title in COLUMNS) + "</tr>")
+        for cell in group:
+            for row in table_rows(cell):
+                parts.append("<tr>" + "".join(f"<td>{esc(row[name])}</td>" for name, _ in COLUMNS) + "</tr>")
+        stem = esc(_plot_stem(key))
+        parts.append(f"</table><p><img src='{stem}__returns.png' alt='returns'>"
+                     f"<img src='{stem}__training.png' alt='training curves'></p>")
+    if bad:
+        parts.append("<h2>Refused files</h2><ul>" + "".join(f"<li><code>{esc(str(p))}</code>: {esc(r)}</li>"
+                                                            for p, r in bad) + "</ul>")
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"
+
+
+def _plot_returns(key: tuple[str, str, str, str], group: Sequence[CellSummary], path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(6, 4))
+    for cell in group:
+        steps = np.arange(len(cell.returns))
+        means = np.array([s.mean for s in cell.returns])
+        line = axes.plot(steps, means, marker="o", label=f"{cell.label} ({len(cell.seeds)} seeds)")[0]
+        if all(s.ci is not None for s in cell.returns):
+            axes.fill_between(steps, [s.ci[0] for s in cell.returns], [s.ci[1] for s in cell.returns],
+                              color=line.get_color(), alpha=0.2)
+        for target in cell.targets:
+            axes.errorbar([target.step], [target.mean], yerr=target.ci, fmt="x", color=line.get_color(),
+                          capsize=4)
+    axes.set(xlabel="adaptation steps k", ylabel="mean meta-test return R_k", title=_title(key))
+    axes.set_xticks(range(max(len(c.returns) for c in group)))
+    axes.legend(fontsize="small")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def _plot_training(key: tuple[str, str, str, str], group: Sequence[CellSummary], path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(6, 4))
+    for cell in group:
+        color = None
+        for curve in cell.curves:
+            label = cell.label if color is None else None
+            line = axes.plot(curve["env_steps"], curve["pre"], color=color, alpha=0.8, label=label)[0]
+            color = line.get_color()
+            post = [np.nan if v is None else v for v in curve["post"]]
+            if not np.all(np.isnan(post)):
+                axes.plot(curve["env_steps"], post, color=color, alpha=0.8, linestyle="--")
+    axes.set(xlabel="environment steps", ylabel="return (solid: pre-, dashed: post-adaptation)",
+             title=_title(key))
+    axes.legend(fontsize="small")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def write_leaderboard(directory: str | Path, out: str | Path | None = None) -> Report:
+    """Validate `directory`'s results and write leaderboard.md, leaderboard.html and PNGs into `out`."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    out = Path(directory) / "leaderboard" if out is None else Path(out)
+    valid, bad = collect(directory)
+    cells = summarize_cells(valid)
+    out.mkdir(parents=True, exist_ok=True)
+    written = [out / "leaderboard.md", out / "leaderboard.html"]
+    written[0].write_text(to_markdown(cells, bad))
+    written[1].write_text(to_html(cells, bad))
+    for key, group in _by_experiment(cells).items():
+        stem = _plot_stem(key)
+        _plot_returns(key, group, out / f"{stem}__returns.png")
+        _plot_training(key, group, out / f"{stem}__training.png")
+        written += [out / f"{stem}__returns.png", out / f"{stem}__training.png"]
+    return Report(tuple(cells), tuple(bad), tuple(written))
