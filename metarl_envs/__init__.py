@@ -24,6 +24,8 @@ __all__ = ["ENV_IDS", "MetaEnv", "MetaVectorEnv", "Preset", "Task", "TaskSet", "
 # id, module (under metarl_envs), env class, vector class, default preset
 _ENV_TABLE: tuple[tuple[str, str, str, str, str], ...] = (
     ("MetaRL/Navigation2D-v0", "classic.navigation_2d", "Navigation2DEnv", "Navigation2DVectorEnv", "maml"),
+    ("MetaRL/HalfCheetahVel-v0", "mujoco.half_cheetah_vel", "HalfCheetahVelEnv", "HalfCheetahVelVectorEnv", "maml"),
+    ("MetaRL/HalfCheetahDir-v0", "mujoco.half_cheetah_dir", "HalfCheetahDirEnv", "HalfCheetahDirVectorEnv", "maml"),
     ("MetaRL/GridNavigation-v0", "toy_text.grid_navigation", "GridNavigationEnv", "GridNavigationVectorEnv",
      "memrl"),
     ("MetaRL/CartPoleParams-v0", "classic.cartpole_params", "CartPoleParamsEnv", "CartPoleParamsVectorEnv",

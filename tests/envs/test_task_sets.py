@@ -18,6 +18,12 @@ PINNED_TEST_FINGERPRINTS = {
     ("MetaRL/CartPoleParams-v0", "pmeta"): "eb97b82a8170f0fb32bc8e69031d719c4442f812dfcd265d217e78c9c756907a",
     ("MetaRL/CartPoleParams-v0", "carl"): "f1bf8378480dca5dfed514ccbbf2ab2ad24a9839d4217e7b997a1309db7e1e7a",
     ("MetaRL/Navigation2D-v0", "maml"): "ee30630819555b9d939847d103e911e0f6aa985732a663b4f48157c654b383bc",
+    ("MetaRL/HalfCheetahVel-v0", "maml"): "6d29477dedfa696332dac5221eaee3fa5399174ac51c9e28152fe6574f9deb3d",
+    ("MetaRL/HalfCheetahVel-v0", "promp"): "ef483b2b413bdfeb02109e9b280150a8c75ae2f95239aae6672fe367d616bff8",
+    ("MetaRL/HalfCheetahVel-v0", "pearl"): "93211e72e7d8bd412922bf15996c0b80e866d2d256078059bc728b364d83e0c5",
+    ("MetaRL/HalfCheetahDir-v0", "maml"): "248304b8d15f9e474904025a009fea526de0d83fb8367579089ab8ce9c1511b8",
+    ("MetaRL/HalfCheetahDir-v0", "promp"): "ed22201dc44683bd50b3e6c58617947ebef7938160e301ae66445b975d0d2317",
+    ("MetaRL/HalfCheetahDir-v0", "pearl"): "e9b7871ebb63de8b4ee7579fa450e57df0750d36b691df6fb7ae29ca8d9c548f",
 }
 
 

@@ -1,0 +1,304 @@
+"""Shared MuJoCo machinery of the meta-task family (not an env; the env cards live beside each env).
+
+- `ModelBatch`: N `MjModel`/`MjData` pairs compiled from one of Gymnasium's v5 assets, one task
+  each. A task that changes the physics rewrites the model fields from a saved nominal copy
+  (`set_model_scales`), so tasks never compound, then recomputes the derived constants with
+  `mj_setConst`. `step` runs `mj_step` for every pair (threaded when asked: the bindings release
+  the GIL) and `mj_rnePostConstraint` where contact forces are read, so `cfrc_ext` holds real
+  values (openai/gym#1541: MuJoCo >= 2.0 no longer fills it by itself).
+- `MujocoMetaEnv`: the single env. Its batched hooks (`observe`, `probe`, `rewards`) work on a
+  `ModelBatch` of any size; `transition` chains them, and the single env and `MujocoMetaVectorEnv`
+  both call it (n = 1 and n = num_envs), so the physics and the reward are written once.
+- Non-finite state: MuJoCo's automatic reset on NaN/huge values is disabled, the state is checked
+  after every step, and a sub-env whose state is not finite returns its last finite observation,
+  reward 0 and `truncated=True` with `info["non_finite_state"] = True`.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, ClassVar
+
+import gymnasium
+import mujoco
+import numpy as np
+from gymnasium import spaces
+
+from metarl_envs.core import MetaEnv, MetaVectorEnv, Task, check_box_action, check_int
+
+__all__ = ["ASSETS", "MODEL_FIELDS", "ModelBatch", "MujocoMetaEnv", "MujocoMetaVectorEnv"]
+
+ASSETS = Path(gymnasium.__file__).resolve().parent / "envs" / "mujoco" / "assets"
+"""Gymnasium's MuJoCo assets (half_cheetah.xml, ant.xml, walker2d_v5.xml, hopper.xml)"""
+MODEL_FIELDS = ("body_mass", "body_inertia", "dof_damping", "geom_friction")
+"""model fields a task may scale (rand_param_envs' RAND_PARAMS); everything else stays nominal"""
+_MAX_VALUE = 1e10  # mjMAXVAL: MuJoCo's own bound for a "huge value" warning
+
+
+class ModelBatch:
+    """N model/data pairs of one XML file stepped together with `frame_skip` substeps each."""
+
+    def __init__(self, xml_file: str, num_envs: int, frame_skip: int, *, contact_forces: bool = False,
+                 num_threads: int = 1):
+        nominal = mujoco.MjModel.from_xml_path(str(ASSETS / xml_file))
+        # A NaN must reach our check instead of being silently reset to qpos0 by MuJoCo.
+        nominal.opt.disableflags |= int(mujoco.mjtDisableBit.mjDSBL_AUTORESET)
+        self.xml_file = xml_file
+        self.nominal = nominal
+        self.nominal_fields = {name: getattr(nominal, name).copy() for name in MODEL_FIELDS}
+        self.models = [copy.deepcopy(nominal) for _ in range(num_envs)]
+        self.datas = [mujoco.MjData(model) for model in self.models]
+        self._scratch = mujoco.MjData(nominal)  # for mj_setConst, which runs forward at qpos0
+        self._scaled = np.zeros(num_envs, dtype=bool)  # pairs whose model differs from nominal
+        self.num_envs = num_envs
+        self.frame_skip = frame_skip
+        self.contact_forces = contact_forces
+        self.init_qpos = nominal.qpos0.copy()
+        self.init_qvel = np.zeros(nominal.nv)
+        self.dt = float(nominal.opt.timestep) * frame_skip
+        self.num_threads = min(num_threads, num_envs)
+        self._pool: ThreadPoolExecutor | None = None
+        self._chunks = [range(k, num_envs, self.num_threads) for k in range(self.num_threads)]
+
+    def body_id(self, name: str) -> int:
+        return mujoco.mj_name2id(self.nominal, mujoco.mjtObj.mjOBJ_BODY, name)
+
+    # ----- tasks -----------------------------------------------------------------------------
+    def set_model_scales(self, i: int, scales: Mapping[str, np.ndarray] | None) -> None:
+        """Model i := nominal fields × `scales` (None: nominal), then its derived constants."""
+        if scales is None and not self._scaled[i]:
+            return  # reward-only task on a nominal model: nothing to rewrite
+        model = self.models[i]
+        for name in MODEL_FIELDS:
+            nominal = self.nominal_fields[name]
+            factor = None if scales is None else scales.get(name)
+            getattr(model, name)[:] = nominal if factor is None else nominal * factor
+        mujoco.mj_setConst(model, self._scratch)
+        self._scaled[i] = scales is not None
+
+    # ----- simulation ------------------------------------------------------------------------
+    def reset_index(self, i: int, qpos: np.ndarray, qvel: np.ndarray) -> None:
+        model, data = self.models[i], self.datas[i]
+        mujoco.mj_resetData(model, data)
+        data.qpos[:] = qpos
+        data.qvel[:] = qvel
+        mujoco.mj_forward(model, data)
+        if self.contact_forces:
+            mujoco.mj_rnePostConstraint(model, data)
+
+    def _step_rows(self, rows: Sequence[int], ctrl: np.ndarray) -> None:
+        models, datas, nstep, contact = self.models, self.datas, self.frame_skip, self.contact_forces
+        for i in rows:
+            data = datas[i]
+            data.ctrl[:] = ctrl[i]
+            mujoco.mj_step(models[i], data, nstep)
+            if contact:
+                mujoco.mj_rnePostConstraint(models[i], data)
+
+    def step(self, ctrl: np.ndarray) -> None:
+        """Apply ctrl[i] to pair i for `frame_skip` substeps (each pair is independent, so the
+        result is bit-identical with or without threads)."""
+        if self.num_threads <= 1:
+            self._step_rows(range(self.num_envs), ctrl)
+            return
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.num_threads, thread_name_prefix="metarl-mujoco")
+        for future in [self._pool.submit(self._step_rows, rows, ctrl) for rows in self._chunks]:
+            future.result()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_pool": None}
+
+    # ----- batched reads (rows default to every pair) ------------------------------------------
+    def _rows(self, rows: Sequence[int] | None) -> Sequence[int]:
+        return range(self.num_envs) if rows is None else rows
+
+    def qpos(self, rows: Sequence[int] | None = None) -> np.ndarray:
+        return np.stack([self.datas[i].qpos for i in self._rows(rows)])
+
+    def qvel(self, rows: Sequence[int] | None = None) -> np.ndarray:
+        return np.stack([self.datas[i].qvel for i in self._rows(rows)])
+
+    def xpos(self, body: int, rows: Sequence[int] | None = None) -> np.ndarray:
+        return np.stack([self.datas[i].xpos[body] for i in self._rows(rows)])
+
+    def xmat(self, body: int, rows: Sequence[int] | None = None) -> np.ndarray:
+        return np.stack([self.datas[i].xmat[body] for i in self._rows(rows)])
+
+    def cfrc_ext(self, rows: Sequence[int] | None = None) -> np.ndarray:
+        """(n, nbody, 6) external contact wrenches per body (computed by mj_rnePostConstraint)."""
+        return np.stack([self.datas[i].cfrc_ext for i in self._rows(rows)])
+
+    def finite(self, rows: Sequence[int] | None = None) -> np.ndarray:
+        state = np.concatenate([self.qpos(rows), self.qvel(rows)], axis=1)
+        return np.all(np.isfinite(state) & (np.abs(state) < _MAX_VALUE), axis=1)
+
+
+class MujocoMetaEnv(MetaEnv):
+    """Single MuJoCo meta-env over a one-pair `ModelBatch`. Subclasses set the class variables
+    and implement the batched hooks `observe`, `probe`, `rewards` and `task_arrays` (plus
+    `model_scales` when the task changes the physics)."""
+
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
+    xml_file: ClassVar[str]
+    frame_skip: ClassVar[int]
+    contact_forces: ClassVar[bool] = False
+    reset_noise_scale: ClassVar[float]
+    reset_qvel_noise: ClassVar[str] = "normal"
+    """"normal": qvel += scale·N(0,1) (gym HalfCheetah/Ant); "uniform": qvel += U[-scale, scale]
+    (gym Walker2d/Hopper, rand_param_envs)"""
+
+    def __init__(self, preset: str, task: Task | Mapping[str, Any] | None = None, horizon: int | None = None):
+        if not isinstance(preset, str) or preset not in self.presets:
+            raise ValueError(f"{type(self).__name__}: unknown preset {preset!r}; choose from {list(self.presets)}")
+        self.preset = self.presets[preset]
+        self._sim = self.make_batch(1)
+        low, high = self._sim.nominal.actuator_ctrlrange.T.astype(np.float32)
+        self.action_space = spaces.Box(low, high, dtype=np.float32)
+        self.action_scale = 0.5 * (high.astype(np.float64) - low)
+        dim = self.observe(self._sim).shape[1]
+        self.observation_space = spaces.Box(-np.inf, np.inf, (dim,), np.float64)
+        self._last_obs = np.zeros((1, dim))
+        self._init_meta(preset, task, horizon)
+
+    def make_batch(self, num_envs: int, num_threads: int = 1) -> ModelBatch:
+        return ModelBatch(self.xml_file, num_envs, self.frame_skip, contact_forces=self.contact_forces,
+                          num_threads=num_threads)
+
+    @property
+    def dt(self) -> float:
+        return self._sim.dt
+
+    @property
+    def model(self) -> mujoco.MjModel:
+        return self._sim.models[0]
+
+    @property
+    def data(self) -> mujoco.MjData:
+        return self._sim.datas[0]
+
+    # ----- hooks (batched over a ModelBatch) -------------------------------------------------
+    def observe(self, sim: ModelBatch, rows: Sequence[int] | None = None) -> np.ndarray:
+        raise NotImplementedError
+
+    def probe(self, sim: ModelBatch) -> np.ndarray:
+        """(n, k) positions read before and after the step (the finite-difference velocity)."""
+        raise NotImplementedError
+
+    def rewards(self, before: np.ndarray, after: np.ndarray, sim: ModelBatch, actions: np.ndarray,
+                params: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        """(reward, terminated, named reward terms) for every pair."""
+        raise NotImplementedError
+
+    def task_arrays(self, tasks: Sequence[Task]) -> dict[str, np.ndarray]:
+        """The tasks' reward parameters as arrays of shape (n, …)."""
+        raise NotImplementedError
+
+    def model_scales(self, task: Task) -> dict[str, np.ndarray] | None:
+        """Multipliers of the nominal `MODEL_FIELDS` for `task` (None: the task leaves the model nominal)."""
+        return None
+
+    # ----- shared transition -----------------------------------------------------------------
+    def initial_state(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """Starting (qpos, qvel): the nominal pose plus noise drawn from `rng`, as Gymnasium's v5
+        envs draw it (qpos first, then qvel)."""
+        scale, sim = self.reset_noise_scale, self._sim
+        qpos = sim.init_qpos + rng.uniform(-scale, scale, size=sim.nominal.nq)
+        if self.reset_qvel_noise == "normal":
+            qvel = sim.init_qvel + scale * rng.standard_normal(sim.nominal.nv)
+        else:
+            qvel = sim.init_qvel + rng.uniform(-scale, scale, size=sim.nominal.nv)
+        return qpos, qvel
+
+    def transition(self, sim: ModelBatch, actions: np.ndarray, params: Mapping[str, np.ndarray],
+                   last_obs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        """Step every pair of `sim`; returns (obs, reward, terminated, info arrays). Pairs whose
+        state became non-finite keep `last_obs`, get reward 0 and are flagged in the info."""
+        before = self.probe(sim)
+        sim.step(actions)
+        finite = sim.finite()
+        after = self.probe(sim)
+        obs = self.observe(sim)
+        reward, terminated, info = self.rewards(before, after, sim, actions, params)
+        if not finite.all():
+            obs = np.where(finite[:, None], obs, last_obs)
+            reward = np.where(finite, reward, 0.0)
+            terminated = terminated & finite
+            info = {key: np.where(finite, value, 0.0) for key, value in info.items()}
+        info["non_finite_state"] = ~finite
+        return obs, reward, terminated, info
+
+    # ----- Gymnasium API ---------------------------------------------------------------------
+    def _on_task_change(self) -> None:
+        self._sim.set_model_scales(0, self.model_scales(self._task))
+        self._params = self.task_arrays([self._task])
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed, options=options)
+        self._sim.reset_index(0, *self.initial_state(self.np_random))
+        self._last_obs = self.observe(self._sim)
+        return self._last_obs[0].copy(), {}
+
+    def step(self, action: Any):
+        self._require_reset()
+        action = check_box_action(f"{type(self).__name__}.step", action, self.action_space)
+        obs, reward, terminated, info = self.transition(self._sim, action[None], self._params, self._last_obs)
+        self._last_obs = obs
+        bad = bool(info["non_finite_state"][0])
+        truncated = self._advance_clock(bool(terminated[0])) or bad
+        step_info = {key: (bool(value[0]) if value.dtype == bool else float(value[0])) for key, value in info.items()}
+        return obs[0].copy(), float(reward[0]), bool(terminated[0]), truncated, step_info
+
+    def close(self) -> None:
+        self._sim.close()
+
+
+class MujocoMetaVectorEnv(MetaVectorEnv):
+    """Native vector env: N model/data pairs, one task each, stepped by the single env's
+    `transition` with n = num_envs. `num_threads` > 1 steps disjoint slices of the pairs in a
+    thread pool (the result is bit-identical to one thread)."""
+
+    def __init__(self, num_envs: int = 1, max_episode_steps: int | None = None,
+                 tasks: Sequence[Task] | None = None, num_threads: int = 1, **env_kwargs: Any):
+        self.num_threads = check_int(type(self).__name__, "num_threads", num_threads, 1)
+        super().__init__(num_envs, max_episode_steps, tasks, **env_kwargs)
+
+    def _allocate_state(self) -> None:
+        self._sim = self._template.make_batch(self.num_envs, self.num_threads)
+        self._obs = np.zeros((self.num_envs, *self.single_observation_space.shape))
+
+    def _on_tasks_change(self) -> None:
+        for i, task in enumerate(self.tasks):
+            self._sim.set_model_scales(i, self._template.model_scales(task))
+        self._params = self._template.task_arrays(self.tasks)
+
+    def _reset_index(self, i: int, rng: np.random.Generator) -> None:
+        self._sim.reset_index(i, *self._template.initial_state(rng))
+        self._obs[i] = self._template.observe(self._sim, [i])[0]
+
+    def _step_batch(self, actions: np.ndarray):
+        self._obs, reward, terminated, info = self._template.transition(self._sim, actions, self._params, self._obs)
+        return reward, terminated, info
+
+    def _observations(self) -> np.ndarray:
+        return self._obs.copy()
+
+    def step(self, actions: Any):
+        obs, reward, terminated, truncated, info = super().step(actions)
+        # a non-finite state ends the episode by truncation, as in the single env
+        bad = info["non_finite_state"] & info["_non_finite_state"]
+        truncated = truncated | (bad & ~terminated)
+        self._needs_reset = self._needs_reset | truncated
+        return obs, reward, terminated, truncated, info
+
+    def close_extras(self, **kwargs: Any) -> None:
+        self._sim.close()
+        self._template.close()
