@@ -28,6 +28,8 @@ _ENV_TABLE: tuple[tuple[str, str, str, str, str], ...] = (
     ("MetaRL/HalfCheetahDir-v0", "mujoco.half_cheetah_dir", "HalfCheetahDirEnv", "HalfCheetahDirVectorEnv", "maml"),
     ("MetaRL/GridNavigation-v0", "toy_text.grid_navigation", "GridNavigationEnv", "GridNavigationVectorEnv",
      "memrl"),
+    ("MetaRL/FrozenLakeHoles-v0", "toy_text.frozen_lake_holes", "FrozenLakeHolesEnv", "FrozenLakeHolesVectorEnv",
+     "bomrl-high"),
     ("MetaRL/CartPoleParams-v0", "classic.cartpole_params", "CartPoleParamsEnv", "CartPoleParamsVectorEnv",
      "pmeta"),
     ("MetaRL/MountainCarParams-v0", "classic.mountain_car_params", "MountainCarParamsEnv",
