@@ -34,6 +34,8 @@ _ENV_TABLE: tuple[tuple[str, str, str, str, str], ...] = (
      "pmeta"),
     ("MetaRL/MountainCarParams-v0", "classic.mountain_car_params", "MountainCarParamsEnv",
      "MountainCarParamsVectorEnv", "pmeta"),
+    ("MetaRL/SparsePointRobot-v0", "classic.sparse_point_robot", "SparsePointRobotEnv",
+     "SparsePointRobotVectorEnv", "pearl"),
 )
 ENV_IDS: tuple[str, ...] = tuple(row[0] for row in _ENV_TABLE)
 

@@ -9,6 +9,8 @@ The files are built by `python -m metarl_envs.task_sets` from one seeded stream 
 tasks are drawn with `Env.draw_tasks` until `n_train + n_test` distinct tasks are collected; the
 first `n_train` are train, the rest test, so the splits are disjoint by construction. A preset
 whose family is a short fixed list (`Preset.finite_family`) has train = test = the whole family.
+An env class may define a classmethod `fixed_split(preset) -> (train, test) | None`: a preset for
+which it returns a pair stores exactly that source-given split (no draws).
 """
 
 from __future__ import annotations
@@ -136,6 +138,10 @@ def split_tasks(cls: type[MetaEnv], preset_name: str, seed: int = BUILD_SEED) ->
     """Draw the train and test lists of a preset (see the module docstring)."""
     preset = cls.presets[preset_name]
     rng = np.random.default_rng(seed)
+    fixed_split = getattr(cls, "fixed_split", None)  # a source's own fixed split (PEARL's 80/20 goals)
+    split = fixed_split(preset) if fixed_split is not None else None
+    if split is not None:
+        return list(split[0]), list(split[1])
     if preset.finite_family:
         family = list(cls.task_family(preset))
         return family, list(family)

@@ -14,6 +14,8 @@ from metarl_envs.task_sets import TaskSet, _load, env_class, split_tasks, task_s
 PINNED_TEST_FINGERPRINTS = {
     ("MetaRL/FrozenLakeHoles-v0", "bomrl-high"): "8cc0693e14aeea60bf319c7c11e1917ed62547bbe21a5951fee87258f93d9922",
     ("MetaRL/FrozenLakeHoles-v0", "bomrl-low"): "06570fb8e823e55a2dae7ce111e7d3b0bb086030f782cbd717ca674def6f9263",
+    ("MetaRL/SparsePointRobot-v0", "pearl"): "953dc4910566a91ed71788bcb0309d6490fbdf749d5a6778736fb15472451d0c",
+    ("MetaRL/SparsePointRobot-v0", "varibad"): "094bc7eff5505ef64cfe9b57df282f012c0dbd2c1657342d389a29e733503b2f",
     ("MetaRL/GridNavigation-v0", "memrl"): "7198297ab0fbc1f872656d6d9618dbb723385d50b86174a9a066c8bc94621ad7",
     ("MetaRL/GridNavigation-v0", "pmeta"): "455087c7470ed1dad41e6ea2af278ec29786c10ceaaf6d61cfe053dd0358252b",
     ("MetaRL/MountainCarParams-v0", "pmeta"): "f41b6325af81fa91a87ac5e75ade0c0a716f325d5f0c5506f1581a896453a49a",
