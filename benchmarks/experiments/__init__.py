@@ -194,11 +194,12 @@ def _check_quick(where: str, quick: Mapping[str, Any], labels: list[str]) -> Non
             raise TypeError(f"{where}: quick['agent_config'][{label!r}] must be a mapping")
 
 
-def discover() -> dict[str, Experiment]:
-    """Import every module of this package and collect its `EXPERIMENT`, keyed by name."""
+def discover(package: str = __name__) -> dict[str, Experiment]:
+    """Import every module of `package` (default: this one) and collect its `EXPERIMENT`, keyed by name."""
     found: dict[str, Experiment] = {}
-    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-        module = importlib.import_module(f"{__name__}.{info.name}")
+    root = importlib.import_module(package)
+    for info in sorted(pkgutil.iter_modules(root.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{package}.{info.name}")
         experiment = getattr(module, "EXPERIMENT", None)
         if experiment is None:
             continue

@@ -1,0 +1,54 @@
+"""Helpers for the harness tests: real results documents built from the stored Navigation2D task sets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import metarl_envs
+from baselines.agent import IterationRecord
+from benchmarks.evaluate import MetaTestProtocol, MetaTestResult, TaskResult
+from benchmarks.results import build_result, result_filename, write_result
+
+ENV_ID = "MetaRL/Navigation2D-v0"
+PRESET = "maml"
+PROTOCOL = MetaTestProtocol(adaptation_steps=2, evaluation_episodes=4)
+
+
+def meta_test_result(seed: int, *, n_tasks: int = 5, offset: float = 0.0, oracle: bool = False,
+                     protocol: MetaTestProtocol = PROTOCOL) -> MetaTestResult:
+    """Returns that improve with k by a known amount, plus seeded noise."""
+    rng = np.random.default_rng(seed)
+    test = metarl_envs.task_set(ENV_ID, "test", PRESET)
+    tasks = tuple(TaskResult(task=t.to_dict(),
+                             returns=tuple(float(-40.0 + 10.0 * k + offset + rng.normal())
+                                           for k in range(protocol.adaptation_steps + 1)),
+                             optimal_return=-5.0 if oracle else None, env_steps=100 * (i + 1))
+                  for i, t in enumerate(test[:n_tasks]))
+    return MetaTestResult(ENV_ID, PRESET, test.fingerprint, protocol, seed, tasks)
+
+
+def document(seed: int, *, label: str = "Random", experiment: str = "unit-test", iterations: int = 3,
+             **kwargs: Any) -> dict[str, Any]:
+    train, test = (metarl_envs.task_set(ENV_ID, split, PRESET) for split in ("train", "test"))
+    curve = [IterationRecord(i, 200 * (i + 1), 0.01 * (i + 1), -50.0 + i, float("nan")) for i in range(iterations)]
+    return build_result(
+        experiment=experiment, variant="full", label=label, agent_class="tests.benchmarks.agents:RandomAgent",
+        config={"tasks_per_iteration": 2}, env_id=ENV_ID, env_kwargs={"preset": PRESET},
+        fingerprints={"train": train.fingerprint, "test": test.fingerprint}, seed=seed, iterations=iterations,
+        max_test_tasks=5, training_curve=curve, meta_test=meta_test_result(seed, **kwargs),
+        started="2026-01-01T00:00:00+00:00", finished="2026-01-01T00:00:01+00:00", wall_time=1.0)
+
+
+def write_document(folder: Path, seed: int, **kwargs: Any) -> Path:
+    doc = document(seed, **kwargs)
+    name = result_filename(doc["experiment"], doc["agent"]["label"], ENV_ID, PRESET, seed, "full")
+    return write_result(folder / doc["experiment"] / name, doc)
+
+
+@pytest.fixture
+def result_file(tmp_path: Path) -> Path:
+    return write_document(tmp_path, seed=0)

@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+import dataclasses
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from benchmarks.evaluate import MetaTestProtocol
+from benchmarks.experiments import AgentSpec, Experiment, Target, discover
+
+AGENT = "tests.benchmarks.agents:RandomAgent"
+
+
+def experiment(**changes) -> Experiment:
+    fields = dict(
+        name="unit", description="unit test", env_id="MetaRL/Navigation2D-v0", env_kwargs={"preset": "maml"},
+        agents=(AgentSpec("A", AGENT, {"tasks_per_iteration": 4}), AgentSpec("B", AGENT, {})),
+        iterations=100, seeds=5, protocol=MetaTestProtocol(adaptation_steps=3, evaluation_episodes=20),
+        targets=(Target("Paper Table 1", "A", 1, -17.0, 0.7), Target("Paper Table 1", "B", 3, -15.0)),
+        quick={"iterations": 2, "seeds": 1, "max_test_tasks": 4, "config": {"action_scale": 0.5},
+               "agent_config": {"B": {"tasks_per_iteration": 1}}, "protocol": {"adaptation_steps": 1}},
+    )
+    fields.update(changes)
+    return Experiment(**fields)
+
+
+def test_resolve_applies_every_quick_override() -> None:
+    full = experiment()
+    assert full.resolve(quick=False) is full
+    quick = full.resolve(quick=True)
+    assert (quick.iterations, quick.seeds, quick.max_test_tasks) == (2, 1, 4)
+    assert quick.protocol == MetaTestProtocol(adaptation_steps=1, evaluation_episodes=20)
+    assert quick.agent("A").config == {"tasks_per_iteration": 4, "action_scale": 0.5}
+    assert quick.agent("B").config == {"action_scale": 0.5, "tasks_per_iteration": 1}
+    assert [t.agent for t in quick.targets] == ["A"]  # B's k=3 target is beyond the quick K=1
+    assert full.agent("B").config == {}  # the full experiment is untouched
+
+
+def test_resolved_configs_build_real_agents() -> None:
+    quick = experiment().resolve(quick=True)
+    agent = quick.agent("B").build(quick.env_id, quick.env_kwargs)
+    assert agent.config.tasks_per_iteration == 1 and agent.config.action_scale == 0.5
+    bad = dataclasses.replace(quick.agent("A"), config={"fast-lr": 0.1})
+    with pytest.raises(TypeError, match="unknown key 'fast-lr'"):
+        bad.build(quick.env_id, quick.env_kwargs)
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"quick": {"iteration": 2}}, "unknown quick key 'iteration'"),
+    ({"quick": {"protocol": {"adaptation_step": 1}}}, r"unknown quick\['protocol'\] field 'adaptation_step'"),
+    ({"quick": {"agent_config": {"C": {}}}}, "unknown agent 'C'"),
+    ({"env_kwargs": {}}, "must be a mapping holding 'preset'"),
+    ({"seeds": 0}, "seeds=0 must be an int"),
+    ({"targets": (Target("X", "Z", 0, 1.0),)}, "names agent 'Z'"),
+    ({"targets": (Target("X", "A", 4, 1.0),)}, "step=4 > protocol.adaptation_steps=3"),
+    ({"agents": (AgentSpec("A", AGENT), AgentSpec("A", AGENT))}, "labels must be unique"),
+])
+def test_bad_experiments_fail_naming_the_field(changes: dict, message: str) -> None:
+    with pytest.raises((ValueError, TypeError), match=message):
+        experiment(**changes)
+
+
+def test_agent_spec_needs_module_colon_class() -> None:
+    with pytest.raises(ValueError, match="'module:Class'"):
+        AgentSpec("A", "tests.benchmarks.agents.RandomAgent")
+
+
+def test_discover_collects_every_module_with_an_experiment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    package = tmp_path / "fake_experiments"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    body = """
+        from benchmarks.evaluate import MetaTestProtocol
+        from benchmarks.experiments import AgentSpec, Experiment
+        EXPERIMENT = Experiment(name={name!r}, description="d", env_id="MetaRL/Navigation2D-v0",
+                                env_kwargs={{"preset": "maml"}}, agents=(AgentSpec("A", "m:C"),), iterations=1,
+                                seeds=1, protocol=MetaTestProtocol(1, 1))
+    """
+    (package / "first.py").write_text(textwrap.dedent(body.format(name="one")))
+    (package / "second.py").write_text(textwrap.dedent(body.format(name="two")))
+    (package / "helpers.py").write_text("X = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert sorted(discover("fake_experiments")) == ["one", "two"]
+    (package / "third.py").write_text(textwrap.dedent(body.format(name="one")))
+    with pytest.raises(ValueError, match="name 'one' is already taken"):
+        discover("fake_experiments")

@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from benchmarks.evaluate import MetaTestProtocol
+from benchmarks.leaderboard import table_rows, write_leaderboard
+from benchmarks.results import checksum
+from tests.benchmarks.conftest import document, write_document
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture
+def results_dir(tmp_path: Path) -> Path:
+    for seed in range(3):
+        write_document(tmp_path, seed, label="Random")
+        write_document(tmp_path, seed, label="Better", offset=5.0, oracle=True)
+    return tmp_path
+
+
+def test_leaderboard_renders_markdown_html_and_plots(results_dir: Path, tmp_path: Path) -> None:
+    report = write_leaderboard(results_dir, tmp_path / "site")
+    assert report.bad == ()
+    assert [(c.label, c.seeds) for c in report.cells] == [("Better", (0, 1, 2)), ("Random", (0, 1, 2))]
+    names = sorted(p.name for p in report.written)
+    assert names == ["leaderboard.html", "leaderboard.md", "unit-test__full__Navigation2D-v0__maml__returns.png",
+                     "unit-test__full__Navigation2D-v0__maml__training.png"]
+    for path in report.written:
+        if path.suffix == ".png":
+            assert path.read_bytes()[:8] == PNG_MAGIC and path.stat().st_size > 5000
+    markdown = (tmp_path / "site" / "leaderboard.md").read_text()
+    table = [line for line in markdown.splitlines() if line.startswith("| Random") or line.startswith("| Better")]
+    assert len(table) == 6  # two agents × k = 0, 1, 2
+    html = (tmp_path / "site" / "leaderboard.html").read_text()
+    assert html.count("<tr>") == 7 and "__returns.png" in html
+
+
+def test_table_numbers_are_the_seed_statistics(results_dir: Path, tmp_path: Path) -> None:
+    report = write_leaderboard(results_dir, tmp_path / "site")
+    better = next(c for c in report.cells if c.label == "Better")
+    per_seed = np.array([document(s, label="Better", offset=5.0, oracle=True)["meta_test"]["mean_returns"]
+                         for s in range(3)])
+    assert [s.mean for s in better.returns] == pytest.approx(per_seed.mean(axis=0).tolist())
+    for k, summary in enumerate(better.returns):
+        assert summary.ci[0] <= per_seed[:, k].mean() <= summary.ci[1]
+    assert better.gaps[0].mean == pytest.approx(-5.0 - per_seed[:, 0].mean())
+    rows = table_rows(better)
+    assert [r["k"] for r in rows] == ["0", "1", "2"] and rows[1]["mean"] == f"{per_seed[:, 1].mean():.2f}"
+    assert next(c for c in report.cells if c.label == "Random").gaps is None
+
+
+def test_bad_files_are_refused_and_named_but_the_rest_rendered(results_dir: Path, tmp_path: Path) -> None:
+    tampered = sorted(results_dir.rglob("Random__*seed1.json"))[0]
+    data = json.loads(tampered.read_text())
+    data["meta_test"]["mean_returns"][0] = 0.0
+    tampered.write_text(json.dumps(data))
+    other = write_document(results_dir / "elsewhere", 3, label="Random",
+                           protocol=MetaTestProtocol(adaptation_steps=2, evaluation_episodes=9))
+    duplicate = results_dir / "copy" / "Random_seed0.json"
+    duplicate.parent.mkdir()
+    original = sorted(results_dir.rglob("Random__*seed0.json"))[0]
+    duplicate.write_text(original.read_text())
+    report = write_leaderboard(results_dir, tmp_path / "site")
+    bad = {path: reason for path, reason in report.bad}
+    assert len(bad) == 3 and {tampered, other} < set(bad)
+    repeated = (set(bad) - {tampered, other}).pop()
+    assert repeated in {original, duplicate} and "repeats a seed" in bad[repeated]
+    assert "checksum" in bad[tampered] and "protocol differ" in bad[other]
+    random = next(c for c in report.cells if c.label == "Random")
+    assert random.seeds == (0, 2)
+    assert "Refused files" in (tmp_path / "site" / "leaderboard.md").read_text()
+
+
+def test_checksum_ignores_only_itself() -> None:
+    doc = document(0)
+    assert checksum(doc) == checksum({**doc, "checksum": "anything"})
+    assert checksum(doc) != checksum({**doc, "seed": 1})
