@@ -1,0 +1,123 @@
+"""Ant running at a hidden target velocity (MAML's "ant velocity").
+
+## Description
+The quadruped Ant of Gymnasium's v5 model must run along +x at a target velocity it does not
+observe. Finn et al. (2017) §5.3 (rllab `ant_env_rand.py`); only MAML and its ports define it.
+
+## Task distribution
+| preset | velocity ~ | horizon | obs   | ctrl / contact / survive | healthy z  | train / test | scored episodes |
+|--------|------------|---------|-------|--------------------------|------------|--------------|-----------------|
+| maml   | U[0, 3]    | 200     | 125-D | 0.005 / 0.0005 / 0.05    | [0.2, 1.0] | 1000 / 40    | batch mean      |
+
+"batch mean": the mean return of the post-adaptation batch (MAML's per-step average).
+
+## Action Space
+`Box(-1, 1, (8,), float32)`: hip and ankle torques of the four legs (gear 150). An action outside
+the box raises `ValueError` (nothing is clipped).
+
+## Observation Space
+`Box(-inf, inf, (125,), float64)`: qpos (15) ⊕ qvel (14) ⊕ clip(cfrc_ext, −1, 1) (14 bodies × 6)
+⊕ torso rotation matrix `xmat` (9) ⊕ torso position `xpos` (3), the rllab layout.
+
+## Rewards
+`reward = reward_forward + reward_ctrl + reward_contact + reward_survive` with
+`info["reward_forward"]` = −|v − task.velocity| + 1.0, v = (x' − x)/dt of the torso;
+`info["reward_ctrl"]` = −0.005·‖a / action_scale‖² (action_scale = 1 here);
+`info["reward_contact"]` = −0.0005·‖clip(cfrc_ext, −1, 1)‖² (real contact wrenches: see below);
+`info["reward_survive"]` = 0.05 every step. Also `info["x_velocity"]`, `info["y_velocity"]` and
+`info["non_finite_state"]`.
+
+## Starting State
+qpos = qpos0 + U[−0.1, 0.1]^15, qvel = 0.1·N(0, 1)^14, drawn from the env's `np_random`.
+
+## Episode End
+- Termination: the torso height qpos[2] leaves [0.2, 1.0].
+- Truncation: after `horizon` steps, or at once if the simulation state becomes non-finite (the
+  last finite observation and reward 0 are returned, `info["non_finite_state"]` is True).
+
+## Arguments
+| argument | default | meaning |
+|----------|---------|---------|
+| preset   | "maml"  | protocol preset (table above) |
+| task     | None    | initial task (`VelocityTask` or its dict); default: the first task drawn with seed 0 |
+| horizon  | None    | steps before truncation; None takes the preset's |
+
+## Vectorized environment
+`gym.make_vec("MetaRL/AntVel-v0", num_envs=n, vectorization_mode="vector_entry_point", num_threads=k)`
+gives `AntVelVectorEnv` (one task per sub-env, bit-identical to the single env).
+
+## Sources
+- cbfinn/maml_rl@9c8e2eb:rllab/envs/mujoco/ant_env_rand.py (task range, reward terms, horizon 200)
+- tristandeleu/pytorch-maml-rl@21d4ba1:maml_rl/envs/mujoco/ant.py (`AntVelEnv`: 125-D obs, coefficients)
+Differences from the originals: today's `mujoco` bindings and Gymnasium's ant.xml. Under MuJoCo
+≥ 2.0 `cfrc_ext` stays all zeros unless `mj_rnePostConstraint` is called (openai/gym#1541), which
+silently removed the contact obs and cost from mujoco-py ports; here it is called after every step
+and at reset, so the contact terms are real. rllab rewarded the torso COM velocity
+(`get_body_comvel`); this env, like pytorch-maml-rl, uses (x' − x)/dt.
+
+## Version History
+- v0: initial release.
+
+>>> import gymnasium as gym, metarl_envs
+>>> env = gym.make("MetaRL/AntVel-v0")
+>>> obs, info = env.reset(seed=0, options={"task": {"velocity": 2.0}})
+>>> obs.shape
+(125,)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import ClassVar
+
+import numpy as np
+
+from metarl_envs.mujoco.ant import AntMetaEnv, AntPreset
+from metarl_envs.mujoco.base import MujocoMetaVectorEnv
+from metarl_envs.mujoco.half_cheetah_vel import VelocityTask, check_velocity_in_preset, draw_velocities
+
+__all__ = ["AntVelEnv", "AntVelPreset", "AntVelVectorEnv"]
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class AntVelPreset(AntPreset):
+    velocity_low: float
+    velocity_high: float
+    forward_offset: float
+    """constant added to −|v − v*| (rllab: +1.0)"""
+
+
+PRESETS: dict[str, AntVelPreset] = {
+    "maml": AntVelPreset(
+        horizon=200, n_train_tasks=1000, n_test_tasks=40, velocity_low=0.0, velocity_high=3.0,
+        forward_offset=1.0, obs_layout="rllab", ctrl_cost_weight=0.005, contact_cost_weight=0.0005,
+        survive_reward=0.05, healthy_z_low=0.2, healthy_z_high=1.0,
+        source="cbfinn/maml_rl@9c8e2eb:rllab/envs/mujoco/ant_env_rand.py",
+    ),
+}
+
+
+class AntVelEnv(AntMetaEnv):
+    task_type = VelocityTask
+    presets: ClassVar[dict[str, AntVelPreset]] = PRESETS
+
+    def __init__(self, preset: str = "maml", task: VelocityTask | dict | None = None, horizon: int | None = None):
+        super().__init__(preset, task, horizon)
+
+    @classmethod
+    def draw_tasks(cls, preset: AntVelPreset, rng: np.random.Generator, n: int) -> list[VelocityTask]:
+        return draw_velocities(preset, rng, n)
+
+    def _check_task_in_preset(self, task: VelocityTask) -> None:
+        check_velocity_in_preset("VelocityTask", task, self.preset, self.preset_name)
+
+    def task_arrays(self, tasks: Sequence[VelocityTask]) -> dict[str, np.ndarray]:
+        return {"velocity": np.array([t.velocity for t in tasks])}
+
+    def task_reward(self, before, after, xy_velocity, params):
+        return -np.abs(xy_velocity[:, 0] - params["velocity"]) + self.preset.forward_offset
+
+
+class AntVelVectorEnv(MujocoMetaVectorEnv):
+    single_env_cls = AntVelEnv
