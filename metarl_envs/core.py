@@ -293,7 +293,8 @@ class MetaVectorEnv(VectorEnv):
     arrays from `self.tasks`), `_reset_index(i, rng)` (write sub-env i's start state with the
     single env's function), `_step_batch(actions)` returning (reward, terminated, info arrays)
     for every sub-env, and `_observations()`. Sub-envs that restart this step are stepped too
-    (their action is ignored) and then overwritten by `_reset_index`.
+    (their action is ignored) and then overwritten by `_reset_index` (or by `_reset_indices`,
+    an optional batched override).
     """
 
     metadata: ClassVar[dict[str, Any]] = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": []}
@@ -369,8 +370,7 @@ class MetaVectorEnv(VectorEnv):
         mask = np.ones(self.num_envs, dtype=bool)
         if options and "reset_mask" in options:
             mask = np.asarray(options["reset_mask"], dtype=bool)
-        for i in np.flatnonzero(mask):
-            self._reset_index(int(i), self._rngs[i])
+        self._reset_indices(np.flatnonzero(mask))
         self._elapsed[mask] = 0
         self._needs_reset[mask] = False
         self._was_reset = True
@@ -382,8 +382,8 @@ class MetaVectorEnv(VectorEnv):
         actions = self._check_actions(actions)
         restarting = self._needs_reset.copy()
         reward, terminated, info = self._step_batch(actions)
-        for i in np.flatnonzero(restarting):
-            self._reset_index(int(i), self._rngs[i])
+        if restarting.any():
+            self._reset_indices(np.flatnonzero(restarting))
         reward = np.where(restarting, 0.0, reward)
         terminated = terminated & ~restarting
         self._elapsed = np.where(restarting, 0, self._elapsed + 1)
@@ -403,6 +403,13 @@ class MetaVectorEnv(VectorEnv):
     # ----- hooks -----------------------------------------------------------------------------
     def _reset_index(self, i: int, rng: np.random.Generator) -> None:
         raise NotImplementedError
+
+    def _reset_indices(self, indices: np.ndarray) -> None:
+        """Reset the sub-envs `indices` (ascending), each from its own generator. Override to
+        batch the writes (the draws stay one per generator, in this order); default: one
+        `_reset_index` call each."""
+        for i in indices:
+            self._reset_index(int(i), self._rngs[i])
 
     def _step_batch(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
         raise NotImplementedError

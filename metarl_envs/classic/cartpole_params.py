@@ -44,8 +44,9 @@ pole angular velocity (±inf), as Gymnasium's CartPole. The task is not observed
 is at most the horizon (200).
 
 ## Starting State
-Every state variable ~ U[-0.05, 0.05], drawn as `np_random.uniform(-0.05, 0.05, size=(4,))`, the
-call Gymnasium's CartPole makes: with the nominal task a seed gives Gymnasium's trajectory exactly.
+Every state variable ~ U[-0.05, 0.05] from the env's `np_random`, the same draws and floats as
+Gymnasium's `np_random.uniform(-0.05, 0.05, size=(4,))`: with the nominal task a seed gives
+Gymnasium's trajectory exactly.
 
 ## Episode End
 - Termination: |pole angle| > 12° (0.2095 rad) or |cart position| > 2.4.
@@ -172,9 +173,18 @@ def task_arrays(tasks: Sequence[CartPoleParamsTask]) -> tuple[np.ndarray, ...]:
     return tuple(np.array([getattr(t, name) for t in tasks], dtype=np.float64) for name in FIELDS)
 
 
-def start_state(rng: np.random.Generator) -> np.ndarray:
-    """Gymnasium's CartPole start: U[-0.05, 0.05]^4 drawn with one call on the env's generator."""
-    return rng.uniform(low=-0.05, high=0.05, size=(4,))
+START_LOW, START_HIGH = -0.05, 0.05
+
+
+def start_states(rngs: Sequence[np.random.Generator]) -> np.ndarray:
+    """Gymnasium's CartPole start U[-0.05, 0.05]^4 for each generator, shape (len(rngs), 4).
+
+    Gymnasium calls `rng.uniform(-0.05, 0.05, size=(4,))`, which NumPy computes as
+    `low + (high - low) * rng.random(4)`; drawing `random(4)` per generator and mapping all rows
+    at once consumes the same stream and gives the same floats (the Gymnasium-equality tests
+    check it), without a `uniform` call per restarting sub-env."""
+    unit = np.array([rng.random(4) for rng in rngs]).reshape(len(rngs), 4)
+    return START_LOW + (START_HIGH - START_LOW) * unit
 
 
 def cartpole_dynamics(state: np.ndarray, action: np.ndarray,
@@ -242,7 +252,7 @@ class CartPoleParamsEnv(MetaEnv):
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed, options=options)
-        self._state = start_state(self.np_random)[None]
+        self._state = start_states([self.np_random])
         return self._state[0].astype(np.float32), {}
 
     def step(self, action: Any):
@@ -269,7 +279,10 @@ class CartPoleParamsVectorEnv(MetaVectorEnv):
         self._params = task_arrays(self.tasks)
 
     def _reset_index(self, i: int, rng: np.random.Generator) -> None:
-        self._state[i] = start_state(rng)
+        self._state[i] = start_states([rng])[0]
+
+    def _reset_indices(self, indices: np.ndarray) -> None:
+        self._state[indices] = start_states([self._rngs[i] for i in indices])
 
     def _step_batch(self, actions: np.ndarray):
         self._state, terminated = cartpole_dynamics(self._state, actions, self._params)

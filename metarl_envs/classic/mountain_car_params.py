@@ -35,8 +35,9 @@ observed.
 −1 for every step (Gymnasium's MountainCar-v0), so the return lies in [−200, −1].
 
 ## Starting State
-Position ~ U[−0.6, −0.4] (one `np_random.uniform(-0.6, -0.4)` call, as Gymnasium), velocity 0:
-with slope 3 a seed gives Gymnasium's MountainCar-v0 trajectory exactly.
+Position ~ U[−0.6, −0.4] (one draw from `np_random`, the same float as Gymnasium's
+`np_random.uniform(-0.6, -0.4)`), velocity 0: with slope 3 a seed gives Gymnasium's
+MountainCar-v0 trajectory exactly.
 
 ## Episode End
 - Termination: position ≥ 0.5 and velocity ≥ 0 (the flag). Velocity is clipped to ±0.07 and
@@ -143,9 +144,17 @@ def task_arrays(tasks: Sequence[MountainCarParamsTask]) -> tuple[np.ndarray, ...
     return tuple(np.array([getattr(t, name) for t in tasks], dtype=np.float64) for name in FIELDS)
 
 
-def start_state(rng: np.random.Generator) -> np.ndarray:
-    """Gymnasium's MountainCar start: position ~ U[-0.6, -0.4] (one scalar draw), velocity 0."""
-    return np.array([rng.uniform(low=-0.6, high=-0.4), 0.0])
+START_LOW, START_HIGH = -0.6, -0.4
+
+
+def start_states(rngs: Sequence[np.random.Generator]) -> np.ndarray:
+    """Gymnasium's MountainCar start for each generator, shape (len(rngs), 2): position
+    ~ U[-0.6, -0.4] (one scalar draw each), velocity 0. NumPy's `uniform(low, high)`, Gymnasium's
+    call, is `low + (high - low) * random()`; mapping all draws at once gives the same floats."""
+    unit = np.array([rng.random() for rng in rngs], dtype=np.float64)
+    states = np.zeros((len(rngs), 2))
+    states[:, 0] = START_LOW + (START_HIGH - START_LOW) * unit
+    return states
 
 
 def mountain_car_dynamics(state: np.ndarray, action: np.ndarray,
@@ -197,7 +206,7 @@ class MountainCarParamsEnv(MetaEnv):
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed, options=options)
-        self._state = start_state(self.np_random)[None]
+        self._state = start_states([self.np_random])
         return self._state[0].astype(np.float32), {}
 
     def step(self, action: Any):
@@ -224,7 +233,10 @@ class MountainCarParamsVectorEnv(MetaVectorEnv):
         self._params = task_arrays(self.tasks)
 
     def _reset_index(self, i: int, rng: np.random.Generator) -> None:
-        self._state[i] = start_state(rng)
+        self._state[i] = start_states([rng])[0]
+
+    def _reset_indices(self, indices: np.ndarray) -> None:
+        self._state[indices] = start_states([self._rngs[i] for i in indices])
 
     def _step_batch(self, actions: np.ndarray):
         self._state, terminated = mountain_car_dynamics(self._state, actions, self._params)
