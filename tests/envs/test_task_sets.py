@@ -1,9 +1,14 @@
 """Fixed, fingerprinted task sets (DESIGN.md): pinned, reproducible, disjoint, tamper-evident."""
+
 from __future__ import annotations
+
 import json
+
 import pytest
+
 import metarl_envs
 from metarl_envs.task_sets import TaskSet, _load, env_class, split_tasks, task_set_path
+
 # sha256 of each stored set's canonical JSON. A change here changes every published number on
 # that set: bump the env's version instead of editing a stored set.
 PINNED_TEST_FINGERPRINTS = {
