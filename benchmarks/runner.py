@@ -37,7 +37,8 @@ __all__ = ["BACKENDS", "Cell", "ProgressEvent", "RunSummary", "SettingsConflict"
 
 BACKENDS = ("local", "ray")
 ProgressEvent = tuple[str, str, int, int]
-"""(cell key, phase "train" | "test" | "done", completed, total)"""
+"""(cell key, phase, completed, total): "train" counts meta-training iterations, "test" the adaptation
+steps k = 0..K scored on all test tasks, "done" is (1, 1)"""
 ProgressSink = Callable[[ProgressEvent], None]
 
 
@@ -81,8 +82,10 @@ def plan(experiment: Experiment, out: str | Path, *, quick: bool, seeds: int | N
 
 
 def _settings(cell: Cell) -> dict[str, Any]:
+    config_class = cell.spec.agent_class().config_class
     return {"protocol": cell.experiment.protocol.to_dict(), "agent.class": cell.spec.agent,
-            "agent.config": dict(cell.spec.config), "iterations": cell.experiment.iterations,
+            "agent.config": config_class.from_dict(dict(cell.spec.config)).to_dict(),
+            "iterations": cell.experiment.iterations,
             "env.kwargs": dict(cell.experiment.env_kwargs), "max_test_tasks": cell.experiment.max_test_tasks,
             "experiment": cell.experiment.name, "variant": cell.variant, "seed": cell.seed}
 
@@ -124,7 +127,7 @@ def run_cell(cell: Cell, progress: ProgressSink | None = None) -> Path:
     experiment, emit = cell.experiment, progress or (lambda event: None)
     train_set = metarl_envs.task_set(experiment.env_id, "train", experiment.preset)
     test_set = metarl_envs.task_set(experiment.env_id, "test", experiment.preset)
-    n_test = len(test_set) if experiment.max_test_tasks is None else min(len(test_set), experiment.max_test_tasks)
+    n_scored = experiment.protocol.adaptation_steps + 1
     agent = cell.spec.build(experiment.env_id, experiment.env_kwargs)
     started, clock = utc_now(), time.perf_counter()
     seen: list[Any] = []
@@ -135,15 +138,15 @@ def run_cell(cell: Cell, progress: ProgressSink | None = None) -> Path:
 
     emit((cell.key, "train", 0, experiment.iterations))
     log = agent.meta_train(train_set, iterations=experiment.iterations, seed=cell.seed, callback=on_iteration)
-    tested = [0]
+    scored = [0]
 
-    def on_task(_: int) -> None:
-        tested[0] += 1
-        emit((cell.key, "test", tested[0], n_test))
+    def on_scored(_: int) -> None:  # meta_test calls progress(k) once step k is scored on every test task
+        scored[0] += 1
+        emit((cell.key, "test", scored[0], n_scored))
 
-    emit((cell.key, "test", 0, n_test))
+    emit((cell.key, "test", 0, n_scored))
     result = meta_test(agent, test_set, experiment.protocol, seed=cell.seed, max_tasks=experiment.max_test_tasks,
-                       progress=on_task)
+                       progress=on_scored)
     curve = list(log.records) if log is not None and log.records else seen
     document = build_result(
         experiment=experiment.name, variant=cell.variant, label=cell.spec.label, agent_class=cell.spec.agent,
@@ -157,11 +160,8 @@ def run_cell(cell: Cell, progress: ProgressSink | None = None) -> Path:
 
 
 def _config_dict(agent: Any, spec: AgentSpec) -> dict[str, Any]:
-    """The agent's full config (defaults included) when it can say so, else the spec's overrides."""
-    config = getattr(agent, "config", None)
-    if config is not None and hasattr(config, "to_dict"):
-        return dict(config.to_dict())
-    return dict(spec.config)
+    """The agent's full config, defaults included (stored verbatim, STYLE R12)."""
+    return dict(agent.config.to_dict())
 
 
 def run_experiment(experiment: Experiment, out: str | Path, *, quick: bool = False, seeds: int | None = None,
