@@ -26,7 +26,7 @@ import numpy as np
 
 from metarl_envs.core import MetaEnv, MetaVectorEnv, Task, check_discrete_action
 
-__all__ = ["TabularEnv", "TabularModel", "TabularVectorEnv", "build_model", "draw_initial_state",
+__all__ = ["TabularEnv", "TabularModel", "TabularVectorEnv", "build_model", "initial_state",
            "render_cells", "tabular_step"]
 
 
@@ -107,9 +107,9 @@ def build_model(branch_next: np.ndarray, branch_prob: np.ndarray, reward_matrix:
     )
 
 
-def draw_initial_state(initial_cdf: np.ndarray, rng: np.random.Generator) -> int:
-    """One start state from μ with one uniform draw (Gymnasium's `categorical_sample`)."""
-    return int(np.argmax(initial_cdf > rng.random()))
+def initial_state(initial_cdf: np.ndarray, uniform: float) -> int:
+    """The start state that the uniform draw `uniform` picks from μ (Gymnasium's `categorical_sample`)."""
+    return int(np.argmax(initial_cdf > uniform))
 
 
 def tabular_step(state: np.ndarray, action: np.ndarray, uniform: np.ndarray | None, model_index: np.ndarray,
@@ -182,7 +182,7 @@ class TabularEnv(MetaEnv):
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed, options=options)
-        self._state = draw_initial_state(self._model.initial_cdf, self.np_random)
+        self._state = initial_state(self._model.initial_cdf, self.np_random.random())
         return self._single_observation(self._state), {"state": self._state}
 
     def step(self, action: Any):
@@ -210,13 +210,34 @@ class TabularEnv(MetaEnv):
 
 class TabularVectorEnv(MetaVectorEnv):
     """Native vector env of a `TabularEnv`: the per-task branch tables are stacked once per
-    `set_tasks` (one copy per distinct task) and every step is one `tabular_step` call. Start and
-    slip draws come from sub-env i's own generator exactly as the single env draws them."""
+    `set_tasks` (one copy per distinct task) and every step is one `tabular_step` call.
+
+    Start and slip draws are exactly the single env's: the k-th uniform a sub-env uses is the k-th
+    `random()` of its own generator. For speed they are drawn ahead in blocks (`rng.random(B)`
+    yields the same values, in order, as B scalar calls); a block is discarded when `reset(seed=...)`
+    replaces the sub-env's generator, and nothing else draws from these generators."""
 
     single_env_cls: ClassVar[type[TabularEnv]]
+    uniform_block: ClassVar[int] = 64
 
     def _allocate_state(self) -> None:
         self._state = np.zeros(self.num_envs, dtype=np.int64)
+        self._uniform_buffer = np.zeros((self.num_envs, self.uniform_block))
+        self._uniform_position = np.full(self.num_envs, self.uniform_block)
+        self._buffer_owner: list[np.random.Generator | None] = [None] * self.num_envs
+
+    def _refill(self, i: int) -> None:
+        self._uniform_buffer[i] = self._rngs[i].random(self.uniform_block)
+        self._uniform_position[i] = 0
+        self._buffer_owner[i] = self._rngs[i]
+
+    def _next_uniforms(self, envs: np.ndarray) -> np.ndarray:
+        """The next uniform of each sub-env in `envs` (distinct indices)."""
+        for i in envs[self._uniform_position[envs] >= self.uniform_block]:
+            self._refill(int(i))
+        values = self._uniform_buffer[envs, self._uniform_position[envs]]
+        self._uniform_position[envs] += 1
+        return values
 
     def _on_tasks_change(self) -> None:
         distinct: dict[Task, int] = {}
@@ -230,16 +251,31 @@ class TabularVectorEnv(MetaVectorEnv):
         self._stochastic = np.array([models[i].stochastic for i in self._model_index])
 
     def _reset_index(self, i: int, rng: np.random.Generator) -> None:
-        self._state[i] = draw_initial_state(self._initial_cdf[self._model_index[i]], rng)
+        position = int(self._uniform_position[i])
+        if self._buffer_owner[i] is not rng or position >= self.uniform_block:
+            self._refill(i)
+            position = 0
+        self._uniform_position[i] = position + 1
+        self._state[i] = initial_state(self._initial_cdf[self._model_index[i]], self._uniform_buffer[i, position])
+
+    def _reset_indices(self, indices: np.ndarray) -> None:
+        """Batched resets: one uniform per sub-env from its own stream, then one vectorised lookup."""
+        if len(indices) == 0:
+            return
+        for i in indices:
+            if self._buffer_owner[i] is not self._rngs[i]:
+                self._refill(int(i))
+        uniform = self._next_uniforms(indices)
+        cdf = self._initial_cdf[self._model_index[indices]]
+        self._state[indices] = np.argmax(cdf > uniform[:, None], axis=1)
 
     def _step_batch(self, actions: np.ndarray):
-        # Sub-envs restarting this step must not draw: their generator is next used by the reset.
-        drawing = self._stochastic & ~self._needs_reset
+        # Sub-envs restarting this step must not draw: their next uniform belongs to the reset.
+        drawing = np.flatnonzero(self._stochastic & ~self._needs_reset)
         uniform = None
-        if drawing.any():
+        if len(drawing):
             uniform = np.zeros(self.num_envs)
-            for i in np.flatnonzero(drawing):
-                uniform[i] = self._rngs[i].random()
+            uniform[drawing] = self._next_uniforms(drawing)
         self._state, reward, terminated = tabular_step(
             self._state, actions, uniform, self._model_index, self._branch_next, self._branch_cum_prob,
             self._branch_reward, self._terminal_mask)
@@ -250,6 +286,9 @@ class TabularVectorEnv(MetaVectorEnv):
 
     def reset(self, *, seed: int | Sequence[int | None] | None = None, options: dict[str, Any] | None = None):
         obs, info = super().reset(seed=seed, options=options)
+        for i in range(self.num_envs):  # sub-envs reseeded but not reset (reset_mask) drop their block
+            if self._buffer_owner[i] is not self._rngs[i]:
+                self._uniform_position[i] = self.uniform_block
         return obs, {**info, "state": self._state.copy(), "_state": np.ones(self.num_envs, dtype=bool)}
 
     def step(self, actions: Any):
