@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -45,7 +46,7 @@ def results_table(title: str, cells: list[CellSummary]) -> Table:
     table = Table(*(name for _, name in COLUMNS), title=title)
     for cell in cells:
         for row in table_rows(cell):
-            table.add_row(*(row[name] for name, _ in COLUMNS))
+            table.add_row(*(escape(row[name]) for name, _ in COLUMNS))
     return table
 
 
@@ -89,13 +90,14 @@ def run(
             summary = run_experiment(known[experiment], out, quick=quick, seeds=seeds, workers=workers,
                                      backend=backend, progress=_Bars(progress))
     except (RuntimeError, SettingsConflict) as error:
-        console.print(f"[red]error:[/red] {error}")
+        console.print(f"[red]error:[/red] {escape(str(error))}")
         raise typer.Exit(2) from error
     console.print(f"ran {len(summary.ran)} cell(s), skipped {len(summary.skipped)} complete one(s); "
                   f"results in {out / resolved.name}")
     valid, _ = collect(out / resolved.name)
     mine = {cell.path for cell in summary.cells}
-    cells = summarize_cells([(path, data) for path, data in valid if path in mine])
+    cells = summarize_cells([(path, data) for path, data in valid if path in mine],
+                            experiments={resolved.name: resolved})
     title = f"{resolved.name}{' (quick)' if quick else ''}: meta-test return after k adaptation steps"
     console.print(results_table(title, cells))
     for cell in cells:
@@ -113,7 +115,7 @@ def report(
         raise typer.BadParameter(f"{directory} is not a folder", param_hint="DIRECTORY")
     result = write_leaderboard(directory, out)
     for path, reason in result.bad:
-        console.print(f"[red]refused[/red] {path}: {reason}")
+        console.print(f"[red]refused[/red] {escape(str(path))}: {escape(reason)}")
     groups: dict[tuple[str, str, str, str], list[CellSummary]] = {}
     for cell in result.cells:
         groups.setdefault((cell.experiment, cell.variant, cell.env_id, cell.preset), []).append(cell)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import html
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -85,17 +85,19 @@ def collect(directory: str | Path) -> tuple[list[tuple[Path, dict[str, Any]]], l
     return kept, bad
 
 
-def _targets(experiment: str, label: str, adaptation_steps: int) -> tuple[Any, ...]:
-    from benchmarks.experiments import EXPERIMENTS
-
-    known = EXPERIMENTS.get(experiment)
+def _targets(experiments: Mapping[str, Any], experiment: str, label: str, adaptation_steps: int) -> tuple[Any, ...]:
+    known = experiments.get(experiment)
     if known is None:
         return ()
     return tuple(t for t in known.targets if t.agent == label and t.step <= adaptation_steps)
 
 
-def summarize_cells(valid: Sequence[tuple[Path, dict[str, Any]]], *, seed: int = 0) -> list[CellSummary]:
-    """Aggregate the valid documents by cell (bootstrap draws from `np.random.default_rng(seed)`)."""
+def summarize_cells(valid: Sequence[tuple[Path, dict[str, Any]]], *, seed: int = 0,
+                    experiments: Mapping[str, Any] | None = None) -> list[CellSummary]:
+    """Aggregate the valid documents by cell (bootstrap draws from `np.random.default_rng(seed)`); targets
+    come from `experiments` (name → Experiment; default: the `benchmarks.experiments` registry)."""
+    if experiments is None:
+        from benchmarks.experiments import EXPERIMENTS as experiments
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
     for _, data in valid:
         groups[_cell_key(data)].append(data)
@@ -113,7 +115,7 @@ def summarize_cells(valid: Sequence[tuple[Path, dict[str, Any]]], *, seed: int =
                         "pre": [r["pre_adaptation_return"] for r in d["training_curve"]],
                         "post": [r["post_adaptation_return"] for r in d["training_curve"]]} for d in docs)
         cells.append(CellSummary(*key, agent_class=docs[0]["agent"]["class"], seeds=tuple(d["seed"] for d in docs),
-                                 returns=returns, gaps=gaps, targets=_targets(key[0], key[2], steps - 1),
+                                 returns=returns, gaps=gaps, targets=_targets(experiments, key[0], key[2], steps - 1),
                                  curves=curves, protocol=docs[0]["protocol"]))
     return cells
 

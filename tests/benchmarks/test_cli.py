@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 from typer.testing import CliRunner
 
 from benchmarks.cli import app
@@ -47,3 +48,45 @@ def test_report_names_a_bad_file_and_exits_nonzero(tmp_path: Path) -> None:
 def test_run_rejects_an_unknown_experiment() -> None:
     result = runner.invoke(app, ["run", "no-such-experiment"], env=WIDE)
     assert result.exit_code == 2 and "unknown experiment 'no-such-experiment'" in result.output
+
+
+def _table(output: str, agents: tuple[str, ...]) -> list[list[str]]:
+    """The data rows of the printed rich table, split into cells."""
+    rows = []
+    for line in output.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("│┃").split("│")]
+        if cells and cells[0] in agents:
+            rows.append(cells)
+    return rows
+
+
+def test_run_quick_prints_a_finite_table_next_to_the_targets(tmp_path: Path, monkeypatch) -> None:
+    from tests.benchmarks.test_runner import EXPERIMENT
+
+    monkeypatch.setattr("benchmarks.cli._experiments", lambda: {EXPERIMENT.name: EXPERIMENT})
+    args = ["run", EXPERIMENT.name, "--quick", "--seeds", "2", "--out", str(tmp_path)]
+    result = runner.invoke(app, args, env=WIDE)
+    assert result.exit_code == 0, result.output
+    rows = _table(result.output, ("Random", "Timid"))
+    assert [(r[0], r[1], r[2]) for r in rows] == [(a, str(k), "2") for a in ("Random", "Timid") for k in (0, 1)]
+    for row in rows:
+        mean, iqm, low, high = float(row[3]), float(row[4]), *map(float, row[5].strip("[]").split(","))
+        assert all(np.isfinite([mean, iqm, low, high])) and low <= mean <= high and mean < 0
+    assert rows[1][7] == "-40.00 (made up)" and rows[0][7] == ""
+    assert "ran 4 cell(s), skipped 0" in result.output
+    again = runner.invoke(app, args, env=WIDE)
+    assert "ran 0 cell(s), skipped 4" in again.output and _table(again.output, ("Random", "Timid")) == rows
+
+
+def test_run_with_ray_backend_without_ray_says_how_to_install(tmp_path: Path, monkeypatch) -> None:
+    import importlib.util
+
+    from tests.benchmarks.test_runner import EXPERIMENT
+
+    monkeypatch.setattr("benchmarks.cli._experiments", lambda: {EXPERIMENT.name: EXPERIMENT})
+    result = runner.invoke(app, ["run", EXPERIMENT.name, "--quick", "--backend", "ray", "--out", str(tmp_path)],
+                           env=WIDE)
+    if importlib.util.find_spec("ray") is None:
+        assert result.exit_code == 2 and 'metarl-envs[ray]' in result.output
+    else:
+        assert result.exit_code == 0, result.output
