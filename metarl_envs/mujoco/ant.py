@@ -60,7 +60,9 @@ class AntMetaEnv(MujocoMetaEnv):
         return np.concatenate(parts, axis=1)
 
     def probe(self, sim: ModelBatch) -> np.ndarray:
-        return sim.xpos(sim.body_id("torso"))[:, :2]  # torso (x, y), as get_body_com("torso")
+        # torso frame (x, y) as gym's get_body_com("torso") and Ant-v5's main body: after mj_step
+        # it is the kinematics of the last substep's start, one substep behind qpos
+        return sim.xpos(sim.body_id("torso"))[:, :2]
 
     def task_reward(self, before: np.ndarray, after: np.ndarray, xy_velocity: np.ndarray,
                     params: Mapping[str, np.ndarray]) -> np.ndarray:
