@@ -1,0 +1,214 @@
+"""MAML for RL (Finn, Abbeel, Levine, ICML 2017, Algorithm 3), with MAML-TRPO or Adam outer steps.
+
+    for each iteration:                                         # Alg. 3, line 2
+        sample a batch of tasks T_i ~ p(T)                       # line 3
+        for each T_i:                                            # line 4
+            D_i  ← K trajectories with f_θ on T_i                # line 5
+            θ_i' ← θ + α ∇_θ L(f_θ; D_i)    (VPG, GAE advantages) # lines 6-7
+            D_i' ← K trajectories with f_θ_i' on T_i             # line 8
+        θ ← θ + outer step on Σ_i L(f_θ_i'; D_i')   (TRPO, or Adam) # line 10
+
+| choice | value (source) |
+|---|---|
+| inner step | one VPG step, α = 0.1, per-step mean of log π·Â (pytorch-maml-rl `reinforce_loss`) |
+| advantages | GAE(γ = 0.99, λ = 1.0), linear feature baseline, normalised per task (pytorch-maml-rl) |
+| outer step | TRPO on the likelihood-ratio surrogate: max-kl 0.01, CG 10 iterations, damping 1e-5, |
+|            | line search 15 steps × 0.8 (pytorch-maml-rl 2d-navigation.yaml) |
+| batch | 20 tasks × 20 trajectories (pytorch-maml-rl 2d-navigation.yaml) |
+| policy | Gaussian MLP 64×64 tanh, learned state-independent log-std (adapted too), init std 1 |
+| second order | through the inner step (autodiff); `first_order=True` gives FO-MAML (MAML §5.3) |
+| truncation | GAE bootstraps V(final obs) at truncation, 0 at termination (STYLE R10; |
+|            | pytorch-maml-rl uses 0 at both) |
+| E-MAML | `exploration=True`: + c_i · mean log π_θ(pre-update batch), c_i = post-update mean return |
+|        | standardised over the meta-batch (Stadie et al. 2018; ProMP `vpg_maml.py`, sgmrl.md §1.5) |
+| Adam outer | lr 1e-3, one step per iteration on the mean task surrogate (ProMP / SG-MRL code) |
+
+Meta-test adaptation (`adapt`) is one inner step from `episodes_per_task` fresh trajectories.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from baselines import pg
+from baselines.agent import Callback, TrainingLog, config_from_dict
+from baselines.policies import Params, build_policy, detach
+from baselines.sampler import Sampler
+from baselines.trpo import trpo_step
+from metarl_envs.core import Task
+
+__all__ = ["MAML", "MAMLConfig"]
+
+
+@dataclasses.dataclass(frozen=True)
+class MAMLConfig:
+    hidden_sizes: tuple[int, ...] = (64, 64)
+    """policy MLP widths (pytorch-maml-rl 2d-navigation.yaml: [64, 64], tanh)"""
+    activation: str = "tanh"
+    init_std: float = 1.0
+    """initial std of the Gaussian policy (pytorch-maml-rl)"""
+    inner_lr: float = 0.1
+    """step size α of the inner VPG step (pytorch-maml-rl fast-lr)"""
+    inner_steps: int = 1
+    tasks_per_iteration: int = 20
+    """meta-batch size (pytorch-maml-rl meta-batch-size)"""
+    episodes_per_task: int = 20
+    """trajectories per task per inner step and for the outer batch (fast-batch-size)"""
+    discount: float = 0.99
+    gae_lambda: float = 1.0
+    normalize_advantages: bool = True
+    reduction: str = "episode_mean"
+    """surrogate units: per-step mean (pytorch-maml-rl) or per-trajectory sum (the papers)"""
+    outer_optimizer: str = "trpo"
+    """'trpo' (MAML-TRPO) or 'adam'"""
+    outer_lr: float = 1e-3
+    """Adam learning rate (outer_optimizer='adam')"""
+    max_kl: float = 0.01
+    cg_iterations: int = 10
+    cg_damping: float = 1e-5
+    ls_max_steps: int = 15
+    ls_backtrack_ratio: float = 0.8
+    first_order: bool = False
+    exploration: bool = False
+    """E-MAML: add the pre-update score-function term"""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "hidden_sizes", tuple(int(h) for h in self.hidden_sizes))
+        if self.outer_optimizer not in ("trpo", "adam"):
+            raise ValueError(f"MAMLConfig.outer_optimizer={self.outer_optimizer!r}: must be 'trpo' or 'adam'")
+        if self.inner_steps < 1 or self.tasks_per_iteration < 1 or self.episodes_per_task < 1:
+            raise ValueError("MAMLConfig: inner_steps, tasks_per_iteration and episodes_per_task must be ≥ 1")
+
+    @property
+    def weight_spec(self) -> pg.WeightSpec:
+        return pg.WeightSpec(self.discount, "gae", self.gae_lambda, normalize=self.normalize_advantages)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "hidden_sizes": list(self.hidden_sizes)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> MAMLConfig:
+        return config_from_dict(cls, data)
+
+
+class MAML:
+    name = "maml"
+    config_class = MAMLConfig
+
+    def __init__(self, env_id: str, config: MAMLConfig | None = None, env_kwargs: Mapping[str, Any] | None = None):
+        self.env_id, self.env_kwargs = env_id, dict(env_kwargs or {})
+        self.config = config or MAMLConfig()
+        self.sampler = Sampler(env_id, self.env_kwargs)
+        self.policy = build_policy(self.sampler.observation_space, self.sampler.action_space,
+                                   hidden_sizes=self.config.hidden_sizes, activation=self.config.activation,
+                                   init_std=self.config.init_std)
+        self._adam = torch.optim.Adam(self.policy.parameters(), lr=self.config.outer_lr)
+
+    # ----- meta-training ---------------------------------------------------------------------
+    def meta_train(self, train_tasks: Sequence[Task], *, iterations: int, seed: int,
+                   callback: Callback | None = None) -> TrainingLog:
+        rng = pg.seed_policy(self.policy, seed)
+        self._adam = torch.optim.Adam(self.policy.parameters(), lr=self.config.outer_lr)
+        return pg.run_meta_training(self.meta_train_step, train_tasks, self.config.tasks_per_iteration,
+                                    iterations=iterations, rng=rng, callback=callback)
+
+    def meta_train_step(self, tasks: list[Task], rng: np.random.Generator) -> pg.StepResult:
+        cfg, theta = self.config, detach(self.policy.meta_params())
+        inner, adapted = [], theta
+        for _ in range(cfg.inner_steps):                                          # lines 5-7
+            batch = self.sampler.collect(self.policy, adapted, tasks, cfg.episodes_per_task, rng)
+            inner.append((pg.BatchTensors.of(batch), pg.as_weights(pg.weights(batch, cfg.weight_spec)), batch))
+            adapted = [detach(p) for p in self._inner(adapted, *inner[-1][:2])]
+        outer_batch = self.sampler.collect(self.policy, adapted, tasks, cfg.episodes_per_task, rng)  # line 8
+        outer = (pg.BatchTensors.of(outer_batch), pg.as_weights(pg.weights(outer_batch, cfg.weight_spec)))
+        loss_fn, kl_fn = self.outer_objective(inner, outer, outer_batch, adapted)
+        if cfg.outer_optimizer == "trpo":                                          # line 10
+            new, info = trpo_step(theta, loss_fn, kl_fn, max_kl=cfg.max_kl, damping=cfg.cg_damping,
+                                  cg_iterations=cfg.cg_iterations, ls_max_steps=cfg.ls_max_steps,
+                                  ls_ratio=cfg.ls_backtrack_ratio)
+            pg.apply(self.policy, new)
+        else:
+            self._adam.zero_grad()
+            loss = loss_fn(self.policy.meta_params())
+            loss.backward()
+            self._adam.step()
+            info = {"loss_before": float(loss.detach())}
+        steps = sum(b.env_steps for *_, b in inner) + outer_batch.env_steps
+        return (steps, float(inner[0][2].episode_returns().mean()), float(outer_batch.episode_returns().mean()), info)
+
+    def _inner(self, params, tensors: pg.BatchTensors, step_weights: torch.Tensor, first_order: bool = True):
+        return pg.inner_step(self.policy, params, tensors, step_weights, self.config.inner_lr,
+                             self.config.reduction, first_order=first_order)
+
+    def outer_objective(self, inner: list, outer: tuple, outer_batch, adapted_old: list[Params]):
+        """(loss(θ), kl(θ)) for the outer step: the inner steps re-run from θ on the stored
+        batches (differentiably unless first_order), then the post-update surrogate."""
+        cfg = self.config
+        outer_tensors, outer_weights = outer
+        old_dist = [d.detach() for d in self.policy.dist_params(adapted_old, outer_tensors.observations)]
+        old_log_probs = self.policy.log_prob_from(old_dist, outer_tensors.actions) if cfg.outer_optimizer == "trpo" \
+            else None
+        pre_tensors = inner[0][0]
+        pre_old = self.policy.log_prob(detach(self.policy.meta_params()), pre_tensors.observations,
+                                       pre_tensors.actions).detach() if cfg.outer_optimizer == "trpo" else None
+        post_returns = outer_batch.episode_returns().mean(axis=1)
+        coefficient = torch.as_tensor((post_returns - post_returns.mean()) / (post_returns.std() + 1e-8),
+                                      dtype=torch.float32)
+
+        def adapt(theta: Params) -> list[Params]:
+            params = theta
+            for tensors, step_weights, _ in inner:
+                params = self._inner(params, tensors, step_weights, first_order=cfg.first_order)
+            return params
+
+        def loss_fn(theta: Params) -> torch.Tensor:
+            adapted = adapt(theta)
+            objective = pg.surrogates(self.policy, adapted, outer_tensors, outer_weights, cfg.reduction, old_log_probs)
+            if cfg.exploration:                                      # E-MAML's pre-update score term
+                score = pg.score_term(self.policy, theta, pre_tensors, cfg.reduction, pre_old)
+                objective = objective + coefficient * score / pre_tensors.mask.shape[-2]
+            return -objective.mean()
+
+        def kl_fn(theta: Params) -> torch.Tensor:
+            new_dist = self.policy.dist_params(adapt(theta), outer_tensors.observations)
+            kl = self.policy.kl(old_dist, new_dist)
+            return (kl * outer_tensors.mask).sum() / outer_tensors.mask.sum()
+
+        return loss_fn, kl_fn
+
+    # ----- the Agent surface -----------------------------------------------------------------
+    def meta_params(self) -> Params:
+        return detach(self.policy.meta_params())
+
+    def adapt(self, task: Task, params: Params, *, rng: np.random.Generator) -> tuple[Params, int]:
+        adapted, steps = self.adapt_tasks([task], [params], rng=rng)
+        return adapted[0], int(steps[0])
+
+    def adapt_tasks(self, tasks: Sequence[Task], params: Sequence[Params], *,
+                    rng: np.random.Generator) -> tuple[list[Params], np.ndarray]:
+        """`adapt` for several tasks at once (one sampler call): (new params, env steps per task)."""
+        batch = self.sampler.collect(self.policy, list(params), tasks, self.config.episodes_per_task, rng)
+        step_weights = pg.as_weights(pg.weights(batch, self.config.weight_spec))
+        adapted = self._inner(list(params), pg.BatchTensors.of(batch), step_weights, first_order=True)
+        return [detach(p) for p in adapted], batch.mask.sum(axis=(1, 2))
+
+    def act(self, obs: np.ndarray, params: Params, *, deterministic: bool = False,
+            rng: np.random.Generator | None = None) -> np.ndarray:
+        return pg.act(self.policy, obs, params, deterministic=deterministic, rng=rng)
+
+    def act_tasks(self, obs: np.ndarray, params: Sequence[Params], *, rng: np.random.Generator) -> np.ndarray:
+        """`act` for observations (task, ...) with one parameter set per task, in one call."""
+        return pg.act(self.policy, obs, list(params), deterministic=False, rng=rng)
+
+    def save(self, path: str | Path) -> None:
+        pg.save_agent(self, path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> MAML:
+        return pg.load_agent(cls, path)

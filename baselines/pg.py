@@ -1,0 +1,220 @@
+"""Policy-gradient pieces the meta-learners share: weights, surrogates, the inner step.
+
+Every function takes a `TrajectoryBatch` (or its tensors) from any source — the sampler, or a
+test that enumerates or samples a tiny MDP by hand — so the estimators the agents use are the
+estimators the exactness tests check.
+
+Surrogates are *maximised*: for one task, with log π summed over the action dimensions,
+
+    surrogate(θ; D, w) = (1/|D|) Σ_{τ∈D} ρ(τ) Σ_h log π(a_h|s_h; θ) · w_h,
+    ρ(τ) = 1 ("episode_sum": the papers' eq. (5)/(9) units) or 1/len(τ) ("episode_mean":
+    pytorch-maml-rl's per-step weighted mean),
+
+so ∇surrogate is the REINFORCE/GPOMDP estimate ∇̃J when w_h is the reward-to-go (from t = 0,
+for the papers' eq. (8b)), or the usual advantage form when w is a (normalised) GAE advantage.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch.func import grad, vmap
+
+from baselines.agent import Callback, IterationRecord, TrainingLog
+from baselines.policies import Params, Policy
+from baselines.returns import LinearFeatureBaseline, discounted_returns, gae, normalize
+from baselines.sampler import TrajectoryBatch, torch_generator
+from metarl_envs.core import Task
+
+__all__ = ["BatchTensors", "WeightSpec", "inner_step", "score_term", "surrogates", "weights"]
+
+Reduction = Literal["episode_sum", "episode_mean"]
+
+
+@dataclasses.dataclass(frozen=True)
+class WeightSpec:
+    """How the per-step weights w_h of a surrogate are computed from a batch."""
+
+    discount: float = 0.99
+    advantage: Literal["reward_to_go", "gae"] = "gae"
+    """reward_to_go: w_h = R^h, no baseline (the papers' estimator); gae: GAE with the linear baseline"""
+    gae_lambda: float = 1.0
+    from_start: bool = False
+    """reward_to_go only: discount counted from t = 0 (γ^l, the papers' eq. (8b)) instead of from h"""
+    normalize: bool = True
+    """gae only: advantages to zero mean and unit std per task (pytorch-maml-rl, ProMP)"""
+
+
+def weights(batch: TrajectoryBatch, spec: WeightSpec) -> np.ndarray:
+    """Per-step weights (T, E, H) as constants (no side effect on any state: the baseline is
+    refitted on this batch's own returns, per task, each call)."""
+    returns = discounted_returns(batch.rewards, batch.mask, spec.discount,
+                                 from_start=spec.from_start and spec.advantage == "reward_to_go")
+    if spec.advantage == "reward_to_go":
+        return returns
+    if spec.advantage != "gae":
+        raise ValueError(f"WeightSpec.advantage={spec.advantage!r}: must be 'reward_to_go' or 'gae'")
+    lengths = batch.mask.sum(axis=-1)
+    values, final_values = LinearFeatureBaseline().values(batch.observations, returns, batch.mask,
+                                                          batch.final_observations, lengths)
+    advantages = gae(batch.rewards, values, final_values, batch.mask, batch.terminated, batch.truncated,
+                     spec.discount, spec.gae_lambda)
+    return normalize(advantages, batch.mask) if spec.normalize else advantages
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchTensors:
+    """The torch views of a batch the surrogates read: (T, E, H, ...)."""
+
+    observations: torch.Tensor
+    actions: torch.Tensor
+    mask: torch.Tensor
+
+    @classmethod
+    def of(cls, batch: TrajectoryBatch) -> BatchTensors:
+        return cls(torch.as_tensor(batch.observations), torch.as_tensor(batch.actions),
+                   torch.as_tensor(batch.mask, dtype=torch.float32))
+
+
+def _reduce(per_step: torch.Tensor, mask: torch.Tensor, reduction: Reduction) -> torch.Tensor:
+    """Mean over episodes (axis −2) of Σ_h per_step, scaled by 1/len(τ) for episode_mean."""
+    per_episode = (per_step * mask).sum(-1)
+    if reduction == "episode_mean":
+        per_episode = per_episode / mask.sum(-1).clamp(min=1.0)
+    elif reduction != "episode_sum":
+        raise ValueError(f"reduction={reduction!r}: must be 'episode_sum' or 'episode_mean'")
+    return per_episode.mean(-1)
+
+
+def _log_terms(policy: Policy, params, tensors: BatchTensors, old_log_probs: torch.Tensor | None) -> torch.Tensor:
+    """log π, or the likelihood ratio π/π_old when `old_log_probs` is given (TRPO's surrogate):
+    both have the same gradient at the old parameters."""
+    log_probs = policy.log_prob(params, tensors.observations, tensors.actions)
+    return log_probs if old_log_probs is None else torch.exp(log_probs - old_log_probs)
+
+
+def surrogates(policy: Policy, params: Params | Sequence[Params], tensors: BatchTensors, step_weights: torch.Tensor,
+               reduction: Reduction, old_log_probs: torch.Tensor | None = None) -> torch.Tensor:
+    """(T,) per-task surrogate values; `params` shared by all tasks or one per task."""
+    return _reduce(_log_terms(policy, params, tensors, old_log_probs) * step_weights, tensors.mask, reduction)
+
+
+def score_term(policy: Policy, params: Params | Sequence[Params], tensors: BatchTensors,
+               reduction: Reduction, old_log_probs: torch.Tensor | None = None) -> torch.Tensor:
+    """(T,) Σ_{τ∈D} ρ(τ) Σ_h log π(a_h|s_h; θ): a *sum* over the batch's trajectories (SG-MRL eq. (13))."""
+    return _reduce(_log_terms(policy, params, tensors, old_log_probs), tensors.mask, reduction) * tensors.mask.shape[-2]
+
+
+def inner_step(policy: Policy, params: Params | Sequence[Params], tensors: BatchTensors, step_weights: torch.Tensor,
+               inner_lr: float, reduction: Reduction, *, first_order: bool = False) -> list[Params]:
+    """θ_i' = θ_i + α ∇ surrogate_i(θ_i), for every task i at once (vmap of grad). The result
+    stays differentiable with respect to `params` unless `first_order`."""
+
+    def objective(task_params: Mapping[str, torch.Tensor], obs, actions, w, mask) -> torch.Tensor:
+        log_probs = policy.log_prob(task_params, obs, actions)
+        return _reduce(log_probs * w, mask, reduction)
+
+    shared = isinstance(params, Mapping)
+    stacked = dict(params) if shared else {k: torch.stack([p[k] for p in params]) for k in params[0]}
+    stacked = {k: v if v.requires_grad else v.detach().requires_grad_(True) for k, v in stacked.items()}
+    gradients = vmap(grad(objective), in_dims=(None if shared else 0, 0, 0, 0, 0))(
+        stacked, tensors.observations, tensors.actions, step_weights, tensors.mask)
+    new = {k: stacked[k] + inner_lr * (g.detach() if first_order else g) for k, g in gradients.items()}
+    return [{k: v[i] for k, v in new.items()} for i in range(tensors.mask.shape[0])]
+
+
+def as_weights(array: np.ndarray) -> torch.Tensor:
+    return torch.as_tensor(array, dtype=torch.float32)
+
+
+def apply(module: torch.nn.Module, params: Mapping[str, torch.Tensor]) -> None:
+    """Write `params` into the module's parameters (outer updates of the meta-parameters only)."""
+    with torch.no_grad():
+        for name, value in module.named_parameters():
+            value.copy_(params[name])
+
+
+def reset_parameters(policy: Policy, generator: torch.Generator) -> None:
+    """Re-draw the policy's initial weights from `generator` (PyTorch's default Linear scheme;
+    the global torch RNG is never used: STYLE R5). Log-stds keep their configured value."""
+    with torch.no_grad():
+        for module in policy.modules():
+            if isinstance(module, torch.nn.Linear):
+                bound = 1.0 / module.in_features ** 0.5
+                module.weight.uniform_(-bound, bound, generator=generator)
+                module.bias.uniform_(-bound, bound, generator=generator)
+
+
+# --------------------------------------------------------------------------------------------
+# Plumbing every policy-gradient agent shares (seeding, the training loop, act, save/load)
+# --------------------------------------------------------------------------------------------
+StepResult = tuple[int, float, float, dict[str, float]]
+"""(env steps, pre-adaptation return, post-adaptation return, extra diagnostics)"""
+
+
+def run_meta_training(step: Callable[[list[Task], np.random.Generator], StepResult], train_tasks: Sequence[Task],
+                      tasks_per_iteration: int, *, iterations: int, rng: np.random.Generator,
+                      callback: Callback | None) -> TrainingLog:
+    """Call `step` on a fresh task batch per iteration (drawn without replacement when the set
+    is large enough, with replacement otherwise) and log one `IterationRecord` each."""
+    if len(train_tasks) == 0:
+        raise ValueError("meta_train: train_tasks is empty")
+    log, env_steps, start = TrainingLog(), 0, time.perf_counter()
+    replace = tasks_per_iteration > len(train_tasks)
+    for iteration in range(iterations):
+        chosen = rng.choice(len(train_tasks), size=tasks_per_iteration, replace=replace)
+        steps, pre, post, extra = step([train_tasks[int(i)] for i in chosen], rng)
+        env_steps += steps
+        record = IterationRecord(iteration, env_steps, time.perf_counter() - start, pre, post, extra)
+        log.records.append(record)
+        if callback is not None and callback(record):
+            break
+    return log
+
+
+def act(policy: Policy, obs: np.ndarray, params: Params, *, deterministic: bool,
+        rng: np.random.Generator | None) -> np.ndarray:
+    """Actions for a batch of observations (unclipped: the sampler clips Box actions)."""
+    with torch.no_grad():
+        obs_tensor = torch.as_tensor(np.asarray(obs, dtype=np.float32))
+        if deterministic:
+            return policy.mode(params, obs_tensor).numpy()
+        if rng is None:
+            raise ValueError("act: a stochastic action needs rng (an np.random.Generator)")
+        return policy.sample(params, obs_tensor, torch_generator(rng)).numpy()
+
+
+def save_agent(agent: Any, path: str | Path) -> None:
+    """`config.json` (agent name, env id, env kwargs, config) plus the policy's `state_dict`."""
+    folder = Path(path)
+    folder.mkdir(parents=True, exist_ok=True)
+    document = {"agent": agent.name, "env_id": agent.env_id, "env_kwargs": dict(agent.env_kwargs),
+                "config": agent.config.to_dict()}
+    (folder / "config.json").write_text(json.dumps(document, indent=1) + "\n")
+    torch.save(agent.policy.state_dict(), folder / "policy.pt")
+
+
+def load_agent(cls: type, path: str | Path) -> Any:
+    folder = Path(path)
+    document = json.loads((folder / "config.json").read_text())
+    if document.get("agent") != cls.name:
+        raise ValueError(f"{cls.__name__}.load: {folder} holds a {document.get('agent')!r} agent, not {cls.name!r}")
+    agent = cls(document["env_id"], cls.config_class.from_dict(document["config"]), document["env_kwargs"])
+    agent.policy.load_state_dict(torch.load(folder / "policy.pt", weights_only=True))
+    return agent
+
+
+def seed_policy(policy: Policy, seed: int) -> np.random.Generator:
+    """Spawn the numpy stream of a training run and re-draw the policy's weights from its
+    torch stream: one seed drives numpy, torch and (through the sampler) the envs."""
+    numpy_seed, torch_seed = np.random.SeedSequence(seed).spawn(2)
+    generator = torch.Generator().manual_seed(int(torch_seed.generate_state(1, np.uint64)[0] >> np.uint64(1)))
+    reset_parameters(policy, generator)
+    return np.random.default_rng(numpy_seed)

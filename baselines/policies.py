@@ -1,0 +1,183 @@
+"""MLP policies with functional parameters (STYLE R15).
+
+A policy is an `nn.Module` whose weights are the *meta*-parameters. Inner loops never touch the
+module: they hold `Params` (a dict name → tensor, as `dict(module.named_parameters())`) and
+evaluate the network with `policy.head(params, obs)` (≡ `torch.func.functional_call`), so an adapted copy
+is just another dict, differentiable with respect to the dict it was computed from.
+
+- `CategoricalMLPPolicy`: logits = MLP(obs · obs_scale) over `Discrete(n)`.
+- `GaussianMLPPolicy`: mean = MLP(obs · obs_scale), a state-independent learned log-std (part
+  of the adapted parameters, as in pytorch-maml-rl and ProMP), std floored at `min_std`.
+
+`distribution(params, obs)` accepts one `Params` (shared by every leading index) or a
+`Sequence[Params]` with one entry per task, in which case `obs` has shape (task, ...) and the
+per-task networks are evaluated together with `torch.func.vmap` (the sampler's batched path).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import torch
+from gymnasium import spaces
+from torch import nn
+from torch.func import vmap
+
+__all__ = ["CategoricalMLPPolicy", "GaussianMLPPolicy", "Params", "Policy", "build_policy", "detach", "flat"]
+
+Params = dict[str, torch.Tensor]
+ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU}
+
+
+def detach(params: Mapping[str, torch.Tensor]) -> Params:
+    """A copy cut from the graph (what the sampler acts with)."""
+    return {k: v.detach().clone() for k, v in params.items()}
+
+
+def flat(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
+    return torch.cat([t.reshape(-1) for t in tensors])
+
+
+def _mlp(sizes: Sequence[int], activation: str) -> nn.Sequential:
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"policy activation={activation!r}: must be one of {list(ACTIVATIONS)}")
+    layers: list[nn.Module] = []
+    for i in range(len(sizes) - 1):
+        layers.append(nn.Linear(sizes[i], sizes[i + 1]))
+        if i < len(sizes) - 2:
+            layers.append(ACTIVATIONS[activation]())
+    return nn.Sequential(*layers)
+
+
+class Policy(nn.Module):
+    """Shared functional surface of the two policy families.
+
+    `params` arguments are one `Params` (shared by every leading index of `obs`) or a sequence
+    of `Params`, one per task, for `obs` of shape (task, ...). Distributions are written in
+    closed form (no `torch.distributions`), so they run under `torch.func.vmap`/`grad`.
+    """
+
+    obs_scale: float
+
+    def meta_params(self) -> Params:
+        """The module's own parameters (the leaves optimisers update), by name."""
+        return dict(self.named_parameters())
+
+    def head(self, params: Mapping[str, torch.Tensor], obs: torch.Tensor) -> torch.Tensor:
+        """The network output (logits or mean) under `params`: the same computation as
+        `functional_call(self, params, obs)`, written out over the layers because it is several
+        times faster for these small MLPs (the sampler calls it once per env step)."""
+        x = obs * self.obs_scale
+        for index, layer in enumerate(self.net):
+            if isinstance(layer, nn.Linear):
+                x = torch.nn.functional.linear(x, params[f"net.{index}.weight"], params[f"net.{index}.bias"])
+            else:
+                x = layer(x)
+        return x
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.net(obs * self.obs_scale)
+
+    def _heads(self, params, obs: torch.Tensor) -> tuple[torch.Tensor, Mapping[str, torch.Tensor]]:
+        if isinstance(params, Mapping):
+            return self.head(params, obs), params
+        if obs.shape[0] != len(params):
+            raise ValueError(f"{type(self).__name__}: {len(params)} parameter sets for obs of shape {obs.shape}")
+        stacked = {k: torch.stack([p[k] for p in params]) for k in params[0]}
+        return vmap(self.head)(stacked, obs), stacked
+
+    def dist_params(self, params, obs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        raise NotImplementedError
+
+    def log_prob_from(self, dist: tuple[torch.Tensor, ...], actions: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def kl(self, old: tuple[torch.Tensor, ...], new: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        """KL(old ‖ new) per step."""
+        raise NotImplementedError
+
+    def log_prob(self, params, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        return self.log_prob_from(self.dist_params(params, obs), actions)
+
+    def sample(self, params, obs: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        raise NotImplementedError
+
+    def mode(self, params, obs: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class CategoricalMLPPolicy(Policy):
+    def __init__(self, obs_dim: int, n_actions: int, hidden_sizes: Sequence[int] = (64, 64),
+                 activation: str = "tanh", obs_scale: float = 1.0):
+        super().__init__()
+        self.obs_scale = float(obs_scale)
+        self.net = _mlp([obs_dim, *hidden_sizes, n_actions], activation)
+
+    def dist_params(self, params, obs: torch.Tensor) -> tuple[torch.Tensor]:
+        return (torch.log_softmax(self._heads(params, obs)[0], dim=-1),)
+
+    def log_prob_from(self, dist: tuple[torch.Tensor, ...], actions: torch.Tensor) -> torch.Tensor:
+        return torch.gather(dist[0], -1, actions.long().unsqueeze(-1)).squeeze(-1)
+
+    def kl(self, old: tuple[torch.Tensor, ...], new: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        return (old[0].exp() * (old[0] - new[0])).sum(-1)
+
+    def sample(self, params, obs: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        probs = self.dist_params(params, obs)[0].exp()
+        flat_probs = probs.reshape(-1, probs.shape[-1])
+        return torch.multinomial(flat_probs, 1, generator=generator).reshape(probs.shape[:-1])
+
+    def mode(self, params, obs: torch.Tensor) -> torch.Tensor:
+        return self.dist_params(params, obs)[0].argmax(dim=-1)
+
+    def probabilities(self, params, obs: torch.Tensor) -> torch.Tensor:
+        return self.dist_params(params, obs)[0].exp()
+
+
+class GaussianMLPPolicy(Policy):
+    def __init__(self, obs_dim: int, action_dim: int, hidden_sizes: Sequence[int] = (64, 64),
+                 activation: str = "tanh", init_std: float = 1.0, min_std: float = 1e-6, obs_scale: float = 1.0):
+        super().__init__()
+        self.obs_scale = float(obs_scale)
+        self.min_log_std = math.log(min_std)
+        self.net = _mlp([obs_dim, *hidden_sizes, action_dim], activation)
+        self.log_std = nn.Parameter(torch.full((action_dim,), math.log(init_std)))
+
+    def dist_params(self, params, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mean, used = self._heads(params, obs)
+        log_std = used["log_std"].clamp(min=self.min_log_std)
+        if log_std.dim() > 1:  # per-task log-stds (task, action) broadcast over the middle axes
+            log_std = log_std.reshape(log_std.shape[0], *([1] * (mean.dim() - 2)), log_std.shape[-1])
+        return mean, log_std.expand_as(mean)
+
+    def log_prob_from(self, dist: tuple[torch.Tensor, ...], actions: torch.Tensor) -> torch.Tensor:
+        mean, log_std = dist
+        z = (actions - mean) * torch.exp(-log_std)
+        return (-0.5 * z**2 - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
+
+    def kl(self, old: tuple[torch.Tensor, ...], new: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        (m0, s0), (m1, s1) = old, new
+        return (s1 - s0 + (torch.exp(2 * s0) + (m0 - m1) ** 2) / (2 * torch.exp(2 * s1)) - 0.5).sum(-1)
+
+    def sample(self, params, obs: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        mean, log_std = self.dist_params(params, obs)
+        return mean + log_std.exp() * torch.randn(mean.shape, generator=generator, dtype=mean.dtype)
+
+    def mode(self, params, obs: torch.Tensor) -> torch.Tensor:
+        return self.dist_params(params, obs)[0]
+
+
+def build_policy(observation_space: spaces.Space, action_space: spaces.Space, *, hidden_sizes: Sequence[int],
+                 activation: str = "tanh", init_std: float = 1.0, obs_scale: float = 1.0) -> Policy:
+    """The policy family that fits the spaces: categorical for `Discrete`, Gaussian for `Box`."""
+    if not isinstance(observation_space, spaces.Box) or len(observation_space.shape) != 1:
+        raise TypeError(f"build_policy: observation space must be a 1-D Box, got {observation_space}")
+    obs_dim = observation_space.shape[0]
+    if isinstance(action_space, spaces.Discrete):
+        return CategoricalMLPPolicy(obs_dim, int(action_space.n), hidden_sizes, activation, obs_scale)
+    if isinstance(action_space, spaces.Box) and len(action_space.shape) == 1:
+        return GaussianMLPPolicy(obs_dim, action_space.shape[0], hidden_sizes, activation, init_std,
+                                 obs_scale=obs_scale)
+    raise TypeError(f"build_policy: unsupported action space {action_space}")
+

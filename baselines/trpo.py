@@ -1,0 +1,99 @@
+"""The TRPO step, written once (STYLE R14): conjugate gradient, Fisher-vector products and a
+backtracking line search on a KL trust region (Schulman et al. 2015, App. C).
+
+`trpo_step(params, loss_fn, kl_fn, ...)` is functional: it takes a dict of parameter tensors,
+a differentiable surrogate `loss_fn(params) -> scalar` (minimised) and `kl_fn(params) -> scalar`
+(mean KL from the old policy, zero with zero gradient at `params`), and returns the new dict.
+MAML-TRPO passes losses that run the inner adaptation inside, so the Fisher-vector products are
+those of the *adapted* policies with respect to the meta-parameters (as in pytorch-maml-rl).
+Defaults are pytorch-maml-rl's: max_kl 0.01, 10 CG iterations, damping 1e-5, 15 line-search
+steps with ratio 0.8.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import torch
+
+from baselines.policies import Params, flat
+
+__all__ = ["backtracking_line_search", "conjugate_gradient", "fisher_vector_product", "trpo_step"]
+
+
+def conjugate_gradient(matvec: Callable[[torch.Tensor], torch.Tensor], b: torch.Tensor, iterations: int = 10,
+                       tolerance: float = 1e-10) -> torch.Tensor:
+    """Approximate solution x of A x = b for symmetric positive definite A given as `matvec`."""
+    x = torch.zeros_like(b)
+    residual = b.clone()
+    direction = b.clone()
+    rr = residual @ residual
+    for _ in range(iterations):
+        if rr < tolerance:
+            break
+        a_dir = matvec(direction)
+        step = rr / (direction @ a_dir)
+        x = x + step * direction
+        residual = residual - step * a_dir
+        rr_new = residual @ residual
+        direction = residual + (rr_new / rr) * direction
+        rr = rr_new
+    return x
+
+
+def fisher_vector_product(kl_fn: Callable[[Params], torch.Tensor], params: Params,
+                          damping: float) -> Callable[[torch.Tensor], torch.Tensor]:
+    """v ↦ (∇²KL + damping·I) v at `params` by double backpropagation."""
+    leaves = {k: v.detach().requires_grad_(True) for k, v in params.items()}
+    grads = torch.autograd.grad(kl_fn(leaves), list(leaves.values()), create_graph=True)
+    flat_grad = flat(grads)
+
+    def product(vector: torch.Tensor) -> torch.Tensor:
+        hvp = torch.autograd.grad(flat_grad @ vector, list(leaves.values()), retain_graph=True)
+        return flat(hvp) + damping * vector
+
+    return product
+
+
+def backtracking_line_search(evaluate: Callable[[float], tuple[float, float]], loss_before: float, max_kl: float,
+                             max_steps: int = 15, ratio: float = 0.8) -> float:
+    """The largest fraction ratio^k (k < max_steps) of the full step whose (loss, kl) =
+    `evaluate(fraction)` improves the loss within the KL bound; 0.0 when none does."""
+    fraction = 1.0
+    for _ in range(max_steps):
+        loss, kl = evaluate(fraction)
+        if loss < loss_before and kl <= max_kl:
+            return fraction
+        fraction *= ratio
+    return 0.0
+
+
+def _shifted(params: Mapping[str, torch.Tensor], vector: torch.Tensor) -> Params:
+    out, offset = {}, 0
+    for name, value in params.items():
+        size = value.numel()
+        out[name] = value.detach() + vector[offset:offset + size].view_as(value)
+        offset += size
+    return out
+
+
+def trpo_step(params: Params, loss_fn: Callable[[Params], torch.Tensor], kl_fn: Callable[[Params], torch.Tensor], *,
+              max_kl: float = 0.01, damping: float = 1e-5, cg_iterations: int = 10, ls_max_steps: int = 15,
+              ls_ratio: float = 0.8) -> tuple[Params, dict[str, float]]:
+    """One natural-gradient step with a KL trust region; returns (new params, diagnostics)."""
+    leaves = {k: v.detach().requires_grad_(True) for k, v in params.items()}
+    loss_before = loss_fn(leaves)
+    gradient = flat(torch.autograd.grad(loss_before, list(leaves.values())))
+    fvp = fisher_vector_product(kl_fn, leaves, damping)
+    direction = conjugate_gradient(fvp, -gradient, cg_iterations)
+    curvature = direction @ fvp(direction)
+    scale = torch.sqrt(2.0 * max_kl / curvature.clamp(min=1e-12)).detach()
+    full_step = (scale * direction).detach()
+
+    def evaluate(fraction: float) -> tuple[float, float]:
+        trial = _shifted(params, fraction * full_step)  # grad stays on: losses may adapt inside
+        return float(loss_fn(trial).detach()), float(kl_fn(trial).detach())
+
+    fraction = backtracking_line_search(evaluate, float(loss_before), max_kl, ls_max_steps, ls_ratio)
+    new_params = _shifted(params, fraction * full_step)
+    return new_params, {"loss_before": float(loss_before), "step_fraction": fraction}
