@@ -233,7 +233,8 @@ class FrozenLakeHolesEnv(TabularEnv):
         self.start_distribution = check_choice("FrozenLakeHolesEnv", "start_distribution", start_distribution,
                                                ("start", "uniform"))
         self.render_mode = check_choice("FrozenLakeHolesEnv", "render_mode", render_mode, (None, "rgb_array"))
-        size = PRESETS.get(preset, PRESETS["bomrl-high"]).map_size
+        # an unknown preset is reported by _init_meta; size the spaces with the default meanwhile
+        size = PRESETS[preset if isinstance(preset, str) and preset in PRESETS else "bomrl-high"].map_size
         self.action_space = spaces.Discrete(4)
         self.observation_space = spaces.Discrete(size * size)
         self._init_meta(preset, task, horizon)
@@ -258,7 +259,7 @@ class FrozenLakeHolesEnv(TabularEnv):
         return frozen_lake_model(task, self.is_slippery, self.start_distribution)
 
     def _observe(self, states: np.ndarray) -> np.ndarray:
-        return np.asarray(states, dtype=np.int64)
+        return np.array(states, dtype=np.int64)  # a copy: the vector env updates its state in place
 
     def _render_image(self) -> np.ndarray:
         palette = {"S": (200, 225, 245), "F": (200, 225, 245), "H": (25, 40, 80), "G": (60, 180, 75)}

@@ -221,7 +221,8 @@ class GridNavigationEnv(TabularEnv):
                  obs_mode: str = "coordinates", render_mode: str | None = None):
         self.obs_mode = check_choice("GridNavigationEnv", "obs_mode", obs_mode, ("coordinates", "index"))
         self.render_mode = check_choice("GridNavigationEnv", "render_mode", render_mode, (None, "rgb_array"))
-        values = PRESETS.get(preset, PRESETS["memrl"])
+        # an unknown preset is reported by _init_meta; size the spaces with the default meanwhile
+        values = PRESETS[preset if isinstance(preset, str) and preset in PRESETS else "memrl"]
         self.action_space = spaces.Discrete(len(values.actions))
         low, n = values.coordinate_low, values.frame_size
         if self.obs_mode == "index":
@@ -256,7 +257,7 @@ class GridNavigationEnv(TabularEnv):
 
     def _observe(self, states: np.ndarray) -> np.ndarray:
         if self.obs_mode == "index":
-            return np.asarray(states, dtype=np.int64)
+            return np.array(states, dtype=np.int64)  # a copy: the vector env updates its state in place
         return self._coordinates[states]
 
     def _render_image(self) -> np.ndarray:

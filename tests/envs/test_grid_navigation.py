@@ -134,6 +134,7 @@ def test_index_mode_native_vector_equals_sync_vector():
         for a, b in zip(out_native[:4], out_sync[:4], strict=True):
             np.testing.assert_array_equal(a, b)
         np.testing.assert_array_equal(out_native[4]["state"], out_sync[4]["state"])
+    np.testing.assert_array_equal(obs_native, obs_sync)  # returned observations are not later overwritten
 
 
 @pytest.mark.parametrize(("task", "field"), [
