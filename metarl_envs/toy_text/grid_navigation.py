@@ -31,6 +31,7 @@ goals for `memrl`). MEMRL gives no goal coordinates (only stars in its Fig. 1): 
 the reference's suggested well-separated cells (reference/memrl.md §7.1). pMeta-RL's horizon
 "4·size² steps" is applied at the largest size, 4·9² = 324, to every task (one horizon per preset,
 so every task gets at least its own budget and the vector env truncates all sub-envs alike).
+Discounts are the agent's: γ = 0.99 for `memrl` (MEMRL §4), γ = 0.95 for `pmeta` (reference default).
 
 ## Action Space
 `Discrete(5)` for `memrl`, in MEMRL eq. (67)'s order: 0 = (0, 0) pause, 1 = (0, +1), 2 = (0, −1),
