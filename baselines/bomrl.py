@@ -1,0 +1,197 @@
+"""BO-MRL, tabular: Xu & Zhu, "Meta-Reinforcement Learning with Universal Policy Adaptation: Provable
+Near-Optimality under All-task Optimum Comparator", NeurIPS 2024, Algorithm 1 (reference/bomrl.md §1.5).
+
+Meta-policy π_ϕ(·|s) = softmax(ϕ(s, ·)). One adaptation step ("one-time adaptation", §4) evaluates
+Q^{π_ϕ} once and solves the regularized surrogate to optimality:
+    Alg(i):  θ' = argmax_θ E_s[Σ_a π_θ(a|s) Q^{π_ϕ}(s, a)] − λ D_i²(π_ϕ, π_θ)
+with D1 = KL(π_ϕ‖π_θ), D2 = KL(π_θ‖π_ϕ), D3 = ‖θ − ϕ‖² (`baselines.tabular.solve_surrogate`).
+The meta-gradient ∇_ϕ J_τ(π_θ') is taken by implicit differentiation (Prop. 1/2, CG for H⁻¹g).
+
+| item | choice | source |
+|---|---|---|
+| Q^{π_ϕ} estimator | "exact" (model; default) or "sampled" (MC, `episodes_per_step` episodes) | §6.1 (a)/(b) |
+| hypergradient, exact | ∇_ϕQ^{π_ϕ} and ∇_ϕν^{π_ϕ} kept: the exact gradient of J(θ'(ϕ)) | Prop. 1 |
+| hypergradient, sampled | Q̂, ν̂ held constant (eq. 8); ∇_θJ(θ') from a second collection with π_θ' | eq. 8; [D] |
+| D3 state weights | ν^{π_ϕ} (eq. 2); D1/D2 are per-state problems (eq. 1), weights irrelevant | §1.2 |
+| tasks per iteration | a mini-batch of `tasks_per_iteration` (Alg. 1 samples one) | [D] §6.1 |
+| meta optimiser | Adam on −∇J (`meta_optimizer="adam"`), or ascent ϕ += α∇ (Alg. 1 line 7) | [D] §6.1 |
+| ϕ₀ | 0 (the uniform policy) | [D] §6.1 |
+| "Random initialization" | `meta_learn=False`: no meta-training, the same Alg(i) from ϕ = 0 | [D][AMBIG] |
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from baselines import tabular
+from baselines.agent import Callback, IterationRecord, TrainingLog, config_from_dict
+from metarl_envs.core import Task
+
+__all__ = ["BOMRL", "BOMRLConfig"]
+
+
+@dataclasses.dataclass(frozen=True)
+class BOMRLConfig:
+    divergence: int = 1
+    """i of Alg(i): 1 = KL(π_ϕ‖π_θ), 2 = KL(π_θ‖π_ϕ), 3 = ‖θ − ϕ‖²"""
+    lam: float = 0.5
+    """λ, weight of the divergence (FrozenLake high variance: 0.5, 0.5, 0.04; low: 0.25, 0.25, 0.02; App. A)"""
+    discount: float = 0.8
+    """γ of J and of Q (FrozenLake: 0.8, App. A)"""
+    estimator: Literal["exact", "sampled"] = "exact"
+    """how Q^{π_ϕ} (and ν, ∇J at θ') are obtained: exact model evaluation or Monte Carlo"""
+    episodes_per_step: int = 20
+    """sampled mode: episodes of one one-time data collection"""
+    meta_lr: float = 0.05
+    """meta step size α"""
+    meta_optimizer: Literal["adam", "sgd"] = "adam"
+    tasks_per_iteration: int = 5
+    """tasks sampled (without replacement) per meta-iteration"""
+    cg_iterations: int = 200
+    """CG iterations for (−H) v = ∇_θ J(θ') (the Hessian has S·A rows; CG stops at 1e-12 residual)"""
+    meta_learn: bool = True
+    """False: skip meta-training (ϕ stays 0) — the paper's "Random initialization" baseline"""
+
+    def __post_init__(self) -> None:
+        if self.divergence not in tabular.DIVERGENCES:
+            raise ValueError(f"BOMRLConfig.divergence={self.divergence!r}: must be one of {tabular.DIVERGENCES}")
+        for name in ("lam", "meta_lr"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"BOMRLConfig.{name}={getattr(self, name)!r}: must be > 0")
+        if not 0 < self.discount < 1:
+            raise ValueError(f"BOMRLConfig.discount={self.discount!r}: must lie in (0, 1)")
+        if self.estimator not in ("exact", "sampled"):
+            raise ValueError(f"BOMRLConfig.estimator={self.estimator!r}: must be 'exact' or 'sampled'")
+        if self.meta_optimizer not in ("adam", "sgd"):
+            raise ValueError(f"BOMRLConfig.meta_optimizer={self.meta_optimizer!r}: must be 'adam' or 'sgd'")
+        for name in ("episodes_per_step", "tasks_per_iteration", "cg_iterations"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise ValueError(f"BOMRLConfig.{name}={getattr(self, name)!r}: must be an int ≥ 1")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> BOMRLConfig:
+        return config_from_dict(cls, data)
+
+
+class BOMRL:
+    """Tabular BO-MRL; parameters are logits ϕ[s, a] (numpy float64)."""
+
+    name = "BO-MRL"
+    config_class = BOMRLConfig
+
+    def __init__(self, env_id: str, config: BOMRLConfig, env_kwargs: Mapping[str, Any] | None = None):
+        if not isinstance(config, BOMRLConfig):
+            raise TypeError(f"BOMRL: config must be a BOMRLConfig, got {type(config).__name__}")
+        self.env_id, self.config, self.env_kwargs = env_id, config, dict(env_kwargs or {})
+        self.tasks = tabular.TaskEstimator(env_id, self.env_kwargs, config.discount, config.estimator,
+                                           config.episodes_per_step)
+        self.phi: np.ndarray | None = None
+
+    # ----- Algorithm 1 -----------------------------------------------------------------------
+    def meta_train(self, train_tasks: Sequence[Task], *, iterations: int, seed: int,
+                   callback: Callback | None = None) -> TrainingLog:
+        cfg, log = self.config, TrainingLog()
+        rng = np.random.default_rng(np.random.SeedSequence(seed))
+        self.phi = self._initial_logits(train_tasks[0])
+        if not cfg.meta_learn:
+            return log
+        phi_t = torch.tensor(self.phi, requires_grad=True)
+        optimizer = (torch.optim.Adam if cfg.meta_optimizer == "adam" else torch.optim.SGD)([phi_t], lr=cfg.meta_lr)
+        start, env_steps = time.perf_counter(), 0
+        for iteration in range(iterations):                                     # line 1
+            batch = rng.choice(len(train_tasks), size=min(cfg.tasks_per_iteration, len(train_tasks)),
+                               replace=False)                                   # line 2
+            hypergradients, pre, post, residuals = [], [], [], []
+            for index in batch:
+                task = train_tasks[int(index)]
+                q_values, nu, pre_return, steps = self.tasks.estimate(task, self.phi, rng)          # line 3
+                theta = tabular.solve_surrogate(self.phi, q_values, cfg.lam, cfg.divergence, nu)     # line 4
+                hyper, info, post_return, post_steps = self._hypergradient(task, theta, q_values, nu, rng)  # 5-6
+                hypergradients.append(hyper)
+                pre.append(pre_return)
+                post.append(post_return)
+                residuals.append(info["cg_residual"])
+                env_steps += steps + post_steps
+            optimizer.zero_grad()
+            phi_t.grad = torch.as_tensor(-np.mean(hypergradients, axis=0))       # ascent on J
+            optimizer.step()                                                    # line 7
+            self.phi = phi_t.detach().numpy().copy()
+            record = IterationRecord(iteration, env_steps, time.perf_counter() - start, float(np.mean(pre)),
+                                     float(np.mean(post)),
+                                     {"hypergradient_norm": float(np.linalg.norm(np.mean(hypergradients, axis=0))),
+                                      "cg_residual": float(np.max(residuals))})
+            log.records.append(record)
+            if callback is not None and callback(record):
+                break
+        return log
+
+    def _hypergradient(self, task: Task, theta: np.ndarray, q_values: np.ndarray, nu: np.ndarray,
+                       rng: np.random.Generator) -> tuple[np.ndarray, dict[str, float], float, int]:
+        """∇_ϕ J_τ(π_θ') by implicit differentiation: (hypergradient, CG info, J(θ') estimate, env steps)."""
+        cfg = self.config
+        model = self.tasks.model(task) if cfg.estimator == "exact" else None
+        if model is not None:  # exact: Q^{π_ϕ}, ν^{π_ϕ} differentiable in ϕ (Prop. 1 in full)
+            hyper, info = tabular.implicit_hypergradient(model, self.phi, theta, cfg.lam, cfg.divergence,
+                                                         cfg.discount, cfg.cg_iterations)
+            post = float(tabular.expected_return(model, torch.as_tensor(theta), cfg.discount))
+            return hyper, info, post, 0
+        q_post, nu_post, post, steps = self.tasks.estimate(task, theta, rng)  # line 5: MC at π_θ'
+        outer = torch.as_tensor(tabular.policy_gradient(theta, q_post, nu_post, cfg.discount))
+        hyper, info = tabular.implicit_hypergradient(
+            None, self.phi, theta, cfg.lam, cfg.divergence, cfg.discount, cfg.cg_iterations,
+            q_values=torch.as_tensor(q_values), weights=self._weights(nu), outer_gradient=outer)
+        return hyper, info, post, steps
+
+    def _weights(self, nu: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(nu if self.config.divergence == 3 else np.ones_like(nu))
+
+    def _initial_logits(self, task: Task) -> np.ndarray:
+        n_states, n_actions = self._shape(task)
+        return np.zeros((n_states, n_actions))
+
+    def _shape(self, task: Task) -> tuple[int, int]:
+        model = tabular.task_model(self.env_id, self.env_kwargs, task)
+        return model.transition.shape[0], model.transition.shape[1]
+
+    # ----- meta-test surface -----------------------------------------------------------------
+    def meta_params(self) -> np.ndarray:
+        if self.phi is None:
+            raise RuntimeError("BOMRL.meta_params: call meta_train() or load() first")
+        return self.phi.copy()
+
+    def adapt(self, task: Task, params: np.ndarray, *, rng: np.random.Generator) -> tuple[np.ndarray, int]:
+        """One one-time adaptation Alg(i) from π_params: evaluate Q once, solve the surrogate."""
+        q_values, nu, _, steps = self.tasks.estimate(task, params, rng)
+        return tabular.solve_surrogate(params, q_values, self.config.lam, self.config.divergence, nu), steps
+
+    def policy_matrix(self, params: np.ndarray) -> np.ndarray:
+        return torch.softmax(torch.as_tensor(params), dim=-1).numpy()
+
+    def act(self, obs: np.ndarray, params: np.ndarray, *, deterministic: bool = False,
+            rng: np.random.Generator | None = None) -> np.ndarray:
+        states = tabular.batch_states(obs)
+        policy = self.policy_matrix(params)
+        if deterministic:
+            return policy[states].argmax(axis=-1)
+        if rng is None:
+            raise ValueError("BOMRL.act: stochastic actions need rng")
+        return tabular.sample_actions(policy, states, rng)
+
+    def save(self, path: str | Path) -> None:
+        tabular.save_tabular(path, self, {"phi": self.meta_params()})
+
+    @classmethod
+    def load(cls, path: str | Path) -> BOMRL:
+        agent, arrays = tabular.load_tabular(cls, path)
+        agent.phi = arrays["phi"]
+        return agent

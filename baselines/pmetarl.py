@@ -1,0 +1,247 @@
+"""pMeta-RL, tabular: Wang et al., "On the Convergence Theory of Meta Reinforcement Learning with
+Personalized Policies", arXiv:2209.10072, §IV-A eqs. 3–9 and Algorithm 1 (reference/pmetarl.md §1.4,
+corrected pseudocode).
+
+Three Q-tables: the meta table Q^π over S = ∪ S_i, and per task a personalized table Q_i^{π_i} and an
+auxiliary meta table Q_i^π. A round: every task resets both of its tables to Q^π (line 7), alternates
+R times K proximal Q-learning updates of the personalized table with one auxiliary step, and the meta
+table aggregates the auxiliary tables per (s, a) over the tasks containing (s, a) (eq. 9).
+
+| item | choice | source |
+|---|---|---|
+| proximal term sign in (6)/(7) | minus: −η^k λ (Q_i − Q_i^π), a pull toward the anchor | erratum 1 (App. C) |
+| anchor of (6)/(7) | the auxiliary table Q_i^π | erratum 2 |
+| auxiliary step (8) | Q_i^π ← Q_i^π − ηλ(Q_i^π − Q_i^{π_i}) | erratum 3 |
+| aggregation (9) | β/N_s over the tasks containing s; N_s = 0 keeps Q^π(s, a) | erratum 4 |
+| round start | personalized and auxiliary tables reset to Q^π (`reset_personal_each_round`) | erratum 5 |
+| η^k, η, β | 1/(1 + λ) (exact minimiser of Ξ in expected mode), 0.5/λ, 1 | erratum 6 [DEFAULT] |
+| mode | "expected" (eq. 6, the task's model) or "sampled" (eq. 7, ε-greedy transitions) | §IV-A |
+| policy | greedy in Q, ties split uniformly | §IV-A |
+| adaptation (meta-test) | one round on the task alone from Q^π: returns the personalized table (PP) | [DEFAULT] §6.2 |
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from baselines import tabular
+from baselines.agent import Callback, IterationRecord, TrainingLog, config_from_dict
+from baselines.oracles import TabularModel
+from metarl_envs.core import Task
+
+__all__ = ["PMetaRL", "PMetaRLConfig", "regularized_bellman"]
+
+
+def regularized_bellman(model: TabularModel, q_values: np.ndarray, anchor: np.ndarray, lam: float,
+                        discount: float) -> np.ndarray:
+    """B̂Q = (λ·anchor + r + γ E_{s'} max_a' Q(s', a')) / (1 + λ): the exact minimiser of Ξ (eq. 5), a
+    sup-norm contraction with modulus γ/(1 + λ) for a fixed anchor (Theorem 1, App. C)."""
+    target = model.expected_reward + discount * model.live_transition @ q_values.max(axis=1)
+    return (lam * anchor + target) / (1.0 + lam)
+
+
+@dataclasses.dataclass(frozen=True)
+class PMetaRLConfig:
+    lam: float = 10.0
+    """λ: weight of the proximal term (gridworld: 10, §V-C)"""
+    personal_updates: int = 3
+    """R: personalized/auxiliary alternations per round (gridworld: 3)"""
+    inner_updates: int = 1
+    """K: personalized updates (6)/(7) per alternation (gridworld: 1)"""
+    discount: float = 0.95
+    personal_lr: float | None = None
+    """η^k; None: 1/(1 + λ) in expected mode, 0.5/(1 + λ) in sampled mode"""
+    aux_lr: float | None = None
+    """η of the auxiliary step; None: 0.5/λ (ηλ = 0.5)"""
+    beta: float = 1.0
+    """β of the aggregation (9)"""
+    mode: Literal["expected", "sampled"] = "expected"
+    episodes_per_update: int = 5
+    """sampled mode: ε-greedy episodes collected for one personalized update"""
+    exploration: float = 0.1
+    """sampled mode: ε of the ε-greedy behaviour policy on the personalized table"""
+    reset_personal_each_round: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.lam > 0:
+            raise ValueError(f"PMetaRLConfig.lam={self.lam!r}: must be > 0")
+        if not 0 < self.discount < 1:
+            raise ValueError(f"PMetaRLConfig.discount={self.discount!r}: must lie in (0, 1)")
+        if self.mode not in ("expected", "sampled"):
+            raise ValueError(f"PMetaRLConfig.mode={self.mode!r}: must be 'expected' or 'sampled'")
+        if self.personal_lr is not None and not 0 < self.personal_lr * (1 + self.lam) <= 1:
+            raise ValueError(f"PMetaRLConfig.personal_lr={self.personal_lr!r}: need 0 < η^k(1 + λ) ≤ 1")
+        if self.aux_lr is not None and not 0 < self.aux_lr * self.lam <= 1:
+            raise ValueError(f"PMetaRLConfig.aux_lr={self.aux_lr!r}: need 0 < ηλ ≤ 1")
+        if not 0 < self.beta <= 1:
+            raise ValueError(f"PMetaRLConfig.beta={self.beta!r}: must lie in (0, 1]")
+        if not 0 <= self.exploration <= 1:
+            raise ValueError(f"PMetaRLConfig.exploration={self.exploration!r}: must lie in [0, 1]")
+        for name in ("personal_updates", "inner_updates", "episodes_per_update"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise ValueError(f"PMetaRLConfig.{name}={getattr(self, name)!r}: must be an int ≥ 1")
+
+    @property
+    def step_personal(self) -> float:
+        if self.personal_lr is not None:
+            return self.personal_lr
+        return (1.0 if self.mode == "expected" else 0.5) / (1.0 + self.lam)
+
+    @property
+    def step_aux(self) -> float:
+        return self.aux_lr if self.aux_lr is not None else 0.5 / self.lam
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PMetaRLConfig:
+        return config_from_dict(cls, data)
+
+
+class PMetaRL:
+    """Params are {"meta": Q^π, "personal": Q_i^{π_i} or absent}; the policy is greedy in the personal
+    table when there is one (PP), else in the meta table (MP)."""
+
+    name = "pMeta-RL"
+    config_class = PMetaRLConfig
+
+    def __init__(self, env_id: str, config: PMetaRLConfig, env_kwargs: Mapping[str, Any] | None = None):
+        if not isinstance(config, PMetaRLConfig):
+            raise TypeError(f"PMetaRL: config must be a PMetaRLConfig, got {type(config).__name__}")
+        self.env_id, self.config, self.env_kwargs = env_id, config, dict(env_kwargs or {})
+        self._models: dict[Task, tuple[TabularModel, np.ndarray]] = {}
+        self._sampler: Any = None
+        self.q_meta: np.ndarray | None = None
+        self.q_personal: dict[Task, np.ndarray] = {}
+
+    # ----- Algorithm 1 (tabular) -------------------------------------------------------------
+    def meta_train(self, train_tasks: Sequence[Task], *, iterations: int, seed: int,
+                   callback: Callback | None = None) -> TrainingLog:
+        log = TrainingLog()
+        rng = np.random.default_rng(np.random.SeedSequence(seed))
+        self.q_meta = np.zeros(self._model(train_tasks[0])[0].expected_reward.shape)
+        start, env_steps = time.perf_counter(), 0
+        for round_index in range(iterations):                                   # line 1: c = 1..C
+            auxiliaries, masks = [], []
+            for task in train_tasks:                                            # line 8
+                personal, auxiliary, steps = self._round(task, self.q_meta, rng)  # lines 7, 9-12
+                self.q_personal[task] = personal
+                auxiliaries.append(auxiliary)
+                masks.append(self._model(task)[1])
+                env_steps += steps
+            self.q_meta = self._aggregate(self.q_meta, auxiliaries, masks)       # line 14, eq. 9
+            gap = float(np.mean([np.max(np.abs(self.q_personal[t] - self.q_meta)[self._model(t)[1]])
+                                 for t in train_tasks]))
+            record = IterationRecord(round_index, env_steps, time.perf_counter() - start, float("nan"),
+                                     float("nan"), {"personal_meta_gap": gap})
+            log.records.append(record)
+            if callback is not None and callback(record):
+                break
+        return log
+
+    def _round(self, task: Task, q_meta: np.ndarray,
+               rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, int]:
+        """One round on one task: (personalized table, auxiliary table, env steps)."""
+        cfg = self.config
+        auxiliary = q_meta.copy()                                               # eq. 25: Q_i^π ← Q^π
+        personal = q_meta.copy() if cfg.reset_personal_each_round or task not in self.q_personal \
+            else self.q_personal[task].copy()                                   # line 7
+        steps = 0
+        for _ in range(cfg.personal_updates):                                   # line 9: r = 1..R
+            for _ in range(cfg.inner_updates):                                  # K updates, eq. (6)/(7)
+                personal, used = self._personal_update(task, personal, auxiliary, rng)
+                steps += used
+            auxiliary = auxiliary - cfg.step_aux * cfg.lam * (auxiliary - personal)   # line 11, eq. (8)
+        return personal, auxiliary, steps
+
+    def _personal_update(self, task: Task, personal: np.ndarray, anchor: np.ndarray,
+                         rng: np.random.Generator) -> tuple[np.ndarray, int]:
+        cfg, (model, inside) = self.config, self._model(task)
+        step = cfg.step_personal
+        if cfg.mode == "expected":                                              # eq. (6), all (s, a) ∈ S_i × A
+            target = model.expected_reward + cfg.discount * model.live_transition @ personal.max(axis=1)
+            updated = personal + step * (target - personal) - step * cfg.lam * (personal - anchor)
+            return np.where(inside[:, None], updated, personal), 0
+        return self._sampled_update(task, personal, anchor, rng)
+
+    def _sampled_update(self, task: Task, personal: np.ndarray, anchor: np.ndarray,
+                        rng: np.random.Generator) -> tuple[np.ndarray, int]:
+        """Eq. (7) on every transition of `episodes_per_update` ε-greedy episodes, in order."""
+        cfg, (model, _) = self.config, self._model(task)
+        if self._sampler is None:
+            from baselines.sampler import Sampler
+
+            self._sampler = Sampler(self.env_id, self.env_kwargs)
+        behaviour = (1 - cfg.exploration) * greedy_policy(personal) + cfg.exploration / personal.shape[1]
+        batch = self._sampler.rollout([task], cfg.episodes_per_update,
+                                      lambda obs: tabular.sample_actions(behaviour, tabular.batch_states(obs), rng),
+                                      rng)
+        states = tabular.batch_states(batch.observations)[0]
+        next_states = np.concatenate([states[:, 1:], tabular.batch_states(batch.final_observations)[0][:, None]], 1)
+        q, step = personal.copy(), cfg.step_personal
+        for e, t in zip(*np.nonzero(batch.mask[0]), strict=True):
+            s, a, s_next = states[e, t], int(batch.actions[0, e, t]), next_states[e, t]
+            bootstrap = 0.0 if batch.terminated[0, e, t] or model.terminal[s_next] else q[s_next].max()
+            target = batch.rewards[0, e, t] + cfg.discount * bootstrap
+            q[s, a] += step * (target - q[s, a]) - step * cfg.lam * (q[s, a] - anchor[s, a])
+        return q, batch.env_steps
+
+    def _aggregate(self, q_meta: np.ndarray, auxiliaries: Sequence[np.ndarray],
+                   masks: Sequence[np.ndarray]) -> np.ndarray:
+        """Eq. (9): Q^π(s, a) ← (1 − β) Q^π + β mean over the tasks containing s of Q_i^π(s, a)."""
+        inside = np.stack(masks).astype(float)[:, :, None]                      # (N, S, 1)
+        count = inside.sum(axis=0)
+        mean = (inside * np.stack(auxiliaries)).sum(axis=0) / np.maximum(count, 1.0)
+        return np.where(count > 0, (1 - self.config.beta) * q_meta + self.config.beta * mean, q_meta)
+
+    def _model(self, task: Task) -> tuple[TabularModel, np.ndarray]:
+        if task not in self._models:
+            self._models[task] = (tabular.task_model(self.env_id, self.env_kwargs, task),
+                                  tabular.task_state_mask(self.env_id, self.env_kwargs, task))
+        return self._models[task]
+
+    # ----- meta-test surface -----------------------------------------------------------------
+    def meta_params(self) -> dict[str, np.ndarray]:
+        if self.q_meta is None:
+            raise RuntimeError("PMetaRL.meta_params: call meta_train() or load() first")
+        return {"meta": self.q_meta.copy()}
+
+    def adapt(self, task: Task, params: Mapping[str, np.ndarray], *,
+              rng: np.random.Generator) -> tuple[dict[str, np.ndarray], int]:
+        """One round of Algorithm 1 with this task alone: the personalized table is the adapted policy
+        (PP) and the meta table takes this task's aggregation step (for a further round)."""
+        personal, auxiliary, steps = self._round(task, params["meta"], rng)
+        meta = self._aggregate(params["meta"], [auxiliary], [self._model(task)[1]])
+        return {"meta": meta, "personal": personal}, steps
+
+    def policy_matrix(self, params: Mapping[str, np.ndarray]) -> np.ndarray:
+        return greedy_policy(params["personal"] if "personal" in params else params["meta"])
+
+    def act(self, obs: np.ndarray, params: Mapping[str, np.ndarray], *, deterministic: bool = False,
+            rng: np.random.Generator | None = None) -> np.ndarray:
+        states, policy = tabular.batch_states(obs), self.policy_matrix(params)
+        if deterministic or rng is None:
+            return policy[states].argmax(axis=-1)
+        return tabular.sample_actions(policy, states, rng)
+
+    def save(self, path: str | Path) -> None:
+        tabular.save_tabular(path, self, self.meta_params())
+
+    @classmethod
+    def load(cls, path: str | Path) -> PMetaRL:
+        agent, arrays = tabular.load_tabular(cls, path)
+        agent.q_meta = arrays["meta"]
+        return agent
+
+
+def greedy_policy(q_values: np.ndarray) -> np.ndarray:
+    """π[s, a] uniform over argmax_a Q(s, a) (exact ties only)."""
+    best = q_values == q_values.max(axis=1, keepdims=True)
+    return best / best.sum(axis=1, keepdims=True)
