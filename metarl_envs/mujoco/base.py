@@ -53,6 +53,7 @@ class ModelBatch:
         self.datas = [mujoco.MjData(model) for model in self.models]
         self._scratch = mujoco.MjData(nominal)  # for mj_setConst, which runs forward at qpos0
         self._scaled = np.zeros(num_envs, dtype=bool)  # pairs whose model differs from nominal
+        self._cache: dict[str, np.ndarray] = {}  # full-batch reads of the current state
         self.num_envs = num_envs
         self.frame_skip = frame_skip
         self.contact_forces = contact_forces
@@ -81,6 +82,7 @@ class ModelBatch:
 
     # ----- simulation ------------------------------------------------------------------------
     def reset_index(self, i: int, qpos: np.ndarray, qvel: np.ndarray) -> None:
+        self._cache.clear()
         model, data = self.models[i], self.datas[i]
         mujoco.mj_resetData(model, data)
         data.qpos[:] = qpos
@@ -101,6 +103,7 @@ class ModelBatch:
     def step(self, ctrl: np.ndarray) -> None:
         """Apply ctrl[i] to pair i for `frame_skip` substeps (each pair is independent, so the
         result is bit-identical with or without threads)."""
+        self._cache.clear()
         if self.num_threads <= 1:
             self._step_rows(range(self.num_envs), ctrl)
             return
@@ -117,25 +120,34 @@ class ModelBatch:
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_pool": None}
 
-    # ----- batched reads (rows default to every pair) ------------------------------------------
-    def _rows(self, rows: Sequence[int] | None) -> Sequence[int]:
-        return range(self.num_envs) if rows is None else rows
+    # ----- batched reads (rows default to every pair; full reads are cached until the next change)
+    def _gather(self, name: str, rows: Sequence[int] | None) -> np.ndarray:
+        if rows is not None:
+            return np.array([getattr(self.datas[i], name) for i in rows])
+        cached = self._cache.get(name)
+        if cached is None:
+            cached = self._cache[name] = np.array([getattr(data, name) for data in self.datas])
+        return cached
 
     def qpos(self, rows: Sequence[int] | None = None) -> np.ndarray:
-        return np.stack([self.datas[i].qpos for i in self._rows(rows)])
+        return self._gather("qpos", rows)
 
     def qvel(self, rows: Sequence[int] | None = None) -> np.ndarray:
-        return np.stack([self.datas[i].qvel for i in self._rows(rows)])
+        return self._gather("qvel", rows)
 
     def xpos(self, body: int, rows: Sequence[int] | None = None) -> np.ndarray:
-        return np.stack([self.datas[i].xpos[body] for i in self._rows(rows)])
+        return self._gather("xpos", None)[:, body] if rows is None else \
+            np.array([self.datas[i].xpos[body] for i in rows])
 
     def xmat(self, body: int, rows: Sequence[int] | None = None) -> np.ndarray:
-        return np.stack([self.datas[i].xmat[body] for i in self._rows(rows)])
+        return np.array([self.datas[i].xmat[body] for i in self._rows(rows)])
 
     def cfrc_ext(self, rows: Sequence[int] | None = None) -> np.ndarray:
         """(n, nbody, 6) external contact wrenches per body (computed by mj_rnePostConstraint)."""
-        return np.stack([self.datas[i].cfrc_ext for i in self._rows(rows)])
+        return self._gather("cfrc_ext", rows)
+
+    def _rows(self, rows: Sequence[int] | None) -> Sequence[int]:
+        return range(self.num_envs) if rows is None else rows
 
     def finite(self, rows: Sequence[int] | None = None) -> np.ndarray:
         state = np.concatenate([self.qpos(rows), self.qvel(rows)], axis=1)
