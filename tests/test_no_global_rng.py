@@ -27,7 +27,7 @@ def global_rng_uses(tree: ast.AST) -> list[int]:
             lines.append(node.lineno)
         if isinstance(node, ast.ImportFrom) and node.module == "random":
             lines.append(node.lineno)
-    return lines
+    return sorted(lines)
 
 
 def test_no_global_rng_in_library_code():
