@@ -175,11 +175,11 @@ def check_discrete_action(owner: str, action: Any, n: int, batch: int | None = N
     shape = () if batch is None else (batch,)
     if array.shape != shape:
         raise ValueError(f"{owner}: action has shape {array.shape}, expected {shape}")
-    if array.dtype == np.bool_ or not np.issubdtype(array.dtype, np.integer):
+    if array.dtype.kind not in "iu":  # signed or unsigned integers; bools are kind "b"
         raise TypeError(f"{owner}: action {action!r} must be an integer in Discrete({n})")
-    if np.any(array < 0) or np.any(array >= n):
+    if array.min() < 0 or array.max() >= n:
         raise ValueError(f"{owner}: action {action!r} is outside Discrete({n})")
-    return array.astype(np.int64)
+    return array.astype(np.int64, copy=False)
 
 
 # --------------------------------------------------------------------------------------------
@@ -380,17 +380,18 @@ class MetaVectorEnv(VectorEnv):
         if not self._was_reset:
             raise RuntimeError(f"{type(self).__name__}: call reset() before step()")
         actions = self._check_actions(actions)
-        restarting = self._needs_reset.copy()
+        restarting = self._needs_reset  # replaced (never mutated) below
         reward, terminated, info = self._step_batch(actions)
         if restarting.any():
             self._reset_indices(np.flatnonzero(restarting))
-        reward = np.where(restarting, 0.0, reward)
-        terminated = terminated & ~restarting
-        self._elapsed = np.where(restarting, 0, self._elapsed + 1)
-        truncated = (self._elapsed >= self.horizon) & ~terminated & ~restarting
-        self._needs_reset = terminated | truncated
         stepped = ~restarting  # Gymnasium's vector info: each key has a `_key` mask of valid entries
-        info = {**info, **{f"_{key}": stepped for key in info}}
+        reward = np.where(restarting, 0.0, reward)
+        terminated = terminated & stepped
+        self._elapsed = (self._elapsed + 1) * stepped  # a restarting sub-env's clock goes back to 0
+        truncated = (self._elapsed >= self.horizon) & ~terminated  # horizon >= 1: restarting never truncates
+        self._needs_reset = terminated | truncated
+        if info:
+            info = {**info, **{f"_{key}": stepped for key in info}}
         return self._observations(), reward, terminated, truncated, info
 
     def _check_actions(self, actions: Any) -> np.ndarray:

@@ -112,6 +112,7 @@ TAU = 0.02
 THETA_THRESHOLD = 12 * 2 * math.pi / 360
 """terminate when |pole angle| exceeds 12° (written as Gymnasium writes it, to match its float)"""
 X_THRESHOLD = 2.4
+_THRESHOLDS = np.array([X_THRESHOLD, THETA_THRESHOLD])
 FIELDS = ("force_mag", "pole_mass", "half_pole_length", "cart_mass", "gravity")
 
 
@@ -195,7 +196,7 @@ def cartpole_dynamics(state: np.ndarray, action: np.ndarray,
     force_mag, pole_mass, half_pole_length, cart_mass, gravity = params
     total_mass = pole_mass + cart_mass  # derived here, every step (R6)
     pole_mass_length = pole_mass * half_pole_length
-    x, x_dot, theta, theta_dot = state.T
+    _, x_dot, theta, theta_dot = state.T
     force = np.where(action == 1, force_mag, -force_mag)
     cos_theta = np.cos(theta)
     sin_theta = np.sin(theta)
@@ -203,13 +204,9 @@ def cartpole_dynamics(state: np.ndarray, action: np.ndarray,
     theta_acc = (gravity * sin_theta - cos_theta * temp) / (
         half_pole_length * (4.0 / 3.0 - pole_mass * np.square(cos_theta) / total_mass))
     x_acc = temp - pole_mass_length * theta_acc * cos_theta / total_mass
-    new_state = np.empty_like(state)
-    new_state[:, 0] = x + TAU * x_dot
-    new_state[:, 1] = x_dot + TAU * x_acc
-    new_state[:, 2] = theta + TAU * theta_dot
-    new_state[:, 3] = theta_dot + TAU * theta_acc
-    x, theta = new_state[:, 0], new_state[:, 2]
-    terminated = (x < -X_THRESHOLD) | (x > X_THRESHOLD) | (theta < -THETA_THRESHOLD) | (theta > THETA_THRESHOLD)
+    # Euler: every variable + tau × its derivative, elementwise as Gymnasium's four lines
+    new_state = state + TAU * np.stack((x_dot, x_acc, theta_dot, theta_acc), axis=1)
+    terminated = (np.abs(new_state[:, ::2]) > _THRESHOLDS).any(axis=1)  # |x| > 2.4 or |theta| > 12°
     return new_state, terminated
 
 
@@ -269,20 +266,45 @@ class CartPoleParamsEnv(MetaEnv):
 
 
 class CartPoleParamsVectorEnv(MetaVectorEnv):
+    """Sub-env i draws its start states from its own generator, the same doubles in the same order
+    as the single env, but `RESETS_PER_DRAW` starts at a time (one `random((R, 4))` call gives the
+    values of R successive `random(4)` calls), so an autoreset costs no Python call per sub-env.
+    A generator replaced by `reset(seed=...)` drops its unused block."""
+
     single_env_cls = CartPoleParamsEnv
+    RESETS_PER_DRAW = 64
 
     def _allocate_state(self) -> None:
         self._state = np.zeros((self.num_envs, 4))
         self._reward = np.ones(self.num_envs)
+        self._unit_block = np.zeros((self.num_envs, self.RESETS_PER_DRAW, 4))
+        self._next_row = np.full(self.num_envs, self.RESETS_PER_DRAW)  # all blocks empty
+        self._block_rng: list[np.random.Generator | None] = [None] * self.num_envs
+        self._generators_may_change = True
+
+    def reset(self, *, seed: int | Sequence[int | None] | None = None, options: dict[str, Any] | None = None):
+        self._generators_may_change = True  # checked once, in the `_reset_indices` call of this reset
+        return super().reset(seed=seed, options=options)
 
     def _on_tasks_change(self) -> None:
         self._params = task_arrays(self.tasks)
 
     def _reset_index(self, i: int, rng: np.random.Generator) -> None:
-        self._state[i] = start_states([rng])[0]
+        self._reset_indices(np.array([i]))
 
     def _reset_indices(self, indices: np.ndarray) -> None:
-        self._state[indices] = start_states([self._rngs[i] for i in indices])
+        if self._generators_may_change:
+            for i, rng in enumerate(self._rngs):
+                if self._block_rng[i] is not rng:
+                    self._next_row[i] = self.RESETS_PER_DRAW
+            self._generators_may_change = False
+        for i in indices[self._next_row[indices] >= self.RESETS_PER_DRAW]:
+            self._unit_block[i] = self._rngs[i].random((self.RESETS_PER_DRAW, 4))
+            self._next_row[i] = 0
+            self._block_rng[i] = self._rngs[i]
+        unit = self._unit_block[indices, self._next_row[indices]]
+        self._state[indices] = START_LOW + (START_HIGH - START_LOW) * unit  # as `start_states`
+        self._next_row[indices] += 1
 
     def _step_batch(self, actions: np.ndarray):
         self._state, terminated = cartpole_dynamics(self._state, actions, self._params)

@@ -8,7 +8,7 @@ import pytest
 from gymnasium.envs.classic_control.cartpole import CartPoleEnv
 
 import metarl_envs
-from metarl_envs.classic.cartpole_params import PRESETS, CartPoleParamsTask
+from metarl_envs.classic.cartpole_params import PRESETS, CartPoleParamsTask, CartPoleParamsVectorEnv
 
 ENV_ID = "MetaRL/CartPoleParams-v0"
 NOMINAL = CartPoleParamsTask(force_mag=10.0, pole_mass=0.1, half_pole_length=0.5, cart_mass=1.0, gravity=9.8)
@@ -102,3 +102,20 @@ def test_render_draws_cart_and_pole():
     image = env.render()
     assert image.shape == (160, 240, 3) and image.dtype == np.uint8
     assert np.any(np.all(image == (202, 152, 101), axis=-1)) and np.any(np.all(image == 0, axis=-1))
+
+
+def test_vector_env_start_blocks_follow_reseeding_like_sync_vector_env(monkeypatch):
+    """The native env pre-draws start states per generator; reseeding, partial reseeding, unseeded
+    resets and block refills (3 starts per block here) must still give SyncVectorEnv's starts."""
+    monkeypatch.setattr(CartPoleParamsVectorEnv, "RESETS_PER_DRAW", 3)
+    tasks = [metarl_envs.task_set(ENV_ID, "test", "pmeta")[i % 5] for i in range(6)]
+    native = gym.make_vec(ENV_ID, num_envs=6, vectorization_mode="vector_entry_point")
+    native.unwrapped.set_tasks(tasks)
+    sync = gym.vector.SyncVectorEnv([lambda t=t: gym.make(ENV_ID, task=t) for t in tasks])
+    rng = np.random.default_rng(0)
+    for seed in (1, None, [5, None, 6, None, None, 7], 2, None):
+        np.testing.assert_array_equal(native.reset(seed=seed)[0], sync.reset(seed=seed)[0])
+        for _ in range(150):
+            actions = rng.integers(0, 2, size=6)
+            for a, b in zip(native.step(actions)[:4], sync.step(actions)[:4], strict=True):
+                np.testing.assert_array_equal(a, b)
