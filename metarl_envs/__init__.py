@@ -30,6 +30,7 @@ _ENV_TABLE: tuple[tuple[str, str, str, str, str], ...] = (
     ("MetaRL/AntDir-v0", "mujoco.ant_dir", "AntDirEnv", "AntDirVectorEnv", "maml"),
     ("MetaRL/Walker2DParams-v0", "mujoco.walker2d_params", "Walker2DParamsEnv", "Walker2DParamsVectorEnv",
      "pearl"),
+    ("MetaRL/HopperParams-v0", "mujoco.hopper_params", "HopperParamsEnv", "HopperParamsVectorEnv", "pearl"),
     ("MetaRL/GridNavigation-v0", "toy_text.grid_navigation", "GridNavigationEnv", "GridNavigationVectorEnv",
      "memrl"),
     ("MetaRL/FrozenLakeHoles-v0", "toy_text.frozen_lake_holes", "FrozenLakeHolesEnv", "FrozenLakeHolesVectorEnv",

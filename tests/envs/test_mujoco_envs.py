@@ -28,6 +28,7 @@ SOURCE_COEFFICIENTS = {
     ("MetaRL/AntDir-v0", "promp"): {"ctrl": 0.5, "contact": 5e-4, "survive": 1.0, "z": (0.0, 1.0), "obs": 111},
     ("MetaRL/AntDir-v0", "pearl"): {"ctrl": 0.5, "contact": 5e-4, "survive": 1.0, "z": (0.2, 1.0), "obs": 27},
     ("MetaRL/Walker2DParams-v0", "pearl"): {"ctrl": 1e-3, "survive": 1.0, "obs": 17},
+    ("MetaRL/HopperParams-v0", "pearl"): {"ctrl": 1e-3, "survive": 1.0, "obs": 11},
 }
 CASES = sorted(SOURCE_COEFFICIENTS)
 CASE_IDS = [f"{env_id.split('/')[1]}[{preset}]" for env_id, preset in CASES]
@@ -44,12 +45,15 @@ def expected_reward(env_id: str, coef: dict, task, x_before, x_after, data, acti
     velocity = (x_after - x_before) / dt
     reward = -coef["ctrl"] * float(np.sum(np.square(action.astype(np.float64))))
     terminated = False
-    if "Cheetah" in env_id or "Walker" in env_id:
+    if "Cheetah" in env_id or "Walker" in env_id or "Hopper" in env_id:
         forward = -abs(velocity - task.velocity) if "Vel" in env_id else velocity
         forward = task.direction * velocity if "Dir" in env_id else forward
         reward += forward + coef.get("survive", 0.0)
         if "Walker" in env_id:
             terminated = not (0.8 < data.qpos[1] < 2.0 and -1.0 < data.qpos[2] < 1.0)
+        if "Hopper" in env_id:
+            state = np.concatenate([data.qpos, data.qvel])
+            terminated = not (np.all(np.abs(state[2:]) < 100) and data.qpos[1] > 0.7 and abs(data.qpos[2]) < 0.2)
     else:
         forward = -abs(velocity - task.velocity) + 1.0 if "Vel" in env_id else task.direction * velocity
         contact = coef["contact"] * float(np.sum(np.square(np.clip(data.cfrc_ext, -1, 1))))
@@ -66,7 +70,7 @@ def test_reward_recomputed_from_raw_state(env_id, preset):
     obs, _ = env.reset(seed=1)
     sim = env.unwrapped
     assert obs.shape == (coef["obs"],)
-    dt = sim.model.opt.timestep * (4 if "Walker" in env_id else 5)
+    dt = sim.model.opt.timestep * (4 if "Walker" in env_id or "Hopper" in env_id else 5)
     rng = np.random.default_rng(2)
     # Ant: the torso frame x (gym's get_body_com, Gymnasium v5's main body), which after mj_step
     # lags qpos by one substep; cheetah and walker: rootx = qpos[0]
