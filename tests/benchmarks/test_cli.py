@@ -90,3 +90,16 @@ def test_run_with_ray_backend_without_ray_says_how_to_install(tmp_path: Path, mo
         assert result.exit_code == 2 and 'metarl-envs[ray]' in result.output
     else:
         assert result.exit_code == 0, result.output
+
+
+def test_run_quick_of_the_readme_experiment(tmp_path: Path) -> None:
+    experiment = EXPERIMENTS["maml-nav2d"].resolve(quick=True)
+    result = runner.invoke(app, ["run", "maml-nav2d", "--quick", "--out", str(tmp_path)], env=WIDE)
+    assert result.exit_code == 0, result.output
+    labels = tuple(spec.label for spec in experiment.agents)
+    rows = _table(result.output, labels)
+    steps = experiment.protocol.adaptation_steps + 1
+    assert [(r[0], r[1]) for r in rows] == [(a, str(k)) for a in labels for k in range(steps)]
+    for row in rows:
+        assert np.isfinite(float(row[3])) and np.isfinite(float(row[4])) and row[2] == str(experiment.seeds)
+    assert len(list((tmp_path / "maml-nav2d").glob("*__quick.json"))) == len(labels) * experiment.seeds
