@@ -12,7 +12,7 @@ not observe and must infer from rewards. Finn et al. (2017) §5.3; reused by Pro
 | pearl  | U[0, 3]    | 200     | 20-D | 0.05             | 100 / 30          | last of 3 after exploring |
 
 The pearl sets are drawn once with the project's seeded builder (oyster drew its 130 velocities
-with `np.random.seed(1337)`; the values differ, the distribution and split sizes do not).
+from the global RNG seeded with 1337; the values differ, the distribution and split sizes do not).
 
 ## Action Space
 `Box(-1, 1, (6,), float32)`: torques of bthigh, bshin, bfoot, fthigh, fshin, ffoot (gear 120, 90,
