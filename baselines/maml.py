@@ -147,37 +147,32 @@ class MAML:
                              self.config.reduction, first_order=first_order)
 
     def outer_objective(self, inner: list, outer: tuple, outer_batch, adapted_old: list[Params]):
-        """(loss(θ), kl(θ)) for the outer step: the inner steps re-run from θ on the stored
-        batches (differentiably unless first_order), then the post-update surrogate."""
-        cfg = self.config
-        outer_tensors, outer_weights = outer
-        old_dist = [d.detach() for d in self.policy.dist_params(adapted_old, outer_tensors.observations)]
-        old_log_probs = self.policy.log_prob_from(old_dist, outer_tensors.actions) if cfg.outer_optimizer == "trpo" \
-            else None
-        pre_tensors = inner[0][0]
-        pre_old = self.policy.log_prob(detach(self.policy.meta_params()), pre_tensors.observations,
-                                       pre_tensors.actions).detach() if cfg.outer_optimizer == "trpo" else None
-        post_returns = outer_batch.episode_returns().mean(axis=1)
-        coefficient = torch.as_tensor((post_returns - post_returns.mean()) / (post_returns.std() + 1e-8),
-                                      dtype=torch.float32)
-
-        def adapt(theta: Params) -> list[Params]:
-            params = theta
-            for tensors, step_weights, _ in inner:
-                params = self._inner(params, tensors, step_weights, first_order=cfg.first_order)
-            return params
+        """(loss(θ), kl(θ)) for the outer step: `pg.meta_objective` re-runs the inner steps from θ
+        on the stored batches (differentiably unless first_order), then the post-update surrogate."""
+        cfg, policy = self.config, self.policy
+        outer_tensors = outer[0]
+        old_dist = [d.detach() for d in policy.dist_params(adapted_old, outer_tensors.observations)]
+        old = None
+        if cfg.outer_optimizer == "trpo":  # likelihood-ratio surrogates, so the line search sees real changes
+            pre = policy.log_prob(detach(policy.meta_params()), inner[0][0].observations, inner[0][0].actions)
+            old = (policy.log_prob_from(old_dist, outer_tensors.actions), [pre.detach()] + [None] * (len(inner) - 1))
+        coefficients = None
+        if cfg.exploration:  # E-MAML: standardised post-update returns, mean over the pre-update batch
+            post = outer_batch.episode_returns().mean(axis=1)
+            standardised = torch.as_tensor((post - post.mean()) / (post.std() + 1e-8), dtype=torch.float32)
+            coefficients = [standardised / cfg.episodes_per_task] + [None] * (len(inner) - 1)
+        stored = [(tensors, step_weights) for tensors, step_weights, _ in inner]
 
         def loss_fn(theta: Params) -> torch.Tensor:
-            adapted = adapt(theta)
-            objective = pg.surrogates(self.policy, adapted, outer_tensors, outer_weights, cfg.reduction, old_log_probs)
-            if cfg.exploration:                                      # E-MAML's pre-update score term
-                score = pg.score_term(self.policy, theta, pre_tensors, cfg.reduction, pre_old)
-                objective = objective + coefficient * score / pre_tensors.mask.shape[-2]
-            return -objective.mean()
+            return -pg.meta_objective(policy, theta, stored, outer, cfg.inner_lr, cfg.reduction,
+                                      first_order=cfg.first_order, score_coefficients=coefficients,
+                                      old_log_probs=old).mean()
 
         def kl_fn(theta: Params) -> torch.Tensor:
-            new_dist = self.policy.dist_params(adapt(theta), outer_tensors.observations)
-            kl = self.policy.kl(old_dist, new_dist)
+            params = theta
+            for tensors, step_weights in stored:
+                params = self._inner(params, tensors, step_weights, first_order=cfg.first_order)
+            kl = policy.kl(old_dist, policy.dist_params(params, outer_tensors.observations))
             return (kl * outer_tensors.mask).sum() / outer_tensors.mask.sum()
 
         return loss_fn, kl_fn

@@ -33,7 +33,8 @@ from baselines.returns import LinearFeatureBaseline, discounted_returns, gae, no
 from baselines.sampler import TrajectoryBatch, torch_generator
 from metarl_envs.core import Task
 
-__all__ = ["BatchTensors", "WeightSpec", "inner_step", "score_term", "surrogates", "weights"]
+__all__ = ["BatchTensors", "WeightSpec", "inner_step", "meta_objective", "policy_gradients", "score_term", "surrogates",
+           "weights"]
 
 Reduction = Literal["episode_sum", "episode_mean"]
 
@@ -112,10 +113,10 @@ def score_term(policy: Policy, params: Params | Sequence[Params], tensors: Batch
     return _reduce(_log_terms(policy, params, tensors, old_log_probs), tensors.mask, reduction) * tensors.mask.shape[-2]
 
 
-def inner_step(policy: Policy, params: Params | Sequence[Params], tensors: BatchTensors, step_weights: torch.Tensor,
-               inner_lr: float, reduction: Reduction, *, first_order: bool = False) -> list[Params]:
-    """θ_i' = θ_i + α ∇ surrogate_i(θ_i), for every task i at once (vmap of grad). The result
-    stays differentiable with respect to `params` unless `first_order`."""
+def policy_gradients(policy: Policy, params: Params | Sequence[Params], tensors: BatchTensors,
+                     step_weights: torch.Tensor, reduction: Reduction) -> tuple[dict[str, torch.Tensor], Params]:
+    """∇ surrogate_i(θ_i) for every task i at once (vmap of grad): returns (gradients stacked
+    over tasks, the stacked parameters they were taken at). Differentiable w.r.t. `params`."""
 
     def objective(task_params: Mapping[str, torch.Tensor], obs, actions, w, mask) -> torch.Tensor:
         log_probs = policy.log_prob(task_params, obs, actions)
@@ -126,8 +127,47 @@ def inner_step(policy: Policy, params: Params | Sequence[Params], tensors: Batch
     stacked = {k: v if v.requires_grad else v.detach().requires_grad_(True) for k, v in stacked.items()}
     gradients = vmap(grad(objective), in_dims=(None if shared else 0, 0, 0, 0, 0))(
         stacked, tensors.observations, tensors.actions, step_weights, tensors.mask)
+    return gradients, stacked
+
+
+def unstack(stacked: Mapping[str, torch.Tensor], count: int) -> list[Params]:
+    return [{k: v[i] for k, v in stacked.items()} for i in range(count)]
+
+
+def inner_step(policy: Policy, params: Params | Sequence[Params], tensors: BatchTensors, step_weights: torch.Tensor,
+               inner_lr: float, reduction: Reduction, *, first_order: bool = False) -> list[Params]:
+    """θ_i' = θ_i + α ∇ surrogate_i(θ_i), for every task i at once. The result stays
+    differentiable with respect to `params` unless `first_order`."""
+    gradients, stacked = policy_gradients(policy, params, tensors, step_weights, reduction)
     new = {k: stacked[k] + inner_lr * (g.detach() if first_order else g) for k, g in gradients.items()}
-    return [{k: v[i] for k, v in new.items()} for i in range(tensors.mask.shape[0])]
+    return unstack(new, tensors.mask.shape[0])
+
+
+def meta_objective(policy: Policy, theta: Params, inner: Sequence[tuple[BatchTensors, torch.Tensor]],
+                   outer: tuple[BatchTensors, torch.Tensor], inner_lr: float, reduction: Reduction, *,
+                   first_order: bool = False, score_coefficients: Sequence[torch.Tensor | None] | None = None,
+                   old_log_probs: tuple[torch.Tensor | None, Sequence[torch.Tensor | None]] | None = None
+                   ) -> torch.Tensor:
+    """(T,) per-task meta-surrogates whose gradient w.r.t. θ is the outer estimate:
+
+        L_i(θ) = surrogate_i(θ_i^ζ(θ); D_o) + Σ_t c_{t,i} · score_i(θ_i^{t−1}(θ); D_t),
+        θ_i^t(θ) = θ_i^{t−1}(θ) + α ∇surrogate_i(θ_i^{t−1}; D_t)    (the inner steps re-run from θ
+                                                                   on the stored batches)
+
+    MAML: no score terms, so ∇L_i = (I + α∇²J̃(θ; D_1))·∇J̃(θ_i; D_o) for ζ = 1 (eq. (16) of
+    SG-MRL). SG-MRL: c_{t,i} = J̃_i(θ_i^ζ; D_o) for every t (eq. (13) and the multi-step form of
+    sgmrl.md §1.4). E-MAML: a coefficient for the first batch only. `first_order` cuts the
+    second-order path (Jacobians = I, score terms kept). `old_log_probs` switches every term
+    to the likelihood-ratio form (TRPO)."""
+    outer_old, inner_old = old_log_probs if old_log_probs is not None else (None, [None] * len(inner))
+    coefficients = score_coefficients if score_coefficients is not None else [None] * len(inner)
+    params: Params | list[Params] = theta
+    total = torch.zeros(outer[0].mask.shape[0])
+    for (tensors, step_weights), coefficient, old in zip(inner, coefficients, inner_old, strict=True):
+        if coefficient is not None:
+            total = total + coefficient.detach() * score_term(policy, params, tensors, reduction, old)
+        params = inner_step(policy, params, tensors, step_weights, inner_lr, reduction, first_order=first_order)
+    return total + surrogates(policy, params, outer[0], outer[1], reduction, outer_old)
 
 
 def as_weights(array: np.ndarray) -> torch.Tensor:

@@ -173,6 +173,7 @@ class Sampler:
         alive = np.ones(n, dtype=bool)
         steps = 0
         while alive.any() and steps < horizon:
+            obs = np.asarray(obs, dtype=np.float32)
             raw = np.asarray(act(obs.reshape(n_tasks, n_episodes, *obs.shape[1:]))).reshape(n, *act_shape)
             env_action = np.clip(raw, self.action_space.low, self.action_space.high) if box else raw
             start = time.perf_counter()

@@ -137,21 +137,27 @@ def expected_return(model: TorchModel, logits: torch.Tensor, discount: float) ->
 # --------------------------------------------------------------------------------------------
 # The regularized surrogate and its solvers
 # --------------------------------------------------------------------------------------------
+def _state_surrogate(theta: torch.Tensor, phi: torch.Tensor, q_values: torch.Tensor, weight: torch.Tensor,
+                     lam: float, divergence: int) -> torch.Tensor:
+    """One state's term of `surrogate` (the surrogate is a sum over states, so its θ-Hessian is
+    block-diagonal with one (A × A) block per state)."""
+    log_pi, log_phi = torch.log_softmax(theta, -1), torch.log_softmax(phi, -1)
+    gain = weight * (log_pi.exp() * q_values).sum()
+    if divergence == 1:
+        return gain - lam * weight * (log_phi.exp() * (log_phi - log_pi)).sum()
+    if divergence == 2:
+        return gain - lam * weight * (log_pi.exp() * (log_pi - log_phi)).sum()
+    return gain - lam * ((theta - phi) ** 2).sum()
+
+
 def surrogate(theta: torch.Tensor, phi: torch.Tensor, q_values: torch.Tensor, weights: torch.Tensor,
               lam: float, divergence: int) -> torch.Tensor:
     """Σ_s w(s) [Σ_a π_θ(a|s) Q(s, a) − λ d_i²(π_ϕ(·|s), π_θ(·|s))] for i = 1, 2; for i = 3 the
     penalty is λ‖θ − ϕ‖² (state-independent, so E_s d3² = ‖θ − ϕ‖², eq. 2 with f_θ = θ)."""
-    log_pi, log_phi = torch.log_softmax(theta, -1), torch.log_softmax(phi, -1)
-    gain = (weights * (log_pi.exp() * q_values).sum(dim=1)).sum()
-    if divergence == 1:
-        penalty = (weights * (log_phi.exp() * (log_phi - log_pi)).sum(dim=1)).sum()
-    elif divergence == 2:
-        penalty = (weights * (log_pi.exp() * (log_pi - log_phi)).sum(dim=1)).sum()
-    elif divergence == 3:
-        penalty = ((theta - phi) ** 2).sum()
-    else:
+    if divergence not in DIVERGENCES:
         raise ValueError(f"surrogate: divergence={divergence!r} must be one of {DIVERGENCES}")
-    return gain - lam * penalty
+    per_state = torch.func.vmap(_state_surrogate, in_dims=(0, 0, 0, 0, None, None))
+    return per_state(theta, phi, q_values, weights, lam, divergence).sum()
 
 
 def _solve_d1(phi: np.ndarray, q_values: np.ndarray, lam: float) -> np.ndarray:
@@ -280,9 +286,11 @@ def implicit_hypergradient(model: TorchModel | None, phi: np.ndarray, theta_star
         outer_gradient = torch.autograd.grad(expected_return(model, theta_t, discount), theta_t)[0]
     grad_theta = torch.autograd.grad(surrogate(theta_t, phi_t, q_t, w_t, lam, divergence), theta_t,
                                      create_graph=True)[0]
+    blocks = torch.func.vmap(torch.func.hessian(_state_surrogate), in_dims=(0, 0, 0, 0, None, None))(
+        theta_t.detach(), phi_t.detach(), q_t.detach(), w_t.detach(), lam, divergence)   # H: (S, A, A) blocks
 
     def negative_hessian(vector: torch.Tensor) -> torch.Tensor:
-        return -torch.autograd.grad(grad_theta, theta_t, vector.view_as(theta_t), retain_graph=True)[0].ravel()
+        return -torch.einsum("sab,sb->sa", blocks, vector.view_as(theta_t)).ravel()
 
     rhs = outer_gradient.detach().ravel()
     solution = conjugate_gradient(negative_hessian, rhs, cg_iterations)

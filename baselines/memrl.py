@@ -1,0 +1,169 @@
+"""MEMRL: first-order Moreau-envelope meta-RL (Toghani, Perez-Salazar, Uribe, ICML 2023 workshop,
+"On First-Order Meta-Reinforcement Learning with Moreau Envelopes", Algorithm 1).
+
+    repeat                                                            # Alg. 1, line 3
+        sample B tasks                                                # line 4
+        for each task i:                                              # line 5
+            θ ← w;  K times: D ← D fresh trajectories from π_θ on i;
+                             θ ← θ + β(ĝ(θ; D) − λ(θ − w))           # line 6, eq. (16)
+        w ← (1 − αλ) w + αλ · mean_i θ̃_i                              # line 8 (= w + α·mean_i λ(θ̃_i − w), eq. (17))
+
+ĝ is eq. (8)-(9): REINFORCE with causal reward-to-go discounted from t = 0 (γ^l), summed over the
+trajectory, averaged over D, no baseline. The meta-gradient of task i is λ(θ̃_i − w) (eq. (13)).
+
+| choice (memrl.md) | value here | status |
+|---|---|---|
+| β | inner step size 0.02 | PAPER value, INFERRED meaning (§2.2) |
+| inner init | θ⁰ = w | [DEFAULT] §2.3 item 2 |
+| inner data | fresh D = 10 trajectories at every inner step (on-policy) | [DEFAULT] §2.3 item 3 |
+| stopping | fixed K = 8 steps, no ν test | PAPER §4 |
+| task sampling | B = 2 of the 3 without replacement | [DEFAULT] §2.3 item 5 |
+| optimiser | plain SGA, inner and meta | [DEFAULT] §2.3 item 6 |
+| baseline, clipping, entropy | none | [DEFAULT] §2.3 item 7 |
+| policy | MLP 2 → 64 → 5 tanh, softmax, inputs scaled by 1/5, PyTorch default init | [DEFAULT] §7.2 |
+| horizon | the env preset's (GridNavigation memrl: H = 20) | [DEFAULT] §3 |
+| logged post-adaptation return | D extra trajectories from θ̃_i (Fig. 1's 10 trajectories) | [DEFAULT] §2.3 item 9 |
+| output / meta-test | w; `adapt` = the K-step inner solve anchored at its input (w at k = 0) | [DEFAULT] §2.3 item 8 |
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from baselines import pg
+from baselines.agent import Callback, TrainingLog, config_from_dict
+from baselines.policies import Params, build_policy, detach
+from baselines.sampler import Sampler
+from metarl_envs.core import Task
+
+__all__ = ["MEMRL", "MEMRLConfig", "meta_gradient", "moreau_inner_update"]
+
+
+@dataclasses.dataclass(frozen=True)
+class MEMRLConfig:
+    moreau_lambda: float = 2.0
+    """λ, the Moreau-envelope regularisation (paper §4)"""
+    meta_lr: float = 0.1
+    """α, the meta step size of line 8 (paper §4)"""
+    inner_lr: float = 0.02
+    """β, the inner ascent step size (paper §4, meaning inferred)"""
+    inner_steps: int = 8
+    """K (paper §4)"""
+    tasks_per_iteration: int = 2
+    """B (paper §4)"""
+    episodes_per_step: int = 10
+    """D, fresh trajectories per inner step (paper §4)"""
+    discount: float = 0.99
+    """γ (paper §4)"""
+    hidden_sizes: tuple[int, ...] = (64,)
+    activation: str = "tanh"
+    obs_scale: float = 0.2
+    """policy input scaling (grid coordinates −5..5 → −1..1)"""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "hidden_sizes", tuple(int(h) for h in self.hidden_sizes))
+        if self.inner_lr * self.moreau_lambda >= 2:
+            raise ValueError(f"MEMRLConfig: inner_lr·moreau_lambda={self.inner_lr * self.moreau_lambda} must be < 2 "
+                             "(the inner recursion diverges otherwise; memrl.md §7.6)")
+
+    @property
+    def weight_spec(self) -> pg.WeightSpec:
+        return pg.WeightSpec(self.discount, "reward_to_go", from_start=True)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "hidden_sizes": list(self.hidden_sizes)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> MEMRLConfig:
+        return config_from_dict(cls, data)
+
+
+def moreau_inner_update(theta: Mapping[str, torch.Tensor], anchor: Mapping[str, torch.Tensor],
+                        gradient: Mapping[str, torch.Tensor], inner_lr: float, moreau_lambda: float) -> Params:
+    """θ + β(ĝ − λ(θ − w)): one ascent step on F̃(θ) = J̃(θ) − (λ/2)‖θ − w‖² (eq. (16))."""
+    return {k: theta[k] + inner_lr * (gradient[k] - moreau_lambda * (theta[k] - anchor[k])) for k in theta}
+
+
+def meta_gradient(thetas: Sequence[Mapping[str, torch.Tensor]], anchor: Mapping[str, torch.Tensor],
+                  moreau_lambda: float) -> Params:
+    """mean_i λ(θ̃_i − w): the estimate of ∇V(w) (eqs. (13), (17))."""
+    return {k: moreau_lambda * (torch.stack([t[k] for t in thetas]).mean(0) - anchor[k]) for k in anchor}
+
+
+class MEMRL:
+    name = "memrl"
+    config_class = MEMRLConfig
+
+    def __init__(self, env_id: str, config: MEMRLConfig | None = None, env_kwargs: Mapping[str, Any] | None = None):
+        self.env_id, self.env_kwargs = env_id, dict(env_kwargs or {})
+        self.config = config or MEMRLConfig()
+        self.sampler = Sampler(env_id, self.env_kwargs)
+        self.policy = build_policy(self.sampler.observation_space, self.sampler.action_space,
+                                   hidden_sizes=self.config.hidden_sizes, activation=self.config.activation,
+                                   obs_scale=self.config.obs_scale)
+        self._state_obs: torch.Tensor | None = None
+
+    def meta_train(self, train_tasks: Sequence[Task], *, iterations: int, seed: int,
+                   callback: Callback | None = None) -> TrainingLog:
+        rng = pg.seed_policy(self.policy, seed)
+        return pg.run_meta_training(self.meta_train_step, train_tasks, self.config.tasks_per_iteration,
+                                    iterations=iterations, rng=rng, callback=callback)
+
+    def meta_train_step(self, tasks: list[Task], rng: np.random.Generator) -> pg.StepResult:
+        cfg, w = self.config, detach(self.policy.meta_params())                    # line 4: tasks given
+        thetas, steps, pre = self.solve_inner(tasks, w, rng)                       # lines 5-7
+        logged = self.sampler.collect(self.policy, thetas, tasks, cfg.episodes_per_step, rng)
+        step = meta_gradient(thetas, w, cfg.moreau_lambda)
+        pg.apply(self.policy, {k: w[k] + cfg.meta_lr * step[k] for k in w})         # line 8
+        return (steps + logged.env_steps, pre, float(logged.episode_returns().mean()),
+                {"meta_gradient_norm": float(torch.sqrt(sum((g**2).sum() for g in step.values())))})
+
+    def solve_inner(self, tasks: Sequence[Task], anchor: Params,
+                    rng: np.random.Generator) -> tuple[list[Params], int, float]:
+        """K steps of θ ← θ + β(ĝ − λ(θ − w)) per task from θ = w, every task batched in one
+        sampler call per step: (θ̃ per task, env steps, mean return of the first batch)."""
+        cfg = self.config
+        thetas, steps, first_return = [dict(anchor) for _ in tasks], 0, float("nan")
+        for k in range(cfg.inner_steps):
+            batch = self.sampler.collect(self.policy, thetas, tasks, cfg.episodes_per_step, rng)
+            grads, _ = pg.policy_gradients(self.policy, thetas, pg.BatchTensors.of(batch),
+                                           pg.as_weights(pg.weights(batch, cfg.weight_spec)), "episode_sum")
+            gradients = pg.unstack({n: g.detach() for n, g in grads.items()}, len(tasks))
+            thetas = [moreau_inner_update(t, anchor, g, cfg.inner_lr, cfg.moreau_lambda)
+                      for t, g in zip(thetas, gradients, strict=True)]
+            steps += batch.env_steps
+            first_return = float(batch.episode_returns().mean()) if k == 0 else first_return
+        return [detach(t) for t in thetas], steps, first_return
+
+    # ----- the Agent surface -----------------------------------------------------------------
+    def meta_params(self) -> Params:
+        return detach(self.policy.meta_params())
+
+    def adapt(self, task: Task, params: Params, *, rng: np.random.Generator) -> tuple[Params, int]:
+        thetas, steps, _ = self.solve_inner([task], params, rng)
+        return thetas[0], steps
+
+    def act(self, obs: np.ndarray, params: Params, *, deterministic: bool = False,
+            rng: np.random.Generator | None = None) -> np.ndarray:
+        return pg.act(self.policy, obs, params, deterministic=deterministic, rng=rng)
+
+    def policy_matrix(self, params: Params) -> np.ndarray:
+        """π[s, a] on every state of the tabular env (exact evaluation)."""
+        if self._state_obs is None:
+            self._state_obs = torch.as_tensor(self.sampler.state_observations())
+        with torch.no_grad():
+            probs = self.policy.probabilities(params, self._state_obs).double().numpy()
+        return probs / probs.sum(axis=1, keepdims=True)
+
+    def save(self, path: str | Path) -> None:
+        pg.save_agent(self, path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> MEMRL:
+        return pg.load_agent(cls, path)

@@ -1,0 +1,34 @@
+"""SG-MRL Table 1 (Fallah et al. 2021, §5): 2-D navigation, SG-MRL vs MAML vs E-MAML, 1 inner step.
+
+Settings of the released code's sgmrl_full.json, shared by all three (sgmrl.md §3): 20 tasks ×
+20 trajectories, 100×100 tanh, γ 0.99, GAE λ 0.997, α 0.1, Adam 1e-3, 500 iterations. The
+paper's "negative square distance" reward is the code's (and this env's) Euclidean distance
+(sgmrl.md §2.1). Meta-test: 40 fixed test tasks, 20 adaptation and 20 evaluation trajectories.
+"""
+
+from benchmarks.evaluate import MetaTestProtocol
+from benchmarks.experiments import AgentSpec, Experiment, Target
+
+_SOURCE = "SG-MRL Table 1"
+_SHARED = {"hidden_sizes": [100, 100], "tasks_per_iteration": 20, "episodes_per_task": 20, "inner_lr": 0.1}
+_MAML = {**_SHARED, "gae_lambda": 0.997, "outer_optimizer": "adam", "outer_lr": 1e-3}
+
+EXPERIMENT = Experiment(
+    name="sgmrl-nav2d",
+    description="SG-MRL Table 1: SG-MRL, MAML, E-MAML on Navigation2D, 1 inner step, 500 iterations",
+    env_id="MetaRL/Navigation2D-v0",
+    env_kwargs={"preset": "maml"},
+    agents=(
+        AgentSpec("SG-MRL", "baselines.sgmrl:SGMRL", {**_SHARED, "mode": "practical"}),
+        AgentSpec("MAML", "baselines.maml:MAML", _MAML),
+        AgentSpec("E-MAML", "baselines.maml:MAML", {**_MAML, "exploration": True}),
+    ),
+    iterations=500,
+    seeds=3,
+    protocol=MetaTestProtocol(adaptation_steps=1, evaluation_episodes=20),
+    targets=(Target(_SOURCE, "SG-MRL", 1, -16.901, 0.699), Target(_SOURCE, "MAML", 1, -17.767, 0.106),
+             Target(_SOURCE, "E-MAML", 1, -17.803, 0.115)),
+    quick={"iterations": 1, "seeds": 1, "max_test_tasks": 3,
+           "config": {"tasks_per_iteration": 2, "episodes_per_task": 2, "hidden_sizes": [8]},
+           "protocol": {"evaluation_episodes": 2}},
+)
