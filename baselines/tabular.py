@@ -40,6 +40,7 @@ __all__ = [
     "softmax_policy",
     "solve_surrogate",
     "surrogate",
+    "surrogate_hessian_blocks",
     "task_model",
     "task_state_mask",
     "visitation",
@@ -137,27 +138,22 @@ def expected_return(model: TorchModel, logits: torch.Tensor, discount: float) ->
 # --------------------------------------------------------------------------------------------
 # The regularized surrogate and its solvers
 # --------------------------------------------------------------------------------------------
-def _state_surrogate(theta: torch.Tensor, phi: torch.Tensor, q_values: torch.Tensor, weight: torch.Tensor,
-                     lam: float, divergence: int) -> torch.Tensor:
-    """One state's term of `surrogate` (the surrogate is a sum over states, so its θ-Hessian is
-    block-diagonal with one (A × A) block per state)."""
-    log_pi, log_phi = torch.log_softmax(theta, -1), torch.log_softmax(phi, -1)
-    gain = weight * (log_pi.exp() * q_values).sum()
-    if divergence == 1:
-        return gain - lam * weight * (log_phi.exp() * (log_phi - log_pi)).sum()
-    if divergence == 2:
-        return gain - lam * weight * (log_pi.exp() * (log_pi - log_phi)).sum()
-    return gain - lam * ((theta - phi) ** 2).sum()
-
-
 def surrogate(theta: torch.Tensor, phi: torch.Tensor, q_values: torch.Tensor, weights: torch.Tensor,
               lam: float, divergence: int) -> torch.Tensor:
     """Σ_s w(s) [Σ_a π_θ(a|s) Q(s, a) − λ d_i²(π_ϕ(·|s), π_θ(·|s))] for i = 1, 2; for i = 3 the
-    penalty is λ‖θ − ϕ‖² (state-independent, so E_s d3² = ‖θ − ϕ‖², eq. 2 with f_θ = θ)."""
-    if divergence not in DIVERGENCES:
+    penalty is λ‖θ − ϕ‖² (state-independent, so E_s d3² = ‖θ − ϕ‖², eq. 2 with f_θ = θ). A sum of
+    per-state terms, so its θ-Hessian is block-diagonal (`surrogate_hessian_blocks`)."""
+    log_pi, log_phi = torch.log_softmax(theta, -1), torch.log_softmax(phi, -1)
+    gain = (weights * (log_pi.exp() * q_values).sum(dim=1)).sum()
+    if divergence == 1:
+        penalty = (weights * (log_phi.exp() * (log_phi - log_pi)).sum(dim=1)).sum()
+    elif divergence == 2:
+        penalty = (weights * (log_pi.exp() * (log_pi - log_phi)).sum(dim=1)).sum()
+    elif divergence == 3:
+        penalty = ((theta - phi) ** 2).sum()
+    else:
         raise ValueError(f"surrogate: divergence={divergence!r} must be one of {DIVERGENCES}")
-    per_state = torch.func.vmap(_state_surrogate, in_dims=(0, 0, 0, 0, None, None))
-    return per_state(theta, phi, q_values, weights, lam, divergence).sum()
+    return gain - lam * penalty
 
 
 def _solve_d1(phi: np.ndarray, q_values: np.ndarray, lam: float) -> np.ndarray:
@@ -234,6 +230,30 @@ def solve_surrogate(phi: np.ndarray, q_values: np.ndarray, lam: float, divergenc
 # --------------------------------------------------------------------------------------------
 # Implicit differentiation
 # --------------------------------------------------------------------------------------------
+def surrogate_hessian_blocks(theta: np.ndarray, phi: np.ndarray, q_values: np.ndarray, weights: np.ndarray,
+                             lam: float, divergence: int) -> np.ndarray:
+    """∇²_θθ of `surrogate`, one (A × A) block per state, in closed form. With π = softmax(θ_s),
+    G(c) = diag(π∘c) − π(π∘c)ᵀ − (π∘c)πᵀ (c = x − πᵀx is the Hessian of Σ_a π_a x_a) and
+    J = diag(π) − ππᵀ (the Hessian of log-sum-exp): D1 → wG(c_Q) − λwJ; D2 → wG(c_Q) − λw(G(c_v) + J)
+    with v = θ − log π_ϕ; D3 → wG(c_Q) − 2λI."""
+
+    def tilt(pi: np.ndarray, x: np.ndarray) -> np.ndarray:
+        centred = pi * (x - (pi * x).sum(axis=1, keepdims=True))
+        return (np.einsum("sa,ab->sab", centred, np.eye(x.shape[1])) - np.einsum("sa,sb->sab", pi, centred)
+                - np.einsum("sa,sb->sab", centred, pi))
+
+    pi = np.exp(theta - special.logsumexp(theta, axis=1, keepdims=True))
+    w = weights[:, None, None]
+    blocks = w * tilt(pi, q_values)
+    lse_hessian = np.einsum("sa,ab->sab", pi, np.eye(pi.shape[1])) - np.einsum("sa,sb->sab", pi, pi)
+    if divergence == 1:
+        return blocks - lam * w * lse_hessian
+    if divergence == 2:
+        log_ratio = theta - (phi - special.logsumexp(phi, axis=1, keepdims=True))
+        return blocks - lam * w * (tilt(pi, log_ratio) + lse_hessian)
+    return blocks - 2.0 * lam * np.eye(pi.shape[1])
+
+
 def conjugate_gradient(matvec: Callable[[torch.Tensor], torch.Tensor], rhs: torch.Tensor,
                        iterations: int, tolerance: float = 1e-12) -> torch.Tensor:
     """Solve A x = b for symmetric positive (semi)definite A given x ↦ A x; for a singular A and b in
@@ -286,8 +306,8 @@ def implicit_hypergradient(model: TorchModel | None, phi: np.ndarray, theta_star
         outer_gradient = torch.autograd.grad(expected_return(model, theta_t, discount), theta_t)[0]
     grad_theta = torch.autograd.grad(surrogate(theta_t, phi_t, q_t, w_t, lam, divergence), theta_t,
                                      create_graph=True)[0]
-    blocks = torch.func.vmap(torch.func.hessian(_state_surrogate), in_dims=(0, 0, 0, 0, None, None))(
-        theta_t.detach(), phi_t.detach(), q_t.detach(), w_t.detach(), lam, divergence)   # H: (S, A, A) blocks
+    blocks = surrogate_hessian_blocks(theta_star, phi, q_t.detach().numpy(), w_t.detach().numpy(), lam, divergence)
+    blocks = torch.as_tensor(blocks)
 
     def negative_hessian(vector: torch.Tensor) -> torch.Tensor:
         return -torch.einsum("sab,sb->sa", blocks, vector.view_as(theta_t)).ravel()
