@@ -112,7 +112,9 @@ TAU = 0.02
 THETA_THRESHOLD = 12 * 2 * math.pi / 360
 """terminate when |pole angle| exceeds 12° (written as Gymnasium writes it, to match its float)"""
 X_THRESHOLD = 2.4
-_THRESHOLDS = np.array([X_THRESHOLD, THETA_THRESHOLD])
+_THRESHOLDS = np.array([[X_THRESHOLD], [THETA_THRESHOLD]])
+_PUSH_SIGN = np.array([-1.0, 1.0])
+"""action 0 pushes left, 1 right"""
 FIELDS = ("force_mag", "pole_mass", "half_pole_length", "cart_mass", "gravity")
 
 
@@ -190,14 +192,15 @@ def start_states(rngs: Sequence[np.random.Generator]) -> np.ndarray:
 
 def cartpole_dynamics(state: np.ndarray, action: np.ndarray,
                       params: tuple[np.ndarray, ...]) -> tuple[np.ndarray, np.ndarray]:
-    """One Euler step of Gymnasium's CartPole over a batch: state (n, 4), action (n,) in {0, 1},
-    params = `task_arrays(...)`. Returns (state', terminated). The operations and their order are
+    """One Euler step of Gymnasium's CartPole over a batch: state (4, n) (rows x, x_dot, theta,
+    theta_dot: contiguous rows keep the ufuncs fast), action (n,) in {0, 1}, params =
+    `task_arrays(...)`. Returns (state', terminated). The operations and their order are
     Gymnasium's, so n = 1 with the nominal task reproduces its floats bit for bit."""
     force_mag, pole_mass, half_pole_length, cart_mass, gravity = params
     total_mass = pole_mass + cart_mass  # derived here, every step (R6)
     pole_mass_length = pole_mass * half_pole_length
-    _, x_dot, theta, theta_dot = state.T
-    force = np.where(action == 1, force_mag, -force_mag)
+    _, x_dot, theta, theta_dot = state
+    force = _PUSH_SIGN[action] * force_mag  # ±force_mag exactly
     cos_theta = np.cos(theta)
     sin_theta = np.sin(theta)
     temp = (force + pole_mass_length * np.square(theta_dot) * sin_theta) / total_mass
@@ -205,8 +208,8 @@ def cartpole_dynamics(state: np.ndarray, action: np.ndarray,
         half_pole_length * (4.0 / 3.0 - pole_mass * np.square(cos_theta) / total_mass))
     x_acc = temp - pole_mass_length * theta_acc * cos_theta / total_mass
     # Euler: every variable + tau × its derivative, elementwise as Gymnasium's four lines
-    new_state = state + TAU * np.stack((x_dot, x_acc, theta_dot, theta_acc), axis=1)
-    terminated = (np.abs(new_state[:, ::2]) > _THRESHOLDS).any(axis=1)  # |x| > 2.4 or |theta| > 12°
+    new_state = state + TAU * np.stack((x_dot, x_acc, theta_dot, theta_acc))
+    terminated = (np.abs(new_state[::2]) > _THRESHOLDS).any(axis=0)  # |x| > 2.4 or |theta| > 12°
     return new_state, terminated
 
 
@@ -221,7 +224,7 @@ class CartPoleParamsEnv(MetaEnv):
         high = np.array([X_THRESHOLD * 2, np.inf, THETA_THRESHOLD * 2, np.inf], dtype=np.float32)
         self.action_space = spaces.Discrete(2)
         self.observation_space = spaces.Box(-high, high, dtype=np.float32)
-        self._state = np.zeros((1, 4))
+        self._state = np.zeros((4, 1))
         self._init_meta(preset, task, horizon)
 
     @classmethod
@@ -249,20 +252,20 @@ class CartPoleParamsEnv(MetaEnv):
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed, options=options)
-        self._state = start_states([self.np_random])
-        return self._state[0].astype(np.float32), {}
+        self._state = start_states([self.np_random]).T
+        return self._state[:, 0].astype(np.float32), {}
 
     def step(self, action: Any):
         self._require_reset()
         action = check_discrete_action("CartPoleParamsEnv.step", action, 2)
         self._state, terminated = cartpole_dynamics(self._state, action[None], self._params)
         truncated = self._advance_clock(bool(terminated[0]))
-        return self._state[0].astype(np.float32), 1.0, bool(terminated[0]), truncated, {}
+        return self._state[:, 0].astype(np.float32), 1.0, bool(terminated[0]), truncated, {}
 
     def render(self) -> np.ndarray | None:
         if self.render_mode != "rgb_array":
             return None
-        return render_cartpole(self._state[0], self._task.half_pole_length)
+        return render_cartpole(self._state[:, 0], self._task.half_pole_length)
 
 
 class CartPoleParamsVectorEnv(MetaVectorEnv):
@@ -275,7 +278,7 @@ class CartPoleParamsVectorEnv(MetaVectorEnv):
     RESETS_PER_DRAW = 64
 
     def _allocate_state(self) -> None:
-        self._state = np.zeros((self.num_envs, 4))
+        self._state = np.zeros((4, self.num_envs))
         self._reward = np.ones(self.num_envs)
         self._unit_block = np.zeros((self.num_envs, self.RESETS_PER_DRAW, 4))
         self._next_row = np.full(self.num_envs, self.RESETS_PER_DRAW)  # all blocks empty
@@ -303,7 +306,7 @@ class CartPoleParamsVectorEnv(MetaVectorEnv):
             self._next_row[i] = 0
             self._block_rng[i] = self._rngs[i]
         unit = self._unit_block[indices, self._next_row[indices]]
-        self._state[indices] = START_LOW + (START_HIGH - START_LOW) * unit  # as `start_states`
+        self._state[:, indices] = (START_LOW + (START_HIGH - START_LOW) * unit).T  # as `start_states`
         self._next_row[indices] += 1
 
     def _step_batch(self, actions: np.ndarray):
@@ -311,7 +314,7 @@ class CartPoleParamsVectorEnv(MetaVectorEnv):
         return self._reward, terminated, {}
 
     def _observations(self) -> np.ndarray:
-        return self._state.astype(np.float32)
+        return self._state.T.astype(np.float32)
 
 
 def render_cartpole(state: np.ndarray, half_pole_length: float, width: int = 240, height: int = 160) -> np.ndarray:

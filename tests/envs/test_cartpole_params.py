@@ -74,10 +74,10 @@ def test_derived_quantities_follow_every_task_change():
 def test_pole_mass_changes_the_first_step_as_the_equations_say():
     env = gym.make(ENV_ID, preset="carl", task=NOMINAL).unwrapped
     env.reset(seed=0)
-    env._state = np.array([[0.0, 0.0, 0.1, 0.0]])
+    env._state = np.array([[0.0], [0.0], [0.1], [0.0]])
     nominal_theta_dot = env.step(1)[0][3]
     env.set_task(CartPoleParamsTask(force_mag=10.0, pole_mass=1.0, half_pole_length=0.5))
-    env._state = np.array([[0.0, 0.0, 0.1, 0.0]])
+    env._state = np.array([[0.0], [0.0], [0.1], [0.0]])
     heavy_theta_dot = env.step(1)[0][3]
     for task, got in ((NOMINAL, nominal_theta_dot), (env.get_task(), heavy_theta_dot)):
         temp = task.force_mag / task.total_mass
