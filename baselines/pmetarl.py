@@ -6,6 +6,8 @@ Three Q-tables: the meta table Q^π over S = ∪ S_i, and per task a personalize
 auxiliary meta table Q_i^π. A round: every task resets both of its tables to Q^π (line 7), alternates
 R times K proximal Q-learning updates of the personalized table with one auxiliary step, and the meta
 table aggregates the auxiliary tables per (s, a) over the tasks containing (s, a) (eq. 9).
+The training curve records the exact discounted J of the greedy meta (pre) and personalized (post)
+policies, averaged over the training tasks.
 
 | item | choice | source |
 |---|---|---|
@@ -32,7 +34,7 @@ import numpy as np
 
 from baselines import tabular
 from baselines.agent import Callback, IterationRecord, TrainingLog, config_from_dict
-from baselines.oracles import TabularModel
+from baselines.oracles import TabularModel, policy_return
 from metarl_envs.core import Task
 
 __all__ = ["PMetaRL", "PMetaRLConfig", "regularized_bellman"]
@@ -139,8 +141,10 @@ class PMetaRL:
             self.q_meta = self._aggregate(self.q_meta, auxiliaries, masks)       # line 14, eq. 9
             gap = float(np.mean([np.max(np.abs(self.q_personal[t] - self.q_meta)[self._model(t)[1]])
                                  for t in train_tasks]))
-            record = IterationRecord(round_index, env_steps, time.perf_counter() - start, float("nan"),
-                                     float("nan"), {"personal_meta_gap": gap})
+            meta_value = np.mean([self._value(t, self.q_meta) for t in train_tasks])
+            personal_value = np.mean([self._value(t, self.q_personal[t]) for t in train_tasks])
+            record = IterationRecord(round_index, env_steps, time.perf_counter() - start, float(meta_value),
+                                     float(personal_value), {"personal_meta_gap": gap})
             log.records.append(record)
             if callback is not None and callback(record):
                 break
@@ -200,6 +204,10 @@ class PMetaRL:
         count = inside.sum(axis=0)
         mean = (inside * np.stack(auxiliaries)).sum(axis=0) / np.maximum(count, 1.0)
         return np.where(count > 0, (1 - self.config.beta) * q_meta + self.config.beta * mean, q_meta)
+
+    def _value(self, task: Task, q_values: np.ndarray) -> float:
+        """Exact discounted J (γ = `discount`) of the greedy policy of `q_values` (training curve only)."""
+        return policy_return(self._model(task)[0], greedy_policy(q_values), self.config.discount)
 
     def _model(self, task: Task) -> tuple[TabularModel, np.ndarray]:
         if task not in self._models:
