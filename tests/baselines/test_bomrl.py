@@ -214,3 +214,19 @@ def test_closed_form_hessian_blocks_equal_autograd(divergence):
     for s in range(3):
         expected[4 * s:4 * s + 4, 4 * s:4 * s + 4] = blocks[s]
     np.testing.assert_allclose(full, expected, atol=1e-12)
+
+
+def test_bound_vanishes_for_identical_tasks_and_is_positive_otherwise():
+    from benchmarks.bound import bound_terms
+
+    rng = np.random.default_rng(7)
+    transition = rng.dirichlet(np.ones(3), size=(3, 2))
+    reward = rng.uniform(0, 1, (3, 2, 3))
+    same = TabularModel(transition, reward, np.full(3, 1 / 3), np.zeros(3, dtype=bool))
+    other = TabularModel(transition, reward[:, ::-1], np.full(3, 1 / 3), np.zeros(3, dtype=bool))
+    identical = bound_terms([same, same], 2, 0.5, GAMMA)
+    assert identical["variance"] < 1e-10 and identical["bound_theorem"] < 1e-8
+    different = bound_terms([same, other], 2, 0.5, GAMMA)
+    assert different["variance"] > 1e-3 and different["epsilon_centre"] >= (1 - GAMMA) / 3 - 1e-12
+    scale = different["a_max_centre"] / ((1 - GAMMA) ** 2 * different["epsilon_centre"])
+    assert different["bound_theorem"] == pytest.approx(2 * (1 + GAMMA) * scale * different["variance"])

@@ -96,3 +96,18 @@ def test_sampled_mode_runs_and_counts_env_steps():
     log = agent.meta_train(grid_tasks()[:2], iterations=1, seed=0)
     assert log.records[0].env_steps > 0
     assert np.abs(agent.meta_params()["meta"]).max() > 0
+
+
+def test_pmeta_gridworld_quick_runs_through_the_runner(tmp_path):
+    from benchmarks.experiments import EXPERIMENTS
+    from benchmarks.results import load_result
+    from benchmarks.runner import run_experiment
+
+    summary = run_experiment(EXPERIMENTS["pmeta-gridworld"], tmp_path, quick=True)
+    assert len(summary.ran) == 2
+    for path in summary.ran:
+        data = load_result(path)
+        assert len(data["meta_test"]["tasks"]) == 5 and data["variant"] == "quick"
+        for task in data["meta_test"]["tasks"]:
+            assert len(task["returns"]) == 2 and all(np.isfinite(task["returns"]))
+            assert task["optimal_return"] < 0 and max(task["optimality_gaps"]) < 1e-9
