@@ -94,6 +94,6 @@ def trpo_step(params: Params, loss_fn: Callable[[Params], torch.Tensor], kl_fn: 
         trial = _shifted(params, fraction * full_step)  # grad stays on: losses may adapt inside
         return float(loss_fn(trial).detach()), float(kl_fn(trial).detach())
 
-    fraction = backtracking_line_search(evaluate, float(loss_before), max_kl, ls_max_steps, ls_ratio)
+    fraction = backtracking_line_search(evaluate, float(loss_before.detach()), max_kl, ls_max_steps, ls_ratio)
     new_params = _shifted(params, fraction * full_step)
-    return new_params, {"loss_before": float(loss_before), "step_fraction": fraction}
+    return new_params, {"loss_before": float(loss_before.detach()), "step_fraction": fraction}

@@ -1,0 +1,162 @@
+"""Shared core against closed forms and hand-rolled loops: returns, GAE, baseline, CG, TRPO,
+policies, the sampler; agents' save/load identity and configs."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from torch.func import functional_call
+
+import metarl_envs
+from baselines import pg
+from baselines.maml import MAML, MAMLConfig
+from baselines.memrl import MEMRL, MEMRLConfig
+from baselines.policies import GaussianMLPPolicy, detach
+from baselines.returns import LinearFeatureBaseline, discounted_returns, gae
+from baselines.sampler import Sampler
+from baselines.sgmrl import SGMRL, SGMRLConfig
+from baselines.trpo import conjugate_gradient, trpo_step
+from benchmarks.evaluate import MetaTestProtocol, meta_test
+
+torch.set_num_threads(1)
+NAV = "MetaRL/Navigation2D-v0"
+
+
+def test_single_terminal_reward_with_constant_value():
+    rewards = np.array([[0.0, 0.0, 0.0, 1.0]])
+    mask = np.ones_like(rewards, dtype=bool)
+    terminated = np.array([[False, False, False, True]])
+    gamma, lam, value = 0.9, 0.8, 0.5
+    np.testing.assert_allclose(discounted_returns(rewards, mask, gamma), [[gamma**3, gamma**2, gamma, 1.0]])
+    np.testing.assert_allclose(discounted_returns(rewards, mask, gamma, from_start=True), [[gamma**3] * 4])
+    adv = gae(rewards, np.full_like(rewards, value), np.array([99.0]), mask, terminated, ~mask, gamma, lam)
+    deltas = np.array([gamma * value - value] * 3 + [1.0 - value])  # terminal: next value 0, final value unused
+    expected = [sum((gamma * lam) ** k * deltas[t + k] for k in range(4 - t)) for t in range(4)]
+    np.testing.assert_allclose(adv[0], expected)
+
+
+def test_infinite_chain_bootstraps_at_truncation():
+    """r = 1 forever, V = 1/(1−γ): truncation bootstraps, so every advantage is 0; termination does not."""
+    gamma, horizon = 0.95, 7
+    rewards, mask = np.ones((1, horizon)), np.ones((1, horizon), dtype=bool)
+    values = np.full((1, horizon), 1 / (1 - gamma))
+    ends = np.zeros((1, horizon), dtype=bool)
+    ends[0, -1] = True
+    truncated = gae(rewards, values, values[:, -1], mask, np.zeros_like(ends), ends, gamma, 0.9)
+    np.testing.assert_allclose(truncated, 0.0, atol=1e-10)
+    terminated = gae(rewards, values, values[:, -1], mask, ends, np.zeros_like(ends), gamma, 0.9)
+    assert terminated[0, -1] == pytest.approx(1 - 1 / (1 - gamma))
+
+
+def test_linear_baseline_recovers_linear_returns():
+    rng = np.random.default_rng(0)
+    obs = rng.normal(size=(2, 5, 6, 3))
+    mask = np.ones((2, 5, 6), dtype=bool)
+    baseline = LinearFeatureBaseline(reg_coeff=1e-10)
+    times = np.broadcast_to(np.arange(6), mask.shape)
+    coeffs = rng.normal(size=(2, 10))
+    returns = np.einsum("t...f,tf->t...", baseline.features(obs, times), coeffs)
+    fitted = baseline.predict(baseline.fit(obs, returns, mask), obs, times)  # t-features are near-collinear:
+    np.testing.assert_allclose(fitted, returns, atol=1e-4)                  # compare predictions, not coefficients
+
+
+def test_conjugate_gradient_on_a_quadratic():
+    a = torch.tensor([[4.0, 1.0, 0.0], [1.0, 3.0, 0.5], [0.0, 0.5, 2.0]], dtype=torch.float64)
+    b = torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64)
+    np.testing.assert_allclose(conjugate_gradient(lambda v: a @ v, b, 10).numpy(), np.linalg.solve(a, b), atol=1e-8)
+
+
+def test_trpo_step_improves_within_the_trust_region():
+    target = torch.tensor([1.0, -2.0])
+    params = {"x": torch.zeros(2)}
+    loss = lambda p: ((p["x"] - target) ** 2).sum()  # noqa: E731
+    kl = lambda p: 0.5 * ((p["x"] - params["x"]) ** 2).sum()  # noqa: E731
+    new, info = trpo_step(params, loss, kl, max_kl=0.01)
+    assert float(loss(new)) < float(loss(params)) and float(kl(new)) <= 0.01 + 1e-7 and info["step_fraction"] > 0
+
+
+def test_functional_policy_matches_the_module_and_per_task_params():
+    policy = GaussianMLPPolicy(2, 2, (8, 8))
+    obs = torch.randn(3, 4, 2)
+    params = detach(policy.meta_params())
+    torch.testing.assert_close(policy.head(params, obs), functional_call(policy, params, (obs,)))
+    per_task = [{k: v + 0.1 * i for k, v in params.items()} for i in range(3)]
+    batched = policy.dist_params(per_task, obs)
+    for i in range(3):
+        single = policy.dist_params(per_task[i], obs[i])
+        torch.testing.assert_close(batched[0][i], single[0])
+        torch.testing.assert_close(batched[1][i], single[1])
+    actions = torch.randn(3, 4, 2)
+    normal = torch.distributions.Normal(single[0], single[1].exp())
+    torch.testing.assert_close(policy.log_prob(per_task[2], obs[2], actions[2]), normal.log_prob(actions[2]).sum(-1))
+
+
+def test_sampler_matches_a_hand_rolled_loop():
+    tasks = list(metarl_envs.task_set(NAV, "test"))[:3]
+    sampler = Sampler(NAV, {"preset": "maml"})
+
+    def act(obs):  # deterministic and often outside the action box, so the clipping is exercised
+        return -0.5 * obs + 0.07
+
+    batch = sampler.rollout(tasks, 2, act, np.random.default_rng(0))
+    assert batch.rewards.shape[:2] == (3, 2) and batch.observations.shape[-1] == 2
+    env = gym.make(NAV, preset="maml")
+    for i, task in enumerate(tasks):
+        obs, _ = env.reset(options={"task": task})
+        total, steps = 0.0, 0
+        for _ in range(env.unwrapped.horizon):
+            action = np.clip(act(obs[None, None])[0, 0], -0.1, 0.1).astype(np.float32)
+            obs, reward, terminated, truncated, _ = env.step(action)
+            total, steps = total + reward, steps + 1
+            if terminated or truncated:
+                break
+        np.testing.assert_allclose(batch.episode_returns()[i], total, rtol=1e-6)
+        assert batch.mask[i].sum(axis=-1).tolist() == [steps, steps]
+        assert not np.any(batch.terminated[i] & batch.truncated[i])
+        assert (batch.terminated[i] | batch.truncated[i]).sum() == 2
+
+
+def test_sampler_keeps_unclipped_actions_and_is_seeded():
+    sampler = Sampler(NAV, {"preset": "maml"})
+    policy = GaussianMLPPolicy(2, 2, (8,), init_std=1.0)
+    tasks = list(metarl_envs.task_set(NAV, "train"))[:2]
+    first = sampler.collect(policy, policy.meta_params(), tasks, 3, np.random.default_rng(5))
+    second = sampler.collect(policy, policy.meta_params(), tasks, 3, np.random.default_rng(5))
+    np.testing.assert_array_equal(first.actions, second.actions)
+    assert np.abs(first.actions[first.mask]).max() > 0.1  # the stored sample, not the clipped action
+    weights = pg.weights(first, MAMLConfig().weight_spec)
+    assert weights.shape == first.rewards.shape and np.all(weights[~first.mask] == 0)
+
+
+@pytest.mark.parametrize(("cls", "config", "env_id", "kwargs"), [
+    (MAML, MAMLConfig(tasks_per_iteration=2, episodes_per_task=2, hidden_sizes=(8,), cg_iterations=2), NAV,
+     {"preset": "maml"}),
+    (SGMRL, SGMRLConfig(tasks_per_iteration=2, episodes_per_task=2, hidden_sizes=(8,), inner_steps=2), NAV,
+     {"preset": "maml"}),
+    (MEMRL, MEMRLConfig(inner_steps=2), "MetaRL/GridNavigation-v0", {"preset": "memrl"}),
+])
+def test_agents_train_save_load_and_act_identically(cls, config, env_id, kwargs, tmp_path):
+    agent = cls(env_id, config, kwargs)
+    before = agent.meta_params()
+    log = agent.meta_train(metarl_envs.task_set(env_id, "train", kwargs["preset"]), iterations=1, seed=3)
+    assert len(log.records) == 1 and log.records[0].env_steps > 0
+    assert any(not torch.equal(before[k], v) for k, v in agent.meta_params().items())
+    agent.save(tmp_path / "agent")
+    loaded = cls.load(tmp_path / "agent")
+    obs = np.random.default_rng(0).normal(size=(6, 2)).astype(np.float32)
+    for deterministic in (True, False):
+        np.testing.assert_array_equal(
+            agent.act(obs, agent.meta_params(), deterministic=deterministic, rng=np.random.default_rng(1)),
+            loaded.act(obs, loaded.meta_params(), deterministic=deterministic, rng=np.random.default_rng(1)))
+    with pytest.raises(TypeError, match="unknown key 'fast-lr'"):
+        cls.config_class.from_dict({"fast-lr": 0.1})
+    assert cls.config_class.from_dict(config.to_dict()) == config
+
+
+def test_meta_test_exact_carries_the_oracle_gap():
+    agent = MEMRL("MetaRL/GridNavigation-v0", MEMRLConfig(inner_steps=1), {"preset": "memrl"})
+    test_set = metarl_envs.task_set("MetaRL/GridNavigation-v0", "test", "memrl")
+    result = meta_test(agent, test_set, MetaTestProtocol(1, 10, exact=True), seed=0)
+    assert len(result.tasks) == 3 and result.task_set_fingerprint == test_set.fingerprint
+    for task in result.tasks:
+        assert 0 < task.returns[0] < task.optimal_return and all(g > 0 for g in task.optimality_gaps)
