@@ -28,6 +28,7 @@ _ENV_TABLE: tuple[tuple[str, str, str, str, str], ...] = (
     ("MetaRL/HalfCheetahDir-v0", "mujoco.half_cheetah_dir", "HalfCheetahDirEnv", "HalfCheetahDirVectorEnv", "maml"),
     ("MetaRL/AntVel-v0", "mujoco.ant_vel", "AntVelEnv", "AntVelVectorEnv", "maml"),
     ("MetaRL/AntDir-v0", "mujoco.ant_dir", "AntDirEnv", "AntDirVectorEnv", "maml"),
+    ("MetaRL/AntGoal-v0", "mujoco.ant_goal", "AntGoalEnv", "AntGoalVectorEnv", "pearl"),
     ("MetaRL/Walker2DParams-v0", "mujoco.walker2d_params", "Walker2DParamsEnv", "Walker2DParamsVectorEnv",
      "pearl"),
     ("MetaRL/HopperParams-v0", "mujoco.hopper_params", "HopperParamsEnv", "HopperParamsVectorEnv", "pearl"),

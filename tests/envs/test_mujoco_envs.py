@@ -27,6 +27,9 @@ SOURCE_COEFFICIENTS = {
     ("MetaRL/AntDir-v0", "maml"): {"ctrl": 0.005, "contact": 5e-4, "survive": 0.05, "z": (0.2, 1.0), "obs": 125},
     ("MetaRL/AntDir-v0", "promp"): {"ctrl": 0.5, "contact": 5e-4, "survive": 1.0, "z": (0.0, 1.0), "obs": 111},
     ("MetaRL/AntDir-v0", "pearl"): {"ctrl": 0.5, "contact": 5e-4, "survive": 1.0, "z": (0.2, 1.0), "obs": 27},
+    # ProMP ant_rand_goal.py = oyster ant_goal.py: -L1(xy - goal), ctrl .1, contact .5e-3, survive 0, never done
+    ("MetaRL/AntGoal-v0", "promp"): {"ctrl": 0.1, "contact": 5e-4, "survive": 0.0, "z": None, "obs": 113},
+    ("MetaRL/AntGoal-v0", "pearl"): {"ctrl": 0.1, "contact": 5e-4, "survive": 0.0, "z": None, "obs": 113},
     ("MetaRL/Walker2DParams-v0", "pearl"): {"ctrl": 1e-3, "survive": 1.0, "obs": 17},
     ("MetaRL/HopperParams-v0", "pearl"): {"ctrl": 1e-3, "survive": 1.0, "obs": 11},
 }
@@ -54,6 +57,10 @@ def expected_reward(env_id: str, coef: dict, task, x_before, x_after, data, acti
         if "Hopper" in env_id:
             state = np.concatenate([data.qpos, data.qvel])
             terminated = not (np.all(np.abs(state[2:]) < 100) and data.qpos[1] > 0.7 and abs(data.qpos[2]) < 0.2)
+    elif "Goal" in env_id:  # torso frame xy after the step (get_body_com("torso")[:2])
+        contact = coef["contact"] * float(np.sum(np.square(np.clip(data.cfrc_ext, -1, 1))))
+        goal_distance = abs(data.xpos[1][0] - task.goal[0]) + abs(data.xpos[1][1] - task.goal[1])
+        reward += -goal_distance - contact + coef["survive"]
     else:
         forward = -abs(velocity - task.velocity) + 1.0 if "Vel" in env_id else task.direction * velocity
         contact = coef["contact"] * float(np.sum(np.square(np.clip(data.cfrc_ext, -1, 1))))
@@ -87,6 +94,37 @@ def test_reward_recomputed_from_raw_state(env_id, preset):
         assert sum(v for k, v in info.items() if k.startswith("reward_")) == pytest.approx(reward, abs=1e-12)
         if terminated:
             break
+
+
+def test_ant_goal_distribution_is_uniform_in_the_disk_of_radius_3():
+    cls = metarl_envs.task_sets.env_class("MetaRL/AntGoal-v0")
+    goals = np.array([t.goal for t in cls.draw_tasks(cls.presets["pearl"], np.random.default_rng(0), 20000)])
+    radius = np.hypot(goals[:, 0], goals[:, 1])
+    assert radius.max() <= 3.0 and radius.max() > 2.99
+    # uniform in the disk: P(r <= s) = (s/3)^2, so E[r^2] = 4.5 (r = 3*U would give 3.0)
+    assert np.mean(radius**2) == pytest.approx(4.5, abs=0.05)
+    assert np.mean(radius <= 1.5) == pytest.approx(0.25, abs=0.01)
+    angle = np.arctan2(goals[:, 1], goals[:, 0])
+    assert np.histogram(angle, bins=8, range=(-np.pi, np.pi))[0].min() > 20000 / 8 * 0.95
+    env = gym.make("MetaRL/AntGoal-v0").unwrapped
+    with pytest.raises(ValueError, match=r"AntGoalTask\.goal"):
+        env.set_task({"goal": [2.5, 2.5]})
+    with pytest.raises(ValueError, match=r"AntGoalTask\.goal\[1\]"):
+        env.set_task({"goal": [0.0, float("nan")]})
+
+
+def test_ant_goal_never_terminates_even_when_the_torso_leaves_the_healthy_range():
+    env = gym.make("MetaRL/AntGoal-v0", preset="promp")
+    env.reset(seed=0)
+    env.unwrapped.data.qpos[2] = 1.5  # Ant-v5 and AntDir would terminate above z = 1.0
+    _, _, terminated, truncated, _ = env.step(np.zeros(8, dtype=np.float32))
+    assert env.unwrapped.data.qpos[2] > 1.0 and not terminated and not truncated
+    steps = 1
+    while not truncated:
+        _, _, terminated, truncated, _ = env.step(env.action_space.sample())
+        assert not terminated
+        steps += 1
+    assert steps == 100
 
 
 def test_ant_contact_forces_are_real_while_standing():

@@ -28,6 +28,8 @@ PINNED_TEST_FINGERPRINTS = {
     ("MetaRL/AntDir-v0", "maml"): "bb53f7da6698012ee255002639d11b5e408398c727647f3c1310ca985244e54b",
     ("MetaRL/AntDir-v0", "promp"): "e94d5a35da329e0313833bf942df17c430663f33626c0a09f88baab3c7933388",
     ("MetaRL/AntDir-v0", "pearl"): "662c14146cfdb20bc26b5450c492f333e9debbb1359fd99447f1c2a629222a4b",
+    ("MetaRL/AntGoal-v0", "promp"): "851aa8dcaf2d697d66862692cfc936437f6ed36cfb82145b11b1bc4e78ea7e8c",
+    ("MetaRL/AntGoal-v0", "pearl"): "e18660fa4a0e5218daf6f634e5f25eb75e154fad98b25b5cc746595a11fd95a9",
     ("MetaRL/HalfCheetahVel-v0", "maml"): "6d29477dedfa696332dac5221eaee3fa5399174ac51c9e28152fe6574f9deb3d",
     ("MetaRL/HalfCheetahVel-v0", "promp"): "ef483b2b413bdfeb02109e9b280150a8c75ae2f95239aae6672fe367d616bff8",
     ("MetaRL/HalfCheetahVel-v0", "pearl"): "93211e72e7d8bd412922bf15996c0b80e866d2d256078059bc728b364d83e0c5",
