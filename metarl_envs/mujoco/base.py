@@ -70,6 +70,8 @@ class ModelBatch:
         self._scratch = mujoco.MjData(nominal)  # for mj_setConst, which runs forward at qpos0
         self._scaled = np.zeros(num_envs, dtype=bool)  # pairs whose model differs from nominal
         self._cache: dict[str, np.ndarray] = {}  # full-batch reads of the current state
+        self._views: dict[str, list[np.ndarray]] = {}  # per-pair views onto MjData memory (see `views`)
+        self._body_ids: dict[str, int] = {}
         self.num_envs = num_envs
         self.frame_skip = frame_skip
         self.contact_forces = contact_forces
@@ -81,7 +83,19 @@ class ModelBatch:
         self._chunks = [range(k, num_envs, self.num_threads) for k in range(self.num_threads)]
 
     def body_id(self, name: str) -> int:
-        return mujoco.mj_name2id(self.nominal, mujoco.mjtObj.mjOBJ_BODY, name)
+        body = self._body_ids.get(name)
+        if body is None:
+            body = self._body_ids[name] = mujoco.mj_name2id(self.nominal, mujoco.mjtObj.mjOBJ_BODY, name)
+        return body
+
+    def views(self, name: str) -> list[np.ndarray]:
+        """`[data.<name> for data in datas]`, built once: the arrays are views onto each MjData's
+        own buffer, which MuJoCo never reallocates, so they follow every step and reset (the
+        bindings' attribute access builds a new view per call, a cost paid N times per step)."""
+        views = self._views.get(name)
+        if views is None:
+            views = self._views[name] = [getattr(data, name) for data in self.datas]
+        return views
 
     # ----- tasks -----------------------------------------------------------------------------
     def set_model_scales(self, i: int, scales: Mapping[str, np.ndarray] | None) -> None:
@@ -108,13 +122,13 @@ class ModelBatch:
             mujoco.mj_rnePostConstraint(model, data)
 
     def _step_rows(self, rows: Sequence[int], ctrl: np.ndarray) -> None:
-        models, datas, nstep, contact = self.models, self.datas, self.frame_skip, self.contact_forces
+        models, datas, nstep, controls = self.models, self.datas, self.frame_skip, self.views("ctrl")
+        step, rne = mujoco.mj_step, mujoco.mj_rnePostConstraint
         for i in rows:
-            data = datas[i]
-            data.ctrl[:] = ctrl[i]
-            mujoco.mj_step(models[i], data, nstep)
-            if contact:
-                mujoco.mj_rnePostConstraint(models[i], data)
+            controls[i][:] = ctrl[i]
+            step(models[i], datas[i], nstep)
+            if self.contact_forces:
+                rne(models[i], datas[i])
 
     def step(self, ctrl: np.ndarray) -> None:
         """Apply ctrl[i] to pair i for `frame_skip` substeps (each pair is independent, so the
@@ -134,15 +148,16 @@ class ModelBatch:
             self._pool = None
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_pool": None}
+        return {**self.__dict__, "_pool": None, "_views": {}}  # views belong to the unpickled datas
 
     # ----- batched reads (rows default to every pair; full reads are cached until the next change)
     def _gather(self, name: str, rows: Sequence[int] | None) -> np.ndarray:
+        views = self.views(name)
         if rows is not None:
-            return np.array([getattr(self.datas[i], name) for i in rows])
+            return np.array([views[i] for i in rows])
         cached = self._cache.get(name)
         if cached is None:
-            cached = self._cache[name] = np.array([getattr(data, name) for data in self.datas])
+            cached = self._cache[name] = np.array(views)
         return cached
 
     def qpos(self, rows: Sequence[int] | None = None) -> np.ndarray:
@@ -153,10 +168,11 @@ class ModelBatch:
 
     def xpos(self, body: int, rows: Sequence[int] | None = None) -> np.ndarray:
         return self._gather("xpos", None)[:, body] if rows is None else \
-            np.array([self.datas[i].xpos[body] for i in rows])
+            np.array([self.views("xpos")[i][body] for i in rows])
 
     def xmat(self, body: int, rows: Sequence[int] | None = None) -> np.ndarray:
-        return np.array([self.datas[i].xmat[body] for i in self._rows(rows)])
+        views = self.views("xmat")
+        return np.array([views[i][body] for i in self._rows(rows)])
 
     def cfrc_ext(self, rows: Sequence[int] | None = None) -> np.ndarray:
         """(n, nbody, 6) external contact wrenches per body (computed by mj_rnePostConstraint)."""
@@ -166,8 +182,9 @@ class ModelBatch:
         return range(self.num_envs) if rows is None else rows
 
     def finite(self, rows: Sequence[int] | None = None) -> np.ndarray:
-        state = np.concatenate([self.qpos(rows), self.qvel(rows)], axis=1)
-        return np.all(np.isfinite(state) & (np.abs(state) < _MAX_VALUE), axis=1)
+        # |x| < mjMAXVAL is False for NaN and ±inf too, so it alone is the finiteness check
+        return np.all(np.abs(self.qpos(rows)) < _MAX_VALUE, axis=1) & \
+            np.all(np.abs(self.qvel(rows)) < _MAX_VALUE, axis=1)
 
 
 class MujocoMetaEnv(MetaEnv):
