@@ -24,7 +24,8 @@ from gymnasium import spaces
 from torch import nn
 from torch.func import vmap
 
-__all__ = ["CategoricalMLPPolicy", "GaussianMLPPolicy", "Params", "Policy", "build_policy", "detach", "flat"]
+__all__ = ["CategoricalMLPPolicy", "GaussianMLPPolicy", "Params", "Policy", "StackedParams", "build_policy", "detach",
+           "flat"]
 
 Params = dict[str, torch.Tensor]
 ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU}
@@ -37,6 +38,15 @@ def detach(params: Mapping[str, torch.Tensor]) -> Params:
 
 def flat(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
     return torch.cat([t.reshape(-1) for t in tensors])
+
+
+class StackedParams(dict):
+    """Per-task parameters stacked along a leading task axis (built once, e.g. by the sampler,
+    instead of stacking a list of dicts at every call)."""
+
+    @classmethod
+    def of(cls, params: Sequence[Mapping[str, torch.Tensor]]) -> StackedParams:
+        return cls({k: torch.stack([p[k] for p in params]) for k in params[0]})
 
 
 def _mlp(sizes: Sequence[int], activation: str) -> nn.Sequential:
@@ -80,6 +90,8 @@ class Policy(nn.Module):
         return self.net(obs * self.obs_scale)
 
     def _heads(self, params, obs: torch.Tensor) -> tuple[torch.Tensor, Mapping[str, torch.Tensor]]:
+        if isinstance(params, StackedParams):
+            return vmap(self.head)(dict(params), obs), params
         if isinstance(params, Mapping):
             return self.head(params, obs), params
         if obs.shape[0] != len(params):

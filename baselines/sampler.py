@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from baselines.policies import Params, Policy
+from baselines.policies import Params, Policy, StackedParams
 from metarl_envs.core import Task
 
 __all__ = ["Sampler", "TrajectoryBatch", "torch_generator"]
@@ -143,7 +143,7 @@ class Sampler:
         if not isinstance(params, Mapping) and len(params) != len(tasks):
             raise ValueError(f"Sampler.collect: {len(params)} parameter sets for {len(tasks)} tasks")
         generator = torch_generator(rng)
-        shared = params if isinstance(params, Mapping) else list(params)
+        shared = params if isinstance(params, Mapping) else StackedParams.of(list(params))
 
         def act(obs: np.ndarray) -> np.ndarray:
             with torch.no_grad():
