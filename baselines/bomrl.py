@@ -4,7 +4,7 @@ Near-Optimality under All-task Optimum Comparator", NeurIPS 2024, Algorithm 1 (r
 Meta-policy π_ϕ(·|s) = softmax(ϕ(s, ·)). One adaptation step ("one-time adaptation", §4) evaluates
 Q^{π_ϕ} once and solves the regularized surrogate to optimality:
     Alg(i):  θ' = argmax_θ E_s[Σ_a π_θ(a|s) Q^{π_ϕ}(s, a)] − λ D_i²(π_ϕ, π_θ)
-with D1 = KL(π_ϕ‖π_θ), D2 = KL(π_θ‖π_ϕ), D3 = ‖θ − ϕ‖² (`baselines.tabular.solve_surrogate`).
+with D1 = KL(π_ϕ‖π_θ), D2 = KL(π_θ‖π_ϕ), D3 = ‖θ − ϕ‖² (`baselines.solvers.solve_surrogate`).
 The meta-gradient ∇_ϕ J_τ(π_θ') is taken by implicit differentiation (Prop. 1/2, CG for H⁻¹g).
 
 | item | choice | source |
@@ -30,6 +30,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from baselines import bomrl_solvers as solvers
 from baselines import tabular
 from baselines.agent import Callback, IterationRecord, TrainingLog, config_from_dict
 from metarl_envs.core import Task
@@ -60,8 +61,8 @@ class BOMRLConfig:
     """False: skip meta-training (ϕ stays 0) — the paper's "Random initialization" baseline"""
 
     def __post_init__(self) -> None:
-        if self.divergence not in tabular.DIVERGENCES:
-            raise ValueError(f"BOMRLConfig.divergence={self.divergence!r}: must be one of {tabular.DIVERGENCES}")
+        if self.divergence not in solvers.DIVERGENCES:
+            raise ValueError(f"BOMRLConfig.divergence={self.divergence!r}: must be one of {solvers.DIVERGENCES}")
         for name in ("lam", "meta_lr"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"BOMRLConfig.{name}={getattr(self, name)!r}: must be > 0")
@@ -115,7 +116,7 @@ class BOMRL:
             for index in batch:
                 task = train_tasks[int(index)]
                 q_values, nu, pre_return, steps = self.tasks.estimate(task, self.phi, rng)          # line 3
-                theta = tabular.solve_surrogate(self.phi, q_values, cfg.lam, cfg.divergence, nu)     # line 4
+                theta = solvers.solve_surrogate(self.phi, q_values, cfg.lam, cfg.divergence, nu)     # line 4
                 hyper, info, post_return, post_steps = self._hypergradient(task, theta, q_values, nu, rng)  # 5-6
                 hypergradients.append(hyper)
                 pre.append(pre_return)
@@ -141,13 +142,13 @@ class BOMRL:
         cfg = self.config
         model = self.tasks.model(task) if cfg.estimator == "exact" else None
         if model is not None:  # exact: Q^{π_ϕ}, ν^{π_ϕ} differentiable in ϕ (Prop. 1 in full)
-            hyper, info = tabular.implicit_hypergradient(model, self.phi, theta, cfg.lam, cfg.divergence,
+            hyper, info = solvers.implicit_hypergradient(model, self.phi, theta, cfg.lam, cfg.divergence,
                                                          cfg.discount, cfg.cg_iterations)
             post = float(tabular.expected_return(model, torch.as_tensor(theta), cfg.discount))
             return hyper, info, post, 0
         q_post, nu_post, post, steps = self.tasks.estimate(task, theta, rng)  # line 5: MC at π_θ'
         outer = torch.as_tensor(tabular.policy_gradient(theta, q_post, nu_post, cfg.discount))
-        hyper, info = tabular.implicit_hypergradient(
+        hyper, info = solvers.implicit_hypergradient(
             None, self.phi, theta, cfg.lam, cfg.divergence, cfg.discount, cfg.cg_iterations,
             q_values=torch.as_tensor(q_values), weights=self._weights(nu), outer_gradient=outer)
         return hyper, info, post, steps
@@ -172,7 +173,7 @@ class BOMRL:
     def adapt(self, task: Task, params: np.ndarray, *, rng: np.random.Generator) -> tuple[np.ndarray, int]:
         """One one-time adaptation Alg(i) from π_params: evaluate Q once, solve the surrogate."""
         q_values, nu, _, steps = self.tasks.estimate(task, params, rng)
-        return tabular.solve_surrogate(params, q_values, self.config.lam, self.config.divergence, nu), steps
+        return solvers.solve_surrogate(params, q_values, self.config.lam, self.config.divergence, nu), steps
 
     def policy_matrix(self, params: np.ndarray) -> np.ndarray:
         return torch.softmax(torch.as_tensor(params), dim=-1).numpy()

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from baselines import bomrl_solvers as solvers
 from baselines import tabular
 from baselines.bomrl import BOMRL, BOMRLConfig
 from baselines.oracles import TabularModel, policy_return
@@ -13,6 +14,15 @@ from baselines.tabular_maml import TabularMAML, TabularMAMLConfig
 
 GAMMA = 0.8
 LAMBDAS = {1: 0.5, 2: 0.5, 3: 0.3}
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Tiny tensors: one thread avoids oversubscribing a shared 2-core machine (restored afterwards)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def tiny_model(seed: int = 0, n_states: int = 4, n_actions: int = 3) -> tabular.TorchModel:
@@ -33,11 +43,11 @@ def meta_quantities(model, phi):
 
 def adapted_return(model, phi, divergence):
     q_values, nu = meta_quantities(model, phi)
-    theta = tabular.solve_surrogate(phi, q_values, LAMBDAS[divergence], divergence, nu)
+    theta = solvers.solve_surrogate(phi, q_values, LAMBDAS[divergence], divergence, nu)
     return float(tabular.expected_return(model, torch.as_tensor(theta), GAMMA)), theta
 
 
-def unrolled_return(model, phi_t, divergence, steps=3000, lr=1.0):
+def unrolled_return(model, phi_t, divergence, steps=500, lr=3.0):
     """J(θ_N(ϕ)) where θ_N is N gradient-ascent steps on the surrogate from θ = ϕ, kept in the graph."""
     policy = tabular.softmax_policy(phi_t)
     q_values = tabular.evaluate(model, policy, GAMMA)[1]
@@ -48,7 +58,7 @@ def unrolled_return(model, phi_t, divergence, steps=3000, lr=1.0):
     else:
         theta = phi_t
         for _ in range(steps):
-            objective = tabular.surrogate(theta, phi_t, q_values, weights, LAMBDAS[divergence], divergence)
+            objective = solvers.surrogate(theta, phi_t, q_values, weights, LAMBDAS[divergence], divergence)
             (grad,) = torch.autograd.grad(objective, theta, create_graph=True)
             theta = theta + lr * grad
     return tabular.expected_return(model, theta, GAMMA)
@@ -59,7 +69,7 @@ def test_implicit_hypergradient_matches_unrolled_autodiff_and_finite_differences
     model = tiny_model()
     phi = np.random.default_rng(1).normal(size=(4, 3))
     _, theta = adapted_return(model, phi, divergence)
-    implicit, info = tabular.implicit_hypergradient(model, phi, theta, LAMBDAS[divergence], divergence, GAMMA)
+    implicit, info = solvers.implicit_hypergradient(model, phi, theta, LAMBDAS[divergence], divergence, GAMMA)
     assert info["stationarity"] < 1e-9 and info["cg_residual"] < 1e-10
 
     step, finite = 1e-6, np.zeros_like(phi)
@@ -80,7 +90,7 @@ def test_implicit_hypergradient_matches_unrolled_autodiff_and_finite_differences
 def test_closed_forms_satisfy_optimality_conditions(divergence):
     rng = np.random.default_rng(2)
     phi, q_values, lam = rng.normal(size=(6, 4)), rng.normal(size=(6, 4)), 0.7
-    theta = tabular.solve_surrogate(phi, q_values, lam, divergence)
+    theta = solvers.solve_surrogate(phi, q_values, lam, divergence)
     pi, pi_phi = np.exp(theta), np.exp(phi) / np.exp(phi).sum(1, keepdims=True)
     np.testing.assert_allclose(pi.sum(axis=1), 1.0, atol=1e-12)
     # KKT on the simplex: ∂/∂π(a) [Σ π Q − λ d²] is the same for every action of a state
@@ -92,12 +102,12 @@ def test_closed_forms_satisfy_optimality_conditions(divergence):
     # stationarity in logits, and no random perturbation does better
     ones = torch.ones(6, dtype=torch.float64)
     theta_t = torch.tensor(theta, requires_grad=True)
-    value = tabular.surrogate(theta_t, torch.as_tensor(phi), torch.as_tensor(q_values), ones, lam, divergence)
+    value = solvers.surrogate(theta_t, torch.as_tensor(phi), torch.as_tensor(q_values), ones, lam, divergence)
     (grad,) = torch.autograd.grad(value, theta_t)
     assert grad.abs().max() < 1e-10
     for _ in range(200):
         other = torch.as_tensor(theta + 0.3 * rng.normal(size=theta.shape))
-        assert tabular.surrogate(other, torch.as_tensor(phi), torch.as_tensor(q_values), ones, lam,
+        assert solvers.surrogate(other, torch.as_tensor(phi), torch.as_tensor(q_values), ones, lam,
                                  divergence) < value
 
 
@@ -105,11 +115,11 @@ def test_d2_closed_form_is_the_exponential_tilt_and_d3_is_stationary():
     rng = np.random.default_rng(3)
     phi, q_values, weights = rng.normal(size=(5, 3)), rng.normal(size=(5, 3)), rng.dirichlet(np.ones(5))
     tilt = np.exp(phi + q_values / 0.4)
-    np.testing.assert_allclose(np.exp(tabular.solve_surrogate(phi, q_values, 0.4, 2)),
+    np.testing.assert_allclose(np.exp(solvers.solve_surrogate(phi, q_values, 0.4, 2)),
                                tilt / tilt.sum(1, keepdims=True), atol=1e-12)
-    theta = tabular.solve_surrogate(phi, q_values, 0.5, 3, weights)
+    theta = solvers.solve_surrogate(phi, q_values, 0.5, 3, weights)
     theta_t = torch.tensor(theta, requires_grad=True)
-    value = tabular.surrogate(theta_t, torch.as_tensor(phi), torch.as_tensor(q_values), torch.as_tensor(weights),
+    value = solvers.surrogate(theta_t, torch.as_tensor(phi), torch.as_tensor(q_values), torch.as_tensor(weights),
                               0.5, 3)
     assert torch.autograd.grad(value, theta_t)[0].abs().max() < 1e-10
     assert np.abs(theta - phi).max() > 1e-3
@@ -207,9 +217,9 @@ def test_closed_form_hessian_blocks_equal_autograd(divergence):
     theta, phi, q_values, weights = (rng.normal(size=(3, 4)), rng.normal(size=(3, 4)), rng.normal(size=(3, 4)),
                                      rng.dirichlet(np.ones(3)))
     full = torch.autograd.functional.hessian(
-        lambda t: tabular.surrogate(t, torch.as_tensor(phi), torch.as_tensor(q_values), torch.as_tensor(weights),
+        lambda t: solvers.surrogate(t, torch.as_tensor(phi), torch.as_tensor(q_values), torch.as_tensor(weights),
                                     0.7, divergence), torch.as_tensor(theta)).reshape(12, 12).numpy()
-    blocks = tabular.surrogate_hessian_blocks(theta, phi, q_values, weights, 0.7, divergence)
+    blocks = solvers.surrogate_hessian_blocks(theta, phi, q_values, weights, 0.7, divergence)
     expected = np.zeros((12, 12))
     for s in range(3):
         expected[4 * s:4 * s + 4, 4 * s:4 * s + 4] = blocks[s]
