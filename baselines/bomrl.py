@@ -4,7 +4,7 @@ Near-Optimality under All-task Optimum Comparator", NeurIPS 2024, Algorithm 1 (r
 Meta-policy π_ϕ(·|s) = softmax(ϕ(s, ·)). One adaptation step ("one-time adaptation", §4) evaluates
 Q^{π_ϕ} once and solves the regularized surrogate to optimality:
     Alg(i):  θ' = argmax_θ E_s[Σ_a π_θ(a|s) Q^{π_ϕ}(s, a)] − λ D_i²(π_ϕ, π_θ)
-with D1 = KL(π_ϕ‖π_θ), D2 = KL(π_θ‖π_ϕ), D3 = ‖θ − ϕ‖² (`baselines.solvers.solve_surrogate`).
+with D1 = KL(π_ϕ‖π_θ), D2 = KL(π_θ‖π_ϕ), D3 = ‖θ − ϕ‖² (`baselines.bomrl_solvers.solve_surrogate`).
 The meta-gradient ∇_ϕ J_τ(π_θ') is taken by implicit differentiation (Prop. 1/2, CG for H⁻¹g).
 
 | item | choice | source |
