@@ -129,9 +129,13 @@ class MAML:
         outer = (pg.BatchTensors.of(outer_batch), pg.as_weights(pg.weights(outer_batch, cfg.weight_spec)))
         loss_fn, kl_fn = self.outer_objective(inner, outer, outer_batch, adapted)
         if cfg.outer_optimizer == "trpo":                                          # line 10
+            fisher = pg.adapted_fisher_product(
+                self.policy, theta, [(t, w) for t, w, _ in inner], outer[0],
+                [d.detach() for d in self.policy.dist_params(adapted, outer[0].observations)], cfg.inner_lr,
+                cfg.reduction, first_order=cfg.first_order, damping=cfg.cg_damping)   # = ∇²kl_fn(θ) + damping·I
             new, info = trpo_step(theta, loss_fn, kl_fn, max_kl=cfg.max_kl, damping=cfg.cg_damping,
                                   cg_iterations=cfg.cg_iterations, ls_max_steps=cfg.ls_max_steps,
-                                  ls_ratio=cfg.ls_backtrack_ratio)
+                                  ls_ratio=cfg.ls_backtrack_ratio, fisher_product=fisher)
             pg.apply(self.policy, new)
         else:
             self._adam.zero_grad()

@@ -25,16 +25,15 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-from torch.func import grad, vmap
 
 from baselines.agent import Callback, IterationRecord, TrainingLog
-from baselines.policies import Params, Policy
+from baselines.policies import Params, Policy, StackedParams
 from baselines.returns import LinearFeatureBaseline, discounted_returns, gae, normalize
 from baselines.sampler import TrajectoryBatch, torch_generator
 from metarl_envs.core import Task
 
-__all__ = ["BatchTensors", "WeightSpec", "inner_step", "meta_objective", "policy_gradients", "score_term", "surrogates",
-           "weights"]
+__all__ = ["BatchTensors", "WeightSpec", "adapted_fisher_product", "inner_step", "meta_objective", "policy_gradients",
+           "score_term", "surrogates", "weights"]
 
 Reduction = Literal["episode_sum", "episode_mean"]
 
@@ -114,20 +113,26 @@ def score_term(policy: Policy, params: Params | Sequence[Params], tensors: Batch
 
 
 def policy_gradients(policy: Policy, params: Params | Sequence[Params], tensors: BatchTensors,
-                     step_weights: torch.Tensor, reduction: Reduction) -> tuple[dict[str, torch.Tensor], Params]:
-    """∇ surrogate_i(θ_i) for every task i at once (vmap of grad): returns (gradients stacked
-    over tasks, the stacked parameters they were taken at). Differentiable w.r.t. `params`."""
-
-    def objective(task_params: Mapping[str, torch.Tensor], obs, actions, w, mask) -> torch.Tensor:
-        log_probs = policy.log_prob(task_params, obs, actions)
-        return _reduce(log_probs * w, mask, reduction)
-
-    shared = isinstance(params, Mapping)
-    stacked = dict(params) if shared else {k: torch.stack([p[k] for p in params]) for k in params[0]}
-    stacked = {k: v if v.requires_grad else v.detach().requires_grad_(True) for k, v in stacked.items()}
-    gradients = vmap(grad(objective), in_dims=(None if shared else 0, 0, 0, 0, 0))(
-        stacked, tensors.observations, tensors.actions, step_weights, tensors.mask)
-    return gradients, stacked
+                     step_weights: torch.Tensor, reduction: Reduction, *,
+                     create_graph: bool = True) -> tuple[dict[str, torch.Tensor], Params]:
+    """∇ surrogate_i(θ_i) for every task i at once: returns (gradients stacked over tasks, the
+    stacked parameters they were taken at). Shared parameters are expanded to one (view) copy
+    per task, so one `autograd.grad` of Σ_i surrogate_i w.r.t. the copies gives each task its
+    own gradient (task i's surrogate reads copy i only). Differentiable w.r.t. `params` when
+    `create_graph`."""
+    count = tensors.mask.shape[0]
+    with torch.enable_grad():
+        if isinstance(params, StackedParams):
+            stacked = {k: v if v.requires_grad else v.detach().requires_grad_(True) for k, v in params.items()}
+        elif isinstance(params, Mapping):
+            base = {k: v if v.requires_grad else v.detach().requires_grad_(True) for k, v in params.items()}
+            stacked = {k: v.unsqueeze(0).expand(count, *v.shape) for k, v in base.items()}
+        else:
+            stacked = {k: torch.stack([p[k] for p in params]) for k in params[0]}
+            stacked = {k: v if v.requires_grad else v.detach().requires_grad_(True) for k, v in stacked.items()}
+        total = surrogates(policy, StackedParams(stacked), tensors, step_weights, reduction).sum()
+        grads = torch.autograd.grad(total, list(stacked.values()), create_graph=create_graph)
+    return dict(zip(stacked, grads, strict=True)), stacked
 
 
 def unstack(stacked: Mapping[str, torch.Tensor], count: int) -> list[Params]:
@@ -138,8 +143,9 @@ def inner_step(policy: Policy, params: Params | Sequence[Params], tensors: Batch
                inner_lr: float, reduction: Reduction, *, first_order: bool = False) -> list[Params]:
     """θ_i' = θ_i + α ∇ surrogate_i(θ_i), for every task i at once. The result stays
     differentiable with respect to `params` unless `first_order`."""
-    gradients, stacked = policy_gradients(policy, params, tensors, step_weights, reduction)
-    new = {k: stacked[k] + inner_lr * (g.detach() if first_order else g) for k, g in gradients.items()}
+    gradients, stacked = policy_gradients(policy, params, tensors, step_weights, reduction,
+                                          create_graph=not first_order and torch.is_grad_enabled())
+    new = {k: stacked[k] + inner_lr * g for k, g in gradients.items()}
     return unstack(new, tensors.mask.shape[0])
 
 
@@ -168,6 +174,69 @@ def meta_objective(policy: Policy, theta: Params, inner: Sequence[tuple[BatchTen
             total = total + coefficient.detach() * score_term(policy, params, tensors, reduction, old)
         params = inner_step(policy, params, tensors, step_weights, inner_lr, reduction, first_order=first_order)
     return total + surrogates(policy, params, outer[0], outer[1], reduction, outer_old)
+
+
+def adapted_fisher_product(policy: Policy, theta: Params, inner: Sequence[tuple[BatchTensors, torch.Tensor]],
+                           outer_tensors: BatchTensors, old_dist: Sequence[torch.Tensor], inner_lr: float,
+                           reduction: Reduction, *, first_order: bool = False,
+                           damping: float = 0.0) -> Callable[[torch.Tensor], torch.Tensor]:
+    """v ↦ (∇²KL(θ) + damping·I) v for the mean outer-batch KL(θ) = KL(π_old ‖ π_{θ_i^ζ(θ)}), at the
+    θ the old distributions were adapted from, with θ_i^ζ(θ) the inner steps re-run on the stored
+    batches (what double backpropagation through `kl_fn` gives, MAML-TRPO's Fisher product).
+
+    There ∇_{θ'} KL = 0, so the second derivatives of the inner steps drop out and the Hessian is
+    Σ_i J_iᵀ F_i J_i exactly: F_i the Fisher (KL Hessian) of task i's adapted policy on its outer
+    steps, J_i = Π_t (I + α∇²surrogate_i(θ_i^{t−1}; D_t)) the inner steps' Jacobian (each factor
+    symmetric), and F_i = J_dᵀ (∇²_d KL) J_d in the distribution parameters d (Gauss–Newton, exact
+    for the same reason). Each product is 2ζ per-task Hessian-vector products through the inner
+    gradient graphs (built once; no third derivatives), one jvp and one vjp of the outer policy."""
+    count, names = outer_tensors.mask.shape[0], list(theta)
+    current = {k: v.detach().unsqueeze(0).expand(count, *v.shape) for k, v in theta.items()}
+    inputs, gradients = [], []
+    for tensors, step_weights in inner:
+        leaf = StackedParams({k: v.detach().clone().requires_grad_(True) for k, v in current.items()})
+        grads, _ = policy_gradients(policy, leaf, tensors, step_weights, reduction, create_graph=not first_order)
+        inputs.append(leaf)
+        gradients.append(grads)
+        current = {k: leaf[k].detach() + inner_lr * grads[k].detach() for k in names}
+    adapted = StackedParams({k: v.detach().requires_grad_(True) for k, v in current.items()})
+    with torch.enable_grad():
+        dist = policy.dist_params(adapted, outer_tensors.observations)   # kept for the products' vjp
+        dist_leaves = [d.detach().requires_grad_(True) for d in dist]
+        kl = policy.kl(old_dist, dist_leaves)
+        kl = (kl * outer_tensors.mask).sum() / outer_tensors.mask.sum()
+        kl_grads = torch.autograd.grad(kl, dist_leaves, create_graph=True)
+
+    def fisher_product(vectors: list[torch.Tensor]) -> list[torch.Tensor]:  # J_dᵀ (∇²_d KL) J_d v, d = dist
+        primal = {k: v.detach() for k, v in adapted.items()}
+        _, tangents = torch.func.jvp(lambda p: policy.dist_params(StackedParams(p), outer_tensors.observations),
+                                     (primal,), (dict(zip(names, vectors, strict=True)),))
+        metric = hessian_product(kl_grads, dict(enumerate(dist_leaves)), list(tangents))
+        return hessian_product(dist, adapted, metric)
+
+    def hessian_product(outputs, wrt: Mapping[str, torch.Tensor], vectors: list[torch.Tensor]) -> list[torch.Tensor]:
+        products = torch.autograd.grad(list(outputs), list(wrt.values()), grad_outputs=vectors, retain_graph=True,
+                                       allow_unused=True)
+        return [torch.zeros_like(w) if h is None else h for w, h in zip(wrt.values(), products, strict=True)]
+
+    def jacobian_product(step: int, vectors: list[torch.Tensor]) -> list[torch.Tensor]:  # (I + α∇²surrogate) v
+        if first_order:
+            return vectors
+        products = hessian_product([gradients[step][k] for k in names], inputs[step], vectors)
+        return [v + inner_lr * h for v, h in zip(vectors, products, strict=True)]
+
+    def product(vector: torch.Tensor) -> torch.Tensor:
+        chunks = torch.split(vector, [theta[k].numel() for k in names])
+        vectors = [c.view_as(theta[k]).unsqueeze(0).expand(count, *theta[k].shape)
+                   for c, k in zip(chunks, names, strict=True)]
+        for step in range(len(inner)):
+            vectors = jacobian_product(step, vectors)
+        vectors = fisher_product(vectors)
+        for step in reversed(range(len(inner))):
+            vectors = jacobian_product(step, vectors)
+        return torch.cat([v.sum(0).reshape(-1) for v in vectors]) + damping * vector
+
+    return product
 
 
 def as_weights(array: np.ndarray) -> torch.Tensor:

@@ -79,20 +79,25 @@ def _shifted(params: Mapping[str, torch.Tensor], vector: torch.Tensor) -> Params
 
 def trpo_step(params: Params, loss_fn: Callable[[Params], torch.Tensor], kl_fn: Callable[[Params], torch.Tensor], *,
               max_kl: float = 0.01, damping: float = 1e-5, cg_iterations: int = 10, ls_max_steps: int = 15,
-              ls_ratio: float = 0.8) -> tuple[Params, dict[str, float]]:
-    """One natural-gradient step with a KL trust region; returns (new params, diagnostics)."""
+              ls_ratio: float = 0.8,
+              fisher_product: Callable[[torch.Tensor], torch.Tensor] | None = None) -> tuple[Params, dict[str, float]]:
+    """One natural-gradient step with a KL trust region; returns (new params, diagnostics).
+    `fisher_product` (v ↦ (∇²kl + damping·I) v at `params`) replaces the double backpropagation
+    through `kl_fn` when the caller has a cheaper exact form (MAML: `pg.adapted_fisher_product`).
+    The line search evaluates without building graphs."""
     leaves = {k: v.detach().requires_grad_(True) for k, v in params.items()}
     loss_before = loss_fn(leaves)
     gradient = flat(torch.autograd.grad(loss_before, list(leaves.values())))
-    fvp = fisher_vector_product(kl_fn, leaves, damping)
+    fvp = fisher_product if fisher_product is not None else fisher_vector_product(kl_fn, leaves, damping)
     direction = conjugate_gradient(fvp, -gradient, cg_iterations)
     curvature = direction @ fvp(direction)
     scale = torch.sqrt(2.0 * max_kl / curvature.clamp(min=1e-12)).detach()
     full_step = (scale * direction).detach()
 
     def evaluate(fraction: float) -> tuple[float, float]:
-        trial = _shifted(params, fraction * full_step)  # grad stays on: losses may adapt inside
-        return float(loss_fn(trial).detach()), float(kl_fn(trial).detach())
+        trial = _shifted(params, fraction * full_step)
+        with torch.no_grad():  # losses that adapt inside take their inner gradients without a graph
+            return float(loss_fn(trial)), float(kl_fn(trial))
 
     fraction = backtracking_line_search(evaluate, float(loss_before.detach()), max_kl, ls_max_steps, ls_ratio)
     new_params = _shifted(params, fraction * full_step)
