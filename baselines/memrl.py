@@ -14,7 +14,9 @@ trajectory, averaged over D, no baseline. The meta-gradient of task i is λ(θ̃
 | choice (memrl.md) | value here | status |
 |---|---|---|
 | β | inner step size 0.02 | PAPER value, INFERRED meaning (§2.2) |
-| inner init | θ⁰ = w | [DEFAULT] §2.3 item 2 |
+| inner init | `inner_init="meta"`: θ⁰ = w (default); `"warm"`: θ⁰ = the task's last θ̃_i (finite task | §2.3 item 2 |
+|            | family; still anchored at the current w by λ; meta-test `adapt` starts there too when the | |
+|            | task is known). The θ̃_i are agent state, saved with it (`inner_state.pt`) | |
 | inner data | fresh D = 10 trajectories at every inner step (on-policy) | [DEFAULT] §2.3 item 3 |
 | stopping | fixed K = 8 steps, no ν test | PAPER §4 |
 | task sampling | B = 2 of the 3 without replacement | [DEFAULT] §2.3 item 5 |
@@ -23,16 +25,21 @@ trajectory, averaged over D, no baseline. The meta-gradient of task i is λ(θ̃
 | policy | MLP 2 → 64 → 5 tanh, softmax, inputs scaled by 1/5, PyTorch default init | [DEFAULT] §7.2 |
 | horizon | the env preset's (GridNavigation memrl: H = 20) | [DEFAULT] §3 |
 | logged post-adaptation return | D extra trajectories from θ̃_i (Fig. 1's 10 trajectories) | [DEFAULT] §2.3 item 9 |
+| per-task log (Fig. 1 right) | `extra["task_<i>_return"]`: that mean (undiscounted), each sampled task i | §2.3 10-11 |
+|                             | (its train-set index); tabular envs also `extra["task_<i>_ratio"]` = exact | |
+|                             | J(θ̃_i) / J* (undiscounted H-step return on the model / value iteration's optimum) | |
 | output / meta-test | w; `adapt` = the K-step inner solve anchored at its input (w at k = 0) | [DEFAULT] §2.3 item 8 |
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 import torch
 
@@ -65,9 +72,13 @@ class MEMRLConfig:
     activation: str = "tanh"
     obs_scale: float = 0.2
     """policy input scaling (grid coordinates −5..5 → −1..1)"""
+    inner_init: str = "meta"
+    """θ⁰ of the inner solve: 'meta' (= w) or 'warm' (the task's last θ̃_i; memrl.md §2.3 item 2)"""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden_sizes", tuple(int(h) for h in self.hidden_sizes))
+        if self.inner_init not in ("meta", "warm"):
+            raise ValueError(f"MEMRLConfig.inner_init={self.inner_init!r}: must be 'meta' or 'warm'")
         if self.inner_lr * self.moreau_lambda >= 2:
             raise ValueError(f"MEMRLConfig: inner_lr·moreau_lambda={self.inner_lr * self.moreau_lambda} must be < 2 "
                              "(the inner recursion diverges otherwise; memrl.md §7.6)")
@@ -108,32 +119,70 @@ class MEMRL:
                                    hidden_sizes=self.config.hidden_sizes, activation=self.config.activation,
                                    obs_scale=self.config.obs_scale)
         self._state_obs: torch.Tensor | None = None
+        self._warm: dict[str, Params] = {}
+        """θ̃_i of every task solved so far in meta-training ('warm' inner init), by task key"""
+        self._task_index: dict[str, int] = {}
+        self._probe = gym.make(env_id, **self.env_kwargs)
+        self._tabular = hasattr(self._probe.unwrapped, "transition_matrix")
+        self._models: dict[str, tuple[Any, float]] = {}
 
     def meta_train(self, train_tasks: Sequence[Task], *, iterations: int, seed: int,
                    callback: Callback | None = None) -> TrainingLog:
         rng = pg.seed_policy(self.policy, seed)
+        self._warm = {}
+        self._task_index = {_key(task): i for i, task in enumerate(train_tasks)}
         return pg.run_meta_training(self.meta_train_step, train_tasks, self.config.tasks_per_iteration,
                                     iterations=iterations, rng=rng, callback=callback)
 
     def meta_train_step(self, tasks: list[Task], rng: np.random.Generator) -> pg.StepResult:
         cfg, w = self.config, detach(self.policy.meta_params())                    # line 4: tasks given
-        thetas, steps, pre = self.solve_inner(tasks, w, rng)                       # lines 5-7
+        thetas, steps, pre = self.solve_inner(tasks, w, rng, self._starts(tasks, w))   # lines 5-7
+        if cfg.inner_init == "warm":
+            self._warm.update({_key(task): theta for task, theta in zip(tasks, thetas, strict=True)})
         logged = self.sampler.collect(self.policy, thetas, tasks, cfg.episodes_per_step, rng)
         step = meta_gradient(thetas, w, cfg.moreau_lambda)
         pg.apply(self.policy, {k: w[k] + cfg.meta_lr * step[k] for k in w})         # line 8
-        return (steps + logged.env_steps, pre, float(logged.episode_returns().mean()),
-                {"meta_gradient_norm": float(torch.sqrt(sum((g**2).sum() for g in step.values())))})
+        extra = {"meta_gradient_norm": float(torch.sqrt(sum((g**2).sum() for g in step.values())))}
+        extra.update(self._task_log(tasks, thetas, logged.episode_returns().mean(axis=1)))
+        return steps + logged.env_steps, pre, float(logged.episode_returns().mean()), extra
 
-    def solve_inner(self, tasks: Sequence[Task], anchor: Params,
-                    rng: np.random.Generator) -> tuple[list[Params], int, float]:
-        """K steps of θ ← θ + β(ĝ − λ(θ − w)) per task from θ = w, every task batched in one
-        sampler call per step: (θ̃ per task, env steps, mean return of the first batch)."""
+    def _starts(self, tasks: Sequence[Task], anchor: Params) -> list[Params]:
+        """θ⁰ per task: w ('meta'), or the task's last θ̃ when there is one ('warm')."""
+        if self.config.inner_init == "meta":
+            return [dict(anchor) for _ in tasks]
+        return [dict(self._warm.get(_key(task), anchor)) for task in tasks]
+
+    def _task_log(self, tasks: Sequence[Task], thetas: Sequence[Params], returns: np.ndarray) -> dict[str, float]:
+        """Fig. 1 (right) per sampled task: the logged batch's mean return and, on a tabular env,
+        the exact return of π_θ̃ over the optimum."""
+        from baselines.oracles import TabularModel, optimal_return, policy_return
+
+        log = {}
+        for task, theta, sampled in zip(tasks, thetas, returns, strict=True):
+            index = self._task_index.get(_key(task), -1)
+            log[f"task_{index}_return"] = float(sampled)
+            if self._tabular:
+                if _key(task) not in self._models:
+                    self._probe.unwrapped.set_task(task)
+                    model = TabularModel.from_env(self._probe)
+                    self._models[_key(task)] = (model, optimal_return(model, 1.0, self.sampler.horizon))
+                model, optimum = self._models[_key(task)]
+                exact = policy_return(model, self.policy_matrix(theta), 1.0, self.sampler.horizon)
+                log[f"task_{index}_ratio"] = exact / optimum
+        return log
+
+    def solve_inner(self, tasks: Sequence[Task], anchor: Params, rng: np.random.Generator,
+                    starts: Sequence[Params] | None = None) -> tuple[list[Params], int, float]:
+        """K steps of θ ← θ + β(ĝ − λ(θ − w)) per task from θ⁰ = `starts` (default w), every task
+        batched in one sampler call per step: (θ̃ per task, env steps, mean return of the first batch)."""
         cfg = self.config
-        thetas, steps, first_return = [dict(anchor) for _ in tasks], 0, float("nan")
+        thetas = [dict(anchor) for _ in tasks] if starts is None else [dict(t) for t in starts]
+        steps, first_return = 0, float("nan")
         for k in range(cfg.inner_steps):
             batch = self.sampler.collect(self.policy, thetas, tasks, cfg.episodes_per_step, rng)
             grads, _ = pg.policy_gradients(self.policy, thetas, pg.BatchTensors.of(batch),
-                                           pg.as_weights(pg.weights(batch, cfg.weight_spec)), "episode_sum")
+                                           pg.as_weights(pg.weights(batch, cfg.weight_spec)), "episode_sum",
+                                           create_graph=False)
             gradients = pg.unstack({n: g.detach() for n, g in grads.items()}, len(tasks))
             thetas = [moreau_inner_update(t, anchor, g, cfg.inner_lr, cfg.moreau_lambda)
                       for t, g in zip(thetas, gradients, strict=True)]
@@ -146,7 +195,7 @@ class MEMRL:
         return detach(self.policy.meta_params())
 
     def adapt(self, task: Task, params: Params, *, rng: np.random.Generator) -> tuple[Params, int]:
-        thetas, steps, _ = self.solve_inner([task], params, rng)
+        thetas, steps, _ = self.solve_inner([task], params, rng, self._starts([task], params))
         return thetas[0], steps
 
     def act(self, obs: np.ndarray, params: Params, *, deterministic: bool = False,
@@ -163,7 +212,16 @@ class MEMRL:
 
     def save(self, path: str | Path) -> None:
         pg.save_agent(self, path)
+        torch.save({"warm": self._warm, "task_index": self._task_index}, Path(path) / "inner_state.pt")
 
     @classmethod
     def load(cls, path: str | Path) -> MEMRL:
-        return pg.load_agent(cls, path)
+        agent = pg.load_agent(cls, path)
+        state = torch.load(Path(path) / "inner_state.pt", weights_only=True)
+        agent._warm, agent._task_index = dict(state["warm"]), dict(state["task_index"])
+        return agent
+
+
+def _key(task: Task) -> str:
+    """A task's identity as a string (the key of the per-task inner state, stable across save/load)."""
+    return json.dumps(task.to_dict(), sort_keys=True)

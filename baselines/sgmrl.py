@@ -22,8 +22,9 @@ batch D_t gets a score term at θ^{t−1}(θ) (sgmrl.md §1.4; the released code
 | score coefficient | raw J̃_i = mean over D_o of Σ_h γ^h r_h (never normalised) | J̃_i / σ_i, σ_i the std of D_o's raw |
 |                   |                                             | advantages (the first term's scale: sgmrl.md §6) |
 | Hessian | autodiff through the inner step (`hessian="first_order"`: Jacobian = I, score term kept) | same |
-| score baseline | `score_baseline="leave_one_out"` subtracts the mean J̃ of the other tasks of the batch | same |
-|                | (independent of D_in^i, so the estimate stays unbiased); default "none" | |
+| score baseline | none: the raw J̃_i (the paper's estimator) | leave-one-out: J̃_i − mean_{j≠i} J̃_j, |
+|                |                                          | independent of D_in^i, so still unbiased |
+|                | (`score_baseline` overrides either default) | (raw J̃ did not learn on nav2d: −113 flat) |
 
 The authors' code multiplies the score term by mean(normalised advantages) ≈ 1e-9, i.e. turns it
 off (sgmrl.md §3); here the coefficient is the raw return estimate, so the term is active.
@@ -70,12 +71,16 @@ class SGMRLConfig:
     outer_lr: float = 1e-3
     """Adam learning rate (practical) or β of plain ascent (exact)"""
     hessian: str = "autodiff"
-    score_baseline: str = "none"
+    score_baseline: str = "auto"
+    """'none' (the paper's raw J̃_i), 'leave_one_out' (J̃_i minus the other tasks' mean) or 'auto':
+    'none' in exact mode, 'leave_one_out' in practical mode"""
     debias_coef: float = 1.0
     """multiplies the score term (1.0: the paper's estimator)"""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden_sizes", tuple(int(h) for h in self.hidden_sizes))
+        if self.score_baseline == "auto":
+            object.__setattr__(self, "score_baseline", "none" if self.mode == "exact" else "leave_one_out")
         for field, allowed in (("mode", ("exact", "practical")), ("hessian", ("autodiff", "first_order")),
                                ("score_baseline", ("none", "leave_one_out"))):
             if getattr(self, field) not in allowed:
