@@ -175,7 +175,8 @@ class SGMRL:
             (-objective).backward()
             self._adam.step()
         return (steps + outer_batch.env_steps, pre, float(outer_batch.episode_returns().mean()),
-                {"score_coefficient_mean": float(coefficients.mean())})
+                {"score_coefficient_mean": float(coefficients.mean()),
+                 "score_coefficient_abs_mean": float(coefficients.abs().mean())})
 
     # ----- the Agent surface -----------------------------------------------------------------
     def meta_params(self) -> Params:

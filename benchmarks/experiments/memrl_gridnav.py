@@ -5,6 +5,13 @@ exactly (the tabular model, `exact=True`): R_1 = the undiscounted H = 20 return 
 after the K = 8-step inner solve, next to the value-iteration optimum J* of each task (the
 result's optimality gap). The paper gives no number, so there is no `Target`: success is
 R_1 ≥ 0.95·J* on each of the three tasks at iteration 120.
+
+Inner initialisation (memrl.md §2.3 item 2, unspecified): "warm" — each task's K steps start from
+its last θ̃_i (still anchored at the current w by λ), since Fig. 1 plots J̃(θ̃_i^t) of a fixed
+family of three tasks over iterations. Measured (120 iterations, exact J(θ̃_i)/J* per task at
+its last sampled iteration): warm 0.25-0.37 on every task for seeds 0 and 1; θ⁰ = w 0.006-0.23.
+Neither reaches the 0.95 claim with the paper's λ, α, β, K (see the engineer's note); the training
+log's `task_<i>_ratio` is the Fig. 1 (right) curve.
 """
 
 from benchmarks.evaluate import MetaTestProtocol
@@ -15,11 +22,14 @@ EXPERIMENT = Experiment(
     description="MEMRL Fig. 1: 11×11 grid, 3 goals, λ=2 α=0.1 β=0.02 K=8 B=2 D=10 γ=0.99, 120 iterations",
     env_id="MetaRL/GridNavigation-v0",
     env_kwargs={"preset": "memrl"},
-    agents=(AgentSpec("MEMRL", "baselines.memrl:MEMRL", {}),),
+    agents=(AgentSpec("MEMRL", "baselines.memrl:MEMRL", {"inner_init": "warm"}),),
     iterations=120,
     seeds=5,
     protocol=MetaTestProtocol(adaptation_steps=1, evaluation_episodes=10, exact=True),
     quick={"iterations": 2, "seeds": 1, "config": {"inner_steps": 2}},
     notes="target: R_1 ≥ 0.95 J*(task) on each of the 3 tasks at iteration 120 (paper: 'optimal'); "
-          "J* from value iteration on the exact model with the scored horizon and discount",
+          "J* from value iteration on the exact model with the scored horizon and discount. inner_init='warm' "
+          "(θ⁰ = the task's last θ̃_i, memrl.md §2.3 item 2): Fig. 1 follows θ̃_i^t of a fixed three-task family; "
+          "measured 120 iterations, seeds 0-1: warm J(θ̃)/J* 0.25-0.37 per task, θ⁰ = w 0.006-0.23 (below the "
+          "paper's 'optimal'). The meta-test's adapt starts from the stored θ̃_i of a known task.",
 )
