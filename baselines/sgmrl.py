@@ -19,8 +19,8 @@ batch D_t gets a score term at θ^{t−1}(θ) (sgmrl.md §1.4; the released code
 | weights | reward-to-go from t = 0 (γ^t, eq. (4)), no baseline | GAE(0.99, 0.997), linear baseline, normed |
 | surrogate units | per-trajectory sum, mean over D (eq. (5)) | per-step mean (ProMP `log_likelihood`) |
 | outer step | plain gradient ascent with β = `outer_lr` | Adam(`outer_lr` = 1e-3), one step per iteration |
-| score coefficient | raw J̃_i = mean over D_o of Σ_h γ^h r_h (never normalised) | J̃_i / σ_i, σ_i the std of D_o's raw |
-|                   |                                             | advantages (the first term's scale: sgmrl.md §6) |
+| score coefficient | raw J̃_i = mean over D_o of Σ_h γ^h r_h (never normalised) | J̃_i / σ, σ = std of J̃ over the |
+|                   |                                             | meta-batch (O(1) like the first term; sgmrl.md §6) |
 | Hessian | autodiff through the inner step (`hessian="first_order"`: Jacobian = I, score term kept) | same |
 | score baseline | none: the raw J̃_i (the paper's estimator) | leave-one-out: J̃_i − mean_{j≠i} J̃_j, |
 |                |                                          | independent of D_in^i, so still unbiased |
@@ -108,19 +108,20 @@ class SGMRLConfig:
         return config_from_dict(cls, data)
 
 
-def score_coefficients(outer_batch: TrajectoryBatch, raw_advantages: np.ndarray, config: SGMRLConfig) -> torch.Tensor:
-    """c_i = J̃_i(θ_i, D_o), the raw mean discounted return of D_o (÷ σ_i in practical mode),
-    minus the other tasks' mean under `score_baseline="leave_one_out"`, times `debias_coef`."""
+def score_coefficients(outer_batch: TrajectoryBatch, config: SGMRLConfig) -> torch.Tensor:
+    """c_i = J̃_i(θ_i, D_o), the raw mean discounted return of D_o, minus the other tasks' mean
+    under `score_baseline="leave_one_out"`, times `debias_coef`. Practical mode divides by the
+    spread of J̃ over the meta-batch, so the coefficients are O(1) like the normalised first term;
+    a per-task advantage std (the earlier choice) collapses as a task is solved and blew the
+    coefficient up to 1e7 on nav2d."""
     returns = outer_batch.episode_returns(config.discount).mean(axis=1)
+    spread = returns.std()
     if config.score_baseline == "leave_one_out":
         if len(returns) < 2:
             raise ValueError("SGMRLConfig.score_baseline='leave_one_out' needs ≥ 2 tasks per iteration")
         returns = returns - (returns.sum() - returns) / (len(returns) - 1)
     if not config.exact:
-        mask = outer_batch.mask
-        mean = np.where(mask, raw_advantages, 0).sum(axis=(1, 2)) / mask.sum(axis=(1, 2))
-        var = np.where(mask, (raw_advantages - mean[:, None, None]) ** 2, 0).sum(axis=(1, 2)) / mask.sum(axis=(1, 2))
-        returns = returns / (np.sqrt(var) + 1e-8)
+        returns = returns / (spread + 1e-8)
     return torch.as_tensor(config.debias_coef * returns, dtype=torch.float32)
 
 
@@ -160,8 +161,8 @@ class SGMRL:
                                                         cfg.reduction, first_order=True)]        # eq. (12)
             steps, pre = steps + batch.env_steps, float(batch.episode_returns().mean()) if t == 0 else pre
         outer_batch = self.sampler.collect(self.policy, adapted, tasks, cfg.episodes_per_task, rng)  # D_o
-        outer_tensors, outer_weights, raw = self._step_data(outer_batch)
-        coefficients = score_coefficients(outer_batch, raw, cfg)
+        outer_tensors, outer_weights, _ = self._step_data(outer_batch)
+        coefficients = score_coefficients(outer_batch, cfg)
         leaves = self.policy.meta_params()
         objective = pg.meta_objective(self.policy, leaves, inner, (outer_tensors, outer_weights), cfg.inner_lr,
                                       cfg.reduction, first_order=cfg.hessian == "first_order",

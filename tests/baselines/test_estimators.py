@@ -107,7 +107,7 @@ def estimator_chunks(policy, theta, task: str, inner_lr: float, with_score: bool
         outer_batch = batch_of(sample_actions(policy, adapted, per_chunk, 2, rng), task)
         raw = pg.weights(outer_batch, EXACT_SPEC)
         outer = (pg.BatchTensors.of(outer_batch), pg.as_weights(raw))
-        coefficients = [score_coefficients(outer_batch, raw, config)] if with_score else None
+        coefficients = [score_coefficients(outer_batch, config)] if with_score else None
         leaves = {k: v.clone().requires_grad_(True) for k, v in theta.items()}
         objective = pg.meta_objective(policy, leaves, inner, outer, inner_lr, "episode_sum",
                                       score_coefficients=coefficients).mean()
@@ -136,7 +136,7 @@ def test_score_term_is_active():
     """The coefficient is the raw return estimate, not a normalised advantage (≈ 0 in the released code)."""
     policy, theta = make_policy()
     batch = batch_of(sample_actions(policy, theta, 4, 10, np.random.default_rng(0)), "A")
-    coefficients = score_coefficients(batch, pg.weights(batch, EXACT_SPEC), SGMRLConfig(mode="exact", discount=GAMMA))
+    coefficients = score_coefficients(batch, SGMRLConfig(mode="exact", discount=GAMMA))
     np.testing.assert_allclose(coefficients.numpy(), batch.episode_returns(GAMMA).mean(axis=1), rtol=1e-6)
     assert np.all(np.abs(coefficients.numpy()) > 0.1)
 
