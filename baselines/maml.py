@@ -53,6 +53,9 @@ class MAMLConfig:
     activation: str = "tanh"
     init_std: float = 1.0
     """initial std of the Gaussian policy (pytorch-maml-rl)"""
+    action_scale: float = 1.0
+    """Gaussian policy in env units (1.0, pytorch-maml-rl) or in a normalised space mapped onto the env by
+    this factor (ProMP/maml_zoo's normalize wrapper: 0.01 for the ±0.1 point env)"""
     inner_lr: float = 0.1
     """step size α of the inner VPG step (pytorch-maml-rl fast-lr)"""
     inner_steps: int = 1
@@ -107,7 +110,7 @@ class MAML:
         self.sampler = Sampler(env_id, self.env_kwargs)
         self.policy = build_policy(self.sampler.observation_space, self.sampler.action_space,
                                    hidden_sizes=self.config.hidden_sizes, activation=self.config.activation,
-                                   init_std=self.config.init_std)
+                                   init_std=self.config.init_std, action_scale=self.config.action_scale)
         self._adam = torch.optim.Adam(self.policy.parameters(), lr=self.config.outer_lr)
 
     # ----- meta-training ---------------------------------------------------------------------

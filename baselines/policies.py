@@ -149,9 +149,15 @@ class CategoricalMLPPolicy(Policy):
 
 class GaussianMLPPolicy(Policy):
     def __init__(self, obs_dim: int, action_dim: int, hidden_sizes: Sequence[int] = (64, 64),
-                 activation: str = "tanh", init_std: float = 1.0, min_std: float = 1e-6, obs_scale: float = 1.0):
+                 activation: str = "tanh", init_std: float = 1.0, min_std: float = 1e-6, obs_scale: float = 1.0,
+                 action_scale: float = 1.0):
         super().__init__()
         self.obs_scale = float(obs_scale)
+        # ProMP/maml_zoo's normalised env: the Gaussian lives in a space `1/action_scale` times wider
+        # than the env's and is mapped linearly onto it (SG-MRL's point env: scale 0.01). Scaling mean
+        # and std by the same factor is that map; log-probs shift by a constant, gradients and KL do not.
+        self.log_action_scale = math.log(action_scale)
+        self.action_scale = float(action_scale)
         self.min_log_std = math.log(min_std)
         self.net = _mlp([obs_dim, *hidden_sizes, action_dim], activation)
         self.log_std = nn.Parameter(torch.full((action_dim,), math.log(init_std)))
@@ -161,6 +167,8 @@ class GaussianMLPPolicy(Policy):
         log_std = used["log_std"].clamp(min=self.min_log_std)
         if log_std.dim() > 1:  # per-task log-stds (task, action) broadcast over the middle axes
             log_std = log_std.reshape(log_std.shape[0], *([1] * (mean.dim() - 2)), log_std.shape[-1])
+        if self.action_scale != 1.0:
+            mean, log_std = mean * self.action_scale, log_std + self.log_action_scale
         return mean, log_std.expand_as(mean)
 
     def log_prob_from(self, dist: tuple[torch.Tensor, ...], actions: torch.Tensor) -> torch.Tensor:
@@ -181,7 +189,8 @@ class GaussianMLPPolicy(Policy):
 
 
 def build_policy(observation_space: spaces.Space, action_space: spaces.Space, *, hidden_sizes: Sequence[int],
-                 activation: str = "tanh", init_std: float = 1.0, obs_scale: float = 1.0) -> Policy:
+                 activation: str = "tanh", init_std: float = 1.0, obs_scale: float = 1.0,
+                 action_scale: float = 1.0) -> Policy:
     """The policy family that fits the spaces: categorical for `Discrete`, Gaussian for `Box`."""
     if not isinstance(observation_space, spaces.Box) or len(observation_space.shape) != 1:
         raise TypeError(f"build_policy: observation space must be a 1-D Box, got {observation_space}")
@@ -190,6 +199,6 @@ def build_policy(observation_space: spaces.Space, action_space: spaces.Space, *,
         return CategoricalMLPPolicy(obs_dim, int(action_space.n), hidden_sizes, activation, obs_scale)
     if isinstance(action_space, spaces.Box) and len(action_space.shape) == 1:
         return GaussianMLPPolicy(obs_dim, action_space.shape[0], hidden_sizes, activation, init_std,
-                                 obs_scale=obs_scale)
+                                 obs_scale=obs_scale, action_scale=action_scale)
     raise TypeError(f"build_policy: unsupported action space {action_space}")
 

@@ -58,6 +58,9 @@ class SGMRLConfig:
     """sgmrl_full.json: [100, 100], tanh"""
     activation: str = "tanh"
     init_std: float = 1.0
+    action_scale: float = 1.0
+    """1.0: the Gaussian in env units; the released code's normalize wrapper maps a policy in [-10, 10]
+    onto the env's bounds, i.e. 0.01 for the ±0.1 point env (sgmrl.md §2.1)"""
     inner_lr: float = 0.1
     """α (sgmrl_full.json inner_lr)"""
     inner_steps: int = 1
@@ -135,7 +138,7 @@ class SGMRL:
         self.sampler = Sampler(env_id, self.env_kwargs)
         self.policy = build_policy(self.sampler.observation_space, self.sampler.action_space,
                                    hidden_sizes=self.config.hidden_sizes, activation=self.config.activation,
-                                   init_std=self.config.init_std)
+                                   init_std=self.config.init_std, action_scale=self.config.action_scale)
         self._adam = torch.optim.Adam(self.policy.parameters(), lr=self.config.outer_lr)
 
     def meta_train(self, train_tasks: Sequence[Task], *, iterations: int, seed: int,
