@@ -58,9 +58,11 @@ def _cell_key(data: dict[str, Any]) -> tuple[str, str, str, str, str]:
 
 
 def collect(directory: str | Path) -> tuple[list[tuple[Path, dict[str, Any]]], list[tuple[Path, str]]]:
-    """Load every `*.json` under `directory`; returns (valid (path, document) pairs, bad (path, reason) pairs)."""
+    """Load every results file (`*__seed<s>[__variant].json`, see `result_filename`) under `directory`;
+    other JSON beside them (e.g. `benchmarks/bound.py`'s `bound.json`) is not a result and is left alone.
+    Returns (valid (path, document) pairs, bad (path, reason) pairs)."""
     valid, bad = [], []
-    for path in sorted(Path(directory).rglob("*.json")):
+    for path in sorted(Path(directory).rglob("*__seed*.json")):
         try:
             valid.append((path, load_result(path)))
         except ResultError as error:

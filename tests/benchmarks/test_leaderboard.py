@@ -60,10 +60,11 @@ def test_bad_files_are_refused_and_named_but_the_rest_rendered(results_dir: Path
     tampered.write_text(json.dumps(data))
     other = write_document(results_dir / "elsewhere", 3, label="Random",
                            protocol=MetaTestProtocol(adaptation_steps=2, evaluation_episodes=9))
-    duplicate = results_dir / "copy" / "Random_seed0.json"
+    duplicate = results_dir / "copy" / "Random__copy__seed0.json"
     duplicate.parent.mkdir()
     original = sorted(results_dir.rglob("Random__*seed0.json"))[0]
     duplicate.write_text(original.read_text())
+    (results_dir / "bound.json").write_text(json.dumps({"not": "a result"}))  # other artifacts are not results
     report = write_leaderboard(results_dir, tmp_path / "site")
     bad = {path: reason for path, reason in report.bad}
     assert len(bad) == 3 and {tampered, other} < set(bad)
