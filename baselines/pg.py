@@ -27,9 +27,9 @@ import numpy as np
 import torch
 
 from baselines.agent import Callback, IterationRecord, TrainingLog
-from baselines.policies import Params, Policy, StackedParams
+from baselines.policies import Params, Policy, StackedParams, build_policy
 from baselines.returns import LinearFeatureBaseline, discounted_returns, gae, normalize
-from baselines.sampler import TrajectoryBatch, torch_generator
+from baselines.sampler import Sampler, TrajectoryBatch, torch_generator
 from metarl_envs.core import Task
 
 __all__ = ["BatchTensors", "WeightSpec", "adapted_fisher_product", "inner_step", "meta_objective", "policy_gradients",
@@ -318,6 +318,15 @@ def load_agent(cls: type, path: str | Path) -> Any:
     agent = cls(document["env_id"], cls.config_class.from_dict(document["config"]), document["env_kwargs"])
     agent.policy.load_state_dict(torch.load(folder / "policy.pt", weights_only=True))
     return agent
+
+
+def sampler_and_policy(env_id: str, env_kwargs: Mapping[str, Any], config: Any) -> tuple[Sampler, Policy]:
+    """The sampler on the agent's env and the policy its config describes (hidden_sizes, activation,
+    init_std, action_scale): what the MAML and SG-MRL constructors share."""
+    sampler = Sampler(env_id, env_kwargs)
+    policy = build_policy(sampler.observation_space, sampler.action_space, hidden_sizes=config.hidden_sizes,
+                          activation=config.activation, init_std=config.init_std, action_scale=config.action_scale)
+    return sampler, policy
 
 
 def seed_policy(policy: Policy, seed: int) -> np.random.Generator:

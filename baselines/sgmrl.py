@@ -42,9 +42,9 @@ import torch
 
 from baselines import pg
 from baselines.agent import Callback, TrainingLog, config_from_dict
-from baselines.policies import Params, build_policy, detach
+from baselines.policies import Params, detach
 from baselines.returns import normalize
-from baselines.sampler import Sampler, TrajectoryBatch
+from baselines.sampler import TrajectoryBatch
 from metarl_envs.core import Task
 
 __all__ = ["SGMRL", "SGMRLConfig", "score_coefficients"]
@@ -135,10 +135,7 @@ class SGMRL:
     def __init__(self, env_id: str, config: SGMRLConfig | None = None, env_kwargs: Mapping[str, Any] | None = None):
         self.env_id, self.env_kwargs = env_id, dict(env_kwargs or {})
         self.config = config or SGMRLConfig()
-        self.sampler = Sampler(env_id, self.env_kwargs)
-        self.policy = build_policy(self.sampler.observation_space, self.sampler.action_space,
-                                   hidden_sizes=self.config.hidden_sizes, activation=self.config.activation,
-                                   init_std=self.config.init_std, action_scale=self.config.action_scale)
+        self.sampler, self.policy = pg.sampler_and_policy(env_id, self.env_kwargs, self.config)
         self._adam = torch.optim.Adam(self.policy.parameters(), lr=self.config.outer_lr)
 
     def meta_train(self, train_tasks: Sequence[Task], *, iterations: int, seed: int,
