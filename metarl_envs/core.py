@@ -278,6 +278,15 @@ def task_field_error(owner: str, field: str, value: Any, preset: str, support: s
     return ValueError(f"{owner}.{field}={value!r}: outside preset {preset!r}, which draws from {support}")
 
 
+def check_task_in_box(task: Task, fields: Sequence[str], low: Sequence[float], high: Sequence[float],
+                      preset: str) -> None:
+    """Raise `task_field_error` for the first field of `task` outside [low, high] (per field)."""
+    for name, lo, hi in zip(fields, low, high, strict=True):
+        value = getattr(task, name)
+        if not lo <= value <= hi:
+            raise task_field_error(type(task).__name__, name, value, preset, f"[{lo}, {hi}]")
+
+
 # --------------------------------------------------------------------------------------------
 # The native vector env base
 # --------------------------------------------------------------------------------------------

@@ -101,7 +101,7 @@ from metarl_envs.core import (
     check_choice,
     check_discrete_action,
     check_finite,
-    task_field_error,
+    check_task_in_box,
 )
 
 __all__ = ["CartPoleParamsEnv", "CartPoleParamsPreset", "CartPoleParamsTask", "CartPoleParamsVectorEnv",
@@ -242,10 +242,7 @@ class CartPoleParamsEnv(MetaEnv):
         return [CartPoleParamsTask(*row) for row in preset.family]
 
     def _check_task_in_preset(self, task: CartPoleParamsTask) -> None:
-        for name, low, high in zip(FIELDS, self.preset.low, self.preset.high, strict=True):
-            value = getattr(task, name)
-            if not low <= value <= high:
-                raise task_field_error("CartPoleParamsTask", name, value, self.preset_name, f"[{low}, {high}]")
+        check_task_in_box(task, FIELDS, self.preset.low, self.preset.high, self.preset_name)
 
     def _on_task_change(self) -> None:
         self._params = task_arrays([self._task])

@@ -90,7 +90,7 @@ from metarl_envs.core import (
     check_choice,
     check_discrete_action,
     check_finite,
-    task_field_error,
+    check_task_in_box,
 )
 
 __all__ = ["MountainCarParamsEnv", "MountainCarParamsPreset", "MountainCarParamsTask",
@@ -196,10 +196,7 @@ class MountainCarParamsEnv(MetaEnv):
         return [MountainCarParamsTask(*row) for row in preset.family]
 
     def _check_task_in_preset(self, task: MountainCarParamsTask) -> None:
-        for name, low, high in zip(FIELDS, self.preset.low, self.preset.high, strict=True):
-            value = getattr(task, name)
-            if not low <= value <= high:
-                raise task_field_error("MountainCarParamsTask", name, value, self.preset_name, f"[{low}, {high}]")
+        check_task_in_box(task, FIELDS, self.preset.low, self.preset.high, self.preset_name)
 
     def _on_task_change(self) -> None:
         self._params = task_arrays([self._task])
