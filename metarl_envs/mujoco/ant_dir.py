@@ -78,14 +78,11 @@ healthy, which differs on the terminal step).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import ClassVar
-
-import numpy as np
 
 from metarl_envs.mujoco.ant import AntMetaEnv, AntPreset
 from metarl_envs.mujoco.base import MujocoMetaVectorEnv
-from metarl_envs.mujoco.half_cheetah_dir import DIRECTIONS, DirectionTask, draw_directions
+from metarl_envs.mujoco.half_cheetah_dir import DirectionTask, DirectionTaskFamily
 
 __all__ = ["AntDirEnv", "AntDirVectorEnv"]
 
@@ -110,23 +107,11 @@ PRESETS: dict[str, AntPreset] = {
 }
 
 
-class AntDirEnv(AntMetaEnv):
-    task_type = DirectionTask
+class AntDirEnv(DirectionTaskFamily, AntMetaEnv):
     presets: ClassVar[dict[str, AntPreset]] = PRESETS
 
     def __init__(self, preset: str = "maml", task: DirectionTask | dict | None = None, horizon: int | None = None):
         super().__init__(preset, task, horizon)
-
-    @classmethod
-    def draw_tasks(cls, preset: AntPreset, rng: np.random.Generator, n: int) -> list[DirectionTask]:
-        return draw_directions(rng, n)
-
-    @classmethod
-    def task_family(cls, preset: AntPreset) -> Sequence[DirectionTask]:
-        return DIRECTIONS
-
-    def task_arrays(self, tasks: Sequence[DirectionTask]) -> dict[str, np.ndarray]:
-        return {"direction": np.array([t.direction for t in tasks])}
 
     def task_reward(self, before, after, xy_velocity, params):
         return params["direction"] * xy_velocity[:, 0]

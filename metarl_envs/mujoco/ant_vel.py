@@ -68,14 +68,13 @@ and at reset, so the contact terms are real. rllab rewarded the torso COM veloci
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
 from typing import ClassVar
 
 import numpy as np
 
 from metarl_envs.mujoco.ant import AntMetaEnv, AntPreset
 from metarl_envs.mujoco.base import MujocoMetaVectorEnv
-from metarl_envs.mujoco.half_cheetah_vel import VelocityTask, check_velocity_in_preset, draw_velocities
+from metarl_envs.mujoco.half_cheetah_vel import VelocityTask, VelocityTaskFamily
 
 __all__ = ["AntVelEnv", "AntVelPreset", "AntVelVectorEnv"]
 
@@ -98,22 +97,11 @@ PRESETS: dict[str, AntVelPreset] = {
 }
 
 
-class AntVelEnv(AntMetaEnv):
-    task_type = VelocityTask
+class AntVelEnv(VelocityTaskFamily, AntMetaEnv):
     presets: ClassVar[dict[str, AntVelPreset]] = PRESETS
 
     def __init__(self, preset: str = "maml", task: VelocityTask | dict | None = None, horizon: int | None = None):
         super().__init__(preset, task, horizon)
-
-    @classmethod
-    def draw_tasks(cls, preset: AntVelPreset, rng: np.random.Generator, n: int) -> list[VelocityTask]:
-        return draw_velocities(preset, rng, n)
-
-    def _check_task_in_preset(self, task: VelocityTask) -> None:
-        check_velocity_in_preset("VelocityTask", task, self.preset, self.preset_name)
-
-    def task_arrays(self, tasks: Sequence[VelocityTask]) -> dict[str, np.ndarray]:
-        return {"velocity": np.array([t.velocity for t in tasks])}
 
     def task_reward(self, before, after, xy_velocity, params):
         return -np.abs(xy_velocity[:, 0] - params["velocity"]) + self.preset.forward_offset

@@ -71,7 +71,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -119,23 +119,29 @@ PRESETS: dict[str, HalfCheetahPreset] = {
 }
 
 
-class HalfCheetahDirEnv(HalfCheetahMetaEnv):
-    task_type = DirectionTask
-    presets: ClassVar[dict[str, HalfCheetahPreset]] = PRESETS
+class DirectionTaskFamily:
+    """The task half of every forward/backward env (HalfCheetahDir, AntDir): the family ±1, draws from
+    it and the per-sub-env direction array; mixed in before the body's base."""
 
-    def __init__(self, preset: str = "maml", task: DirectionTask | dict | None = None, horizon: int | None = None):
-        super().__init__(preset, task, horizon)
+    task_type = DirectionTask
 
     @classmethod
-    def draw_tasks(cls, preset: HalfCheetahPreset, rng: np.random.Generator, n: int) -> list[DirectionTask]:
+    def draw_tasks(cls, preset: Any, rng: np.random.Generator, n: int) -> list[DirectionTask]:
         return draw_directions(rng, n)
 
     @classmethod
-    def task_family(cls, preset: HalfCheetahPreset) -> Sequence[DirectionTask]:
+    def task_family(cls, preset: Any) -> Sequence[DirectionTask]:
         return DIRECTIONS
 
     def task_arrays(self, tasks: Sequence[DirectionTask]) -> dict[str, np.ndarray]:
         return {"direction": np.array([t.direction for t in tasks])}
+
+
+class HalfCheetahDirEnv(DirectionTaskFamily, HalfCheetahMetaEnv):
+    presets: ClassVar[dict[str, HalfCheetahPreset]] = PRESETS
+
+    def __init__(self, preset: str = "maml", task: DirectionTask | dict | None = None, horizon: int | None = None):
+        super().__init__(preset, task, horizon)
 
     def forward_reward(self, x_velocity, params):
         return params["direction"] * x_velocity

@@ -131,15 +131,14 @@ def draw_velocities(preset: Any, rng: np.random.Generator, n: int) -> list[Veloc
     return [VelocityTask(velocity=v) for v in rng.uniform(preset.velocity_low, preset.velocity_high, n).tolist()]
 
 
-class HalfCheetahVelEnv(HalfCheetahMetaEnv):
-    task_type = VelocityTask
-    presets: ClassVar[dict[str, HalfCheetahVelPreset]] = PRESETS
+class VelocityTaskFamily:
+    """The task half of every target-velocity env (HalfCheetahVel, AntVel): sampling U[low, high] from
+    the preset, the preset range check and the per-sub-env velocity array; mixed in before the body's base."""
 
-    def __init__(self, preset: str = "maml", task: VelocityTask | dict | None = None, horizon: int | None = None):
-        super().__init__(preset, task, horizon)
+    task_type = VelocityTask
 
     @classmethod
-    def draw_tasks(cls, preset: HalfCheetahVelPreset, rng: np.random.Generator, n: int) -> list[VelocityTask]:
+    def draw_tasks(cls, preset: Any, rng: np.random.Generator, n: int) -> list[VelocityTask]:
         return draw_velocities(preset, rng, n)
 
     def _check_task_in_preset(self, task: VelocityTask) -> None:
@@ -147,6 +146,13 @@ class HalfCheetahVelEnv(HalfCheetahMetaEnv):
 
     def task_arrays(self, tasks: Sequence[VelocityTask]) -> dict[str, np.ndarray]:
         return {"velocity": np.array([t.velocity for t in tasks])}
+
+
+class HalfCheetahVelEnv(VelocityTaskFamily, HalfCheetahMetaEnv):
+    presets: ClassVar[dict[str, HalfCheetahVelPreset]] = PRESETS
+
+    def __init__(self, preset: str = "maml", task: VelocityTask | dict | None = None, horizon: int | None = None):
+        super().__init__(preset, task, horizon)
 
     def forward_reward(self, x_velocity, params):
         return -np.abs(x_velocity - params["velocity"])
