@@ -2,15 +2,18 @@
 
 Released-code settings (sgmrl_mujoco.json, sgmrl.md §3): 40 tasks × 20 trajectories, 100×100 tanh,
 γ 0.99, GAE λ 0.997, α 0.1, Adam 1e-3, 400 iterations, horizon 200; ProMP's velocity U[0, 3] ("promp"
-preset, horizon raised to the config's 200). Each agent is trained and evaluated with its own
-number of inner steps ζ: the target of the ζ-step agent sits at k = ζ.
+preset, horizon raised to the config's 200). Actions: the policy acts in [−10, 10]⁶, mapped ×0.1
+onto the actuator range [−1, 1] (the released code's normalize wrapper, sgmrl.md §2.2), so
+`action_scale=0.1`. Each agent is trained and evaluated with its own number of inner steps ζ: the
+target of the ζ-step agent sits at k = ζ.
 """
 
 from benchmarks.evaluate import MetaTestProtocol
 from benchmarks.experiments import AgentSpec, Experiment, Target
 
 _SOURCE = "SG-MRL Table 2"
-_SHARED = {"hidden_sizes": [100, 100], "tasks_per_iteration": 40, "episodes_per_task": 20, "inner_lr": 0.1}
+_SHARED = {"hidden_sizes": [100, 100], "tasks_per_iteration": 40, "episodes_per_task": 20, "inner_lr": 0.1,
+           "action_scale": 0.1}
 _MAML = {**_SHARED, "gae_lambda": 0.997, "outer_optimizer": "adam", "outer_lr": 1e-3}
 
 EXPERIMENT = Experiment(

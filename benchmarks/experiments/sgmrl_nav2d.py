@@ -3,14 +3,17 @@
 Settings of the released code's sgmrl_full.json, shared by all three (sgmrl.md §3): 20 tasks ×
 20 trajectories, 100×100 tanh, γ 0.99, GAE λ 0.997, α 0.1, Adam 1e-3, 500 iterations. The
 paper's "negative square distance" reward is the code's (and this env's) Euclidean distance
-(sgmrl.md §2.1). Meta-test: 40 fixed test tasks, 20 adaptation and 20 evaluation trajectories.
+(sgmrl.md §2.1). Actions: the released code runs the env under rllab's normalize wrapper, the policy
+acting in [−10, 10]² mapped ×0.01 onto the ±0.1 box (sgmrl.md §2.1), so `action_scale=0.01` with init
+std 1. Meta-test: 40 fixed test tasks, 20 adaptation and 20 evaluation trajectories.
 """
 
 from benchmarks.evaluate import MetaTestProtocol
 from benchmarks.experiments import AgentSpec, Experiment, Target
 
 _SOURCE = "SG-MRL Table 1"
-_SHARED = {"hidden_sizes": [100, 100], "tasks_per_iteration": 20, "episodes_per_task": 20, "inner_lr": 0.1}
+_SHARED = {"hidden_sizes": [100, 100], "tasks_per_iteration": 20, "episodes_per_task": 20, "inner_lr": 0.1,
+           "action_scale": 0.01}
 _MAML = {**_SHARED, "gae_lambda": 0.997, "outer_optimizer": "adam", "outer_lr": 1e-3}
 
 EXPERIMENT = Experiment(
