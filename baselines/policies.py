@@ -11,24 +11,25 @@ is just another dict, differentiable with respect to the dict it was computed fr
 
 `distribution(params, obs)` accepts one `Params` (shared by every leading index) or a
 `Sequence[Params]` with one entry per task, in which case `obs` has shape (task, ...) and the
-per-task networks are evaluated together with `torch.func.vmap` (the sampler's batched path).
+per-task networks are evaluated together, one batched matmul per layer. `rollout_sampler` fixes the
+parameters of one rollout so that the per-step forward pass lays nothing out again.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 from gymnasium import spaces
 from torch import nn
-from torch.func import vmap
 
 __all__ = ["CategoricalMLPPolicy", "GaussianMLPPolicy", "Params", "Policy", "StackedParams", "build_policy", "detach",
            "flat"]
 
 Params = dict[str, torch.Tensor]
 ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU}
+_IN_PLACE = {nn.Tanh: torch.tanh_, nn.ReLU: torch.relu_}
 
 
 def detach(params: Mapping[str, torch.Tensor]) -> Params:
@@ -89,18 +90,70 @@ class Policy(nn.Module):
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         return self.net(obs * self.obs_scale)
 
+    def stacked_head(self, params: Mapping[str, torch.Tensor], obs: torch.Tensor) -> torch.Tensor:
+        """`head` with one parameter set per leading index of `obs` (params stacked on a task axis):
+        one batched matmul per layer, the same result as `vmap(head)` at a fraction of its overhead
+        (the sampler calls it once per env step)."""
+        batch_shape = obs.shape[:-1]
+        x = (obs * self.obs_scale).reshape(obs.shape[0], -1, obs.shape[-1])
+        for index, layer in enumerate(self.net):
+            if isinstance(layer, nn.Linear):
+                weight, bias = params[f"net.{index}.weight"], params[f"net.{index}.bias"]
+                x = torch.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2))
+            else:
+                x = layer(x)
+        return x.reshape(*batch_shape, x.shape[-1])
+
     def _heads(self, params, obs: torch.Tensor) -> tuple[torch.Tensor, Mapping[str, torch.Tensor]]:
         if isinstance(params, StackedParams):
-            return vmap(self.head)(dict(params), obs), params
+            return self.stacked_head(params, obs), params
         if isinstance(params, Mapping):
             return self.head(params, obs), params
         if obs.shape[0] != len(params):
             raise ValueError(f"{type(self).__name__}: {len(params)} parameter sets for obs of shape {obs.shape}")
         stacked = {k: torch.stack([p[k] for p in params]) for k in params[0]}
-        return vmap(self.head)(stacked, obs), stacked
+        return self.stacked_head(stacked, obs), stacked
 
     def dist_params(self, params, obs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return self._dist_from_head(*self._heads(params, obs))
+
+    def _dist_from_head(self, head: torch.Tensor, params: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, ...]:
         raise NotImplementedError
+
+    def _draw(self, dist: tuple[torch.Tensor, ...], generator: torch.Generator) -> torch.Tensor:
+        raise NotImplementedError
+
+    def sample(self, params, obs: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        return self._draw(self.dist_params(params, obs), generator)
+
+    def rollout_sampler(self, params: Mapping[str, torch.Tensor],
+                        generator: torch.Generator) -> Callable[[torch.Tensor], torch.Tensor]:
+        """`obs ↦ sample(params, obs, generator)` for one rollout, without autograd: `params` (one
+        dict, or a `StackedParams` for obs of shape (task, ...)) are laid out once as transposed
+        weights and the activations run in place, which halves the per-step cost of the forward pass."""
+        layers: list[tuple[torch.Tensor, torch.Tensor, Callable | None]] = []
+        for index, layer in enumerate(self.net):
+            if isinstance(layer, nn.Linear):
+                weight, bias = params[f"net.{index}.weight"].detach(), params[f"net.{index}.bias"].detach()
+                layers.append((bias.unsqueeze(-2), weight.transpose(-1, -2).contiguous(), None))
+            else:
+                layers[-1] = (*layers[-1][:2], _IN_PLACE[type(layer)])
+        stacked = isinstance(params, StackedParams)
+
+        def head(obs: torch.Tensor) -> torch.Tensor:
+            x = obs * self.obs_scale
+            x = x.reshape(obs.shape[0], -1, obs.shape[-1]) if stacked else x
+            for bias, weight, activation in layers:
+                x = torch.matmul(x, weight).add_(bias)
+                if activation is not None:
+                    activation(x)
+            return x.reshape(*obs.shape[:-1], x.shape[-1])
+
+        def draw(obs: torch.Tensor) -> torch.Tensor:
+            with torch.no_grad():
+                return self._draw(self._dist_from_head(head(obs), params), generator)
+
+        return draw
 
     def log_prob_from(self, dist: tuple[torch.Tensor, ...], actions: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -111,9 +164,6 @@ class Policy(nn.Module):
 
     def log_prob(self, params, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         return self.log_prob_from(self.dist_params(params, obs), actions)
-
-    def sample(self, params, obs: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        raise NotImplementedError
 
     def mode(self, params, obs: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -126,8 +176,8 @@ class CategoricalMLPPolicy(Policy):
         self.obs_scale = float(obs_scale)
         self.net = _mlp([obs_dim, *hidden_sizes, n_actions], activation)
 
-    def dist_params(self, params, obs: torch.Tensor) -> tuple[torch.Tensor]:
-        return (torch.log_softmax(self._heads(params, obs)[0], dim=-1),)
+    def _dist_from_head(self, head: torch.Tensor, params: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor]:
+        return (torch.log_softmax(head, dim=-1),)
 
     def log_prob_from(self, dist: tuple[torch.Tensor, ...], actions: torch.Tensor) -> torch.Tensor:
         return torch.gather(dist[0], -1, actions.long().unsqueeze(-1)).squeeze(-1)
@@ -135,8 +185,8 @@ class CategoricalMLPPolicy(Policy):
     def kl(self, old: tuple[torch.Tensor, ...], new: tuple[torch.Tensor, ...]) -> torch.Tensor:
         return (old[0].exp() * (old[0] - new[0])).sum(-1)
 
-    def sample(self, params, obs: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        probs = self.dist_params(params, obs)[0].exp()
+    def _draw(self, dist: tuple[torch.Tensor, ...], generator: torch.Generator) -> torch.Tensor:
+        probs = dist[0].exp()
         flat_probs = probs.reshape(-1, probs.shape[-1])
         return torch.multinomial(flat_probs, 1, generator=generator).reshape(probs.shape[:-1])
 
@@ -162,8 +212,8 @@ class GaussianMLPPolicy(Policy):
         self.net = _mlp([obs_dim, *hidden_sizes, action_dim], activation)
         self.log_std = nn.Parameter(torch.full((action_dim,), math.log(init_std)))
 
-    def dist_params(self, params, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        mean, used = self._heads(params, obs)
+    def _dist_from_head(self, mean: torch.Tensor,
+                        used: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         log_std = used["log_std"].clamp(min=self.min_log_std)
         if log_std.dim() > 1:  # per-task log-stds (task, action) broadcast over the middle axes
             log_std = log_std.reshape(log_std.shape[0], *([1] * (mean.dim() - 2)), log_std.shape[-1])
@@ -180,8 +230,8 @@ class GaussianMLPPolicy(Policy):
         (m0, s0), (m1, s1) = old, new
         return (s1 - s0 + (torch.exp(2 * s0) + (m0 - m1) ** 2) / (2 * torch.exp(2 * s1)) - 0.5).sum(-1)
 
-    def sample(self, params, obs: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        mean, log_std = self.dist_params(params, obs)
+    def _draw(self, dist: tuple[torch.Tensor, ...], generator: torch.Generator) -> torch.Tensor:
+        mean, log_std = dist
         return mean + log_std.exp() * torch.randn(mean.shape, generator=generator, dtype=mean.dtype)
 
     def mode(self, params, obs: torch.Tensor) -> torch.Tensor:

@@ -145,9 +145,10 @@ class Sampler:
         generator = torch_generator(rng)
         shared = params if isinstance(params, Mapping) else StackedParams.of(list(params))
 
+        sample = policy.rollout_sampler(shared, generator)
+
         def act(obs: np.ndarray) -> np.ndarray:
-            with torch.no_grad():
-                return policy.sample(shared, torch.as_tensor(obs), generator).numpy()
+            return sample(torch.as_tensor(obs)).numpy()
 
         return self.rollout(tasks, episodes_per_task, act, rng)
 

@@ -11,7 +11,7 @@ import metarl_envs
 from baselines import pg
 from baselines.maml import MAML, MAMLConfig
 from baselines.memrl import MEMRL, MEMRLConfig
-from baselines.policies import GaussianMLPPolicy, detach
+from baselines.policies import CategoricalMLPPolicy, GaussianMLPPolicy, StackedParams, detach
 from baselines.returns import LinearFeatureBaseline, discounted_returns, gae
 from baselines.sampler import Sampler
 from baselines.sgmrl import SGMRL, SGMRLConfig
@@ -89,6 +89,20 @@ def test_functional_policy_matches_the_module_and_per_task_params():
     actions = torch.randn(3, 4, 2)
     normal = torch.distributions.Normal(single[0], single[1].exp())
     torch.testing.assert_close(policy.log_prob(per_task[2], obs[2], actions[2]), normal.log_prob(actions[2]).sum(-1))
+
+
+@pytest.mark.parametrize("policy", [GaussianMLPPolicy(2, 2, (8, 8), action_scale=0.1),
+                                    CategoricalMLPPolicy(2, 5, (8,), activation="relu")],
+                         ids=["gaussian", "categorical"])
+def test_rollout_sampler_draws_what_sample_draws(policy):
+    obs = torch.randn(3, 4, 2)
+    params = detach(policy.meta_params())
+    per_task = StackedParams.of([{k: v + 0.1 * i for k, v in params.items()} for i in range(3)])
+    for used in (params, per_task):
+        expected = policy.sample(used, obs, torch.Generator().manual_seed(5))
+        drawn = policy.rollout_sampler(used, torch.Generator().manual_seed(5))(obs)
+        torch.testing.assert_close(drawn, expected)
+        assert not drawn.requires_grad
 
 
 def test_sampler_matches_a_hand_rolled_loop():
