@@ -70,6 +70,8 @@ def run(
     experiment: Annotated[str, typer.Argument(help="experiment name (see `metarl-bench list`)")],
     seeds: Annotated[int | None, typer.Option(min=1, help="seeds 0..N-1 (default: the experiment's)")] = None,
     quick: Annotated[bool, typer.Option("--quick", help="apply the experiment's quick overrides")] = False,
+    iterations: Annotated[int | None, typer.Option(
+        min=1, help="cut meta-training to N iterations (results kept apart as variant itersN)")] = None,
     out: Annotated[Path, typer.Option(help="results folder")] = Path("results"),
     workers: Annotated[int, typer.Option(min=1, help="parallel cells (local process pool)")] = 1,
     backend: Annotated[str, typer.Option(help="local | ray")] = "local",
@@ -83,11 +85,14 @@ def run(
                                  param_hint="EXPERIMENT")
     if backend not in BACKENDS:
         raise typer.BadParameter(f"{backend!r} is not one of {list(BACKENDS)}", param_hint="--backend")
+    if quick and iterations is not None:
+        raise typer.BadParameter("--iterations cannot be combined with --quick", param_hint="--iterations")
     resolved = known[experiment].resolve(quick)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     try:
         with Progress(*columns, console=console) as progress:
-            summary = run_experiment(known[experiment], out, quick=quick, seeds=seeds, workers=workers,
+            summary = run_experiment(known[experiment], out, quick=quick, seeds=seeds, iterations=iterations,
+                                     workers=workers,
                                      backend=backend, progress=_Bars(progress))
     except (RuntimeError, SettingsConflict) as error:
         console.print(f"[red]error:[/red] {escape(str(error))}")
@@ -98,7 +103,8 @@ def run(
     mine = {cell.path for cell in summary.cells}
     cells = summarize_cells([(path, data) for path, data in valid if path in mine],
                             experiments={resolved.name: resolved})
-    title = f"{resolved.name}{' (quick)' if quick else ''}: meta-test return after k adaptation steps"
+    variant = " (quick)" if quick else f" ({iterations} iterations)" if iterations else ""
+    title = f"{resolved.name}{variant}: meta-test return after k adaptation steps"
     console.print(results_table(title, cells))
     for cell in cells:
         if cell.targets:

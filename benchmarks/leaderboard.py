@@ -152,7 +152,7 @@ def _by_experiment(cells: Sequence[CellSummary]) -> dict[tuple[str, str, str, st
 
 def _title(key: tuple[str, str, str, str]) -> str:
     experiment, variant, env_id, preset = key
-    return f"{experiment}{' (quick)' if variant == 'quick' else ''} — {env_id}, preset {preset}"
+    return f"{experiment}{'' if variant == 'full' else f' ({variant})'} — {env_id}, preset {preset}"
 
 
 def _plot_stem(key: tuple[str, str, str, str]) -> str:

@@ -4,7 +4,8 @@ Layout of a file (schema version 1; every key is required, `null` only where not
 
     schema, schema_version          "metarl-bench/result", 1
     package_version, git_commit     metarl-envs version; `git rev-parse HEAD` or "unknown"
-    experiment, variant             experiment name; "full" or "quick" (the --quick overrides applied)
+    experiment, variant             experiment name; "full", "quick" (the --quick overrides applied) or
+                                    "iters<N>" (cut to N meta-training iterations)
     agent                           {label, class ("module:Class"), config}
     env                             {id, kwargs, preset}
     task_sets                       {train, test}: sha256 fingerprints of the stored task sets used

@@ -11,6 +11,10 @@ files are written atomically, an interrupted sweep leaves only whole files and r
 first missing cell. A file that fails validation is run again and overwritten. A valid file with
 other settings is never overwritten: the run stops and names it (use another `--out`).
 
+Variants: "full" (the experiment as written), "quick" (its `quick` overrides) and "iters<N>" (the
+experiment cut to N meta-training iterations, for a run that fits the machine); each variant has its
+own files, so a shortened run never stands in for the full one.
+
 Backends: "local" runs cells in-process (one worker) or in a `ProcessPoolExecutor` (spawned
 processes, torch limited to cpu_count // workers threads each); "ray" runs the same function as
 Ray tasks (`pip install "metarl-envs[ray]"`).
@@ -68,10 +72,17 @@ class RunSummary:
     skipped: tuple[Path, ...]
 
 
-def plan(experiment: Experiment, out: str | Path, *, quick: bool, seeds: int | None = None) -> list[Cell]:
-    """Every (agent, seed) cell of `experiment` (resolved for `quick`) with its results path."""
+def plan(experiment: Experiment, out: str | Path, *, quick: bool, seeds: int | None = None,
+         iterations: int | None = None) -> list[Cell]:
+    """Every (agent, seed) cell of `experiment` (resolved for `quick`, or cut to `iterations`) with its results path."""
     resolved = experiment.resolve(quick)
     variant = "quick" if quick else "full"
+    if iterations is not None:
+        if quick:
+            raise ValueError("plan: quick and iterations exclude each other (--quick sets its own iterations)")
+        if not isinstance(iterations, int) or iterations < 1:
+            raise ValueError(f"plan: iterations={iterations!r} must be an int ≥ 1")
+        resolved, variant = dataclasses.replace(resolved, iterations=iterations), f"iters{iterations}"
     n_seeds = resolved.seeds if seeds is None else seeds
     if not isinstance(n_seeds, int) or n_seeds < 1:
         raise ValueError(f"plan: seeds={n_seeds!r} must be an int ≥ 1")
@@ -165,7 +176,8 @@ def _config_dict(agent: Any, spec: AgentSpec) -> dict[str, Any]:
 
 
 def run_experiment(experiment: Experiment, out: str | Path, *, quick: bool = False, seeds: int | None = None,
-                   workers: int = 1, backend: str = "local", progress: ProgressSink | None = None,
+                   iterations: int | None = None, workers: int = 1, backend: str = "local",
+                   progress: ProgressSink | None = None,
                    cell_runner: Callable[[Cell, ProgressSink | None], Path] = run_cell) -> RunSummary:
     """Run every incomplete cell of `experiment` (see the module docstring); returns what ran and what was skipped."""
     if backend not in BACKENDS:
@@ -173,7 +185,7 @@ def run_experiment(experiment: Experiment, out: str | Path, *, quick: bool = Fal
     if not isinstance(workers, int) or workers < 1:
         raise ValueError(f"run_experiment: workers={workers!r} must be an int ≥ 1")
     ray = _import_ray() if backend == "ray" else None
-    cells = plan(experiment, out, quick=quick, seeds=seeds)
+    cells = plan(experiment, out, quick=quick, seeds=seeds, iterations=iterations)
     done = [cell for cell in cells if is_complete(cell)]
     todo = [cell for cell in cells if cell not in done]
     for cell in done:

@@ -68,6 +68,18 @@ def test_quick_results_are_kept_apart_from_full_ones(tmp_path: Path) -> None:
     assert data["variant"] == "quick" and len(data["meta_test"]["tasks"]) == 2
 
 
+def test_a_shortened_run_is_its_own_variant(tmp_path: Path) -> None:
+    run_experiment(EXPERIMENT, tmp_path, seeds=1)
+    summary = run_experiment(EXPERIMENT, tmp_path, seeds=1, iterations=2)  # no SettingsConflict with the full run
+    assert len(summary.ran) == 2 and not summary.skipped
+    data = load_result(summary.ran[0])
+    assert data["variant"] == "iters2" and data["iterations"] == 2 and len(data["training_curve"]) == 2
+    assert summary.ran[0].name.endswith("__seed0__iters2.json")
+    assert run_experiment(EXPERIMENT, tmp_path, seeds=1, iterations=2).skipped == summary.ran
+    with pytest.raises(ValueError, match="iterations"):
+        plan(EXPERIMENT, tmp_path, quick=True, iterations=2)
+
+
 def test_process_pool_gives_the_same_results_as_in_process(tmp_path: Path) -> None:
     run_experiment(EXPERIMENT, tmp_path / "serial", seeds=1)
     events = []
