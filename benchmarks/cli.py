@@ -73,6 +73,8 @@ def run(
     iterations: Annotated[int | None, typer.Option(
         min=1, help="cut meta-training to N iterations (results kept apart as variant itersN)")] = None,
     out: Annotated[Path, typer.Option(help="results folder")] = Path("results"),
+    agent: Annotated[list[str] | None, typer.Option(
+        help="run only the agent with this label (repeatable; default: every agent)")] = None,
     workers: Annotated[int, typer.Option(min=1, help="parallel cells (local process pool)")] = 1,
     backend: Annotated[str, typer.Option(help="local | ray")] = "local",
 ) -> None:
@@ -85,13 +87,20 @@ def run(
                                  param_hint="EXPERIMENT")
     if backend not in BACKENDS:
         raise typer.BadParameter(f"{backend!r} is not one of {list(BACKENDS)}", param_hint="--backend")
+    chosen = known[experiment]
+    if agent:
+        try:
+            chosen = chosen.only(agent)
+        except KeyError as error:
+            raise typer.BadParameter(f"{error.args[0]}; labels: {[s.label for s in chosen.agents]}",
+                                     param_hint="--agent") from error
     if quick and iterations is not None:
         raise typer.BadParameter("--iterations cannot be combined with --quick", param_hint="--iterations")
-    resolved = known[experiment].resolve(quick)
+    resolved = chosen.resolve(quick)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     try:
         with Progress(*columns, console=console) as progress:
-            summary = run_experiment(known[experiment], out, quick=quick, seeds=seeds, iterations=iterations,
+            summary = run_experiment(chosen, out, quick=quick, seeds=seeds, iterations=iterations,
                                      workers=workers,
                                      backend=backend, progress=_Bars(progress))
     except (RuntimeError, SettingsConflict) as error:

@@ -32,7 +32,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import pkgutil
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from benchmarks.evaluate import MetaTestProtocol
@@ -158,6 +158,17 @@ class Experiment:
             if spec.label == label:
                 return spec
         raise KeyError(f"Experiment {self.name!r}: no agent labelled {label!r}")
+
+    def only(self, labels: Sequence[str]) -> Experiment:
+        """This experiment with just the agents labelled `labels` (and their targets); the cells it
+        plans are the same cells as the whole experiment's, so results mix and resume freely."""
+        specs = tuple(self.agent(label) for label in dict.fromkeys(labels))
+        kept = {spec.label for spec in specs}
+        quick = dict(self.quick)
+        if "agent_config" in quick:
+            quick["agent_config"] = {k: v for k, v in quick["agent_config"].items() if k in kept}
+        return dataclasses.replace(self, agents=specs, targets=tuple(t for t in self.targets if t.agent in kept),
+                                   quick=quick)
 
     def resolve(self, quick: bool) -> Experiment:
         """This experiment, with the `quick` overrides applied when `quick` is true."""

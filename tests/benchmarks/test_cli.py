@@ -78,6 +78,23 @@ def test_run_quick_prints_a_finite_table_next_to_the_targets(tmp_path: Path, mon
     assert "ran 0 cell(s), skipped 4" in again.output and _table(again.output, ("Random", "Timid")) == rows
 
 
+def test_run_one_agent_for_fewer_iterations(tmp_path: Path, monkeypatch) -> None:
+    from tests.benchmarks.test_runner import EXPERIMENT
+
+    monkeypatch.setattr("benchmarks.cli._experiments", lambda: {EXPERIMENT.name: EXPERIMENT})
+    args = ["run", EXPERIMENT.name, "--agent", "Timid", "--iterations", "1", "--seeds", "1", "--out", str(tmp_path)]
+    result = runner.invoke(app, args, env=WIDE)
+    assert result.exit_code == 0, result.output
+    assert "(1 iterations)" in result.output and "ran 1 cell(s)" in result.output
+    written = [p.name for p in (tmp_path / EXPERIMENT.name).iterdir()]
+    assert written == ["Timid__Navigation2D-v0__maml__seed0__iters1.json"]
+    bad = runner.invoke(app, ["run", EXPERIMENT.name, "--agent", "Nobody", "--out", str(tmp_path)], env=WIDE)
+    assert bad.exit_code == 2 and "Nobody" in bad.output
+    both = runner.invoke(app, ["run", EXPERIMENT.name, "--quick", "--iterations", "1", "--out", str(tmp_path)],
+                         env=WIDE)
+    assert both.exit_code == 2 and "--iterations" in both.output
+
+
 def test_run_with_ray_backend_without_ray_says_how_to_install(tmp_path: Path, monkeypatch) -> None:
     import importlib.util
 
