@@ -23,12 +23,18 @@
 |        | standardised over the meta-batch (Stadie et al. 2018; ProMP `vpg_maml.py`, sgmrl.md §1.5) |
 | Adam outer | lr 1e-3, one step per iteration on the mean task surrogate (ProMP / SG-MRL code) |
 
-Meta-test adaptation (`adapt`) is one inner step from `episodes_per_task` fresh trajectories.
+Meta-test adaptation (`adapt`) is one VPG step from `adaptation_episodes` fresh trajectories (default
+`episodes_per_task`) with step size `adaptation_lrs[k]` at step k + 1 (default `inner_lr` at every
+step; the last entry repeats). The original MAML test script (cbfinn/maml_rl
+`maml_examples/test_maml_point.py`) adapts with 4000-step batches (40 trajectories of 100 steps) and
+step sizes 0.5, then 0.25 for every later step. Adapted parameters are `AdaptedParams`, which
+count the adaptation steps that produced them, so the schedule needs nothing from the evaluator.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -42,7 +48,7 @@ from baselines.policies import Params, detach
 from baselines.trpo import trpo_step
 from metarl_envs.core import Task
 
-__all__ = ["MAML", "MAMLConfig"]
+__all__ = ["MAML", "AdaptedParams", "MAMLConfig"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,9 +85,18 @@ class MAMLConfig:
     first_order: bool = False
     exploration: bool = False
     """E-MAML: add the pre-update score-function term"""
+    adaptation_episodes: int | None = None
+    """trajectories per meta-test adaptation step (None: episodes_per_task)"""
+    adaptation_lrs: tuple[float, ...] = ()
+    """meta-test step sizes of adaptation steps 1, 2, … (the last repeats; (): inner_lr at every step)"""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden_sizes", tuple(int(h) for h in self.hidden_sizes))
+        object.__setattr__(self, "adaptation_lrs", tuple(float(lr) for lr in self.adaptation_lrs))
+        if self.adaptation_episodes is not None and self.adaptation_episodes < 1:
+            raise ValueError(f"MAMLConfig.adaptation_episodes={self.adaptation_episodes!r}: must be ≥ 1 or None")
+        if not all(math.isfinite(lr) and lr > 0 for lr in self.adaptation_lrs):
+            raise ValueError(f"MAMLConfig.adaptation_lrs={self.adaptation_lrs!r}: step sizes must be finite and > 0")
         if self.outer_optimizer not in ("trpo", "adam"):
             raise ValueError(f"MAMLConfig.outer_optimizer={self.outer_optimizer!r}: must be 'trpo' or 'adam'")
         if self.inner_steps < 1 or self.tasks_per_iteration < 1 or self.episodes_per_task < 1:
@@ -92,11 +107,24 @@ class MAMLConfig:
         return pg.WeightSpec(self.discount, "gae", self.gae_lambda, normalize=self.normalize_advantages)
 
     def to_dict(self) -> dict[str, Any]:
-        return {**dataclasses.asdict(self), "hidden_sizes": list(self.hidden_sizes)}
+        return {**dataclasses.asdict(self), "hidden_sizes": list(self.hidden_sizes),
+                "adaptation_lrs": list(self.adaptation_lrs)}
+
+    def adaptation_lr(self, step: int) -> float:
+        """Step size of meta-test adaptation step `step` (1-based)."""
+        return self.adaptation_lrs[min(step, len(self.adaptation_lrs)) - 1] if self.adaptation_lrs else self.inner_lr
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> MAMLConfig:
         return config_from_dict(cls, data)
+
+
+class AdaptedParams(dict):
+    """Params produced by `adaptation_steps` meta-test adaptation steps (the index into the schedule)."""
+
+    def __init__(self, params: Mapping[str, torch.Tensor], adaptation_steps: int):
+        super().__init__(params)
+        self.adaptation_steps = adaptation_steps
 
 
 class MAML:
@@ -191,10 +219,17 @@ class MAML:
     def adapt_tasks(self, tasks: Sequence[Task], params: Sequence[Params], *,
                     rng: np.random.Generator) -> tuple[list[Params], np.ndarray]:
         """`adapt` for several tasks at once (one sampler call): (new params, env steps per task)."""
-        batch = self.sampler.collect(self.policy, list(params), tasks, self.config.episodes_per_task, rng)
-        step_weights = pg.as_weights(pg.weights(batch, self.config.weight_spec))
-        adapted = self._inner(list(params), pg.BatchTensors.of(batch), step_weights, first_order=True)
-        return [detach(p) for p in adapted], batch.mask.sum(axis=(1, 2))
+        cfg = self.config
+        batch = self.sampler.collect(self.policy, list(params), tasks, cfg.adaptation_episodes or cfg.episodes_per_task,
+                                     rng)
+        step_weights = pg.as_weights(pg.weights(batch, cfg.weight_spec))
+        gradients, stacked = pg.policy_gradients(self.policy, list(params), pg.BatchTensors.of(batch), step_weights,
+                                                 cfg.reduction, create_graph=False)
+        done = [getattr(p, "adaptation_steps", 0) for p in params]
+        lrs = torch.tensor([cfg.adaptation_lr(d + 1) for d in done])
+        new = {k: stacked[k].detach() + lrs.reshape(-1, *[1] * (g.dim() - 1)) * g for k, g in gradients.items()}
+        adapted = [AdaptedParams(p, d + 1) for p, d in zip(pg.unstack(new, len(tasks)), done, strict=True)]
+        return adapted, batch.mask.sum(axis=(1, 2))
 
     def act(self, obs: np.ndarray, params: Params, *, deterministic: bool = False,
             rng: np.random.Generator | None = None) -> np.ndarray:

@@ -1,28 +1,41 @@
 """MAML (Finn et al. 2017) on 2-D navigation: 40 test tasks, returns after 0..3 VPG steps.
 
 Numbers: anchors.md §4.1 (cbfinn/maml_rl icml results pickles): -40.4, -11.7, -3.3, -3.2 after
-0, 1, 2, 3 steps. Hyperparameters: pytorch-maml-rl configs/maml/2d-navigation.yaml (fast-lr 0.1,
-20 tasks × 20 trajectories, 64×64 tanh, TRPO max-kl 0.01, CG 10 / damping 1e-5, line search
-15 × 0.8, γ 0.99, GAE λ 1.0, 500 batches).
+0, 1, 2, 3 steps. Settings of the code that produced them (cbfinn/maml_rl):
+- training, `maml_examples/maml_trpo_point.py` and the params file `test_maml_point.py` loads
+  (`trpomaml1_fbs20_mbs20_flr_0.5metalr_0.01_step11`): 20 tasks × 20 trajectories, one inner VPG
+  step of 0.5, TRPO step size 0.01 (CG 10, damping 1e-5, backtracking 15 × 0.8: rllab's defaults),
+  Gaussian MLP 100×100 ReLU with init std 1, linear baseline, γ 0.99, GAE λ 1, 100 iterations
+  (`n_itr=100`); the env runs under rllab's `normalize`, which maps the policy's [−1, 1]² onto the
+  ±0.1 box (`action_scale=0.1`);
+- meta-test, `maml_examples/test_maml_point.py`: VPG with 4000-step batches (40 trajectories of
+  100 steps), step size 0.5 for the first step and 0.25 after (`init_learning_rate` and the
+  optimiser's `0.5 * step_size`).
+pytorch-maml-rl's 2d-navigation.yaml (fast-lr 0.1, 64×64 tanh, actions in env units, 500 batches)
+is the other common setting; measured with it: R₀..R₃ = −40.2, −20.5, −38.1, −30.5 (1 seed).
 """
 
 from benchmarks.evaluate import MetaTestProtocol
 from benchmarks.experiments import AgentSpec, Experiment, Target
 
 _SOURCE = "MAML ICML'17 (anchors.md §4.1)"
+_CONFIG = {"hidden_sizes": [100, 100], "activation": "relu", "action_scale": 0.1, "inner_lr": 0.5,
+           "tasks_per_iteration": 20, "episodes_per_task": 20, "adaptation_episodes": 40,
+           "adaptation_lrs": [0.5, 0.25]}
 
 EXPERIMENT = Experiment(
     name="maml-nav2d",
     description="MAML-TRPO on Navigation2D (maml preset), 40 test tasks, 0-3 adaptation steps",
     env_id="MetaRL/Navigation2D-v0",
     env_kwargs={"preset": "maml"},
-    agents=(AgentSpec("MAML", "baselines.maml:MAML", {}),),
-    iterations=500,
+    agents=(AgentSpec("MAML", "baselines.maml:MAML", _CONFIG),),
+    iterations=100,
     seeds=3,
     protocol=MetaTestProtocol(adaptation_steps=3, evaluation_episodes=20),
     targets=(Target(_SOURCE, "MAML", 0, -40.4), Target(_SOURCE, "MAML", 1, -11.7),
              Target(_SOURCE, "MAML", 2, -3.3), Target(_SOURCE, "MAML", 3, -3.2)),
     quick={"iterations": 1, "seeds": 1, "max_test_tasks": 3,
-           "config": {"tasks_per_iteration": 2, "episodes_per_task": 2, "cg_iterations": 2, "hidden_sizes": [8]},
+           "config": {"tasks_per_iteration": 2, "episodes_per_task": 2, "adaptation_episodes": 2, "cg_iterations": 2,
+                      "hidden_sizes": [8]},
            "protocol": {"adaptation_steps": 1, "evaluation_episodes": 2}},
 )
