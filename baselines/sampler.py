@@ -129,7 +129,7 @@ class Sampler:
         env = gym.make(self.env_id, **self.env_kwargs).unwrapped
         if not hasattr(env, "transition_matrix"):
             raise TypeError(f"Sampler.state_observations: {self.env_id} is not a tabular env")
-        return np.asarray(env._observe(np.arange(np.asarray(env.transition_matrix).shape[0])), dtype=np.float32)
+        return np.asarray(env.state_observations(), dtype=np.float32)
 
     def _env(self, num_envs: int) -> gym.vector.VectorEnv:
         if num_envs not in self._envs:

@@ -41,7 +41,8 @@ The exact model of the active task is exposed on the unwrapped env (read-only nu
 recomputed on every task change): `transition_matrix` P[s, a, s′] float64 (S, A, S),
 `reward_matrix` R[s, a, s′] float64 (S, A, S) (zero from the terminal G and H),
 `initial_distribution` μ[s] float64 (S,), `terminal_mask` bool (S,) (G and H), `state_mask`
-bool (S,) (all True); `info["state"]` is the integer state index after every reset and step.
+bool (S,) (all True); `state_observations()` the observation of every state index;
+`info["state"]` is the integer state index after every reset and step.
 
 ## Starting State
 `start_distribution="start"` (default): the S cell. `"uniform"`: uniform over the non-terminal

@@ -50,7 +50,8 @@ The exact model of the active task is exposed on the unwrapped env (read-only nu
 recomputed on every task change): `transition_matrix` P[s, a, s′] float64 (S, A, S),
 `reward_matrix` R[s, a, s′] float64 (S, A, S) (zero from terminal or unreachable states),
 `initial_distribution` μ[s] float64 (S,), `terminal_mask` bool (S,), `state_mask` bool (S,);
-`info["state"]` is the integer state index after every reset and step.
+`state_observations()` the observation of every state index; `info["state"]` is the integer
+state index after every reset and step.
 
 ## Starting State
 `memrl`: uniform over the 121 cells (MEMRL: "some random point"; the goal cell included).

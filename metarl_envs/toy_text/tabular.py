@@ -166,6 +166,11 @@ class TabularEnv(MetaEnv):
     def terminal_mask(self) -> np.ndarray:
         return self._model.terminal_mask
 
+    def state_observations(self) -> np.ndarray:
+        """The observation of every state index, in index order (what a policy over observations
+        is evaluated on to score it exactly on the model)."""
+        return self._observe(np.arange(self._model.transition_matrix.shape[0]))
+
     @property
     def state_mask(self) -> np.ndarray:
         return self._model.state_mask

@@ -27,7 +27,8 @@ def make_env(env_id, preset, kwargs, task_number=1):
 def step_from(env, state, action):
     """Step the env from `state` (placed directly: the env has no public state setter)."""
     env._state, env._elapsed_steps = state, 0
-    _, reward, terminated, _, info = env.step(action)
+    obs, reward, terminated, _, info = env.step(action)
+    np.testing.assert_array_equal(env.state_observations()[info["state"]], obs)
     return info["state"], reward, terminated
 
 
@@ -75,7 +76,12 @@ def test_reset_draws_from_the_initial_distribution(env_id, preset, kwargs):
     env = make_env(env_id, preset, kwargs)
     env.reset(seed=1)
     draws = 3000
-    counts = np.bincount([env.reset()[1]["state"] for _ in range(draws)], minlength=env.model.n_states)
+    resets = [env.reset() for _ in range(draws)]
+    counts = np.bincount([info["state"] for _, info in resets], minlength=env.model.n_states)
+    observations = env.state_observations()
+    assert len(observations) == env.model.n_states
+    for obs, info in resets[:50]:  # the observation of a state is what the env shows in that state
+        np.testing.assert_array_equal(observations[info["state"]], obs)
     mu = env.initial_distribution
     assert np.all(counts[mu == 0] == 0)
     np.testing.assert_allclose(counts / draws, mu, atol=0.03)
