@@ -72,7 +72,8 @@ class MAMLConfig:
     gae_lambda: float = 1.0
     normalize_advantages: bool = True
     reduction: str = "episode_mean"
-    """surrogate units: per-step mean (pytorch-maml-rl) or per-trajectory sum (the papers)"""
+    """surrogate units: 'episode_mean' (per-episode per-step mean, pytorch-maml-rl), 'step_mean' (mean
+    over every sample of the batch: rllab/ProMP, the original MAML and SG-MRL code) or 'episode_sum'"""
     outer_optimizer: str = "trpo"
     """'trpo' (MAML-TRPO) or 'adam'"""
     outer_lr: float = 1e-3
@@ -97,6 +98,8 @@ class MAMLConfig:
             raise ValueError(f"MAMLConfig.adaptation_episodes={self.adaptation_episodes!r}: must be ≥ 1 or None")
         if not all(math.isfinite(lr) and lr > 0 for lr in self.adaptation_lrs):
             raise ValueError(f"MAMLConfig.adaptation_lrs={self.adaptation_lrs!r}: step sizes must be finite and > 0")
+        if self.reduction not in pg.REDUCTIONS:
+            raise ValueError(f"MAMLConfig.reduction={self.reduction!r}: must be one of {list(pg.REDUCTIONS)}")
         if self.outer_optimizer not in ("trpo", "adam"):
             raise ValueError(f"MAMLConfig.outer_optimizer={self.outer_optimizer!r}: must be 'trpo' or 'adam'")
         if self.inner_steps < 1 or self.tasks_per_iteration < 1 or self.episodes_per_task < 1:

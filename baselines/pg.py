@@ -7,8 +7,10 @@ estimators the exactness tests check.
 Surrogates are *maximised*: for one task, with log π summed over the action dimensions,
 
     surrogate(θ; D, w) = (1/|D|) Σ_{τ∈D} ρ(τ) Σ_h log π(a_h|s_h; θ) · w_h,
-    ρ(τ) = 1 ("episode_sum": the papers' eq. (5)/(9) units) or 1/len(τ) ("episode_mean":
-    pytorch-maml-rl's per-step weighted mean),
+    ρ(τ) = 1 ("episode_sum": the papers' eq. (5)/(9) units), 1/len(τ) ("episode_mean":
+    pytorch-maml-rl's per-step weighted mean) or |D|/Σ_τ len(τ) ("step_mean": rllab's mean over
+    every sample of the batch, as in the original MAML code; differs from episode_mean only when
+    episodes end early),
 
 so ∇surrogate is the REINFORCE/GPOMDP estimate ∇̃J when w_h is the reward-to-go (from t = 0,
 for the papers' eq. (8b)), or the usual advantage form when w is a (normalised) GAE advantage.
@@ -35,7 +37,8 @@ from metarl_envs.core import Task
 __all__ = ["BatchTensors", "WeightSpec", "adapted_fisher_product", "inner_step", "meta_objective", "policy_gradients",
            "score_term", "surrogates", "weights"]
 
-Reduction = Literal["episode_sum", "episode_mean"]
+Reduction = Literal["episode_sum", "episode_mean", "step_mean"]
+REDUCTIONS = ("episode_sum", "episode_mean", "step_mean")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,12 +87,15 @@ class BatchTensors:
 
 
 def _reduce(per_step: torch.Tensor, mask: torch.Tensor, reduction: Reduction) -> torch.Tensor:
-    """Mean over episodes (axis −2) of Σ_h per_step, scaled by 1/len(τ) for episode_mean."""
+    """Mean over episodes (axis −2) of Σ_h per_step, scaled by 1/len(τ) for episode_mean; for
+    step_mean, Σ over every step of the batch / its number of steps."""
     per_episode = (per_step * mask).sum(-1)
+    if reduction == "step_mean":
+        return per_episode.sum(-1) / mask.sum((-2, -1)).clamp(min=1.0)
     if reduction == "episode_mean":
         per_episode = per_episode / mask.sum(-1).clamp(min=1.0)
     elif reduction != "episode_sum":
-        raise ValueError(f"reduction={reduction!r}: must be 'episode_sum' or 'episode_mean'")
+        raise ValueError(f"reduction={reduction!r}: must be one of {REDUCTIONS}")
     return per_episode.mean(-1)
 
 

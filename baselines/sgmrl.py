@@ -101,7 +101,10 @@ class SGMRLConfig:
 
     @property
     def reduction(self) -> str:
-        return "episode_sum" if self.exact else "episode_mean"
+        # exact: the paper's per-trajectory sums; practical: the released code's surrogate, a mean over
+        # every (s, a) sample of the task's batch (sgmrl.md §3), which weighs an early-ended episode's
+        # steps like any other
+        return "episode_sum" if self.exact else "step_mean"
 
     def to_dict(self) -> dict[str, Any]:
         return {**dataclasses.asdict(self), "hidden_sizes": list(self.hidden_sizes)}

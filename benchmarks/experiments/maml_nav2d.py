@@ -5,7 +5,8 @@ Numbers: anchors.md §4.1 (cbfinn/maml_rl icml results pickles): -40.4, -11.7, -
 - training, `maml_examples/maml_trpo_point.py` and the params file `test_maml_point.py` loads
   (`trpomaml1_fbs20_mbs20_flr_0.5metalr_0.01_step11`): 20 tasks × 20 trajectories, one inner VPG
   step of 0.5, TRPO step size 0.01 (CG 10, damping 1e-5, backtracking 15 × 0.8: rllab's defaults),
-  Gaussian MLP 100×100 ReLU with init std 1, linear baseline, γ 0.99, GAE λ 1, 100 iterations
+  Gaussian MLP 100×100 ReLU with init std 1, linear baseline, γ 0.99, GAE λ 1, 100 iterations,
+  surrogates averaged over every sample of a batch (rllab's `reduce_mean`, `reduction="step_mean"`)
   (`n_itr=100`); the env runs under rllab's `normalize`, which maps the policy's [−1, 1]² onto the
   ±0.1 box (`action_scale=0.1`);
 - meta-test, `maml_examples/test_maml_point.py`: VPG with 4000-step batches (40 trajectories of
@@ -21,7 +22,7 @@ from benchmarks.experiments import AgentSpec, Experiment, Target
 _SOURCE = "MAML ICML'17 (anchors.md §4.1)"
 _CONFIG = {"hidden_sizes": [100, 100], "activation": "relu", "action_scale": 0.1, "inner_lr": 0.5,
            "tasks_per_iteration": 20, "episodes_per_task": 20, "adaptation_episodes": 40,
-           "adaptation_lrs": [0.5, 0.25]}
+           "adaptation_lrs": [0.5, 0.25], "reduction": "step_mean"}
 
 EXPERIMENT = Experiment(
     name="maml-nav2d",

@@ -14,7 +14,7 @@ from benchmarks.experiments import AgentSpec, Experiment, Target
 _SOURCE = "SG-MRL Table 2"
 _SHARED = {"hidden_sizes": [100, 100], "tasks_per_iteration": 40, "episodes_per_task": 20, "inner_lr": 0.1,
            "action_scale": 0.1}
-_MAML = {**_SHARED, "gae_lambda": 0.997, "outer_optimizer": "adam", "outer_lr": 1e-3}
+_MAML = {**_SHARED, "gae_lambda": 0.997, "outer_optimizer": "adam", "outer_lr": 1e-3, "reduction": "step_mean"}
 
 EXPERIMENT = Experiment(
     name="sgmrl-cheetah-vel",

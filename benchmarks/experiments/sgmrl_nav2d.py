@@ -5,7 +5,9 @@ Settings of the released code's sgmrl_full.json, shared by all three (sgmrl.md �
 paper's "negative square distance" reward is the code's (and this env's) Euclidean distance
 (sgmrl.md §2.1). Actions: the released code runs the env under rllab's normalize wrapper, the policy
 acting in [−10, 10]² mapped ×0.01 onto the ±0.1 box (sgmrl.md §2.1), so `action_scale=0.01` with init
-std 1. Meta-test: 40 fixed test tasks, 20 adaptation and 20 evaluation trajectories.
+std 1. Surrogates are means over every (s, a) sample of a task's batch (the code's `reduce_mean`,
+`reduction="step_mean"`; SG-MRL's practical mode uses it too), which matters here because episodes
+end early at the goal. Meta-test: 40 fixed test tasks, 20 adaptation and 20 evaluation trajectories.
 """
 
 from benchmarks.evaluate import MetaTestProtocol
@@ -14,7 +16,7 @@ from benchmarks.experiments import AgentSpec, Experiment, Target
 _SOURCE = "SG-MRL Table 1"
 _SHARED = {"hidden_sizes": [100, 100], "tasks_per_iteration": 20, "episodes_per_task": 20, "inner_lr": 0.1,
            "action_scale": 0.01}
-_MAML = {**_SHARED, "gae_lambda": 0.997, "outer_optimizer": "adam", "outer_lr": 1e-3}
+_MAML = {**_SHARED, "gae_lambda": 0.997, "outer_optimizer": "adam", "outer_lr": 1e-3, "reduction": "step_mean"}
 
 EXPERIMENT = Experiment(
     name="sgmrl-nav2d",

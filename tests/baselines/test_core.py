@@ -174,3 +174,15 @@ def test_meta_test_exact_carries_the_oracle_gap():
     assert len(result.tasks) == 3 and result.task_set_fingerprint == test_set.fingerprint
     for task in result.tasks:
         assert 0 < task.returns[0] < task.optimal_return and all(g > 0 for g in task.optimality_gaps)
+
+
+def test_reductions_weigh_early_ended_episodes_as_documented():
+    per_step = torch.tensor([[[1.0, 1.0, 1.0, 1.0], [4.0, 0.0, 0.0, 0.0]]])  # one task, episodes of length 4 and 1
+    mask = torch.tensor([[[1.0, 1.0, 1.0, 1.0], [1.0, 0.0, 0.0, 0.0]]])
+    assert pg._reduce(per_step, mask, "episode_sum").item() == pytest.approx((4 + 4) / 2)
+    assert pg._reduce(per_step, mask, "episode_mean").item() == pytest.approx((1 + 4) / 2)
+    assert pg._reduce(per_step, mask, "step_mean").item() == pytest.approx(8 / 5)
+    with pytest.raises(ValueError, match="reduction"):
+        pg._reduce(per_step, mask, "mean")
+    with pytest.raises(ValueError, match=r"MAMLConfig\.reduction"):
+        MAMLConfig(reduction="mean")
