@@ -5,13 +5,19 @@ Numbers: anchors.md §4.1 (cbfinn/maml_rl icml results pickles): -40.4, -11.7, -
 - training, `maml_examples/maml_trpo_point.py` and the params file `test_maml_point.py` loads
   (`trpomaml1_fbs20_mbs20_flr_0.5metalr_0.01_step11`): 20 tasks × 20 trajectories, one inner VPG
   step of 0.5, TRPO step size 0.01 (CG 10, damping 1e-5, backtracking 15 × 0.8: rllab's defaults),
-  Gaussian MLP 100×100 ReLU with init std 1, linear baseline, γ 0.99, GAE λ 1, 100 iterations,
-  surrogates averaged over every sample of a batch (rllab's `reduce_mean`, `reduction="step_mean"`)
+  Gaussian MLP 100×100 ReLU with init std 1, linear baseline, γ 0.99, GAE λ 1, 100 iterations
   (`n_itr=100`); the env runs under rllab's `normalize`, which maps the policy's [−1, 1]² onto the
   ±0.1 box (`action_scale=0.1`);
 - meta-test, `maml_examples/test_maml_point.py`: VPG with 4000-step batches (40 trajectories of
   100 steps), step size 0.5 for the first step and 0.25 after (`init_learning_rate` and the
   optimiser's `0.5 * step_size`).
+One deliberate difference: rllab averages a surrogate over every sample of the batch
+(`reduction="step_mean"`); here each episode's steps are averaged first (`"episode_mean"`, the
+default). Measured, seed 0: meta-training with step_mean fell into the degenerate MAML optimum
+(pre-update policy driving away, R₀ −425.6, R₁ −37.5), while episode_mean trains as expected; but
+adapting the episode_mean-trained policy with step_mean steps scores better at k ≥ 2 (−40.6,
+−12.9, −8.5, −7.8 against −40.6, −14.2, −16.7, −18.1), because once episodes end at the goal,
+episode_mean gives a short episode's few steps the weight of a whole episode.
 pytorch-maml-rl's 2d-navigation.yaml (fast-lr 0.1, 64×64 tanh, actions in env units, 500 batches)
 is the other common setting; measured with it: R₀..R₃ = −40.2, −20.5, −38.1, −30.5 (1 seed).
 """
@@ -22,7 +28,7 @@ from benchmarks.experiments import AgentSpec, Experiment, Target
 _SOURCE = "MAML ICML'17 (anchors.md §4.1)"
 _CONFIG = {"hidden_sizes": [100, 100], "activation": "relu", "action_scale": 0.1, "inner_lr": 0.5,
            "tasks_per_iteration": 20, "episodes_per_task": 20, "adaptation_episodes": 40,
-           "adaptation_lrs": [0.5, 0.25], "reduction": "step_mean"}
+           "adaptation_lrs": [0.5, 0.25]}
 
 EXPERIMENT = Experiment(
     name="maml-nav2d",
