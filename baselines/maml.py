@@ -25,9 +25,10 @@
 
 Meta-test adaptation (`adapt`) is one VPG step from `adaptation_episodes` fresh trajectories (default
 `episodes_per_task`) with step size `adaptation_lrs[k]` at step k + 1 (default `inner_lr` at every
-step; the last entry repeats). The original MAML test script (cbfinn/maml_rl
-`maml_examples/test_maml_point.py`) adapts with 4000-step batches (40 trajectories of 100 steps) and
-step sizes 0.5, then 0.25 for every later step. Adapted parameters are `AdaptedParams`, which
+step; the last entry repeats), its surrogate reduced by `adaptation_reduction` (default: as in
+training). The original MAML test script (cbfinn/maml_rl `maml_examples/test_maml_point.py`) adapts
+with rllab's VPG: 4000-step batches (40 trajectories of 100 steps), a mean over every sample
+(`step_mean`), step sizes 0.5, then 0.25 for every later step. Adapted parameters are `AdaptedParams`, which
 count the adaptation steps that produced them, so the schedule needs nothing from the evaluator.
 """
 
@@ -90,6 +91,9 @@ class MAMLConfig:
     """trajectories per meta-test adaptation step (None: episodes_per_task)"""
     adaptation_lrs: tuple[float, ...] = ()
     """meta-test step sizes of adaptation steps 1, 2, … (the last repeats; (): inner_lr at every step)"""
+    adaptation_reduction: str | None = None
+    """surrogate units of the meta-test steps (None: `reduction`). The original MAML test script adapts
+    with rllab's VPG, whose surrogate is a mean over every sample of the batch ('step_mean')"""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden_sizes", tuple(int(h) for h in self.hidden_sizes))
@@ -98,8 +102,10 @@ class MAMLConfig:
             raise ValueError(f"MAMLConfig.adaptation_episodes={self.adaptation_episodes!r}: must be ≥ 1 or None")
         if not all(math.isfinite(lr) and lr > 0 for lr in self.adaptation_lrs):
             raise ValueError(f"MAMLConfig.adaptation_lrs={self.adaptation_lrs!r}: step sizes must be finite and > 0")
-        if self.reduction not in pg.REDUCTIONS:
-            raise ValueError(f"MAMLConfig.reduction={self.reduction!r}: must be one of {list(pg.REDUCTIONS)}")
+        for name in ("reduction", "adaptation_reduction"):
+            value = getattr(self, name)
+            if value not in pg.REDUCTIONS and not (name == "adaptation_reduction" and value is None):
+                raise ValueError(f"MAMLConfig.{name}={value!r}: must be one of {list(pg.REDUCTIONS)}")
         if self.outer_optimizer not in ("trpo", "adam"):
             raise ValueError(f"MAMLConfig.outer_optimizer={self.outer_optimizer!r}: must be 'trpo' or 'adam'")
         if self.inner_steps < 1 or self.tasks_per_iteration < 1 or self.episodes_per_task < 1:
@@ -227,7 +233,7 @@ class MAML:
                                      rng)
         step_weights = pg.as_weights(pg.weights(batch, cfg.weight_spec))
         gradients, stacked = pg.policy_gradients(self.policy, list(params), pg.BatchTensors.of(batch), step_weights,
-                                                 cfg.reduction, create_graph=False)
+                                                 cfg.adaptation_reduction or cfg.reduction, create_graph=False)
         done = [getattr(p, "adaptation_steps", 0) for p in params]
         lrs = torch.tensor([cfg.adaptation_lr(d + 1) for d in done])
         new = {k: stacked[k].detach() + lrs.reshape(-1, *[1] * (g.dim() - 1)) * g for k, g in gradients.items()}

@@ -11,13 +11,14 @@ Numbers: anchors.md §4.1 (cbfinn/maml_rl icml results pickles): -40.4, -11.7, -
 - meta-test, `maml_examples/test_maml_point.py`: VPG with 4000-step batches (40 trajectories of
   100 steps), step size 0.5 for the first step and 0.25 after (`init_learning_rate` and the
   optimiser's `0.5 * step_size`).
-One deliberate difference: rllab averages a surrogate over every sample of the batch
-(`reduction="step_mean"`); here each episode's steps are averaged first (`"episode_mean"`, the
-default). Measured, seed 0: meta-training with step_mean fell into the degenerate MAML optimum
-(pre-update policy driving away, R₀ −425.6, R₁ −37.5), while episode_mean trains as expected; but
-adapting the episode_mean-trained policy with step_mean steps scores better at k ≥ 2 (−40.6,
-−12.9, −8.5, −7.8 against −40.6, −14.2, −16.7, −18.1), because once episodes end at the goal,
-episode_mean gives a short episode's few steps the weight of a whole episode.
+Surrogate units: rllab averages a surrogate over every sample of the batch (`step_mean`), in
+training and in the test script's VPG. Meta-test adaptation does so here too
+(`adaptation_reduction="step_mean"`); meta-training keeps the per-episode mean (`episode_mean`, the
+default), because trained with step_mean (seed 0) it fell into the degenerate MAML optimum (the
+pre-update policy drives away, R₀ −425.6, R₁ −37.5). With episodes that end at the goal,
+episode_mean gives a short episode's few steps the weight of a whole episode; measured on one
+trained agent (seed 0), adapting with episode_mean scores −42.0, −32.9, −94.3, −44.0 against
+step_mean's −42.0, −14.3, −51.9, −13.2 (k = 0..3).
 pytorch-maml-rl's 2d-navigation.yaml (fast-lr 0.1, 64×64 tanh, actions in env units, 500 batches)
 is the other common setting; measured with it: R₀..R₃ = −40.2, −20.5, −38.1, −30.5 (1 seed).
 """
@@ -28,7 +29,7 @@ from benchmarks.experiments import AgentSpec, Experiment, Target
 _SOURCE = "MAML ICML'17 (anchors.md §4.1)"
 _CONFIG = {"hidden_sizes": [100, 100], "activation": "relu", "action_scale": 0.1, "inner_lr": 0.5,
            "tasks_per_iteration": 20, "episodes_per_task": 20, "adaptation_episodes": 40,
-           "adaptation_lrs": [0.5, 0.25]}
+           "adaptation_lrs": [0.5, 0.25], "adaptation_reduction": "step_mean"}
 
 EXPERIMENT = Experiment(
     name="maml-nav2d",

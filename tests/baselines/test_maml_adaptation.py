@@ -53,3 +53,28 @@ def test_default_adapts_with_the_inner_step_size():
 def test_bad_schedule_is_refused(field, value):
     with pytest.raises(ValueError, match=field):
         MAMLConfig(**{field: value})
+
+
+def test_adaptation_reduction_sets_the_meta_test_surrogate_only():
+    # CartPole episodes end at different steps, so step_mean and episode_mean steps differ
+    env_id, kwargs = "MetaRL/CartPoleParams-v0", {"preset": "pmeta"}
+    tasks = list(metarl_envs.task_set(env_id, "test", "pmeta"))[:2]
+
+    def adapted(**overrides):
+        agent = MAML(env_id, MAMLConfig(hidden_sizes=(8,), episodes_per_task=4, inner_lr=0.5, **overrides), kwargs)
+        torch.manual_seed(0)
+        for p in agent.policy.parameters():
+            torch.nn.init.normal_(p, std=0.3)
+        params, _ = agent.adapt_tasks(tasks, [agent.meta_params() for _ in tasks], rng=np.random.default_rng(4))
+        return params
+
+    mixed = adapted(reduction="episode_mean", adaptation_reduction="step_mean")
+    step_mean, episode_mean = adapted(reduction="step_mean"), adapted(reduction="episode_mean")
+    for got, same, other in zip(mixed, step_mean, episode_mean, strict=True):
+        for name in got:
+            torch.testing.assert_close(got[name], same[name])
+        assert any(not torch.allclose(got[n], other[n]) for n in got)
+    with pytest.raises(ValueError, match="adaptation_reduction"):
+        MAMLConfig(adaptation_reduction="mean")
+    config = MAMLConfig(adaptation_reduction="step_mean")
+    assert MAMLConfig.from_dict(config.to_dict()) == config
