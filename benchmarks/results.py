@@ -3,7 +3,8 @@
 Layout of a file (schema version 1; every key is required, `null` only where noted):
 
     schema, schema_version          "metarl-bench/result", 1
-    package_version, git_commit     metarl-envs version; `git rev-parse HEAD` or "unknown"
+    package_version, git_commit     metarl-envs version; `git rev-parse HEAD` when the process first
+                                    asked (its first cell started), or "unknown"
     experiment, variant             experiment name; "full", "quick" (the --quick overrides applied) or
                                     "iters<N>" (cut to N meta-training iterations)
     agent                           {label, class ("module:Class"), config}
@@ -34,6 +35,7 @@ task sets stored in this checkout of `metarl_envs`.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import math
@@ -76,7 +78,11 @@ def result_filename(experiment: str, label: str, env_id: str, preset: str, seed:
     return f"{_slug(label)}__{_slug(env_id.split('/')[-1])}__{_slug(preset)}__seed{seed}{suffix}.json"
 
 
+@functools.cache
 def git_commit() -> str:
+    """HEAD of the checkout this package runs from, read once per process: the code a sweep runs is
+    the code it imported when it started, so a commit made during a long sweep must not be recorded
+    for the cells that finish after it."""
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent,
                              capture_output=True, text=True, timeout=10, check=True)

@@ -34,7 +34,15 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.experiments import AgentSpec, Experiment
-from benchmarks.results import ResultError, build_result, load_result, result_filename, utc_now, write_result
+from benchmarks.results import (
+    ResultError,
+    build_result,
+    git_commit,
+    load_result,
+    result_filename,
+    utc_now,
+    write_result,
+)
 
 __all__ = ["BACKENDS", "Cell", "ProgressEvent", "RunSummary", "SettingsConflict", "plan", "run_cell",
            "run_experiment"]
@@ -136,6 +144,7 @@ def run_cell(cell: Cell, progress: ProgressSink | None = None) -> Path:
     from benchmarks.evaluate import meta_test
 
     experiment, emit = cell.experiment, progress or (lambda event: None)
+    git_commit()  # read now, before the cell's hours of training (cached for build_result)
     train_set = metarl_envs.task_set(experiment.env_id, "train", experiment.preset)
     test_set = metarl_envs.task_set(experiment.env_id, "test", experiment.preset)
     n_scored = experiment.protocol.adaptation_steps + 1

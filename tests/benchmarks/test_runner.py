@@ -108,3 +108,24 @@ def test_bad_arguments_fail_naming_them(tmp_path: Path) -> None:
         run_experiment(EXPERIMENT, tmp_path, backend="slurm")
     with pytest.raises(ValueError, match="workers=0"):
         run_experiment(EXPERIMENT, tmp_path, workers=0)
+
+
+def test_results_record_the_commit_the_sweep_started_from(tmp_path: Path, monkeypatch) -> None:
+    # a commit made while a long sweep runs must not be written into the cells that finish after it
+    import subprocess
+
+    from benchmarks import results
+
+    heads = iter(["a" * 40, "b" * 40, "c" * 40])
+
+    def fake_git(*args, **kwargs):
+        return subprocess.CompletedProcess(args, 0, stdout=next(heads) + "\n", stderr="")
+
+    results.git_commit.cache_clear()
+    monkeypatch.setattr(results.subprocess, "run", fake_git)
+    try:
+        run_experiment(EXPERIMENT.only(["Random"]), tmp_path)
+        commits = {load_result(p)["git_commit"] for p in (tmp_path / "runner-test").glob("*.json")}
+    finally:
+        results.git_commit.cache_clear()
+    assert commits == {"a" * 40}
