@@ -18,6 +18,8 @@ trajectory, averaged over D, no baseline. The meta-gradient of task i is λ(θ̃
 |            | family; still anchored at the current w by λ; meta-test `adapt` starts there too when the | |
 |            | task is known). The θ̃_i are agent state, saved with it (`inner_state.pt`) | |
 | inner data | fresh D = 10 trajectories at every inner step (on-policy) | [DEFAULT] §2.3 item 3 |
+| `gradient="exact"` | ∇J_i on a tabular env's model instead of ĝ (an ablation: Algorithm 1 without | ours |
+|                    | sampling noise; the first inner batch's return is then NaN, no env steps) | |
 | stopping | fixed K = 8 steps, no ν test | PAPER §4 |
 | task sampling | B = 2 of the 3 without replacement | [DEFAULT] §2.3 item 5 |
 | optimiser | plain SGA, inner and meta | [DEFAULT] §2.3 item 6 |
@@ -74,11 +76,17 @@ class MEMRLConfig:
     """policy input scaling (grid coordinates −5..5 → −1..1)"""
     inner_init: str = "meta"
     """θ⁰ of the inner solve: 'meta' (= w) or 'warm' (the task's last θ̃_i; memrl.md §2.3 item 2)"""
+    gradient: str = "sampled"
+    """ĝ of the inner step: 'sampled' (eqs. (8)-(9) from D fresh trajectories, the paper's) or 'exact'
+    (∇J_i itself, on a tabular env's model: what ĝ estimates without bias; no trajectories are drawn
+    for it, which separates the sampling noise from the objective and its optimiser)"""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden_sizes", tuple(int(h) for h in self.hidden_sizes))
         if self.inner_init not in ("meta", "warm"):
             raise ValueError(f"MEMRLConfig.inner_init={self.inner_init!r}: must be 'meta' or 'warm'")
+        if self.gradient not in ("sampled", "exact"):
+            raise ValueError(f"MEMRLConfig.gradient={self.gradient!r}: must be 'sampled' or 'exact'")
         if self.inner_lr * self.moreau_lambda >= 2:
             raise ValueError(f"MEMRLConfig: inner_lr·moreau_lambda={self.inner_lr * self.moreau_lambda} must be < 2 "
                              "(the inner recursion diverges otherwise; memrl.md §7.6)")
@@ -124,7 +132,10 @@ class MEMRL:
         self._task_index: dict[str, int] = {}
         self._probe = gym.make(env_id, **self.env_kwargs)
         self._tabular = hasattr(self._probe.unwrapped, "transition_matrix")
+        if self.config.gradient == "exact" and not self._tabular:
+            raise ValueError(f"MEMRLConfig.gradient='exact' needs a tabular env's model; {env_id} has none")
         self._models: dict[str, tuple[Any, float]] = {}
+        self._torch_models: dict[str, Any] = {}
 
     def meta_train(self, train_tasks: Sequence[Task], *, iterations: int, seed: int,
                    callback: Callback | None = None) -> TrainingLog:
@@ -155,21 +166,25 @@ class MEMRL:
     def _task_log(self, tasks: Sequence[Task], thetas: Sequence[Params], returns: np.ndarray) -> dict[str, float]:
         """Fig. 1 (right) per sampled task: the logged batch's mean return and, on a tabular env,
         the exact return of π_θ̃ over the optimum."""
-        from baselines.oracles import TabularModel, optimal_return, policy_return
-
         log = {}
         for task, theta, sampled in zip(tasks, thetas, returns, strict=True):
             index = self._task_index.get(_key(task), -1)
             log[f"task_{index}_return"] = float(sampled)
             if self._tabular:
-                if _key(task) not in self._models:
-                    self._probe.unwrapped.set_task(task)
-                    model = TabularModel.from_env(self._probe)
-                    self._models[_key(task)] = (model, optimal_return(model, 1.0, self.sampler.horizon))
-                model, optimum = self._models[_key(task)]
-                exact = policy_return(model, self.policy_matrix(theta), 1.0, self.sampler.horizon)
+                exact, optimum = self._exact_return(task, theta)
                 log[f"task_{index}_ratio"] = exact / optimum
         return log
+
+    def _exact_return(self, task: Task, theta: Params) -> tuple[float, float]:
+        """(J(π_θ), J*) of a tabular task: undiscounted H-step returns on its model."""
+        from baselines.oracles import TabularModel, optimal_return, policy_return
+
+        if _key(task) not in self._models:
+            self._probe.unwrapped.set_task(task)
+            model = TabularModel.from_env(self._probe)
+            self._models[_key(task)] = (model, optimal_return(model, 1.0, self.sampler.horizon))
+        model, optimum = self._models[_key(task)]
+        return policy_return(model, self.policy_matrix(theta), 1.0, self.sampler.horizon), optimum
 
     def solve_inner(self, tasks: Sequence[Task], anchor: Params, rng: np.random.Generator,
                     starts: Sequence[Params] | None = None) -> tuple[list[Params], int, float]:
@@ -179,16 +194,44 @@ class MEMRL:
         thetas = [dict(anchor) for _ in tasks] if starts is None else [dict(t) for t in starts]
         steps, first_return = 0, float("nan")
         for k in range(cfg.inner_steps):
-            batch = self.sampler.collect(self.policy, thetas, tasks, cfg.episodes_per_step, rng)
-            grads, _ = pg.policy_gradients(self.policy, thetas, pg.BatchTensors.of(batch),
-                                           pg.as_weights(pg.weights(batch, cfg.weight_spec)), "episode_sum",
-                                           create_graph=False)
-            gradients = pg.unstack({n: g.detach() for n, g in grads.items()}, len(tasks))
+            if cfg.gradient == "exact":
+                gradients = [self.exact_gradient(task, theta) for task, theta in zip(tasks, thetas, strict=True)]
+                if k == 0:  # the exact H-step return of θ⁰ stands in for the first batch's mean
+                    first_return = float(np.mean([self._exact_return(t, theta)[0]
+                                                  for t, theta in zip(tasks, thetas, strict=True)]))
+            else:
+                batch = self.sampler.collect(self.policy, thetas, tasks, cfg.episodes_per_step, rng)
+                grads, _ = pg.policy_gradients(self.policy, thetas, pg.BatchTensors.of(batch),
+                                               pg.as_weights(pg.weights(batch, cfg.weight_spec)), "episode_sum",
+                                               create_graph=False)
+                gradients = pg.unstack({n: g.detach() for n, g in grads.items()}, len(tasks))
+                steps += batch.env_steps
+                first_return = float(batch.episode_returns().mean()) if k == 0 else first_return
             thetas = [moreau_inner_update(t, anchor, g, cfg.inner_lr, cfg.moreau_lambda)
                       for t, g in zip(thetas, gradients, strict=True)]
-            steps += batch.env_steps
-            first_return = float(batch.episode_returns().mean()) if k == 0 else first_return
         return [detach(t) for t in thetas], steps, first_return
+
+    def exact_gradient(self, task: Task, theta: Params) -> Params:
+        """∇_θ J_i(θ), J_i the γ-discounted H-step return on the task's exact model (eq. (1)): the
+        expectation of the sampled ĝ of eqs. (8)-(9)."""
+        from baselines import tabular
+
+        key = _key(task)
+        if key not in self._torch_models:
+            self._torch_models[key] = tabular.TorchModel.from_model(
+                tabular.task_model(self.env_id, self.env_kwargs, task))
+        leaves = {k: v.detach().requires_grad_(True) for k, v in theta.items()}
+        with torch.enable_grad():
+            probabilities = self.policy.probabilities(leaves, self._state_observations()).double()
+            objective = tabular.finite_horizon_return(self._torch_models[key], probabilities, self.config.discount,
+                                                      self.sampler.horizon)
+            grads = torch.autograd.grad(objective, list(leaves.values()))
+        return {k: g.to(theta[k].dtype) for k, g in zip(leaves, grads, strict=True)}
+
+    def _state_observations(self) -> torch.Tensor:
+        if self._state_obs is None:
+            self._state_obs = torch.as_tensor(self.sampler.state_observations())
+        return self._state_obs
 
     # ----- the Agent surface -----------------------------------------------------------------
     def meta_params(self) -> Params:
@@ -204,10 +247,8 @@ class MEMRL:
 
     def policy_matrix(self, params: Params) -> np.ndarray:
         """π[s, a] on every state of the tabular env (exact evaluation)."""
-        if self._state_obs is None:
-            self._state_obs = torch.as_tensor(self.sampler.state_observations())
         with torch.no_grad():
-            probs = self.policy.probabilities(params, self._state_obs).double().numpy()
+            probs = self.policy.probabilities(params, self._state_observations()).double().numpy()
         return probs / probs.sum(axis=1, keepdims=True)
 
     def save(self, path: str | Path) -> None:

@@ -23,7 +23,8 @@ from scipy import special
 
 from baselines.oracles import TabularModel
 
-__all__ = ["TaskEstimator", "TorchModel", "batch_states", "evaluate", "expected_return", "load_tabular",
+__all__ = ["TaskEstimator", "TorchModel", "batch_states", "evaluate", "expected_return", "finite_horizon_return",
+           "load_tabular",
            "log_policy_logits", "mc_estimates", "policy_gradient", "sample_actions", "save_tabular",
            "softmax_policy", "task_model", "task_state_mask", "visitation"]
 
@@ -99,6 +100,16 @@ def evaluate(model: TorchModel, policy: torch.Tensor, discount: float) -> tuple[
     values = torch.linalg.solve(eye - discount * p_pi, r_pi)
     q_values = model.reward + discount * torch.einsum("sat,t->sa", model.transition, values)
     return values, q_values
+
+
+def finite_horizon_return(model: TorchModel, policy: torch.Tensor, discount: float, horizon: int) -> torch.Tensor:
+    """J = μᵀ V_H with V_h = r_π + γ P_π V_{h−1}, V_0 = 0: the H-step return Σ_{h<H} γ^h r_h of a
+    stationary policy π[s, a] (the finite-horizon objective of MEMRL/SG-MRL eq. (1)); differentiable in π."""
+    r_pi, p_pi = _policy_matrices(model, policy)
+    values = torch.zeros_like(r_pi)
+    for _ in range(horizon):
+        values = r_pi + discount * p_pi @ values
+    return model.initial @ values
 
 
 def visitation(model: TorchModel, policy: torch.Tensor, discount: float) -> torch.Tensor:
