@@ -19,7 +19,8 @@ trajectory, averaged over D, no baseline. The meta-gradient of task i is λ(θ̃
 |            | task is known). The θ̃_i are agent state, saved with it (`inner_state.pt`) | |
 | inner data | fresh D = 10 trajectories at every inner step (on-policy) | [DEFAULT] §2.3 item 3 |
 | `gradient="exact"` | ∇J_i on a tabular env's model instead of ĝ (an ablation: Algorithm 1 without | ours |
-|                    | sampling noise; the first inner batch's return is then NaN, no env steps) | |
+|                    | sampling noise; no inner trajectories, the logged pre-adaptation return is the | |
+|                    | exact H-step return of θ⁰) | |
 | stopping | fixed K = 8 steps, no ν test | PAPER §4 |
 | task sampling | B = 2 of the 3 without replacement | [DEFAULT] §2.3 item 5 |
 | optimiser | plain SGA, inner and meta | [DEFAULT] §2.3 item 6 |
