@@ -102,10 +102,11 @@ class MAMLConfig:
             raise ValueError(f"MAMLConfig.adaptation_episodes={self.adaptation_episodes!r}: must be ≥ 1 or None")
         if not all(math.isfinite(lr) and lr > 0 for lr in self.adaptation_lrs):
             raise ValueError(f"MAMLConfig.adaptation_lrs={self.adaptation_lrs!r}: step sizes must be finite and > 0")
-        for name in ("reduction", "adaptation_reduction"):
-            value = getattr(self, name)
-            if value not in pg.REDUCTIONS and not (name == "adaptation_reduction" and value is None):
-                raise ValueError(f"MAMLConfig.{name}={value!r}: must be one of {list(pg.REDUCTIONS)}")
+        if self.reduction not in pg.REDUCTIONS:
+            raise ValueError(f"MAMLConfig.reduction={self.reduction!r}: must be one of {list(pg.REDUCTIONS)}")
+        if self.adaptation_reduction not in (None, *pg.REDUCTIONS):
+            raise ValueError(f"MAMLConfig.adaptation_reduction={self.adaptation_reduction!r}: must be None or one of "
+                             f"{list(pg.REDUCTIONS)}")
         if self.outer_optimizer not in ("trpo", "adam"):
             raise ValueError(f"MAMLConfig.outer_optimizer={self.outer_optimizer!r}: must be 'trpo' or 'adam'")
         if self.inner_steps < 1 or self.tasks_per_iteration < 1 or self.episodes_per_task < 1:

@@ -24,8 +24,7 @@ from scipy import special
 from baselines.oracles import TabularModel
 
 __all__ = ["TaskEstimator", "TorchModel", "batch_states", "evaluate", "expected_return", "finite_horizon_return",
-           "load_tabular",
-           "log_policy_logits", "mc_estimates", "policy_gradient", "sample_actions", "save_tabular",
+           "load_tabular", "log_policy_logits", "mc_estimates", "policy_gradient", "sample_actions", "save_tabular",
            "softmax_policy", "task_model", "task_state_mask", "visitation"]
 
 
