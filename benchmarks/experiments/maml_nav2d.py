@@ -25,7 +25,7 @@ is the other common setting; measured with it: R₀..R₃ = −40.2, −20.5, �
 Measured (3 seeds, 100 iterations, ≈ 7.4 M env steps and 580-680 s per seed on 2 cores shared by
 3 runs): R₀..R₃ = −40.58, −13.20, −35.68, −12.04 (per seed k = 2: −51.9, −39.8, −15.4). R₀ and R₁
 match (−40.4, −11.7); k ≥ 2 does not (−3.3, −3.2). The second step (0.25) throws some far goals
-away: on seed 0 the five worst tasks after step 2 score −470 to −184, all goals near (0.45, −0.4)
+away: on seed 0 the five worst tasks after step 2 score −469 to −184, all goals near (0.45, −0.4)
 whose step-1 policies never reached the goal (4000 of 4000 steps, no termination), i.e. the step
 drives the saturated mean past the goal at full speed; the third step brings them back (−13.2).
 The original test script's schedule is reproduced; why its policies did not overshoot is not
