@@ -6,6 +6,15 @@ preset, horizon raised to the config's 200). Actions: the policy acts in [−10,
 onto the actuator range [−1, 1] (the released code's normalize wrapper, sgmrl.md §2.2), so
 `action_scale=0.1`. Each agent is trained and evaluated with its own number of inner steps ζ: the
 target of the ζ-step agent sits at k = ζ.
+
+Cut runs (`--iterations N --agent "SG-MRL (1 step)" --agent "MAML (1 step)"`, seed 0, 12-14 s per
+iteration, 1260-1400 s per cell at N = 100): R₀..R₃ after 100 iterations, SG-MRL −172.5, −150.5,
+−141.8, −137.0; MAML −151.6, −102.2, −88.6, −84.2 (paper at 400 iterations, k = 1: −91.73 ± 0.34
+and −92.92 ± 0.70). After 20 iterations both were at −250 to −272 with no adaptation gain.
+Time per meta-iteration at this batch, measured with at most two processes on the 2-core machine
+(MuJoCo 61-70 % of it): SG-MRL 13.6 / 22.3 / 28.7 s and MAML 13.5 / 21.3 / 26.8 s for 1 / 2 / 3
+inner steps (320k / 480k / 640k env steps). The full grid (2 agents × 3 step counts × 400
+iterations) is 14.0 h per seed; 4 seeds are 56 h on one core, 28 h with `--workers 2`.
 """
 
 from benchmarks.evaluate import MetaTestProtocol
