@@ -14,7 +14,8 @@ iteration, 1370-1380 s per cell at N = 100): R₀..R₃ after 100 iterations, SG
 (N = 20 gives the same, ≈ −0.5).
 Time per meta-iteration at this batch, measured with at most two processes on the 2-core machine
 (MuJoCo 61-70 % of it): SG-MRL 13.6 / 22.3 / 28.7 s and MAML 13.5 / 21.3 / 26.8 s for 1 / 2 / 3
-inner steps (320k / 480k / 640k env steps). The full grid (2 agents × 3 step counts × 400
+inner steps (320k / 480k / 640k env steps; 1 step timed on HalfCheetahDir, 2-3 on HalfCheetahVel, the
+same body and batch). The full grid (2 agents × 3 step counts × 400
 iterations) is 14.0 h per seed; 4 seeds are 56 h on one core, 28 h with `--workers 2`.
 """
 
