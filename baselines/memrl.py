@@ -176,15 +176,21 @@ class MEMRL:
                 log[f"task_{index}_ratio"] = exact / optimum
         return log
 
-    def _exact_return(self, task: Task, theta: Params) -> tuple[float, float]:
-        """(J(π_θ), J*) of a tabular task: undiscounted H-step returns on its model."""
-        from baselines.oracles import TabularModel, optimal_return, policy_return
+    def _model(self, task: Task) -> tuple[Any, float]:
+        """(the task's exact model, J* = its undiscounted H-step optimum), built once per task."""
+        from baselines.oracles import TabularModel, optimal_return
 
         if _key(task) not in self._models:
             self._probe.unwrapped.set_task(task)
             model = TabularModel.from_env(self._probe)
             self._models[_key(task)] = (model, optimal_return(model, 1.0, self.sampler.horizon))
-        model, optimum = self._models[_key(task)]
+        return self._models[_key(task)]
+
+    def _exact_return(self, task: Task, theta: Params) -> tuple[float, float]:
+        """(J(π_θ), J*) of a tabular task: undiscounted H-step returns on its model."""
+        from baselines.oracles import policy_return
+
+        model, optimum = self._model(task)
         return policy_return(model, self.policy_matrix(theta), 1.0, self.sampler.horizon), optimum
 
     def solve_inner(self, tasks: Sequence[Task], anchor: Params, rng: np.random.Generator,
@@ -219,8 +225,7 @@ class MEMRL:
 
         key = _key(task)
         if key not in self._torch_models:
-            self._torch_models[key] = tabular.TorchModel.from_model(
-                tabular.task_model(self.env_id, self.env_kwargs, task))
+            self._torch_models[key] = tabular.TorchModel.from_model(self._model(task)[0])
         leaves = {k: v.detach().requires_grad_(True) for k, v in theta.items()}
         with torch.enable_grad():
             probabilities = self.policy.probabilities(leaves, self._state_observations()).double()
