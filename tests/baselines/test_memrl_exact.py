@@ -60,3 +60,17 @@ def test_exact_mode_needs_a_tabular_env_and_a_known_name():
         MEMRLConfig(gradient="analytic")
     with pytest.raises(ValueError, match="gradient='exact'"):
         MEMRL("MetaRL/Navigation2D-v0", MEMRLConfig(gradient="exact"), {"preset": "maml"})
+
+
+def test_differentiable_h_step_return_equals_the_oracle_evaluation():
+    from baselines import tabular
+    from baselines.oracles import policy_return
+
+    rng = np.random.default_rng(3)
+    for task in metarl_envs.task_set(GRID, "train"):
+        model = tabular.task_model(GRID, {"preset": "memrl"}, task)
+        policy = rng.dirichlet(np.ones(model.transition.shape[1]), size=model.transition.shape[0])
+        for discount in (1.0, 0.99):
+            torch_value = tabular.finite_horizon_return(tabular.TorchModel.from_model(model), torch.as_tensor(policy),
+                                                        discount, 20)
+            assert float(torch_value) == pytest.approx(policy_return(model, policy, discount, 20), rel=1e-12)
