@@ -135,8 +135,7 @@ class MEMRL:
         self._tabular = hasattr(self._probe.unwrapped, "transition_matrix")
         if self.config.gradient == "exact" and not self._tabular:
             raise ValueError(f"MEMRLConfig.gradient='exact' needs a tabular env's model; {env_id} has none")
-        self._models: dict[str, tuple[Any, float]] = {}
-        self._torch_models: dict[str, Any] = {}
+        self._models: dict[str, tuple[Any, Any, float]] = {}
 
     def meta_train(self, train_tasks: Sequence[Task], *, iterations: int, seed: int,
                    callback: Callback | None = None) -> TrainingLog:
@@ -176,21 +175,24 @@ class MEMRL:
                 log[f"task_{index}_ratio"] = exact / optimum
         return log
 
-    def _model(self, task: Task) -> tuple[Any, float]:
-        """(the task's exact model, J* = its undiscounted H-step optimum), built once per task."""
+    def _model(self, task: Task) -> tuple[Any, Any, float]:
+        """(the task's exact model, the same as torch tensors, J* = its undiscounted H-step optimum),
+        built once per task."""
         from baselines.oracles import TabularModel, optimal_return
+        from baselines.tabular import TorchModel
 
         if _key(task) not in self._models:
             self._probe.unwrapped.set_task(task)
             model = TabularModel.from_env(self._probe)
-            self._models[_key(task)] = (model, optimal_return(model, 1.0, self.sampler.horizon))
+            self._models[_key(task)] = (model, TorchModel.from_model(model),
+                                        optimal_return(model, 1.0, self.sampler.horizon))
         return self._models[_key(task)]
 
     def _exact_return(self, task: Task, theta: Params) -> tuple[float, float]:
         """(J(π_θ), J*) of a tabular task: undiscounted H-step returns on its model."""
         from baselines.oracles import policy_return
 
-        model, optimum = self._model(task)
+        model, _, optimum = self._model(task)
         return policy_return(model, self.policy_matrix(theta), 1.0, self.sampler.horizon), optimum
 
     def solve_inner(self, tasks: Sequence[Task], anchor: Params, rng: np.random.Generator,
@@ -221,16 +223,13 @@ class MEMRL:
     def exact_gradient(self, task: Task, theta: Params) -> Params:
         """∇_θ J_i(θ), J_i the γ-discounted H-step return on the task's exact model (eq. (1)): the
         expectation of the sampled ĝ of eqs. (8)-(9)."""
-        from baselines import tabular
+        from baselines.tabular import finite_horizon_return
 
-        key = _key(task)
-        if key not in self._torch_models:
-            self._torch_models[key] = tabular.TorchModel.from_model(self._model(task)[0])
+        _, torch_model, _ = self._model(task)
         leaves = {k: v.detach().requires_grad_(True) for k, v in theta.items()}
         with torch.enable_grad():
             probabilities = self.policy.probabilities(leaves, self._state_observations()).double()
-            objective = tabular.finite_horizon_return(self._torch_models[key], probabilities, self.config.discount,
-                                                      self.sampler.horizon)
+            objective = finite_horizon_return(torch_model, probabilities, self.config.discount, self.sampler.horizon)
             grads = torch.autograd.grad(objective, list(leaves.values()))
         return {k: g.to(theta[k].dtype) for k, g in zip(leaves, grads, strict=True)}
 
