@@ -1,5 +1,8 @@
 """SG-MRL Table 1 (Fallah et al. 2021, §5): 2-D navigation, SG-MRL vs MAML vs E-MAML, 1 inner step.
 
+Env: Navigation2D's `sgmrl` preset, the released code's point env (point_env_2d_v2.py): the position
+is clipped to [−0.5, 0.5]² and that square is the observation box.
+
 Settings of the released code's sgmrl_full.json, shared by all three (sgmrl.md §3): 20 tasks ×
 20 trajectories, 100×100 tanh, γ 0.99, GAE λ 0.997, α 0.1, Adam 1e-3, 500 iterations. The
 paper's "negative square distance" reward is the code's (and this env's) Euclidean distance
@@ -9,7 +12,8 @@ std 1. Surrogates are means over every (s, a) sample of a task's batch (the code
 `reduction="step_mean"`; SG-MRL's practical mode uses it too), which matters here because episodes
 end early at the goal. Meta-test: 40 fixed test tasks, 20 adaptation and 20 evaluation trajectories.
 
-Measured (3 seeds, 500 iterations, ≈ 38 M env steps and 250-430 s per cell on 2 cores shared by
+Measured on the open-plane `maml` preset, before the walls (3 seeds, 500 iterations, ≈ 38 M env
+steps and 250-430 s per cell on 2 cores shared by
 2-3 runs): R₁ = SG-MRL −19.88 (95 % CI over seeds [−21.67, −17.54]; paper −16.90 ± 0.70), MAML
 −16.10 ([−17.14, −15.55]; paper −17.77 ± 0.11), E-MAML −16.05 ([−16.56, −15.43]; paper −17.80 ±
 0.12); R₀ −44.1 / −39.9 / −39.7. MAML and E-MAML land 1.7 above the paper's values; SG-MRL 3.0
@@ -33,7 +37,7 @@ EXPERIMENT = Experiment(
     name="sgmrl-nav2d",
     description="SG-MRL Table 1: SG-MRL, MAML, E-MAML on Navigation2D, 1 inner step, 500 iterations",
     env_id="MetaRL/Navigation2D-v0",
-    env_kwargs={"preset": "maml"},
+    env_kwargs={"preset": "sgmrl"},
     agents=(
         AgentSpec("SG-MRL", "baselines.sgmrl:SGMRL", {**_SHARED, "mode": "practical"}),
         AgentSpec("MAML", "baselines.maml:MAML", _MAML),

@@ -4,21 +4,29 @@
 A point starts at the origin and moves by its action each step; the task is a goal position that
 the agent does not observe and must infer from rewards. This is the dense point-navigation task of
 Finn et al. (2017), section 5.2, used by every seed paper of this project as the first benchmark.
+The `sgmrl` preset puts walls around the square [−0.5, 0.5]², as SG-MRL's released point env does.
 
 ## Task distribution
-| preset | goal ~            | horizon | obs | reward            | success radius | scored episodes               |
-|--------|-------------------|---------|-----|-------------------|----------------|-------------------------------|
-| maml   | U[-0.5, 0.5]^2    | 100     | 2-D | -‖p − g‖₂         | 0.01 per axis  | mean of post-adaptation batch |
+| preset | goal ~         | horizon | walls                    | reward    | success radius | scored episodes |
+|--------|----------------|---------|--------------------------|-----------|----------------|-----------------|
+| maml   | U[-0.5, 0.5]^2 | 100     | none (open plane)        | -‖p − g‖₂ | 0.01 per axis  | batch mean |
+| sgmrl  | U[-0.5, 0.5]^2 | 100     | p clipped to [-0.5, 0.5]^2 | -‖p − g‖₂ | 0.01 per axis | batch mean |
 
-Task sets (`metarl_envs.task_set`): 1000 train / 40 test goals (MAML meta-tests on 40 tasks).
+Task sets (`metarl_envs.task_set`): 1000 train / 40 test goals for each preset (MAML meta-tests on
+40 tasks). Both presets draw from the same seeded stream, so their goals are the same numbers; the
+sets' fingerprints differ because the preset is part of what is hashed. "batch mean": the mean
+return of the post-adaptation batch.
 
 ## Action Space
-`Box(-0.1, 0.1, (2,), float32)`: the displacement (dx, dy). The source clips larger actions; here
-an action outside the box raises `ValueError` and the sampler clips explicitly (so a policy's
-log-probabilities stay those of the action it drew, as in pytorch-maml-rl).
+`Box(-0.1, 0.1, (2,), float32)`: the displacement (dx, dy). An action outside the box raises
+`ValueError`; the sampler clips explicitly (so a policy's log-probabilities stay those of the action
+it drew, as in pytorch-maml-rl). cbfinn's env adds the action unclipped; its runs clip through
+rllab's `normalize` wrapper (`maml_trpo_point.py`), which maps the policy's [−1, 1] onto the box.
+pytorch-maml-rl's and SG-MRL's envs clip inside `step`.
 
 ## Observation Space
-`Box(-inf, inf, (2,), float32)`: the position (x, y) after the step. The goal is not observed.
+The position (x, y) after the step; the goal is not observed. `maml`: `Box(-inf, inf, (2,),
+float32)`. `sgmrl`: `Box(-0.5, 0.5, (2,), float32)`, the walls, which the position never leaves.
 
 ## Rewards
 `reward = -‖p' − g‖₂` after the move (`reward="distance"`, the source's), or `-‖p' − g‖₂²`
@@ -26,6 +34,11 @@ log-probabilities stay those of the action it drew, as in pytorch-maml-rl).
 
 ## Starting State
 (0, 0), deterministic.
+
+## Walls (`sgmrl`)
+After the move p' = clip(p + a, −0.5, 0.5) per coordinate, and the reward and the termination are
+computed at the clipped p'. Pushing into a wall leaves that coordinate at ±0.5. Goals lie inside the
+square, so a policy that walks straight to its goal never touches a wall.
 
 ## Episode End
 - Termination: |x' − g_x| < 0.01 and |y' − g_y| < 0.01.
@@ -45,12 +58,18 @@ log-probabilities stay those of the action it drew, as in pytorch-maml-rl).
 gives `Navigation2DVectorEnv`: one task per sub-env (`set_tasks`), the same batched step.
 
 ## Sources
-- cbfinn/maml_rl@9c8e2eb:maml_examples/point_env_randgoal.py (goal range, clip, reward, done rule)
-- cbfinn/maml_rl@9c8e2eb:maml_examples/maml_trpo_point.py (max_path_length = 100)
-- tristandeleu/pytorch-maml-rl@21d4ba1:maml_rl/envs/navigation.py (`2DNavigation-v0`, same rules)
+- cbfinn/maml_rl@9c8e2eb:maml_examples/point_env_randgoal.py (goal range, reward, done rule; no
+  clipping of actions or position)
+- cbfinn/maml_rl@9c8e2eb:maml_examples/maml_trpo_point.py (max_path_length = 100; `normalize` wrapper)
+- tristandeleu/pytorch-maml-rl@21d4ba1:maml_rl/envs/navigation.py (`2DNavigation-v0`, same rules,
+  actions clipped in `step`)
+- kristian-georgiev/SGMRL@7286d21:maml_zoo/envs/point_envs/point_env_2d_v2.py (sgmrl: action clipped
+  to ±0.1, position clipped to [−0.5, 0.5]², observation box [−0.5, 0.5]², same reward and done rule)
+Details of each code base: docs/sources/code-bases.md.
 
 ## Version History
 - v0: initial release.
+- v0, sgmrl preset added: the walled square of SG-MRL's point env (the maml preset is unchanged).
 
 >>> import gymnasium as gym, metarl_envs
 >>> env = gym.make("MetaRL/Navigation2D-v0")
@@ -93,6 +112,9 @@ class Navigation2DPreset(Preset):
     max_action: float
     success_tolerance: float
     """terminate when both |dx| and |dy| are below this"""
+    wall: float | None = None
+    """walls at ±wall: the position is clipped to [−wall, wall]² after every move, and that square
+    is the observation box (SG-MRL's point env); None: the open plane (MAML's)"""
 
 
 PRESETS: dict[str, Navigation2DPreset] = {
@@ -101,13 +123,22 @@ PRESETS: dict[str, Navigation2DPreset] = {
         max_action=0.1, success_tolerance=0.01,
         source="cbfinn/maml_rl@9c8e2eb:maml_examples/point_env_randgoal.py",
     ),
+    "sgmrl": Navigation2DPreset(
+        horizon=100, n_train_tasks=1000, n_test_tasks=40, goal_low=-0.5, goal_high=0.5,
+        max_action=0.1, success_tolerance=0.01, wall=0.5,
+        source="kristian-georgiev/SGMRL@7286d21:maml_zoo/envs/point_envs/point_env_2d_v2.py",
+    ),
 }
 
 
 def navigation_step(position: np.ndarray, action: np.ndarray, goal: np.ndarray, squared: bool,
-                    tolerance: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Batched dynamics over (n, 2) arrays: returns (position', reward, terminated, distance)."""
+                    tolerance: float, wall: float | None = None,
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Batched dynamics over (n, 2) arrays: returns (position', reward, terminated, distance).
+    With `wall`, the moved position is clipped to [−wall, wall]² before the reward is computed."""
     position = position + action
+    if wall is not None:
+        position = np.clip(position, -wall, wall)
     offset = position - goal
     distance = np.sqrt(np.sum(offset**2, axis=1))
     reward = -(distance**2) if squared else -distance
@@ -126,8 +157,10 @@ class Navigation2DEnv(MetaEnv):
         self.render_mode = check_choice("Navigation2DEnv", "render_mode", render_mode, (None, "rgb_array"))
         preset_values = PRESETS.get(preset)
         bound = preset_values.max_action if preset_values else 0.1
+        wall = preset_values.wall if preset_values else None
         self.action_space = spaces.Box(-bound, bound, (2,), np.float32)
-        self.observation_space = spaces.Box(-np.inf, np.inf, (2,), np.float32)
+        extent = np.inf if wall is None else wall
+        self.observation_space = spaces.Box(-extent, extent, (2,), np.float32)
         self._position = np.zeros((1, 2))
         self._init_meta(preset, task, horizon)
 
@@ -152,7 +185,7 @@ class Navigation2DEnv(MetaEnv):
         action = check_box_action("Navigation2DEnv.step", action, self.action_space)
         self._position, reward, terminated, distance = navigation_step(
             self._position, action[None], self._goal, self.reward_mode == "squared",
-            self.preset.success_tolerance)
+            self.preset.success_tolerance, self.preset.wall)
         truncated = self._advance_clock(bool(terminated[0]))
         info = {"distance": float(distance[0])}
         return self._position[0].astype(np.float32), float(reward[0]), bool(terminated[0]), truncated, info
@@ -178,7 +211,7 @@ class Navigation2DVectorEnv(MetaVectorEnv):
     def _step_batch(self, actions: np.ndarray):
         self._position, reward, terminated, distance = navigation_step(
             self._position, actions, self._goal, self._template.reward_mode == "squared",
-            self.preset.success_tolerance)
+            self.preset.success_tolerance, self.preset.wall)
         return reward, terminated, {"distance": distance}
 
     def _observations(self) -> np.ndarray:

@@ -22,6 +22,7 @@ PINNED_TEST_FINGERPRINTS = {
     ("MetaRL/CartPoleParams-v0", "pmeta"): "eb97b82a8170f0fb32bc8e69031d719c4442f812dfcd265d217e78c9c756907a",
     ("MetaRL/CartPoleParams-v0", "carl"): "f1bf8378480dca5dfed514ccbbf2ab2ad24a9839d4217e7b997a1309db7e1e7a",
     ("MetaRL/Navigation2D-v0", "maml"): "ee30630819555b9d939847d103e911e0f6aa985732a663b4f48157c654b383bc",
+    ("MetaRL/Navigation2D-v0", "sgmrl"): "54b57710fb177927c10058eedd6389e294b6bc2a0c92a0895b3dffe5e8925458",
     ("MetaRL/HopperParams-v0", "pearl"): "ad5e5a7a1da545d45a8e9e8a91b1442beb880522c991f2a482320cb8ea9e4d61",
     ("MetaRL/Walker2DParams-v0", "pearl"): "02d18e1d7f0c2adf802a4c0dab5145bf886d23500fb10de6bfdb4fe031c2d59c",
     ("MetaRL/AntVel-v0", "maml"): "b4c3f4de16b4fd3a5167c68643a8879eeaca68a3d5ced8cc087e7714278b2ea3",
