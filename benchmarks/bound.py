@@ -108,16 +108,17 @@ def bound_terms(models: list[TabularModel], divergence: int, lam: float, discoun
 
 def measured_gaps(folder: Path, variant: str) -> dict[str, list[float]]:
     """label → mean over seeds of the mean optimality gap after k = 0..K steps."""
-    from benchmarks.results import ResultError, load_result
+    from benchmarks.results import ResultError, load_result, mean_optimality_gaps
 
-    per_label: dict[str, list[list[float]]] = defaultdict(list)
+    per_label: dict[str, list[tuple[float, ...]]] = defaultdict(list)
     for path in sorted(folder.glob("*.json")):
         try:
-            data = load_result(path)
+            record = load_result(path)
         except ResultError:
             continue
-        if data["variant"] == variant and data["meta_test"]["mean_optimality_gaps"] is not None:
-            per_label[data["agent"]["label"]].append(data["meta_test"]["mean_optimality_gaps"])
+        gaps = mean_optimality_gaps(record.meta_test)
+        if record.variant == variant and gaps is not None:
+            per_label[record.agent.label].append(gaps)
     return {label: list(np.mean(rows, axis=0)) for label, rows in per_label.items()}
 
 

@@ -133,7 +133,7 @@ def report(
         console.print(f"[red]refused[/red] {escape(str(path))}: {escape(reason)}")
     groups: dict[tuple[str, str, str, str], list[CellSummary]] = {}
     for cell in result.cells:
-        groups.setdefault((cell.experiment, cell.variant, cell.env_id, cell.preset), []).append(cell)
+        groups.setdefault(cell.cell.table, []).append(cell)
     for (name, variant, env_id, preset), cells in groups.items():
         console.print(results_table(f"{name} ({variant}) — {env_id}, preset {preset}", cells))
     console.print(f"{len(result.cells)} cell(s) rendered, {len(result.bad)} file(s) refused; wrote "

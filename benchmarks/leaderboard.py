@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.results import ResultError, load_result, same_cell_settings
+from benchmarks.results import CellId, ResultError, ResultRecord, load_result, mean_optimality_gaps, same_cell_settings
 from benchmarks.stats import Summary, summarize
 
 __all__ = ["CellSummary", "Report", "collect", "summarize_cells", "table_rows", "to_html", "to_markdown",
@@ -30,11 +30,7 @@ __all__ = ["CellSummary", "Report", "collect", "summarize_cells", "table_rows", 
 
 @dataclasses.dataclass(frozen=True)
 class CellSummary:
-    experiment: str
-    variant: str
-    label: str
-    env_id: str
-    preset: str
+    cell: CellId
     agent_class: str
     seeds: tuple[int, ...]
     returns: tuple[Summary, ...]
@@ -45,6 +41,10 @@ class CellSummary:
     """per seed: {"seed", "env_steps": [...], "pre": [...], "post": [...]}"""
     protocol: dict[str, Any]
 
+    @property
+    def label(self) -> str:
+        return self.cell.label
+
 
 @dataclasses.dataclass(frozen=True)
 class Report:
@@ -53,37 +53,33 @@ class Report:
     written: tuple[Path, ...]
 
 
-def _cell_key(data: dict[str, Any]) -> tuple[str, str, str, str, str]:
-    return (data["experiment"], data["variant"], data["agent"]["label"], data["env"]["id"], data["env"]["preset"])
-
-
-def collect(directory: str | Path) -> tuple[list[tuple[Path, dict[str, Any]]], list[tuple[Path, str]]]:
-    """Load every results file (`*__seed<s>[__variant].json`, see `result_filename`) under `directory`;
+def collect(directory: str | Path) -> tuple[list[tuple[Path, ResultRecord]], list[tuple[Path, str]]]:
+    """Load every results file (`*__seed<s>[__variant].json`, see `CellId.filename`) under `directory`;
     other JSON beside them (e.g. `benchmarks/bound.py`'s `bound.json`) is not a result and is left alone.
-    Returns (valid (path, document) pairs, bad (path, reason) pairs)."""
+    Returns (valid (path, record) pairs, bad (path, reason) pairs)."""
     valid, bad = [], []
     for path in sorted(Path(directory).rglob("*__seed*.json")):
         try:
             valid.append((path, load_result(path)))
         except ResultError as error:
             bad.append((path, str(error)))
-    groups: dict[tuple[str, ...], list[tuple[Path, dict[str, Any]]]] = defaultdict(list)
-    for path, data in valid:
-        groups[_cell_key(data)].append((path, data))
+    groups: dict[CellId, list[tuple[Path, ResultRecord]]] = defaultdict(list)
+    for path, record in valid:
+        groups[record.cell].append((path, record))
     kept = []
     for members in groups.values():
         first_path, first = members[0]
-        seeds = {first["seed"]}
+        seeds = {first.seed}
         kept.append(members[0])
-        for path, data in members[1:]:
-            differ = same_cell_settings(first, data)
+        for path, record in members[1:]:
+            differ = same_cell_settings(first, record)
             if differ:
                 bad.append((path, f"{path}: {', '.join(differ)} differ from {first_path.name} of the same cell"))
-            elif data["seed"] in seeds:
-                bad.append((path, f"{path}: field seed = {data['seed']} repeats a seed of its cell"))
+            elif record.seed in seeds:
+                bad.append((path, f"{path}: field seed = {record.seed} repeats a seed of its cell"))
             else:
-                seeds.add(data["seed"])
-                kept.append((path, data))
+                seeds.add(record.seed)
+                kept.append((path, record))
     return kept, bad
 
 
@@ -94,31 +90,33 @@ def _targets(experiments: Mapping[str, Any], experiment: str, label: str, adapta
     return tuple(t for t in known.targets if t.agent == label and t.step <= adaptation_steps)
 
 
-def summarize_cells(valid: Sequence[tuple[Path, dict[str, Any]]], *, seed: int = 0,
+def summarize_cells(valid: Sequence[tuple[Path, ResultRecord]], *, seed: int = 0,
                     experiments: Mapping[str, Any] | None = None) -> list[CellSummary]:
     """Aggregate the valid documents by cell (bootstrap draws from `np.random.default_rng(seed)`); targets
     come from `experiments` (name → Experiment; default: the `benchmarks.experiments` registry)."""
     if experiments is None:
         from benchmarks.experiments import EXPERIMENTS as experiments
-    groups: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
-    for _, data in valid:
-        groups[_cell_key(data)].append(data)
+    groups: dict[CellId, list[ResultRecord]] = defaultdict(list)
+    for _, record in valid:
+        groups[record.cell].append(record)
     rng = np.random.default_rng(seed)
     cells = []
-    for key in sorted(groups):
-        docs = sorted(groups[key], key=lambda d: d["seed"])
-        steps = len(docs[0]["meta_test"]["mean_returns"])
-        returns = tuple(summarize([d["meta_test"]["mean_returns"][k] for d in docs], rng=rng) for k in range(steps))
+    for key in sorted(groups, key=dataclasses.astuple):
+        records = sorted(groups[key], key=lambda r: r.seed)
+        means = [r.meta_test.mean_returns() for r in records]
+        steps = len(means[0])
+        returns = tuple(summarize([m[k] for m in means], rng=rng) for k in range(steps))
         gaps = None
-        if all(d["meta_test"]["mean_optimality_gaps"] is not None for d in docs):
-            gaps = tuple(summarize([d["meta_test"]["mean_optimality_gaps"][k] for d in docs], rng=rng)
-                         for k in range(steps))
-        curves = tuple({"seed": d["seed"], "env_steps": [r["env_steps"] for r in d["training_curve"]],
-                        "pre": [r["pre_adaptation_return"] for r in d["training_curve"]],
-                        "post": [r["post_adaptation_return"] for r in d["training_curve"]]} for d in docs)
-        cells.append(CellSummary(*key, agent_class=docs[0]["agent"]["class"], seeds=tuple(d["seed"] for d in docs),
-                                 returns=returns, gaps=gaps, targets=_targets(experiments, key[0], key[2], steps - 1),
-                                 curves=curves, protocol=docs[0]["protocol"]))
+        mean_gaps = [mean_optimality_gaps(r.meta_test) for r in records]
+        if all(g is not None for g in mean_gaps):
+            gaps = tuple(summarize([g[k] for g in mean_gaps], rng=rng) for k in range(steps))
+        curves = tuple({"seed": r.seed, "env_steps": [row.env_steps for row in r.training_curve],
+                        "pre": [row.pre_adaptation_return for row in r.training_curve],
+                        "post": [row.post_adaptation_return for row in r.training_curve]} for r in records)
+        cells.append(CellSummary(key, agent_class=records[0].agent.agent_class, seeds=tuple(r.seed for r in records),
+                                 returns=returns, gaps=gaps,
+                                 targets=_targets(experiments, key.experiment, key.label, steps - 1),
+                                 curves=curves, protocol=dataclasses.asdict(records[0].protocol)))
     return cells
 
 
@@ -146,7 +144,7 @@ COLUMNS = (("agent", "agent"), ("k", "k"), ("seeds", "seeds"), ("mean", "mean R_
 def _by_experiment(cells: Sequence[CellSummary]) -> dict[tuple[str, str, str, str], list[CellSummary]]:
     groups: dict[tuple[str, str, str, str], list[CellSummary]] = defaultdict(list)
     for cell in cells:
-        groups[(cell.experiment, cell.variant, cell.env_id, cell.preset)].append(cell)
+        groups[cell.cell.table].append(cell)
     return dict(sorted(groups.items()))
 
 
@@ -229,7 +227,7 @@ def _plot_training(key: tuple[str, str, str, str], group: Sequence[CellSummary],
             label = cell.label if color is None else None
             line = axes.plot(curve["env_steps"], curve["pre"], color=color, alpha=0.8, label=label)[0]
             color = line.get_color()
-            post = [np.nan if v is None else v for v in curve["post"]]
+            post = np.asarray(curve["post"], dtype=float)
             if not np.all(np.isnan(post)):
                 axes.plot(curve["env_steps"], post, color=color, alpha=0.8, linestyle="--")
     axes.set(xlabel="environment steps", ylabel="return (solid: pre-, dashed: post-adaptation)",

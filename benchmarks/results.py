@@ -1,30 +1,39 @@
-"""One results JSON file per (experiment, agent label, env, preset, seed); written atomically, loaded validated.
+"""One results file per cell and seed: the typed `ResultRecord`, written atomically, loaded validated.
 
-Layout of a file (schema version 1; every key is required, `null` only where noted):
+The record is a tree of frozen dataclasses, and the JSON layout is derived from them (field names are
+the keys, `X | None` may be `null`, tuples are lists, nested dataclasses are objects): there is no
+schema written beside the types. The identity of a cell — (experiment, variant, agent label, env id,
+preset) — is `CellId`, defined once here: the runner plans by it, files are named by it, and the
+leaderboard groups by it; a cell's files are its seeds.
 
-    schema, schema_version          "metarl-bench/result", 1
-    package_version, git_commit     metarl-envs version; `git rev-parse HEAD` when the process first
-                                    asked (its first cell started), or "unknown"
-    experiment, variant             experiment name; "full", "quick" (the --quick overrides applied) or
+    ResultRecord (+ "schema", "schema_version", "checksum" in the file)
+      experiment, variant           experiment name; "full", "quick" (the --quick overrides applied) or
                                     "iters<N>" (cut to N meta-training iterations)
-    agent                           {label, class ("module:Class"), config}
-    env                             {id, kwargs, preset}
-    task_sets                       {train, test}: sha256 fingerprints of the stored task sets used
-    protocol                        the MetaTestProtocol's fields
-    seed, iterations, max_test_tasks   max_test_tasks may be null (the whole test set)
-    training_curve                  [{iteration, env_steps, wall_time, pre_adaptation_return,
-                                      post_adaptation_return, extra}]
-    meta_test                       {tasks: [{task, returns: [R_0..R_K], optimal_return, optimality_gaps,
-                                      env_steps}], mean_returns, mean_optimality_gaps, env_steps}
-    machine                         {platform, python, cpu_count, packages: {name: version or null}}
-    started, finished, wall_time    ISO-8601 UTC timestamps; seconds
+      agent: AgentInfo              {label, class ("module:Class"), config}
+      env: EnvInfo                  {id, kwargs, preset}
+      task_sets: TaskSetIds         {train, test}: sha256 fingerprints of the stored task sets used
+      protocol: MetaTestProtocol    the meta-test protocol (`benchmarks.evaluate`), a nested object
+      seed, iterations, max_test_tasks     max_test_tasks may be null (the whole test set)
+      training_curve: [IterationRecord]    (`baselines.agent`)
+      meta_test: MetaTestResult     stored as {tasks: [TaskResult + its optimality_gaps], mean_returns,
+                                    mean_optimality_gaps, env_steps}; its env id, preset, fingerprint,
+                                    protocol and seed are the record's own (stored once, at the top)
+      started, finished, wall_time  ISO-8601 UTC timestamps; seconds
+      machine: Machine              {platform, python, cpu_count, packages: {name: version or null}}
+      package_version, git_commit   metarl-envs version; `git rev-parse HEAD` when the process first
+                                    asked (its first cell started), or "unknown"
     checksum                        "sha256:" + sha256 of the canonical JSON of everything else
 
-Non-finite numbers. JSON has no NaN, and a result with NaN in it is refused on write, naming the
+Every field is required in a file, even where the dataclass has a default: a field added to a
+nested type (the protocol, say) makes older files fail by name rather than load with a guessed value.
+The derived values stored for readers (`optimality_gaps`, `mean_returns`, `mean_optimality_gaps`,
+`env_steps` of `meta_test`) are recomputed on load and must agree with what is stored.
+
+Non-finite numbers. JSON has no NaN, and a record with NaN in it is refused on write, naming the
 field. Two places are exempt because NaN there means "not applicable", and they are stored as `null`:
 `training_curve[i].post_adaptation_return` (algorithms without an inner step during meta-training
-report NaN, see `baselines.agent.IterationRecord`) and `training_curve[i].extra.*`. `optimal_return`
-and the gaps are `null` where the env has no oracle.
+report NaN) and `training_curve[i].extra.*`. `optimal_return` and the gaps are `null` where the env
+has no oracle.
 
 `load_result` refuses (raising `ResultError` naming the file and the field) a file that is not JSON,
 has another schema version, lacks a field or has one of the wrong type, whose checksum does not match
@@ -34,6 +43,7 @@ task sets stored in this checkout of `metarl_envs`.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import hashlib
@@ -44,15 +54,19 @@ import platform
 import re
 import subprocess
 import tempfile
+import types
+import typing
 from collections.abc import Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from benchmarks.evaluate import MetaTestProtocol, MetaTestResult
+from baselines.agent import IterationRecord
+from benchmarks.evaluate import MetaTestProtocol, MetaTestResult, TaskResult
 
-__all__ = ["SCHEMA", "SCHEMA_VERSION", "ResultError", "build_result", "load_result", "result_filename",
-           "utc_now", "write_result"]
+__all__ = ["SCHEMA", "SCHEMA_VERSION", "AgentInfo", "CellId", "EnvInfo", "Machine", "ResultError",
+           "ResultRecord", "TaskSetIds", "checksum", "load_result", "mean_optimality_gaps", "utc_now",
+           "write_result"]
 
 SCHEMA = "metarl-bench/result"
 SCHEMA_VERSION = 1
@@ -72,10 +86,71 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.+-]+", "-", text).strip("-")
 
 
-def result_filename(experiment: str, label: str, env_id: str, preset: str, seed: int, variant: str) -> str:
-    """`<label>__<env>__<preset>__seed<s>[__quick].json`, stored under a folder named after the experiment."""
-    suffix = "" if variant == "full" else f"__{variant}"
-    return f"{_slug(label)}__{_slug(env_id.split('/')[-1])}__{_slug(preset)}__seed{seed}{suffix}.json"
+# ---------------------------------------------------------------------------------------------- the record
+
+
+@dataclasses.dataclass(frozen=True)
+class CellId:
+    """Which cell a result belongs to. A cell's results files are its seeds."""
+
+    experiment: str
+    variant: str
+    """"full", "quick" or "iters<N>" """
+    label: str
+    """the agent's label"""
+    env_id: str
+    preset: str
+
+    def filename(self, seed: int) -> str:
+        """`<label>__<env>__<preset>__seed<s>[__<variant>].json`, stored under a folder named after the experiment."""
+        suffix = "" if self.variant == "full" else f"__{self.variant}"
+        env = _slug(self.env_id.split("/")[-1])
+        return f"{_slug(self.label)}__{env}__{_slug(self.preset)}__seed{seed}{suffix}.json"
+
+    @property
+    def table(self) -> tuple[str, str, str, str]:
+        """(experiment, variant, env id, preset): the leaderboard table this cell is one agent of."""
+        return (self.experiment, self.variant, self.env_id, self.preset)
+
+
+@dataclasses.dataclass(frozen=True)
+class AgentInfo:
+    label: str
+    agent_class: str = dataclasses.field(metadata={"key": "class"})
+    """"module:Class" """
+    config: Mapping[str, Any]
+    """the agent's full config, defaults included"""
+
+
+@dataclasses.dataclass(frozen=True)
+class EnvInfo:
+    id: str
+    kwargs: Mapping[str, Any]
+    preset: str
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskSetIds:
+    train: str
+    test: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Machine:
+    platform: str
+    python: str
+    cpu_count: int | None
+    packages: Mapping[str, str | None]
+
+    @classmethod
+    def current(cls) -> Machine:
+        packages: dict[str, str | None] = {}
+        for name in _MACHINE_PACKAGES:
+            try:
+                packages[name] = metadata.version(name)
+            except metadata.PackageNotFoundError:
+                packages[name] = None
+        return cls(platform.platform(), platform.python_version(), os.cpu_count(), packages)
 
 
 @functools.cache
@@ -97,66 +172,255 @@ def package_version() -> str:
     return metarl_envs.__version__
 
 
-def machine_info() -> dict[str, Any]:
-    packages: dict[str, str | None] = {}
-    for name in _MACHINE_PACKAGES:
-        try:
-            packages[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            packages[name] = None
-    return {"platform": platform.platform(), "python": platform.python_version(),
-            "cpu_count": os.cpu_count(), "packages": packages}
+def mean_optimality_gaps(result: MetaTestResult) -> tuple[float, ...] | None:
+    """Mean over tasks of J* − R_k for k = 0..K, or None unless every task has an oracle."""
+    gaps = [t.optimality_gaps for t in result.tasks]
+    if not gaps or any(g is None for g in gaps):
+        return None
+    return tuple(sum(g[k] for g in gaps) / len(gaps) for k in range(len(gaps[0])))
 
 
-def _curve(records: Sequence[Any]) -> list[dict[str, Any]]:
-    rows = []
-    for record in records:
-        row = record.to_dict() if hasattr(record, "to_dict") else dict(record)
-        row["extra"] = {key: _nan_to_none(value) for key, value in dict(row.get("extra", {})).items()}
-        row["post_adaptation_return"] = _nan_to_none(row["post_adaptation_return"])
-        rows.append(row)
-    return rows
+@dataclasses.dataclass(frozen=True)
+class ResultRecord:
+    """One (cell, seed) result: what ran, on what, and what it scored."""
+
+    experiment: str
+    variant: str
+    agent: AgentInfo
+    env: EnvInfo
+    task_sets: TaskSetIds
+    protocol: MetaTestProtocol
+    seed: int
+    iterations: int
+    max_test_tasks: int | None
+    training_curve: tuple[IterationRecord, ...]
+    meta_test: MetaTestResult
+    started: str
+    finished: str
+    wall_time: float
+    machine: Machine = dataclasses.field(default_factory=Machine.current)
+    package_version: str = dataclasses.field(default_factory=package_version)
+    git_commit: str = dataclasses.field(default_factory=git_commit)
+
+    SETTINGS: ClassVar[tuple[str, ...]] = ("protocol", "agent.class", "agent.config", "env.kwargs", "task_sets",
+                                           "iterations", "max_test_tasks", "variant")
+    """the settings two seeds of one cell must share"""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "training_curve", tuple(self.training_curve))
+        result = self.meta_test
+        own = {"env_id": self.env.id, "preset": self.env.preset, "task_set_fingerprint": self.task_sets.test,
+               "protocol": self.protocol, "seed": self.seed}
+        for name, value in own.items():
+            if getattr(result, name) != value:
+                raise ValueError(f"ResultRecord: field meta_test.{name} = {getattr(result, name)!r} differs from "
+                                 f"the record's {value!r}")
+
+    @property
+    def cell(self) -> CellId:
+        return CellId(self.experiment, self.variant, self.agent.label, self.env.id, self.env.preset)
+
+    def settings(self) -> dict[str, Any]:
+        """`SETTINGS` by name, as JSON values (what a file stores)."""
+        document = self.to_document()
+        return {name: _at(document, name) for name in self.SETTINGS}
+
+    def to_document(self) -> dict[str, Any]:
+        """The JSON document of this record, without its checksum (NaN kept; `write_result` stores it)."""
+        document = {"schema": SCHEMA, "schema_version": SCHEMA_VERSION}
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            document[field.name] = _meta_test_json(value) if field.name == "meta_test" else to_json(value)
+        return document
+
+    @classmethod
+    def from_document(cls, data: Mapping[str, Any]) -> ResultRecord:
+        """Parse a document (envelope keys already checked); raises ValueError/TypeError naming the field."""
+        body = {key: value for key, value in data.items() if key not in ("schema", "schema_version", "checksum")}
+        meta_test = _require(body, "", "meta_test")
+        parsed = from_json(cls, {**body, "meta_test": {}}, "", skip=("meta_test",))
+        tasks = from_json(tuple[TaskResult, ...], _require(meta_test, "meta_test", "tasks"), "meta_test.tasks")
+        parsed["meta_test"] = MetaTestResult(parsed["env"].id, parsed["env"].preset, parsed["task_sets"].test,
+                                             parsed["protocol"], parsed["seed"], tasks)
+        record = cls(**parsed)
+        record._check_derived(data["meta_test"])
+        return record
+
+    def _check_derived(self, stored: Mapping[str, Any]) -> None:
+        steps = self.protocol.adaptation_steps + 1
+        if not self.meta_test.tasks:
+            raise ValueError("field meta_test.tasks is empty")
+        for i, task in enumerate(self.meta_test.tasks):
+            _check_length(f"meta_test.tasks[{i}].returns", task.returns, steps)
+        expected = _meta_test_json(self.meta_test)
+        unknown = sorted(set(stored) - set(expected))
+        if unknown:
+            raise ValueError(f"field meta_test is not a meta-test block: unknown key {unknown[0]!r}")
+        for i in range(len(self.meta_test.tasks)):
+            where = f"meta_test.tasks[{i}]"
+            _check_close(f"{where}.optimality_gaps", _require(stored["tasks"][i], where, "optimality_gaps"),
+                         expected["tasks"][i]["optimality_gaps"])
+        for name in ("mean_returns", "mean_optimality_gaps", "env_steps"):
+            _check_close(f"meta_test.{name}", _require(stored, "meta_test", name), expected[name])
 
 
-def _nan_to_none(value: Any) -> Any:
-    return None if isinstance(value, float) and math.isnan(value) else value
+def _at(document: Mapping[str, Any], dotted: str) -> Any:
+    for part in dotted.split("."):
+        document = document[part]
+    return document
 
 
-def _meta_test(result: MetaTestResult) -> dict[str, Any]:
-    tasks = [{"task": dict(t.task), "returns": [float(r) for r in t.returns],
-              "optimal_return": None if t.optimal_return is None else float(t.optimal_return),
-              "optimality_gaps": None if t.optimality_gaps is None else [float(g) for g in t.optimality_gaps],
-              "env_steps": int(t.env_steps)} for t in result.tasks]
-    gaps = [t["optimality_gaps"] for t in tasks]
-    mean_gaps = None
-    if gaps and all(g is not None for g in gaps):
-        mean_gaps = [sum(g[k] for g in gaps) / len(gaps) for k in range(len(gaps[0]))]
-    return {"tasks": tasks, "mean_returns": [float(r) for r in result.mean_returns()],
-            "mean_optimality_gaps": mean_gaps, "env_steps": sum(t["env_steps"] for t in tasks)}
+def _meta_test_json(result: MetaTestResult) -> dict[str, Any]:
+    gaps = mean_optimality_gaps(result)
+    return {"tasks": to_json(result.tasks), "mean_returns": to_json(result.mean_returns()),
+            "mean_optimality_gaps": None if gaps is None else to_json(gaps),
+            "env_steps": sum(t.env_steps for t in result.tasks)}
 
 
-def build_result(*, experiment: str, variant: str, label: str, agent_class: str, config: Mapping[str, Any],
-                 env_id: str, env_kwargs: Mapping[str, Any], fingerprints: Mapping[str, str], seed: int,
-                 iterations: int, max_test_tasks: int | None, training_curve: Sequence[Any],
-                 meta_test: MetaTestResult, started: str, finished: str, wall_time: float) -> dict[str, Any]:
-    """The results document of one (agent, seed) cell, without its checksum (`write_result` adds it)."""
-    if meta_test.task_set_fingerprint != fingerprints["test"]:
-        raise ResultError(f"build_result: meta_test.task_set_fingerprint {meta_test.task_set_fingerprint} "
-                          f"differs from the test task set's {fingerprints['test']}")
-    return {
-        "schema": SCHEMA, "schema_version": SCHEMA_VERSION,
-        "package_version": package_version(), "git_commit": git_commit(),
-        "experiment": experiment, "variant": variant,
-        "agent": {"label": label, "class": agent_class, "config": dict(config)},
-        "env": {"id": env_id, "kwargs": dict(env_kwargs), "preset": str(env_kwargs["preset"])},
-        "task_sets": {"train": fingerprints["train"], "test": fingerprints["test"]},
-        "protocol": meta_test.protocol.to_dict(),
-        "seed": seed, "iterations": iterations, "max_test_tasks": max_test_tasks,
-        "training_curve": _curve(training_curve),
-        "meta_test": _meta_test(meta_test),
-        "machine": machine_info(),
-        "started": started, "finished": finished, "wall_time": float(wall_time),
-    }
+def _check_length(where: str, values: Sequence[float], length: int) -> None:
+    if len(values) != length:
+        raise ValueError(f"field {where} must be a list of {length} numbers, got {len(values)}")
+
+
+def _check_close(where: str, stored: Any, expected: Any) -> None:
+    """`stored` (as read) must equal `expected` (recomputed), numbers to 1e-9 relative."""
+    if expected is None or stored is None:
+        if stored is not expected:
+            raise ValueError(f"field {where} = {_short(stored)} contradicts the per-task values ({_short(expected)})")
+        return
+    if isinstance(expected, list):
+        if not isinstance(stored, list) or len(stored) != len(expected):
+            raise ValueError(f"field {where} must be a list of {len(expected)} numbers")
+        for i, (a, b) in enumerate(zip(stored, expected, strict=True)):
+            _check_close(f"{where}[{i}]", a, b)
+        return
+    if isinstance(stored, bool) or not isinstance(stored, (int, float)) or not math.isclose(
+            stored, expected, rel_tol=1e-9, abs_tol=1e-9):
+        raise ValueError(f"field {where} = {_short(stored)} contradicts the per-task values ({_short(expected)})")
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+# ---------------------------------------------------------------------------------------------- JSON <-> types
+
+
+_DERIVED: dict[type, tuple[str, ...]] = {TaskResult: ("optimality_gaps",)}
+"""properties stored beside a dataclass's fields for readers; recomputed (and compared) on load"""
+_NAN_AS_NULL: dict[type, tuple[str, ...]] = {IterationRecord: ("post_adaptation_return", "extra")}
+"""float fields where NaN means "not applicable" and is stored as null"""
+
+
+def _key(field: dataclasses.Field) -> str:
+    return field.metadata.get("key", field.name)
+
+
+def to_json(value: Any) -> Any:
+    """A dataclass tree as JSON values: objects by field (plus `_DERIVED` properties), tuples as lists, NaN as null."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        out = {_key(f): to_json(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        out.update({name: to_json(getattr(value, name)) for name in _DERIVED.get(type(value), ())})
+        return out
+    if isinstance(value, Mapping):
+        return {str(k): to_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_json(v) for v in value]
+    if hasattr(value, "item") and callable(value.item):  # numpy scalars
+        value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _require(data: Any, where: str, name: str) -> Any:
+    if not isinstance(data, dict):
+        raise TypeError(f"field {where or '<root>'} must be an object")
+    if name not in data:
+        raise ValueError(f"missing field {f'{where}.{name}' if where else name}")
+    return data[name]
+
+
+def from_json(kind: Any, data: Any, where: str, *, skip: tuple[str, ...] = ()) -> Any:
+    """`data` parsed as `kind` (a dataclass, `X | None`, `tuple[X, ...]`, `Mapping[str, X]`, `Literal`, a
+    scalar). A dataclass comes back as the instance, or as its keyword dict when `skip` names fields
+    the caller fills. Raises TypeError/ValueError naming the field (`where`)."""
+    name = where or "<root>"
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if dataclasses.is_dataclass(kind):
+        fields = dataclasses.fields(kind)
+        keys = {_key(f) for f in fields} | set(_DERIVED.get(kind, ()))
+        if not isinstance(data, dict):
+            raise TypeError(f"field {name} must be an object, got {_json_type(data)}")
+        unknown = sorted(set(data) - keys)
+        if unknown:
+            raise ValueError(f"field {name} is not a {kind.__name__}: unknown key {unknown[0]!r}")
+        hints, nullable = _hints(kind), _NAN_AS_NULL.get(kind, ())
+        values = {}
+        for field in fields:
+            if field.name in skip:
+                continue
+            value = _require(data, where, _key(field))
+            inner = f"{where}.{_key(field)}" if where else _key(field)
+            values[field.name] = _nan_from_null(hints[field.name], value, inner) if field.name in nullable \
+                else from_json(hints[field.name], value, inner)
+        return values if skip else kind(**values)
+    if origin in (typing.Union, types.UnionType):
+        if data is None and type(None) in args:
+            return None
+        kinds = [a for a in args if a is not type(None)]
+        if len(kinds) != 1:
+            raise TypeError(f"unsupported field type {kind} at {name}")
+        return from_json(kinds[0], data, where)
+    if origin is typing.Literal:
+        if isinstance(data, bool) or data not in args:
+            raise ValueError(f"field {name} = {_short(data)} must be one of {list(args)}")
+        return data
+    if origin in (tuple, list, Sequence):
+        if not isinstance(data, list):
+            raise TypeError(f"field {name} has type {_json_type(data)}, expected list")
+        return tuple(from_json(args[0], v, f"{where}[{i}]") for i, v in enumerate(data))
+    if origin in (dict, Mapping) or kind in (dict, Mapping):
+        if not isinstance(data, dict):
+            raise TypeError(f"field {name} has type {_json_type(data)}, expected object")
+        value_kind = args[1] if args else Any
+        return {k: from_json(value_kind, v, f"{where}.{k}") for k, v in data.items()}
+    if kind is Any:
+        return data
+    if kind is float:
+        if isinstance(data, bool) or not isinstance(data, (int, float)):
+            raise TypeError(f"field {name} has type {_json_type(data)}, expected number")
+        if not math.isfinite(data):
+            raise ValueError(f"field {name} must be a finite number, got {_short(data)}")
+        return float(data)
+    if kind in (int, str, bool):
+        if isinstance(data, bool) is not (kind is bool) or not isinstance(data, kind):
+            raise TypeError(f"field {name} has type {_json_type(data)}, expected {kind.__name__}")
+        return data
+    raise TypeError(f"unsupported field type {kind} at {name}")
+
+
+def _nan_from_null(kind: Any, data: Any, where: str) -> Any:
+    """A field of `_NAN_AS_NULL`: null reads back as NaN (inside a mapping too)."""
+    if data is None and kind is float:
+        return math.nan
+    if typing.get_origin(kind) in (dict, Mapping) and isinstance(data, dict):
+        return {k: math.nan if v is None else from_json(float, v, f"{where}.{k}") for k, v in data.items()}
+    return from_json(kind, data, where)
+
+
+def _json_type(data: Any) -> str:
+    return {dict: "object", list: "list", str: "str", bool: "bool", int: "int", float: "float",
+            type(None): "null"}.get(type(data), type(data).__name__)
+
+
+# ---------------------------------------------------------------------------------------------- writing
 
 
 def canonical(document: Mapping[str, Any]) -> str:
@@ -172,6 +436,8 @@ def find_non_finite(value: Any, where: str = "") -> list[str]:
     """Paths (like `meta_test.tasks[3].returns[1]`) of NaN or infinite numbers inside `value`."""
     if isinstance(value, float):
         return [] if math.isfinite(value) else [where or "<root>"]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        value = {_key(f): getattr(value, f.name) for f in dataclasses.fields(value)}
     if isinstance(value, Mapping):
         return [p for k, v in value.items() for p in find_non_finite(v, f"{where}.{k}" if where else str(k))]
     if isinstance(value, (list, tuple)):
@@ -179,14 +445,16 @@ def find_non_finite(value: Any, where: str = "") -> list[str]:
     return []
 
 
-def write_result(path: str | Path, document: Mapping[str, Any]) -> Path:
-    """Write `document` plus its checksum to `path` atomically (a temp file, then `os.replace`)."""
+def write_result(path: str | Path, record: ResultRecord) -> Path:
+    """Write `record` plus its checksum to `path` atomically (a temp file, then `os.replace`)."""
     path = Path(path)
-    bad = [p for p in find_non_finite(document) if not _NULLABLE_NAN.match(p)]
+    body = {f.name: getattr(record, f.name) for f in dataclasses.fields(record) if f.name != "meta_test"}
+    body["meta_test"] = {"tasks": record.meta_test.tasks}
+    bad = [p for p in find_non_finite(body) if not _NULLABLE_NAN.match(p)]
     if bad:
         raise ResultError(f"{path}: field {bad[0]} is not finite ({len(bad)} non-finite field(s) in all); "
                           "results files hold finite numbers only")
-    document = {key: _nan_to_none_deep(value) for key, value in document.items() if key != "checksum"}
+    document = record.to_document()
     document["checksum"] = checksum(document)
     text = json.dumps(document, indent=1, sort_keys=True, allow_nan=False) + "\n"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -203,103 +471,27 @@ def write_result(path: str | Path, document: Mapping[str, Any]) -> Path:
     return path
 
 
-def _nan_to_none_deep(value: Any) -> Any:
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, Mapping):
-        return {k: _nan_to_none_deep(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_nan_to_none_deep(v) for v in value]
-    return value
-
-
 # ---------------------------------------------------------------------------------------------- loading
 
-_NUMBER = (int, float)
-_TOP: dict[str, Any] = {
-    "schema": str, "schema_version": int, "package_version": str, "git_commit": str, "experiment": str,
-    "variant": str, "agent": dict, "env": dict, "task_sets": dict, "protocol": dict, "seed": int,
-    "iterations": int, "max_test_tasks": (int, type(None)), "training_curve": list, "meta_test": dict,
-    "machine": dict, "started": str, "finished": str, "wall_time": _NUMBER, "checksum": str,
-}
-_NESTED: dict[str, dict[str, Any]] = {
-    "agent": {"label": str, "class": str, "config": dict},
-    "env": {"id": str, "kwargs": dict, "preset": str},
-    "task_sets": {"train": str, "test": str},
-    "meta_test": {"tasks": list, "mean_returns": list, "mean_optimality_gaps": (list, type(None)), "env_steps": int},
-}
-_CURVE_ROW = {"iteration": int, "env_steps": int, "wall_time": _NUMBER, "pre_adaptation_return": _NUMBER,
-              "post_adaptation_return": (*_NUMBER, type(None)), "extra": dict}
-_TASK_ROW = {"task": dict, "returns": list, "optimal_return": (*_NUMBER, type(None)),
-             "optimality_gaps": (list, type(None)), "env_steps": int}
 
-
-def _check_fields(path: Path, where: str, data: Any, fields: Mapping[str, Any]) -> None:
-    if not isinstance(data, dict):
-        raise ResultError(f"{path}: field {where or '<root>'} must be an object")
-    for name, kind in fields.items():
-        field = f"{where}.{name}" if where else name
-        if name not in data:
-            raise ResultError(f"{path}: missing field {field}")
-        value = data[name]
-        if (isinstance(value, bool) and kind is not bool) or not isinstance(value, kind):
-            raise ResultError(f"{path}: field {field} has type {type(value).__name__}, expected {_kind_name(kind)}")
-
-
-def _kind_name(kind: Any) -> str:
-    kinds = kind if isinstance(kind, tuple) else (kind,)
-    return " or ".join("null" if k is type(None) else k.__name__ for k in kinds)
-
-
-def _check_numbers(path: Path, where: str, values: Any, length: int) -> None:
-    if not isinstance(values, list) or len(values) != length:
-        raise ResultError(f"{path}: field {where} must be a list of {length} numbers")
-    for i, value in enumerate(values):
-        if isinstance(value, bool) or not isinstance(value, _NUMBER) or not math.isfinite(value):
-            raise ResultError(f"{path}: field {where}[{i}] must be a finite number, got {value!r}")
-
-
-def _check_body(path: Path, data: dict[str, Any]) -> None:
-    _check_fields(path, "", data, _TOP)
-    for name, fields in _NESTED.items():
-        _check_fields(path, name, data[name], fields)
-    try:
-        protocol = MetaTestProtocol(**data["protocol"])
-    except TypeError as error:
-        raise ResultError(f"{path}: field protocol is not a MetaTestProtocol: {error}") from error
-    steps = protocol.adaptation_steps + 1
-    for i, row in enumerate(data["training_curve"]):
-        _check_fields(path, f"training_curve[{i}]", row, _CURVE_ROW)
-    tasks = data["meta_test"]["tasks"]
-    if not tasks:
-        raise ResultError(f"{path}: field meta_test.tasks is empty")
-    for i, row in enumerate(tasks):
-        _check_fields(path, f"meta_test.tasks[{i}]", row, _TASK_ROW)
-        _check_numbers(path, f"meta_test.tasks[{i}].returns", row["returns"], steps)
-        if row["optimality_gaps"] is not None:
-            _check_numbers(path, f"meta_test.tasks[{i}].optimality_gaps", row["optimality_gaps"], steps)
-    _check_numbers(path, "meta_test.mean_returns", data["meta_test"]["mean_returns"], steps)
-    if data["meta_test"]["mean_optimality_gaps"] is not None:
-        _check_numbers(path, "meta_test.mean_optimality_gaps", data["meta_test"]["mean_optimality_gaps"], steps)
-
-
-def _check_fingerprints(path: Path, data: dict[str, Any]) -> None:
+def _check_fingerprints(path: Path, record: ResultRecord) -> None:
     import metarl_envs
 
-    env_id, preset = data["env"]["id"], data["env"]["preset"]
+    env_id, preset = record.env.id, record.env.preset
     for split in ("train", "test"):
         try:
             current = metarl_envs.task_set(env_id, split, preset).fingerprint
         except Exception as error:  # unknown env id or preset, missing or corrupt stored set
             raise ResultError(f"{path}: field task_sets.{split}: cannot load the stored task set of "
                               f"{env_id} preset {preset!r}: {error}") from error
-        if data["task_sets"][split] != current:
-            raise ResultError(f"{path}: field task_sets.{split} = {data['task_sets'][split]} differs from the "
+        stored = getattr(record.task_sets, split)
+        if stored != current:
+            raise ResultError(f"{path}: field task_sets.{split} = {stored} differs from the "
                               f"stored {split} task set of {env_id} preset {preset!r} ({current})")
 
 
-def load_result(path: str | Path) -> dict[str, Any]:
-    """Read and validate one results file (see the module docstring); returns the document."""
+def load_result(path: str | Path) -> ResultRecord:
+    """Read and validate one results file (see the module docstring); returns its record."""
     path = Path(path)
     try:
         data = json.loads(path.read_text())
@@ -320,24 +512,15 @@ def load_result(path: str | Path) -> dict[str, Any]:
     if data["checksum"] != expected:
         raise ResultError(f"{path}: field checksum = {data['checksum']!r} does not match the contents "
                           f"({expected}); the file was edited or corrupted")
-    _check_body(path, data)
-    _check_fingerprints(path, data)
-    return data
+    try:
+        record = ResultRecord.from_document(data)
+    except (TypeError, ValueError) as error:
+        raise ResultError(f"{path}: {error}") from error
+    _check_fingerprints(path, record)
+    return record
 
 
-def protocol_of(data: Mapping[str, Any]) -> MetaTestProtocol:
-    return MetaTestProtocol(**data["protocol"])
-
-
-def same_cell_settings(data: Mapping[str, Any], other: Mapping[str, Any]) -> list[str]:
-    """Names of the settings in which two results of one cell (different seeds) disagree."""
-    keys = [("protocol",), ("agent", "class"), ("agent", "config"), ("env", "kwargs"), ("task_sets",),
-            ("iterations",), ("max_test_tasks",), ("variant",)]
-    differ = []
-    for key in keys:
-        a, b = data, other
-        for part in key:
-            a, b = a[part], b[part]
-        if a != b:
-            differ.append(".".join(key))
-    return differ
+def same_cell_settings(record: ResultRecord, other: ResultRecord) -> list[str]:
+    """Names of the settings (`ResultRecord.SETTINGS`) in which two results of one cell disagree."""
+    mine, theirs = record.settings(), other.settings()
+    return [name for name in ResultRecord.SETTINGS if mine[name] != theirs[name]]

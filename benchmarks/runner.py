@@ -35,11 +35,15 @@ from typing import Any
 
 from benchmarks.experiments import AgentSpec, Experiment
 from benchmarks.results import (
+    AgentInfo,
+    CellId,
+    EnvInfo,
     ResultError,
-    build_result,
+    ResultRecord,
+    TaskSetIds,
     git_commit,
     load_result,
-    result_filename,
+    to_json,
     utc_now,
     write_result,
 )
@@ -66,7 +70,17 @@ class Cell:
     """"full" or "quick" """
     spec: AgentSpec
     seed: int
-    path: Path
+    out: Path
+    """the results folder; the cell's file is `out/<experiment>/<CellId.filename(seed)>`"""
+
+    @property
+    def path(self) -> Path:
+        return self.out / self.experiment.name / self.id.filename(self.seed)
+
+    @property
+    def id(self) -> CellId:
+        return CellId(self.experiment.name, self.variant, self.spec.label, self.experiment.env_id,
+                      self.experiment.preset)
 
     @property
     def key(self) -> str:
@@ -94,19 +108,17 @@ def plan(experiment: Experiment, out: str | Path, *, quick: bool, seeds: int | N
     n_seeds = resolved.seeds if seeds is None else seeds
     if not isinstance(n_seeds, int) or n_seeds < 1:
         raise ValueError(f"plan: seeds={n_seeds!r} must be an int ≥ 1")
-    folder = Path(out) / resolved.name
-    return [Cell(resolved, variant, spec, seed,
-                 folder / result_filename(resolved.name, spec.label, resolved.env_id, resolved.preset, seed, variant))
-            for spec in resolved.agents for seed in range(n_seeds)]
+    return [Cell(resolved, variant, spec, seed, Path(out)) for spec in resolved.agents for seed in range(n_seeds)]
 
 
 def _settings(cell: Cell) -> dict[str, Any]:
+    """The cell's `ResultRecord.SETTINGS` (but the task sets, which `load_result` checks) and identity, as JSON."""
     config_class = cell.spec.agent_class().config_class
-    return {"protocol": cell.experiment.protocol.to_dict(), "agent.class": cell.spec.agent,
-            "agent.config": config_class.from_dict(dict(cell.spec.config)).to_dict(),
-            "iterations": cell.experiment.iterations,
-            "env.kwargs": dict(cell.experiment.env_kwargs), "max_test_tasks": cell.experiment.max_test_tasks,
-            "experiment": cell.experiment.name, "variant": cell.variant, "seed": cell.seed}
+    return to_json({"protocol": cell.experiment.protocol, "agent.class": cell.spec.agent,
+                    "agent.config": config_class.from_dict(dict(cell.spec.config)).to_dict(),
+                    "iterations": cell.experiment.iterations, "env.kwargs": dict(cell.experiment.env_kwargs),
+                    "max_test_tasks": cell.experiment.max_test_tasks, "variant": cell.variant,
+                    "cell": cell.id, "seed": cell.seed})
 
 
 def is_complete(cell: Cell) -> bool:
@@ -114,28 +126,16 @@ def is_complete(cell: Cell) -> bool:
     if not cell.path.exists():
         return False
     try:
-        data = load_result(cell.path)
+        record = load_result(cell.path)
     except ResultError:
         return False
-    stored = {"protocol": data["protocol"], "agent.class": data["agent"]["class"],
-              "agent.config": data["agent"]["config"], "iterations": data["iterations"],
-              "env.kwargs": data["env"]["kwargs"], "max_test_tasks": data["max_test_tasks"],
-              "experiment": data["experiment"], "variant": data["variant"], "seed": data["seed"]}
+    stored = {**record.settings(), "cell": to_json(record.cell), "seed": record.seed}
     wanted = _settings(cell)
-    differ = [key for key in wanted if _jsonish(wanted[key]) != stored[key]]
+    differ = [key for key in wanted if wanted[key] != stored[key]]
     if differ:
         raise SettingsConflict(f"{cell.path}: a valid result of this cell exists with other {', '.join(differ)}; "
                                "delete it or choose another --out")
     return True
-
-
-def _jsonish(value: Any) -> Any:
-    """`value` as it reads back from JSON (tuples become lists)."""
-    if isinstance(value, dict):
-        return {str(k): _jsonish(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonish(v) for v in value]
-    return value
 
 
 def run_cell(cell: Cell, progress: ProgressSink | None = None) -> Path:
@@ -144,7 +144,7 @@ def run_cell(cell: Cell, progress: ProgressSink | None = None) -> Path:
     from benchmarks.evaluate import meta_test
 
     experiment, emit = cell.experiment, progress or (lambda event: None)
-    git_commit()  # read now, before the cell's hours of training (cached for build_result)
+    git_commit()  # read now, before the cell's hours of training (cached for the record)
     train_set = metarl_envs.task_set(experiment.env_id, "train", experiment.preset)
     test_set = metarl_envs.task_set(experiment.env_id, "test", experiment.preset)
     n_scored = experiment.protocol.adaptation_steps + 1
@@ -168,20 +168,17 @@ def run_cell(cell: Cell, progress: ProgressSink | None = None) -> Path:
     result = meta_test(agent, test_set, experiment.protocol, seed=cell.seed, max_tasks=experiment.max_test_tasks,
                        progress=on_scored)
     curve = list(log.records) if log is not None and log.records else seen
-    document = build_result(
-        experiment=experiment.name, variant=cell.variant, label=cell.spec.label, agent_class=cell.spec.agent,
-        config=_config_dict(agent, cell.spec), env_id=experiment.env_id, env_kwargs=experiment.env_kwargs,
-        fingerprints={"train": train_set.fingerprint, "test": test_set.fingerprint}, seed=cell.seed,
-        iterations=experiment.iterations, max_test_tasks=experiment.max_test_tasks, training_curve=curve,
-        meta_test=result, started=started, finished=utc_now(), wall_time=time.perf_counter() - clock)
-    path = write_result(cell.path, document)
+    record = ResultRecord(
+        experiment=experiment.name, variant=cell.variant,
+        agent=AgentInfo(cell.spec.label, cell.spec.agent, dict(agent.config.to_dict())),  # defaults included
+        env=EnvInfo(experiment.env_id, dict(experiment.env_kwargs), experiment.preset),
+        task_sets=TaskSetIds(train_set.fingerprint, test_set.fingerprint), protocol=experiment.protocol,
+        seed=cell.seed, iterations=experiment.iterations, max_test_tasks=experiment.max_test_tasks,
+        training_curve=tuple(curve), meta_test=result, started=started, finished=utc_now(),
+        wall_time=float(time.perf_counter() - clock))
+    path = write_result(cell.path, record)
     emit((cell.key, "done", 1, 1))
     return path
-
-
-def _config_dict(agent: Any, spec: AgentSpec) -> dict[str, Any]:
-    """The agent's full config, defaults included (stored verbatim, STYLE R12)."""
-    return dict(agent.config.to_dict())
 
 
 def run_experiment(experiment: Experiment, out: str | Path, *, quick: bool = False, seeds: int | None = None,

@@ -116,7 +116,7 @@ def test_pmeta_gridworld_quick_runs_through_the_runner(tmp_path):
     assert len(summary.ran) == 2
     for path in summary.ran:
         data = load_result(path)
-        assert len(data["meta_test"]["tasks"]) == 5 and data["variant"] == "quick"
-        for task in data["meta_test"]["tasks"]:
-            assert len(task["returns"]) == 2 and all(np.isfinite(task["returns"]))
-            assert task["optimal_return"] < 0 and max(task["optimality_gaps"]) < 1e-9
+        assert len(data.meta_test.tasks) == 5 and data.variant == "quick"
+        for task in data.meta_test.tasks:
+            assert len(task.returns) == 2 and all(np.isfinite(task.returns))
+            assert task.optimal_return < 0 and max(task.optimality_gaps) < 1e-9

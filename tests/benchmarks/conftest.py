@@ -1,4 +1,4 @@
-"""Helpers for the harness tests: real results documents built from the stored Navigation2D task sets."""
+"""Helpers for the harness tests: real result records built from the stored Navigation2D task sets."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 import metarl_envs
 from baselines.agent import IterationRecord
 from benchmarks.evaluate import MetaTestProtocol, MetaTestResult, TaskResult
-from benchmarks.results import build_result, result_filename, write_result
+from benchmarks.results import AgentInfo, EnvInfo, ResultRecord, TaskSetIds, write_result
 
 ENV_ID = "MetaRL/Navigation2D-v0"
 PRESET = "maml"
@@ -32,21 +32,22 @@ def meta_test_result(seed: int, *, n_tasks: int = 5, offset: float = 0.0, oracle
 
 
 def document(seed: int, *, label: str = "Random", experiment: str = "unit-test", iterations: int = 3,
-             **kwargs: Any) -> dict[str, Any]:
+             **kwargs: Any) -> ResultRecord:
     train, test = (metarl_envs.task_set(ENV_ID, split, PRESET) for split in ("train", "test"))
     curve = [IterationRecord(i, 200 * (i + 1), 0.01 * (i + 1), -50.0 + i, float("nan")) for i in range(iterations)]
-    return build_result(
-        experiment=experiment, variant="full", label=label, agent_class="tests.benchmarks.agents:RandomAgent",
-        config={"tasks_per_iteration": 2}, env_id=ENV_ID, env_kwargs={"preset": PRESET},
-        fingerprints={"train": train.fingerprint, "test": test.fingerprint}, seed=seed, iterations=iterations,
-        max_test_tasks=5, training_curve=curve, meta_test=meta_test_result(seed, **kwargs),
-        started="2026-01-01T00:00:00+00:00", finished="2026-01-01T00:00:01+00:00", wall_time=1.0)
+    meta_test = meta_test_result(seed, **kwargs)
+    return ResultRecord(
+        experiment=experiment, variant="full",
+        agent=AgentInfo(label, "tests.benchmarks.agents:RandomAgent", {"tasks_per_iteration": 2}),
+        env=EnvInfo(ENV_ID, {"preset": PRESET}, PRESET), task_sets=TaskSetIds(train.fingerprint, test.fingerprint),
+        protocol=meta_test.protocol, seed=seed, iterations=iterations, max_test_tasks=5, training_curve=curve,
+        meta_test=meta_test, started="2026-01-01T00:00:00+00:00", finished="2026-01-01T00:00:01+00:00",
+        wall_time=1.0)
 
 
 def write_document(folder: Path, seed: int, **kwargs: Any) -> Path:
-    doc = document(seed, **kwargs)
-    name = result_filename(doc["experiment"], doc["agent"]["label"], ENV_ID, PRESET, seed, "full")
-    return write_result(folder / doc["experiment"] / name, doc)
+    record = document(seed, **kwargs)
+    return write_result(folder / record.experiment / record.cell.filename(seed), record)
 
 
 @pytest.fixture

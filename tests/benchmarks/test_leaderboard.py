@@ -42,7 +42,7 @@ def test_leaderboard_renders_markdown_html_and_plots(results_dir: Path, tmp_path
 def test_table_numbers_are_the_seed_statistics(results_dir: Path, tmp_path: Path) -> None:
     report = write_leaderboard(results_dir, tmp_path / "site")
     better = next(c for c in report.cells if c.label == "Better")
-    per_seed = np.array([document(s, label="Better", offset=5.0, oracle=True)["meta_test"]["mean_returns"]
+    per_seed = np.array([document(s, label="Better", offset=5.0, oracle=True).meta_test.mean_returns()
                          for s in range(3)])
     assert [s.mean for s in better.returns] == pytest.approx(per_seed.mean(axis=0).tolist())
     for k, summary in enumerate(better.returns):
@@ -77,6 +77,6 @@ def test_bad_files_are_refused_and_named_but_the_rest_rendered(results_dir: Path
 
 
 def test_checksum_ignores_only_itself() -> None:
-    doc = document(0)
+    doc = document(0).to_document()
     assert checksum(doc) == checksum({**doc, "checksum": "anything"})
     assert checksum(doc) != checksum({**doc, "seed": 1})

@@ -22,16 +22,16 @@ def test_quick_variant_runs_and_writes_valid_results(name, tmp_path):
     assert len(summary.ran) == len(experiment.agents) * experiment.seeds
     for path in summary.ran:
         data = load_result(path)
-        tasks = data["meta_test"]["tasks"]
+        tasks = data.meta_test.tasks
         assert len(tasks) > 0
         if experiment.max_test_tasks is not None:
             assert len(tasks) <= experiment.max_test_tasks
         for task in tasks:
-            assert len(task["returns"]) == experiment.protocol.adaptation_steps + 1
-            assert all(math.isfinite(r) for r in task["returns"])
-        curve = data["training_curve"]
+            assert len(task.returns) == experiment.protocol.adaptation_steps + 1
+            assert all(math.isfinite(r) for r in task.returns)
+        curve = data.training_curve
         # an agent without meta-training (BO-MRL's "random initialisation" baseline) logs no iterations
         assert len(curve) in (0, experiment.iterations)
-        assert all(math.isfinite(record["pre_adaptation_return"]) for record in curve)
+        assert all(math.isfinite(record.pre_adaptation_return) for record in curve)
     again = run_experiment(EXPERIMENTS[name], tmp_path, quick=True)
     assert not again.ran, "a completed sweep must resume without re-running any cell"

@@ -1,13 +1,16 @@
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
 
 import pytest
 
+from baselines.agent import IterationRecord
 from benchmarks import results
-from benchmarks.results import ResultError, checksum, load_result, write_result
+from benchmarks.evaluate import MetaTestProtocol
+from benchmarks.results import ResultError, ResultRecord, checksum, load_result, write_result
 from tests.benchmarks.conftest import document
 
 
@@ -22,25 +25,38 @@ def _rewrite(path: Path, edit) -> None:
 def test_round_trip_keeps_every_field(result_file: Path) -> None:
     original = document(0)
     loaded = load_result(result_file)
-    assert loaded["checksum"].startswith("sha256:")
-    assert loaded["meta_test"] == original["meta_test"]
-    assert loaded["agent"] == original["agent"] and loaded["protocol"] == original["protocol"]
-    assert loaded["task_sets"]["test"] == original["task_sets"]["test"]
-    assert [row["pre_adaptation_return"] for row in loaded["training_curve"]] == [-50.0, -49.0, -48.0]
-    assert loaded["git_commit"] and loaded["package_version"] == "0.1.0"
-    assert loaded["machine"]["packages"]["gymnasium"]
-    assert len(loaded["meta_test"]["tasks"]) == 5 and len(loaded["meta_test"]["mean_returns"]) == 3
+    assert json.loads(result_file.read_text())["checksum"].startswith("sha256:")
+    assert loaded.meta_test == original.meta_test
+    assert loaded.agent == original.agent and loaded.protocol == original.protocol
+    assert loaded.task_sets == original.task_sets
+    assert [row.pre_adaptation_return for row in loaded.training_curve] == [-50.0, -49.0, -48.0]
+    assert loaded.git_commit and loaded.package_version == "0.1.0"
+    assert loaded.machine.packages["gymnasium"]
+    assert len(loaded.meta_test.tasks) == 5 and len(loaded.meta_test.mean_returns()) == 3
+    assert loaded.to_document() == json.loads(json.dumps(original.to_document()))
+
+
+def test_the_file_layout_is_derived_from_the_record(result_file: Path) -> None:
+    stored = json.loads(result_file.read_text())
+    assert sorted(stored) == sorted(["schema", "schema_version", "checksum",
+                                     *(f.name for f in dataclasses.fields(ResultRecord))])
+    assert sorted(stored["protocol"]) == sorted(f.name for f in dataclasses.fields(MetaTestProtocol))
+    assert sorted(stored["training_curve"][0]) == sorted(f.name for f in dataclasses.fields(IterationRecord))
+    assert sorted(stored["agent"]) == ["class", "config", "label"]
+    assert sorted(stored["meta_test"]) == ["env_steps", "mean_optimality_gaps", "mean_returns", "tasks"]
 
 
 def test_nan_post_adaptation_return_is_stored_as_null(result_file: Path) -> None:
     loaded = load_result(result_file)
-    assert all(row["post_adaptation_return"] is None for row in loaded["training_curve"])
+    assert all(math.isnan(row.post_adaptation_return) for row in loaded.training_curve)
+    assert all(row["post_adaptation_return"] is None for row in json.loads(result_file.read_text())["training_curve"])
     assert "NaN" not in result_file.read_text()
 
 
 def test_optimality_gaps_are_stored_where_an_oracle_exists(tmp_path: Path) -> None:
     path = write_result(tmp_path / "r.json", document(1, oracle=True))
-    data = load_result(path)
+    data = json.loads(path.read_text())
+    load_result(path)
     task = data["meta_test"]["tasks"][0]
     assert task["optimality_gaps"] == [pytest.approx(-5.0 - r) for r in task["returns"]]
     assert data["meta_test"]["mean_optimality_gaps"][0] == pytest.approx(-5.0 - data["meta_test"]["mean_returns"][0])
@@ -84,13 +100,16 @@ def test_bad_fields_are_named(result_file: Path, edit, message: str) -> None:
 
 def test_non_finite_numbers_are_refused_naming_the_field(tmp_path: Path) -> None:
     doc = document(0)
-    doc["meta_test"]["tasks"][3]["returns"][1] = math.inf
+    tasks = list(doc.meta_test.tasks)
+    tasks[3] = dataclasses.replace(tasks[3], returns=(tasks[3].returns[0], math.inf, tasks[3].returns[2]))
+    doc = dataclasses.replace(doc, meta_test=dataclasses.replace(doc.meta_test, tasks=tuple(tasks)))
     with pytest.raises(ResultError, match=r"field meta_test\.tasks\[3\]\.returns\[1\] is not finite"):
         write_result(tmp_path / "r.json", doc)
     doc = document(0)
-    doc["training_curve"][1]["pre_adaptation_return"] = math.nan
+    curve = list(doc.training_curve)
+    curve[1] = dataclasses.replace(curve[1], pre_adaptation_return=math.nan)
     with pytest.raises(ResultError, match=r"field training_curve\[1\]\.pre_adaptation_return is not finite"):
-        write_result(tmp_path / "r.json", doc)
+        write_result(tmp_path / "r.json", dataclasses.replace(doc, training_curve=tuple(curve)))
     assert list(tmp_path.iterdir()) == []
 
 
@@ -111,4 +130,4 @@ def test_interrupted_write_leaves_no_partial_file(tmp_path: Path, monkeypatch: p
     with pytest.raises(KeyboardInterrupt):
         write_result(fresh, document(1))
     assert not fresh.exists()
-    assert load_result(target)["seed"] == 0
+    assert load_result(target).seed == 0

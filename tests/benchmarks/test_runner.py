@@ -28,10 +28,10 @@ def test_run_writes_one_valid_file_per_cell(tmp_path: Path) -> None:
     names = sorted(p.name for p in (tmp_path / "runner-test").glob("*.json"))
     assert names == [f"{label}__Navigation2D-v0__maml__seed{s}.json" for label in ("Random", "Timid") for s in (0, 1)]
     data = load_result(tmp_path / "runner-test" / names[0])
-    assert (data["agent"]["label"], data["seed"], data["iterations"]) == ("Random", 0, 3)
-    assert data["agent"]["config"] == {"tasks_per_iteration": 2, "action_scale": 1.0}
-    assert len(data["training_curve"]) == 3 and len(data["meta_test"]["tasks"]) == 3
-    assert all(len(task["returns"]) == 2 for task in data["meta_test"]["tasks"])
+    assert (data.agent.label, data.seed, data.iterations) == ("Random", 0, 3)
+    assert data.agent.config == {"tasks_per_iteration": 2, "action_scale": 1.0}
+    assert len(data.training_curve) == 3 and len(data.meta_test.tasks) == 3
+    assert all(len(task.returns) == 2 for task in data.meta_test.tasks)
     assert ("Random seed 0", "train", 3, 3) in events and ("Timid seed 1", "test", 2, 2) in events  # k = 0, 1 scored
 
 
@@ -49,7 +49,7 @@ def test_resume_skips_complete_cells_and_reruns_missing_or_corrupt_ones(tmp_path
     third = run_experiment(EXPERIMENT, tmp_path)
     assert RandomAgent.built == 6 and set(third.ran) == {missing, corrupt}
     for path in (missing, corrupt):
-        assert load_result(path)["seed"] == int(path.stem[-1])
+        assert load_result(path).seed == int(path.stem[-1])
 
 
 def test_a_valid_file_with_other_settings_is_not_overwritten(tmp_path: Path) -> None:
@@ -73,7 +73,7 @@ def test_a_shortened_run_is_its_own_variant(tmp_path: Path) -> None:
     summary = run_experiment(EXPERIMENT, tmp_path, seeds=1, iterations=2)  # no SettingsConflict with the full run
     assert len(summary.ran) == 2 and not summary.skipped
     data = load_result(summary.ran[0])
-    assert data["variant"] == "iters2" and data["iterations"] == 2 and len(data["training_curve"]) == 2
+    assert data.variant == "iters2" and data.iterations == 2 and len(data.training_curve) == 2
     assert summary.ran[0].name.endswith("__seed0__iters2.json")
     assert run_experiment(EXPERIMENT, tmp_path, seeds=1, iterations=2).skipped == summary.ran
     with pytest.raises(ValueError, match="iterations"):
@@ -87,7 +87,7 @@ def test_process_pool_gives_the_same_results_as_in_process(tmp_path: Path) -> No
     assert len(pooled.ran) == 2
     for path in pooled.ran:
         serial = load_result(tmp_path / "serial" / "runner-test" / path.name)
-        assert load_result(path)["meta_test"] == serial["meta_test"]
+        assert load_result(path).meta_test == serial.meta_test
     assert {e[0] for e in events if e[1] == "done"} == {"Random seed 0", "Timid seed 0"}
 
 
@@ -100,7 +100,7 @@ def test_ray_backend_runs_cells_or_says_how_to_install_it(tmp_path: Path) -> Non
         assert not (tmp_path / "runner-test").exists()
     else:
         summary = run_experiment(EXPERIMENT, tmp_path, seeds=1, backend="ray")
-        assert len(summary.ran) == 2 and all(load_result(p)["seed"] == 0 for p in summary.ran)
+        assert len(summary.ran) == 2 and all(load_result(p).seed == 0 for p in summary.ran)
 
 
 def test_bad_arguments_fail_naming_them(tmp_path: Path) -> None:
@@ -125,7 +125,7 @@ def test_results_record_the_commit_the_sweep_started_from(tmp_path: Path, monkey
     monkeypatch.setattr(results.subprocess, "run", fake_git)
     try:
         run_experiment(EXPERIMENT.only(["Random"]), tmp_path)
-        commits = {load_result(p)["git_commit"] for p in (tmp_path / "runner-test").glob("*.json")}
+        commits = {load_result(p).git_commit for p in (tmp_path / "runner-test").glob("*.json")}
     finally:
         results.git_commit.cache_clear()
     assert commits == {"a" * 40}
