@@ -1,86 +1,7 @@
 """CartPole whose physical parameters are the task (pMeta-RL's CartPole family).
 
-## Description
-Gymnasium's CartPole (Barto, Sutton & Anderson 1983): a pole is hinged on a cart that moves on a
-frictionless track; the agent pushes the cart left or right to keep the pole upright. The task is
-the physics: push force, pole mass, half pole length, cart mass and gravity. The tasks differ in
-their transition function only (pMeta-RL §V-A), so the agent must infer the physics from motion.
-
-## Task distribution
-| preset | tasks                                   | horizon | obs | scored episodes                               |
-|--------|-----------------------------------------|---------|-----|-----------------------------------------------|
-| pmeta  | the 5 variants of Table I (below)       | 200     | 4-D | best average return over training (Table V)   |
-| carl   | each field log-uniform in its range     | 200     | 4-D | mean return on fresh test tasks               |
-
-| field            | pmeta task1..task5          | carl range     | Gymnasium default |
-|------------------|-----------------------------|----------------|-------------------|
-| force_mag        | 20.0, 1.0, 10.0, 10.0, 10.0 | [1.0, 100.0]   | 10.0              |
-| pole_mass        | 0.1, 0.1, 1.0, 0.01, 0.1    | [0.01, 1.0]    | 0.1               |
-| half_pole_length | 0.5, 0.5, 0.5, 0.5, 0.05    | [0.05, 5.0]    | 0.5               |
-| cart_mass        | 1.0 (all five)              | [0.1, 10.0]    | 1.0               |
-| gravity          | 9.8 (all five)              | [0.98, 98.0]   | 9.8               |
-
-- `pmeta` is a finite family of 5 tasks (pMeta-RL Table I, task1..task5, in that order); each
-  changes one Gymnasium default. It has no train/test split: `task_set` train = test = the 5
-  tasks (5 and 5). A task is accepted if each field lies within the family's range (the table's
-  min..max per column), so the Gymnasium nominal task (10.0, 0.1, 0.5, 1.0, 9.8) is usable too.
-- `carl` draws each field independently and log-uniformly within CARL's context bounds
-  (automl/CARL `carl_cartpole.py`: default ×/÷ 10 for masses, length and force). CARL bounds
-  gravity only below (0.1, ∞); here it is ×/÷ 10 around 9.8 like the other fields. Task sets:
-  100 train / 20 test. The horizon is CartPole-v0's 200, as in `pmeta`, so returns compare.
-- Derived quantities (total mass, pole mass × half length) are never stored: they are
-  `CartPoleParamsTask` properties and are recomputed inside the dynamics at every step, so a task
-  change can never leave a stale value behind (the Gymnasium/gymnax `total_mass` trap).
-
-## Action Space
-`Discrete(2)`: 0 pushes the cart left with `force_mag`, 1 pushes it right.
-
-## Observation Space
-`Box(float32)` of shape (4,): cart position (±4.8), cart velocity (±inf), pole angle (±0.419 rad),
-pole angular velocity (±inf), as Gymnasium's CartPole. The task is not observed.
-
-## Rewards
-+1 for every step taken, including the terminating step (Gymnasium's CartPole), so the return
-is at most the horizon (200).
-
-## Starting State
-Every state variable ~ U[-0.05, 0.05] from the env's `np_random`, the same draws and floats as
-Gymnasium's `np_random.uniform(-0.05, 0.05, size=(4,))`: with the nominal task a seed gives
-Gymnasium's trajectory exactly.
-
-## Episode End
-- Termination: |pole angle| > 12° (0.2095 rad) or |cart position| > 2.4.
-- Truncation: after `horizon` steps (preset: 200, CartPole-v0's limit).
-
-## Arguments
-| argument | default | meaning |
-|----------|---------|---------|
-| preset   | "pmeta" | protocol preset (table above) |
-| task     | None    | initial task (`CartPoleParamsTask` or its dict); default: the first task drawn with seed 0 |
-| horizon  | None    | steps before truncation; None takes the preset's |
-| render_mode | None | None or "rgb_array" (a small numpy drawing of cart and pole) |
-
-## Vectorized environment
-`gym.make_vec("MetaRL/CartPoleParams-v0", num_envs=n, vectorization_mode="vector_entry_point")`
-gives `CartPoleParamsVectorEnv`: one task per sub-env (`set_tasks`), the same `cartpole_dynamics`.
-
-## Sources
-- Farama-Foundation/Gymnasium@v1.4.0:gymnasium/envs/classic_control/cartpole.py (dynamics, Euler
-  integration with tau = 0.02, thresholds, start state, reward)
-- pMeta-RL, Table I and §V-A (the five variants; CartPole-v0, 200 steps) — reference/pmetarl.md §2.2
-- automl/CARL:carl/envs/gymnasium/classic_control/carl_cartpole.py (context bounds of `carl`)
-
-## Version History
-- v0: initial release.
-
->>> import gymnasium as gym, metarl_envs
->>> env = gym.make("MetaRL/CartPoleParams-v0", task={"force_mag": 20.0, "pole_mass": 0.1,
-...                "half_pole_length": 0.5, "cart_mass": 1.0, "gravity": 9.8})
->>> obs, info = env.reset(seed=0)
->>> [round(float(v), 4) for v in obs]
-[0.0137, -0.023, -0.0459, -0.0483]
->>> env.unwrapped.get_task().total_mass
-1.1
+The env card (task distribution per preset, spaces, rewards, sources) is the docstring of
+`CartPoleParamsEnv`: `help(CartPoleParamsEnv)` shows it.
 """
 
 from __future__ import annotations
@@ -214,6 +135,93 @@ def cartpole_dynamics(state: np.ndarray, action: np.ndarray,
 
 
 class CartPoleParamsEnv(MetaEnv):
+    """CartPole whose physical parameters are the task (pMeta-RL's CartPole family).
+
+    ## Description
+    Gymnasium's CartPole (Barto, Sutton & Anderson 1983): a pole is hinged on a cart that moves on a
+    frictionless track; the agent pushes the cart left or right to keep the pole upright. The task is
+    the physics: push force, pole mass, half pole length, cart mass and gravity. The tasks differ in
+    their transition function only (pMeta-RL §V-A), so the agent must infer the physics from motion.
+
+    ## Task distribution
+    | preset | tasks ~                             | horizon | train / test | obs | scored episodes                   |
+    |--------|-------------------------------------|---------|--------------|-----|-----------------------------------|
+    | pmeta  | the 5 variants of Table I (below)   | 200     | 5 / 5        | 4-D | best average return in training   |
+    | carl   | each field log-uniform in its range | 200     | 100 / 20     | 4-D | mean return on fresh test tasks   |
+
+    "best average return in training": pMeta-RL Table V.
+
+    | field            | pmeta task1..task5   | carl ~            | Gymnasium default |
+    |------------------|----------------------|-------------------|-------------------|
+    | force_mag        | 20, 1, 10, 10, 10    | log-U[1, 100]     | 10.0              |
+    | pole_mass        | 0.1, 0.1, 1, 0.01, 0.1 | log-U[0.01, 1]  | 0.1               |
+    | half_pole_length | 0.5, 0.5, 0.5, 0.5, 0.05 | log-U[0.05, 5] | 0.5               |
+    | cart_mass        | 1, 1, 1, 1, 1        | log-U[0.1, 10]    | 1.0               |
+    | gravity          | 9.8, 9.8, 9.8, 9.8, 9.8 | log-U[0.98, 98] | 9.8              |
+
+    - `pmeta` is a finite family of 5 tasks (pMeta-RL Table I, task1..task5, in that order); each
+      changes one Gymnasium default. It has no train/test split: `task_set` train = test = the 5
+      tasks (5 and 5). A task is accepted if each field lies within the family's range (the table's
+      min..max per column), so the Gymnasium nominal task (10.0, 0.1, 0.5, 1.0, 9.8) is usable too.
+    - `carl` draws each field independently and log-uniformly within CARL's context bounds
+      (automl/CARL `carl_cartpole.py`: default ×/÷ 10 for masses, length and force). CARL bounds
+      gravity only below (0.1, ∞); here it is ×/÷ 10 around 9.8 like the other fields. Task sets:
+      100 train / 20 test. The horizon is CartPole-v0's 200, as in `pmeta`, so returns compare.
+    - Derived quantities (total mass, pole mass × half length) are never stored: they are
+      `CartPoleParamsTask` properties and are recomputed inside the dynamics at every step, so a task
+      change can never leave a stale value behind (the Gymnasium/gymnax `total_mass` trap).
+
+    ## Action Space
+    `Discrete(2)`: 0 pushes the cart left with `force_mag`, 1 pushes it right.
+
+    ## Observation Space
+    `Box(float32)` of shape (4,): cart position (±4.8), cart velocity (±inf), pole angle (±0.419 rad),
+    pole angular velocity (±inf), as Gymnasium's CartPole. The task is not observed.
+
+    ## Rewards
+    +1 for every step taken, including the terminating step (Gymnasium's CartPole), so the return
+    is at most the horizon (200).
+
+    ## Starting State
+    Every state variable ~ U[-0.05, 0.05] from the env's `np_random`, the same draws and floats as
+    Gymnasium's `np_random.uniform(-0.05, 0.05, size=(4,))`: with the nominal task a seed gives
+    Gymnasium's trajectory exactly.
+
+    ## Episode End
+    - Termination: |pole angle| > 12° (0.2095 rad) or |cart position| > 2.4.
+    - Truncation: after `horizon` steps (preset: 200, CartPole-v0's limit).
+
+    ## Arguments
+    | argument | default | meaning |
+    |----------|---------|---------|
+    | preset   | "pmeta" | protocol preset (table above) |
+    | task     | None    | initial task (`CartPoleParamsTask` or its dict); default: the first task drawn with seed 0 |
+    | horizon  | None    | steps before truncation; None takes the preset's |
+    | render_mode | None | None or "rgb_array" (a small numpy drawing of cart and pole) |
+
+    ## Vectorized environment
+    `gym.make_vec("MetaRL/CartPoleParams-v0", num_envs=n, vectorization_mode="vector_entry_point")`
+    gives `CartPoleParamsVectorEnv`: one task per sub-env (`set_tasks`), the same `cartpole_dynamics`.
+
+    ## Sources
+    - Farama-Foundation/Gymnasium@v1.4.0:gymnasium/envs/classic_control/cartpole.py (dynamics, Euler
+      integration with tau = 0.02, thresholds, start state, reward)
+    - pMeta-RL, Table I and §V-A (the five variants; CartPole-v0, 200 steps) — reference/pmetarl.md §2.2
+    - automl/CARL:carl/envs/gymnasium/classic_control/carl_cartpole.py (context bounds of `carl`)
+
+    ## Version History
+    - v0: initial release.
+
+    >>> import gymnasium as gym, metarl_envs
+    >>> env = gym.make("MetaRL/CartPoleParams-v0", task={"force_mag": 20.0, "pole_mass": 0.1,
+    ...                "half_pole_length": 0.5, "cart_mass": 1.0, "gravity": 9.8})
+    >>> obs, info = env.reset(seed=0)
+    >>> [round(float(v), 4) for v in obs]
+    [0.0137, -0.023, -0.0459, -0.0483]
+    >>> env.unwrapped.get_task().total_mass
+    1.1
+    """
+
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 50}
     task_type = CartPoleParamsTask
     presets = PRESETS

@@ -1,76 +1,7 @@
 """MountainCar whose track slope, force and gravity are the task (pMeta-RL's MountainCar family).
 
-## Description
-Gymnasium's MountainCar (Moore 1990): an under-powered car in a valley must rock back and forth
-to reach the flag on the right hill. The task is the physics of the velocity update
-
-    v' = v + (a − 1)·force − cos(slope·x)·gravity,      x' = x + v'
-
-where `slope` is pMeta-RL's track "inclination" ζ (Gymnasium hard-codes 3). The tasks differ in
-their transition function only (pMeta-RL §V-A, eq. 15).
-
-## Task distribution
-| preset | slope ζ                   | force | gravity | horizon | obs | scored episodes                             |
-|--------|---------------------------|-------|---------|---------|-----|---------------------------------------------|
-| pmeta  | 3.0, 3.5, 4.0, 4.5, 5.0   | 0.001 | 0.0025  | 200     | 2-D | best average return over training (Table V) |
-
-- `pmeta` is a finite family of 5 tasks (pMeta-RL Table I, task1..task5, in that order; task1 is
-  Gymnasium's MountainCar-v0). Table I lists force and gravity per task too, but gives every task
-  the Gymnasium values 0.001 and 0.0025: only ζ varies. The fields exist so that other families
-  can vary them. No train/test split: `task_set` train = test = the 5 tasks (5 and 5). A task is
-  accepted if each field lies within the family's range (slope in [3.0, 5.0], force 0.001,
-  gravity 0.0025).
-- With ζ ≠ 3 the valley bottom moves to x = −π/(2ζ) but, as in the paper, the start
-  distribution, the walls and the goal stay at Gymnasium's values.
-
-## Action Space
-`Discrete(3)`: 0 accelerates left, 1 does not push, 2 accelerates right (Gymnasium's labels;
-the paper's text mislabels them, reference/pmetarl.md §2.2 erratum).
-
-## Observation Space
-`Box(float32)` of shape (2,): position in [−1.2, 0.6], velocity in [−0.07, 0.07]. The task is not
-observed.
-
-## Rewards
-−1 for every step (Gymnasium's MountainCar-v0), so the return lies in [−200, −1].
-
-## Starting State
-Position ~ U[−0.6, −0.4] (one draw from `np_random`, the same float as Gymnasium's
-`np_random.uniform(-0.6, -0.4)`), velocity 0: with slope 3 a seed gives Gymnasium's
-MountainCar-v0 trajectory exactly.
-
-## Episode End
-- Termination: position ≥ 0.5 and velocity ≥ 0 (the flag). Velocity is clipped to ±0.07 and
-  position to [−1.2, 0.6]; at the left wall a negative velocity is set to 0.
-- Truncation: after `horizon` steps (preset: 200, MountainCar-v0's limit).
-
-## Arguments
-| argument | default | meaning |
-|----------|---------|---------|
-| preset   | "pmeta" | protocol preset (table above) |
-| task     | None    | initial task (`MountainCarParamsTask` or its dict); default: the first task drawn with seed 0 |
-| horizon  | None    | steps before truncation; None takes the preset's |
-| render_mode | None | None or "rgb_array" (a small numpy drawing of the track, the car and the flag) |
-
-## Vectorized environment
-`gym.make_vec("MetaRL/MountainCarParams-v0", num_envs=n, vectorization_mode="vector_entry_point")`
-gives `MountainCarParamsVectorEnv`: one task per sub-env (`set_tasks`), the same
-`mountain_car_dynamics`.
-
-## Sources
-- Farama-Foundation/Gymnasium@v1.4.0:gymnasium/envs/classic_control/mountain_car.py (dynamics,
-  clipping, start, reward, goal)
-- pMeta-RL, eq. 15, Table I and §V-A (ζ values; MountainCar-v0, 200 steps) — reference/pmetarl.md §2.2
-
-## Version History
-- v0: initial release.
-
->>> import gymnasium as gym, metarl_envs
->>> env = gym.make("MetaRL/MountainCarParams-v0", task={"slope": 4.5, "force": 0.001, "gravity": 0.0025})
->>> obs, info = env.reset(seed=0)
->>> obs, reward, terminated, truncated, info = env.step(2)
->>> reward, round(float(obs[1]), 6)
-(-1.0, 0.002319)
+The env card (task distribution per preset, spaces, rewards, sources) is the docstring of
+`MountainCarParamsEnv`: `help(MountainCarParamsEnv)` shows it.
 """
 
 from __future__ import annotations
@@ -173,6 +104,83 @@ def mountain_car_dynamics(state: np.ndarray, action: np.ndarray,
 
 
 class MountainCarParamsEnv(MetaEnv):
+    """MountainCar whose track slope, force and gravity are the task (pMeta-RL's MountainCar family).
+
+    ## Description
+    Gymnasium's MountainCar (Moore 1990): an under-powered car in a valley must rock back and forth
+    to reach the flag on the right hill. The task is the physics of the velocity update
+
+        v' = v + (a − 1)·force − cos(slope·x)·gravity,      x' = x + v'
+
+    where `slope` is pMeta-RL's track "inclination" ζ (Gymnasium hard-codes 3). The tasks differ in
+    their transition function only (pMeta-RL §V-A, eq. 15).
+
+    ## Task distribution
+    | preset | slope ζ ~         | force | gravity | horizon | train / test | obs | scored episodes                 |
+    |--------|-------------------|-------|---------|---------|--------------|-----|---------------------------------|
+    | pmeta  | 3, 3.5, 4, 4.5, 5 | 0.001 | 0.0025  | 200     | 5 / 5        | 2-D | best average return in training |
+
+    "best average return in training": pMeta-RL Table V.
+
+    - `pmeta` is a finite family of 5 tasks (pMeta-RL Table I, task1..task5, in that order; task1 is
+      Gymnasium's MountainCar-v0). Table I lists force and gravity per task too, but gives every task
+      the Gymnasium values 0.001 and 0.0025: only ζ varies. The fields exist so that other families
+      can vary them. No train/test split: `task_set` train = test = the 5 tasks (5 and 5). A task is
+      accepted if each field lies within the family's range (slope in [3.0, 5.0], force 0.001,
+      gravity 0.0025).
+    - With ζ ≠ 3 the valley bottom moves to x = −π/(2ζ) but, as in the paper, the start
+      distribution, the walls and the goal stay at Gymnasium's values.
+
+    ## Action Space
+    `Discrete(3)`: 0 accelerates left, 1 does not push, 2 accelerates right (Gymnasium's labels;
+    the paper's text mislabels them, reference/pmetarl.md §2.2 erratum).
+
+    ## Observation Space
+    `Box(float32)` of shape (2,): position in [−1.2, 0.6], velocity in [−0.07, 0.07]. The task is not
+    observed.
+
+    ## Rewards
+    −1 for every step (Gymnasium's MountainCar-v0), so the return lies in [−200, −1].
+
+    ## Starting State
+    Position ~ U[−0.6, −0.4] (one draw from `np_random`, the same float as Gymnasium's
+    `np_random.uniform(-0.6, -0.4)`), velocity 0: with slope 3 a seed gives Gymnasium's
+    MountainCar-v0 trajectory exactly.
+
+    ## Episode End
+    - Termination: position ≥ 0.5 and velocity ≥ 0 (the flag). Velocity is clipped to ±0.07 and
+      position to [−1.2, 0.6]; at the left wall a negative velocity is set to 0.
+    - Truncation: after `horizon` steps (preset: 200, MountainCar-v0's limit).
+
+    ## Arguments
+    | argument | default | meaning |
+    |----------|---------|---------|
+    | preset   | "pmeta" | protocol preset (table above) |
+    | task     | None    | initial task (`MountainCarParamsTask` or its dict); default: the first task of seed 0 |
+    | horizon  | None    | steps before truncation; None takes the preset's |
+    | render_mode | None | None or "rgb_array" (a small numpy drawing of the track, the car and the flag) |
+
+    ## Vectorized environment
+    `gym.make_vec("MetaRL/MountainCarParams-v0", num_envs=n, vectorization_mode="vector_entry_point")`
+    gives `MountainCarParamsVectorEnv`: one task per sub-env (`set_tasks`), the same
+    `mountain_car_dynamics`.
+
+    ## Sources
+    - Farama-Foundation/Gymnasium@v1.4.0:gymnasium/envs/classic_control/mountain_car.py (dynamics,
+      clipping, start, reward, goal)
+    - pMeta-RL, eq. 15, Table I and §V-A (ζ values; MountainCar-v0, 200 steps) — reference/pmetarl.md §2.2
+
+    ## Version History
+    - v0: initial release.
+
+    >>> import gymnasium as gym, metarl_envs
+    >>> env = gym.make("MetaRL/MountainCarParams-v0", task={"slope": 4.5, "force": 0.001, "gravity": 0.0025})
+    >>> obs, info = env.reset(seed=0)
+    >>> obs, reward, terminated, truncated, info = env.step(2)
+    >>> reward, round(float(obs[1]), 6)
+    (-1.0, 0.002319)
+    """
+
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 30}
     task_type = MountainCarParamsTask
     presets = PRESETS

@@ -7,14 +7,14 @@ Finn et al. (2017), section 5.2, used by every seed paper of this project as the
 The `sgmrl` preset puts walls around the square [−0.5, 0.5]², as SG-MRL's released point env does.
 
 ## Task distribution
-| preset | goal ~         | horizon | walls                    | reward    | success radius | scored episodes |
-|--------|----------------|---------|--------------------------|-----------|----------------|-----------------|
-| maml   | U[-0.5, 0.5]^2 | 100     | none (open plane)        | -‖p − g‖₂ | 0.01 per axis  | batch mean |
-| sgmrl  | U[-0.5, 0.5]^2 | 100     | p clipped to [-0.5, 0.5]^2 | -‖p − g‖₂ | 0.01 per axis | batch mean |
+| preset | goal ~         | horizon | train / test | walls                      | reward    | success radius | scored |
+|--------|----------------|---------|--------------|----------------------------|-----------|----------------|--------|
+| maml   | U[-0.5, 0.5]^2 | 100     | 1000 / 40    | none (open plane)          | -‖p − g‖₂ | 0.01 per axis  | (1)    |
+| sgmrl  | U[-0.5, 0.5]^2 | 100     | 1000 / 40    | p clipped to [-0.5, 0.5]^2 | -‖p − g‖₂ | 0.01 per axis  | (1)    |
 
 Task sets (`metarl_envs.task_set`): 1000 train / 40 test goals for each preset (MAML meta-tests on
 40 tasks). Both presets draw from the same seeded stream, so their goals are the same numbers; the
-sets' fingerprints differ because the preset is part of what is hashed. "batch mean": the mean
+sets' fingerprints differ because the preset is part of what is hashed. (1) scored: the mean
 return of the post-adaptation batch.
 
 ## Action Space

@@ -1,86 +1,7 @@
 """Sparse point robot: reach a hidden goal on the upper half circle (PEARL's and VariBAD's).
 
-## Description
-A point starts at the origin and moves by its action each step. The task is a goal on the upper
-half of the unit circle; reward is only given within `goal_radius` of it, so the agent must
-explore the half circle and then remember where the reward was. This is the sparse-reward
-benchmark of PEARL (Rakelly et al. 2019, Fig. 3 and App.) and VariBAD (Zintgraf et al. 2020).
-
-## Task distribution
-| preset  | goal angle ~                     | horizon | obs | action           | goal_radius | scored episodes |
-|---------|----------------------------------|---------|-----|------------------|-------------|-----------------|
-| pearl   | one of 100 fixed goals (80 / 20) | 20      | 2-D | Box(-0.1, 0.1)   | 0.2         | sparse (1)      |
-| varibad | U(0, π)                          | 100     | 2-D | Box(-1, 1) × 0.1 | 0.2         | sparse (2)      |
-
-(1) sparse return; oyster evaluates after `num_exp_traj_eval` = 5 exploration episodes, discount 0.9.
-(2) sparse return of each of 3 consecutive episodes of a task (`max_rollouts_per_task` = 3).
-
-The goal is (cos angle, sin angle) (radius 1.0); the task stores the angle and the goal is
-computed from it. Any angle in [0, π] is a valid task for either preset.
-- `pearl`: the goal angles are `linspace(0, π, 100)` shuffled exactly as oyster shuffles its goal
-  list (`np.random.seed(1337)` then `np.random.shuffle`), reproduced here with the explicit,
-  local legacy generator `np.random.RandomState(1337)` (never the global RNG) so that the split
-  is PEARL's own: `task_set` train = the first 80 shuffled goals, test = the last 20.
-  `sample_tasks(n)` draws uniformly, with replacement, from the 100 goals.
-- `varibad`: the angle is drawn U(0, π) from the env's `np_random`; task sets hold 1000 train /
-  100 test angles.
-
-## Action Space
-- `pearl`: `Box(-0.1, 0.1, (2,), float32)`, the displacement (oyster's raw env; PEARL's
-  `NormalizedBoxEnv` shows the agent [-1, 1] and rescales).
-- `varibad`: `Box(-1, 1, (2,), float32)`; the step moves by 0.1 × action, as VariBAD's `step`.
-The sources clip larger actions; here an action outside the box raises `ValueError`.
-
-## Observation Space
-`Box(-inf, inf, (2,), float32)`: the position (x, y) after the step. The goal is not observed.
-
-## Rewards
-With d = ‖p' − g‖₂ after the move, the dense reward is −d and `step` returns the SPARSE reward
-
-    sparse = dense + 1  if dense ≥ −goal_radius  (i.e. d ≤ goal_radius, boundary included)
-             0          otherwise
-
-so it lies in [1 − goal_radius, 1] inside the radius (oyster's `sparsify_rewards` plus its +1,
-and VariBAD's identical rule). `info["dense_reward"]` holds −d. (oyster's `step` returns the
-dense reward and puts the sparse one in `info`; VariBAD's returns the sparse one, as here.)
-
-## Starting State
-(0, 0), deterministic.
-
-## Episode End
-- Termination: never (reaching the goal does not end the episode).
-- Truncation: after `horizon` steps (preset: 20 for pearl, 100 for varibad).
-
-## Arguments
-| argument | default | meaning |
-|----------|---------|---------|
-| preset   | "pearl" | protocol preset (table above) |
-| task     | None    | initial task (`SemicircleGoalTask` or its dict); default: the first task drawn with seed 0 |
-| horizon  | None    | steps before truncation; None takes the preset's |
-| render_mode | None | None or "rgb_array" |
-
-## Vectorized environment
-`gym.make_vec("MetaRL/SparsePointRobot-v0", num_envs=n, vectorization_mode="vector_entry_point")`
-gives `SparsePointRobotVectorEnv`: one task per sub-env (`set_tasks`), the same `point_robot_step`.
-
-## Sources
-- katerakelly/oyster@ee4fe88:rlkit/envs/point_robot.py (`SparsePointEnv`: goals, shuffle seed
-  1337, goal_radius 0.2, sparse rule) and configs/sparse-point-robot.json (100 tasks, 80/20,
-  max_path_length 20)
-- lmzintgraf/varibad@22eca2c:environments/navigation/point_robot.py (`SparsePointEnv`: action
-  [-1, 1] × 0.1, sparse reward returned) and config/pointrobot/args_pointrobot_varibad.py (100
-  steps, 3 rollouts per task); the older semi-circle sampler draws the angle U(0, π)
-
-## Version History
-- v0: initial release.
-
->>> import gymnasium as gym, metarl_envs
->>> env = gym.make("MetaRL/SparsePointRobot-v0", preset="varibad", task={"angle": 1.5707963267948966})
->>> obs, info = env.reset(seed=0)
->>> for _ in range(9):
-...     obs, reward, terminated, truncated, info = env.step([0.0, 1.0])
->>> round(float(reward), 6), round(info["dense_reward"], 6)
-(0.9, -0.1)
+The env card (task distribution per preset, spaces, rewards, sources) is the docstring of
+`SparsePointRobotEnv`: `help(SparsePointRobotEnv)` shows it.
 """
 
 from __future__ import annotations
@@ -161,6 +82,91 @@ def point_robot_step(position: np.ndarray, action: np.ndarray, goal: np.ndarray,
 
 
 class SparsePointRobotEnv(MetaEnv):
+    """Sparse point robot: reach a hidden goal on the upper half circle (PEARL's and VariBAD's).
+
+    ## Description
+    A point starts at the origin and moves by its action each step. The task is a goal on the upper
+    half of the unit circle; reward is only given within `goal_radius` of it, so the agent must
+    explore the half circle and then remember where the reward was. This is the sparse-reward
+    benchmark of PEARL (Rakelly et al. 2019, Fig. 3 and App.) and VariBAD (Zintgraf et al. 2020).
+
+    ## Task distribution
+    | preset  | goal angle ~           | horizon | train / test | obs | action           | goal_radius | scored     |
+    |---------|------------------------|---------|--------------|-----|------------------|-------------|------------|
+    | pearl   | one of 100 fixed goals | 20      | 80 / 20      | 2-D | Box(-0.1, 0.1)   | 0.2         | sparse (1) |
+    | varibad | U(0, π)                | 100     | 1000 / 100   | 2-D | Box(-1, 1) × 0.1 | 0.2         | sparse (2) |
+
+    (1) sparse return; oyster evaluates after `num_exp_traj_eval` = 5 exploration episodes, discount 0.9.
+    (2) sparse return of each of 3 consecutive episodes of a task (`max_rollouts_per_task` = 3).
+
+    The goal is (cos angle, sin angle) (radius 1.0); the task stores the angle and the goal is
+    computed from it. Any angle in [0, π] is a valid task for either preset.
+    - `pearl`: the goal angles are `linspace(0, π, 100)` shuffled exactly as oyster shuffles its goal
+      list (`np.random.seed(1337)` then `np.random.shuffle`), reproduced here with the explicit,
+      local legacy generator `np.random.RandomState(1337)` (never the global RNG) so that the split
+      is PEARL's own: `task_set` train = the first 80 shuffled goals, test = the last 20.
+      `sample_tasks(n)` draws uniformly, with replacement, from the 100 goals.
+    - `varibad`: the angle is drawn U(0, π) from the env's `np_random`; task sets hold 1000 train /
+      100 test angles.
+
+    ## Action Space
+    - `pearl`: `Box(-0.1, 0.1, (2,), float32)`, the displacement (oyster's raw env; PEARL's
+      `NormalizedBoxEnv` shows the agent [-1, 1] and rescales).
+    - `varibad`: `Box(-1, 1, (2,), float32)`; the step moves by 0.1 × action, as VariBAD's `step`.
+    The sources clip larger actions; here an action outside the box raises `ValueError`.
+
+    ## Observation Space
+    `Box(-inf, inf, (2,), float32)`: the position (x, y) after the step. The goal is not observed.
+
+    ## Rewards
+    With d = ‖p' − g‖₂ after the move, the dense reward is −d and `step` returns the SPARSE reward
+
+        sparse = dense + 1  if dense ≥ −goal_radius  (i.e. d ≤ goal_radius, boundary included)
+                 0          otherwise
+
+    so it lies in [1 − goal_radius, 1] inside the radius (oyster's `sparsify_rewards` plus its +1,
+    and VariBAD's identical rule). `info["dense_reward"]` holds −d. (oyster's `step` returns the
+    dense reward and puts the sparse one in `info`; VariBAD's returns the sparse one, as here.)
+
+    ## Starting State
+    (0, 0), deterministic.
+
+    ## Episode End
+    - Termination: never (reaching the goal does not end the episode).
+    - Truncation: after `horizon` steps (preset: 20 for pearl, 100 for varibad).
+
+    ## Arguments
+    | argument | default | meaning |
+    |----------|---------|---------|
+    | preset   | "pearl" | protocol preset (table above) |
+    | task     | None    | initial task (`SemicircleGoalTask` or its dict); default: the first task drawn with seed 0 |
+    | horizon  | None    | steps before truncation; None takes the preset's |
+    | render_mode | None | None or "rgb_array" |
+
+    ## Vectorized environment
+    `gym.make_vec("MetaRL/SparsePointRobot-v0", num_envs=n, vectorization_mode="vector_entry_point")`
+    gives `SparsePointRobotVectorEnv`: one task per sub-env (`set_tasks`), the same `point_robot_step`.
+
+    ## Sources
+    - katerakelly/oyster@ee4fe88:rlkit/envs/point_robot.py (`SparsePointEnv`: goals, shuffle seed
+      1337, goal_radius 0.2, sparse rule) and configs/sparse-point-robot.json (100 tasks, 80/20,
+      max_path_length 20)
+    - lmzintgraf/varibad@22eca2c:environments/navigation/point_robot.py (`SparsePointEnv`: action
+      [-1, 1] × 0.1, sparse reward returned) and config/pointrobot/args_pointrobot_varibad.py (100
+      steps, 3 rollouts per task); the older semi-circle sampler draws the angle U(0, π)
+
+    ## Version History
+    - v0: initial release.
+
+    >>> import gymnasium as gym, metarl_envs
+    >>> env = gym.make("MetaRL/SparsePointRobot-v0", preset="varibad", task={"angle": 1.5707963267948966})
+    >>> obs, info = env.reset(seed=0)
+    >>> for _ in range(9):
+    ...     obs, reward, terminated, truncated, info = env.step([0.0, 1.0])
+    >>> round(float(reward), 6), round(info["dense_reward"], 6)
+    (0.9, -0.1)
+    """
+
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 20}
     task_type = SemicircleGoalTask
     presets = PRESETS

@@ -1,91 +1,7 @@
 """FrozenLake with random hole maps as the task (BO-MRL's tabular benchmark).
 
-## Description
-Gymnasium's FrozenLake: walk on an N×N frozen lake from the start S (top-left) to the goal G
-(bottom-right) without falling into a hole H. A task is one hole map; holes are drawn independently
-per cell with probability p, and a map without a start→goal path is rejected and redrawn (as
-Gymnasium's `generate_random_map` does). This is the theory-verification benchmark of Xu & Zhu
-(NeurIPS 2024, "Meta-Reinforcement Learning with Universal Policy Adaptation", §6.1, App. A):
-two task distributions of exactly 20 tasks, "high task variance" p = 0.3 and "low" p = 0.1, with
-reward +1 at the goal and −1 in a hole.
-
-## Task distribution
-| preset     | tasks                          | p_hole | map | horizon | reward        | slippery | scored           |
-|------------|--------------------------------|--------|-----|---------|---------------|----------|------------------|
-| bomrl-high | 20 fixed maps (family_seed 30) | 0.3    | 4×4 | 100     | +1 G, −1 H, 0 | no       | exact J, k = 0–4 |
-| bomrl-low  | 20 fixed maps (family_seed 10) | 0.1    | 4×4 | 100     | +1 G, −1 H, 0 | no       | exact J, k = 0–4 |
-
-Scored: the paper plots the expected (exact) accumulated discounted reward after k = 0..4
-adaptation steps and the expected optimality gap, averaged over the 20 tasks.
-
-Both presets are finite families (`n_train_tasks` = `n_test_tasks` = 20): the paper trains on its
-20 tasks and reports the expected gap over the same 20, so train = test = the family (reference
-bomrl.md §6.1). The family is the first 20 *distinct* valid maps drawn with
-`np.random.default_rng(family_seed)` (a repeated map, likely at p = 0.1 where the hole-free map has
-probability ≈ 0.23, would be the same task twice). `sample_tasks` draws fresh maps from the same
-generator (p_hole, path guaranteed): held-out maps for generalisation. The paper's discount is
-γ = 0.8 (applied by the agent); its horizon is not stated: 100 is Gymnasium's FrozenLake 4×4 limit.
-
-## Action Space
-`Discrete(4)`, Gymnasium's order: 0 = left, 1 = down, 2 = right, 3 = up. A move off the map stays.
-With `is_slippery=True` the agent moves in the intended direction or either perpendicular one with
-probability 1/3 each (Gymnasium's semantics and branch order, so trajectories equal Gymnasium's
-`FrozenLakeEnv` with the same map and seed).
-
-## Observation Space
-`Discrete(N²)`: the cell index `row · N + col` (row 0 at the top), as in Gymnasium.
-
-## Rewards
-+1 on entering G, −1 on entering H, 0 otherwise (Gymnasium: `reward_schedule=(1, -1, 0)`).
-The exact model of the active task is exposed on the unwrapped env (read-only numpy arrays,
-recomputed on every task change): `transition_matrix` P[s, a, s′] float64 (S, A, S),
-`reward_matrix` R[s, a, s′] float64 (S, A, S) (zero from the terminal G and H),
-`initial_distribution` μ[s] float64 (S,), `terminal_mask` bool (S,) (G and H), `state_mask`
-bool (S,) (all True); `state_observations()` the observation of every state index;
-`info["state"]` is the integer state index after every reset and step.
-
-## Starting State
-`start_distribution="start"` (default): the S cell. `"uniform"`: uniform over the non-terminal
-cells, which BO-MRL's Assumption 2 (ν(s) ≥ ε > 0) needs for the bound-verification experiment
-(reference bomrl.md §6.1). A reset draws one uniform from `np_random` (Gymnasium's rule).
-
-## Episode End
-- Termination: entering G or H (both absorbing in the model, paying 0 afterwards).
-- Truncation: after `horizon` steps (presets: 100).
-
-## Arguments
-| argument | default | meaning |
-|----------|---------|---------|
-| preset   | "bomrl-high" | protocol preset (table above) |
-| task     | None    | initial task (`FrozenLakeTask` or its dict); default: the first map drawn with seed 0 |
-| horizon  | None    | steps before truncation; None takes the preset's |
-| is_slippery | False | Gymnasium's slippery ice (1/3 intended, 1/3 each perpendicular) |
-| start_distribution | "start" | "start" (the S cell) or "uniform" (every non-terminal cell) |
-| render_mode | None | None or "rgb_array" (16 px per cell; ice, holes dark, goal green, agent red) |
-
-## Vectorized environment
-`gym.make_vec("MetaRL/FrozenLakeHoles-v0", num_envs=n, vectorization_mode="vector_entry_point")`
-gives `FrozenLakeHolesVectorEnv`: one map per sub-env (`set_tasks`), the tables of every distinct
-map stacked once, one batched `tabular_step` (shared with this env) per step; slip draws come from
-each sub-env's own generator; `info["state"]`.
-
-## Sources
-- Xu & Zhu, NeurIPS 2024 (BO-MRL), §6.1 and App. A (no public code): p_hole 0.3 / 0.1, 20 tasks,
-  +1/−1 rewards, γ = 0.8; defaults from reference/bomrl.md §2.1 and §6.1.
-- Farama-Foundation/Gymnasium@v1.x:gymnasium/envs/toy_text/frozen_lake.py (map generation with the
-  path check, action order, slippery branches, TimeLimit 100 for 4×4).
-
-## Version History
-- v0: initial release.
-
->>> import gymnasium as gym, metarl_envs
->>> env = gym.make("MetaRL/FrozenLakeHoles-v0", task={"tiles": ["SFFF", "FHFH", "FFFH", "HFFG"]})
->>> env.reset(seed=0)
-(0, {'state': 0})
->>> env.step(1)[:4], env.step(1)[:4], env.step(2)[:4]     # down, down, right
-((4, 0.0, False, False), (8, 0.0, False, False), (9, 0.0, False, False))
->>> env.step(0)[:3], env.unwrapped.terminal_mask.nonzero()[0].tolist()
-((8, 0.0, False), [5, 7, 11, 12, 15])
+The env card (task distribution per preset, spaces, rewards, sources) is the docstring of
+`FrozenLakeHolesEnv`: `help(FrozenLakeHolesEnv)` shows it.
 """
 
 from __future__ import annotations
@@ -222,6 +138,97 @@ def frozen_lake_model(task: FrozenLakeTask, is_slippery: bool, start_distributio
 
 
 class FrozenLakeHolesEnv(TabularEnv):
+    """FrozenLake with random hole maps as the task (BO-MRL's tabular benchmark).
+
+    ## Description
+    Gymnasium's FrozenLake: walk on an N×N frozen lake from the start S (top-left) to the goal G
+    (bottom-right) without falling into a hole H. A task is one hole map; holes are drawn independently
+    per cell with probability p, and a map without a start→goal path is rejected and redrawn (as
+    Gymnasium's `generate_random_map` does). This is the theory-verification benchmark of Xu & Zhu
+    (NeurIPS 2024, "Meta-Reinforcement Learning with Universal Policy Adaptation", §6.1, App. A):
+    two task distributions of exactly 20 tasks, "high task variance" p = 0.3 and "low" p = 0.1, with
+    reward +1 at the goal and −1 in a hole.
+
+    ## Task distribution
+    | preset     | tasks ~                        | p_hole | map | horizon | train / test | reward        | slippery |
+    |------------|--------------------------------|--------|-----|---------|--------------|---------------|----------|
+    | bomrl-high | 20 fixed maps (family_seed 30) | 0.3    | 4×4 | 100     | 20 / 20      | +1 G, −1 H, 0 | no       |
+    | bomrl-low  | 20 fixed maps (family_seed 10) | 0.1    | 4×4 | 100     | 20 / 20      | +1 G, −1 H, 0 | no       |
+
+    Scored (both presets): exact J after k = 0–4 adaptation steps. The paper plots the expected
+    (exact) accumulated discounted reward after k = 0..4 adaptation steps and the expected
+    optimality gap, averaged over the 20 tasks.
+
+    Both presets are finite families (`n_train_tasks` = `n_test_tasks` = 20): the paper trains on its
+    20 tasks and reports the expected gap over the same 20, so train = test = the family (reference
+    bomrl.md §6.1). The family is the first 20 *distinct* valid maps drawn with
+    `np.random.default_rng(family_seed)` (a repeated map, likely at p = 0.1 where the hole-free map has
+    probability ≈ 0.23, would be the same task twice). `sample_tasks` draws fresh maps from the same
+    generator (p_hole, path guaranteed): held-out maps for generalisation. The paper's discount is
+    γ = 0.8 (applied by the agent); its horizon is not stated: 100 is Gymnasium's FrozenLake 4×4 limit.
+
+    ## Action Space
+    `Discrete(4)`, Gymnasium's order: 0 = left, 1 = down, 2 = right, 3 = up. A move off the map stays.
+    With `is_slippery=True` the agent moves in the intended direction or either perpendicular one with
+    probability 1/3 each (Gymnasium's semantics and branch order, so trajectories equal Gymnasium's
+    `FrozenLakeEnv` with the same map and seed).
+
+    ## Observation Space
+    `Discrete(N²)`: the cell index `row · N + col` (row 0 at the top), as in Gymnasium.
+
+    ## Rewards
+    +1 on entering G, −1 on entering H, 0 otherwise (Gymnasium: `reward_schedule=(1, -1, 0)`).
+    The exact model of the active task is exposed on the unwrapped env (read-only numpy arrays,
+    recomputed on every task change): `transition_matrix` P[s, a, s′] float64 (S, A, S),
+    `reward_matrix` R[s, a, s′] float64 (S, A, S) (zero from the terminal G and H),
+    `initial_distribution` μ[s] float64 (S,), `terminal_mask` bool (S,) (G and H), `state_mask`
+    bool (S,) (all True); `state_observations()` the observation of every state index;
+    `info["state"]` is the integer state index after every reset and step.
+
+    ## Starting State
+    `start_distribution="start"` (default): the S cell. `"uniform"`: uniform over the non-terminal
+    cells, which BO-MRL's Assumption 2 (ν(s) ≥ ε > 0) needs for the bound-verification experiment
+    (reference bomrl.md §6.1). A reset draws one uniform from `np_random` (Gymnasium's rule).
+
+    ## Episode End
+    - Termination: entering G or H (both absorbing in the model, paying 0 afterwards).
+    - Truncation: after `horizon` steps (presets: 100).
+
+    ## Arguments
+    | argument | default | meaning |
+    |----------|---------|---------|
+    | preset   | "bomrl-high" | protocol preset (table above) |
+    | task     | None    | initial task (`FrozenLakeTask` or its dict); default: the first map drawn with seed 0 |
+    | horizon  | None    | steps before truncation; None takes the preset's |
+    | is_slippery | False | Gymnasium's slippery ice (1/3 intended, 1/3 each perpendicular) |
+    | start_distribution | "start" | "start" (the S cell) or "uniform" (every non-terminal cell) |
+    | render_mode | None | None or "rgb_array" (16 px per cell; ice, holes dark, goal green, agent red) |
+
+    ## Vectorized environment
+    `gym.make_vec("MetaRL/FrozenLakeHoles-v0", num_envs=n, vectorization_mode="vector_entry_point")`
+    gives `FrozenLakeHolesVectorEnv`: one map per sub-env (`set_tasks`), the tables of every distinct
+    map stacked once, one batched `tabular_step` (shared with this env) per step; slip draws come from
+    each sub-env's own generator; `info["state"]`.
+
+    ## Sources
+    - Xu & Zhu, NeurIPS 2024 (BO-MRL), §6.1 and App. A (no public code): p_hole 0.3 / 0.1, 20 tasks,
+      +1/−1 rewards, γ = 0.8; defaults from reference/bomrl.md §2.1 and §6.1.
+    - Farama-Foundation/Gymnasium@v1.x:gymnasium/envs/toy_text/frozen_lake.py (map generation with the
+      path check, action order, slippery branches, TimeLimit 100 for 4×4).
+
+    ## Version History
+    - v0: initial release.
+
+    >>> import gymnasium as gym, metarl_envs
+    >>> env = gym.make("MetaRL/FrozenLakeHoles-v0", task={"tiles": ["SFFF", "FHFH", "FFFH", "HFFG"]})
+    >>> env.reset(seed=0)
+    (0, {'state': 0})
+    >>> env.step(1)[:4], env.step(1)[:4], env.step(2)[:4]     # down, down, right
+    ((4, 0.0, False, False), (8, 0.0, False, False), (9, 0.0, False, False))
+    >>> env.step(0)[:3], env.unwrapped.terminal_mask.nonzero()[0].tolist()
+    ((8, 0.0, False), [5, 7, 11, 12, 15])
+    """
+
     task_type = FrozenLakeTask
     presets = PRESETS
 

@@ -1,101 +1,7 @@
 """Tabular grid navigation to a hidden goal cell (MEMRL's discrete 2-D navigation; pMeta-RL's gridworld).
 
-## Description
-An agent moves between the integer cells of a square grid; the task is a goal cell (and, for
-`pmeta`, the size of the grid) that the agent does not observe. `memrl` is the one experiment of
-Toghani et al. (2023, "On First-Order Meta-Reinforcement Learning with Moreau Envelopes", §4):
-an 11×11 grid, five actions including "pause", reward exp(−‖s′ − g‖₁), three goals. `pmeta` is the
-gridworld warm-up of Wang et al. (2022, pMeta-RL, §V-C): five tasks "of different grid sizes" with a
-landmark to reach; the paper gives no sizes, positions or horizon, so the values below are the
-documented defaults of the reference extraction (reference/pmetarl.md §2.1).
-
-All tasks of a preset share one coordinate frame (the largest grid), so states have one index
-across tasks; the cells of the frame outside a smaller task's grid are unreachable (`state_mask`
-False there), which is what pMeta-RL's per-(s, a) aggregation over "the tasks that contain it" needs.
-
-## Task distribution
-| preset | tasks (uniform over the family)          | horizon | actions | start   | reward                  | goal     |
-|--------|------------------------------------------|---------|---------|---------|-------------------------|----------|
-| memrl  | 11×11 {-5..5}²; goal (-4,4) (4,3) (0,-4) | 20      | 5       | uniform | exp(−‖s′ − g‖₁)         | not end  |
-| pmeta  | n×n {0..n-1}², n = 5..9; goal (n-1,n-1)  | 324     | 4       | (0, 0)  | −‖s′ − g‖₁ / (2(n − 1)) | terminal |
-
-Frames (shared state indexing): `memrl` {-5..5}² (121 states), `pmeta` {0..8}² (81 states, the
-largest task's grid; a task of size n uses the cells {0..n-1}²). Scored episodes: MEMRL plots the
-mean return of 10 episodes after the K = 8 inner steps; pMeta-RL the average return of the
-meta-policy and of the personalised policies (greedy in their Q-tables).
-
-Both presets are finite families (`n_train_tasks` = `n_test_tasks` = 3 and 5): the test set is the
-whole family, scored on the tasks trained on, as in both papers. `sample_tasks` draws uniformly
-from the family; `set_task` accepts any goal inside a task grid of the preset's frame (e.g. held-out
-goals for `memrl`). MEMRL gives no goal coordinates (only stars in its Fig. 1): the three goals are
-the reference's suggested well-separated cells (reference/memrl.md §7.1). pMeta-RL's horizon
-"4·size² steps" is applied at the largest size, 4·9² = 324, to every task (one horizon per preset,
-so every task gets at least its own budget and the vector env truncates all sub-envs alike).
-Discounts are the agent's: γ = 0.99 for `memrl` (MEMRL §4), γ = 0.95 for `pmeta` (reference default).
-
-## Action Space
-`Discrete(5)` for `memrl`, in MEMRL eq. (67)'s order: 0 = (0, 0) pause, 1 = (0, +1), 2 = (0, −1),
-3 = (+1, 0), 4 = (−1, 0) as (dx, dy). `Discrete(4)` for `pmeta` (no pause): 0 = (0, +1),
-1 = (0, −1), 2 = (+1, 0), 3 = (−1, 0). Moves are deterministic; a move off the task's grid stays.
-
-## Observation Space
-`obs_mode="coordinates"` (default): `Box(low, high, (2,), float32)`, the cell (x, y) as floats
-(`memrl`: −5..5; `pmeta`: 0..8). `obs_mode="index"`: `Discrete(S)`, the state index
-`s = (x − low) · frame + (y − low)` (S = 121 for `memrl`, 81 for `pmeta`). The goal is never observed.
-
-## Rewards
-`memrl`: r = exp(−‖s′ − g‖₁) ∈ (0, 1] of the cell after the move (1 on the goal, e^−1 next to it).
-`pmeta`: r = −‖s′ − g‖₁ / (2(size − 1)) ∈ [−1, 0] (0 on entering the landmark).
-The exact model of the active task is exposed on the unwrapped env (read-only numpy arrays,
-recomputed on every task change): `transition_matrix` P[s, a, s′] float64 (S, A, S),
-`reward_matrix` R[s, a, s′] float64 (S, A, S) (zero from terminal or unreachable states),
-`initial_distribution` μ[s] float64 (S,), `terminal_mask` bool (S,), `state_mask` bool (S,);
-`state_observations()` the observation of every state index; `info["state"]` is the integer
-state index after every reset and step.
-
-## Starting State
-`memrl`: uniform over the 121 cells (MEMRL: "some random point"; the goal cell included).
-`pmeta`: the corner (0, 0). μ is `initial_distribution`; a reset draws one uniform from `np_random`.
-
-## Episode End
-- Termination: `memrl` never (a pause action lets the agent stay on the goal); `pmeta` on
-  entering the landmark (absorbing afterwards, reward 0).
-- Truncation: after `horizon` steps (presets: 20 and 324).
-
-## Arguments
-| argument | default | meaning |
-|----------|---------|---------|
-| preset   | "memrl" | protocol preset (table above) |
-| task     | None    | initial task (`GridTask` or its dict); default: the first task drawn with seed 0 |
-| horizon  | None    | steps before truncation; None takes the preset's |
-| obs_mode | "coordinates" | "coordinates" (x, y) floats or "index" (the state index) |
-| render_mode | None | None or "rgb_array" (16 px per cell; goal green, agent blue, outside cells grey) |
-
-## Vectorized environment
-`gym.make_vec("MetaRL/GridNavigation-v0", num_envs=n, vectorization_mode="vector_entry_point")`
-gives `GridNavigationVectorEnv`: one task per sub-env (`set_tasks`), the tables of every distinct
-task stacked once, one batched `tabular_step` (shared with this env) per step; `info["state"]`.
-
-## Sources
-- MEMRL: Toghani, Perez-Salazar, Uribe, ICML 2023 workshop, §4 eqs. (67)–(68) (no public code);
-  defaults H = 20, uniform start, clip at the boundary, goals from reference/memrl.md §3, §7.1.
-- pMeta-RL: Wang et al., arXiv:2209.10072v1, §III-C Def. 1, §V-C (no public code); defaults from
-  reference/pmetarl.md §2.1 and §6.3 (4 actions, sizes 5..9, start (0, 0), landmark at the far
-  corner, normalised negative ℓ1 reward, termination on the landmark, 4·size² steps).
-
-## Version History
-- v0: initial release.
-
->>> import gymnasium as gym, metarl_envs
->>> env = gym.make("MetaRL/GridNavigation-v0", preset="memrl", task={"goal": [-4, 4], "size": 11})
->>> obs, info = env.reset(seed=0)
->>> obs.tolist(), info["state"]
-([2.0, -5.0], 77)
->>> obs, reward, terminated, truncated, info = env.step(4)      # (dx, dy) = (-1, 0)
->>> obs.tolist(), info["state"], f"{reward:.6e}"             # exp(-(5 + 9))
-([1.0, -5.0], 66, '8.315287e-07')
->>> env.unwrapped.transition_matrix.shape, env.unwrapped.reward_matrix.shape
-((121, 5, 121), (121, 5, 121))
+The env card (task distribution per preset, spaces, rewards, sources) is the docstring of
+`GridNavigationEnv`: `help(GridNavigationEnv)` shows it.
 """
 
 from __future__ import annotations
@@ -216,6 +122,111 @@ def grid_model(task: GridTask, preset: GridNavigationPreset) -> TabularModel:
 
 
 class GridNavigationEnv(TabularEnv):
+    """Tabular grid navigation to a hidden goal cell (MEMRL's discrete 2-D navigation; pMeta-RL's gridworld).
+
+    ## Description
+    An agent moves between the integer cells of a square grid; the task is a goal cell (and, for
+    `pmeta`, the size of the grid) that the agent does not observe. `memrl` is the one experiment of
+    Toghani et al. (2023, "On First-Order Meta-Reinforcement Learning with Moreau Envelopes", §4):
+    an 11×11 grid, five actions including "pause", reward exp(−‖s′ − g‖₁), three goals. `pmeta` is the
+    gridworld warm-up of Wang et al. (2022, pMeta-RL, §V-C): five tasks "of different grid sizes" with a
+    landmark to reach; the paper gives no sizes, positions or horizon, so the values below are the
+    documented defaults of the reference extraction (reference/pmetarl.md §2.1).
+
+    All tasks of a preset share one coordinate frame (the largest grid), so states have one index
+    across tasks; the cells of the frame outside a smaller task's grid are unreachable (`state_mask`
+    False there), which is what pMeta-RL's per-(s, a) aggregation over "the tasks that contain it" needs.
+
+    ## Task distribution
+    | preset | tasks ~                                  | horizon | train / test | actions | start   | reward          |
+    |--------|------------------------------------------|---------|--------------|---------|---------|-----------------|
+    | memrl  | 11×11 {-5..5}²; goal (-4,4) (4,3) (0,-4) | 20      | 3 / 3        | 5       | uniform | exp(−‖s′ − g‖₁) |
+    | pmeta  | n×n {0..n-1}², n = 5..9; goal (n-1,n-1)  | 324     | 5 / 5        | 4       | (0, 0)  | (1)             |
+
+    (1) −‖s′ − g‖₁ / (2(n − 1)).
+
+    Tasks are drawn uniformly over the family. The goal cell is terminal for `pmeta` and not for
+    `memrl` (the episode goes on at the goal).
+
+    Frames (shared state indexing): `memrl` {-5..5}² (121 states), `pmeta` {0..8}² (81 states, the
+    largest task's grid; a task of size n uses the cells {0..n-1}²). Scored episodes: MEMRL plots the
+    mean return of 10 episodes after the K = 8 inner steps; pMeta-RL the average return of the
+    meta-policy and of the personalised policies (greedy in their Q-tables).
+
+    Both presets are finite families (`n_train_tasks` = `n_test_tasks` = 3 and 5): the test set is the
+    whole family, scored on the tasks trained on, as in both papers. `sample_tasks` draws uniformly
+    from the family; `set_task` accepts any goal inside a task grid of the preset's frame (e.g. held-out
+    goals for `memrl`). MEMRL gives no goal coordinates (only stars in its Fig. 1): the three goals are
+    the reference's suggested well-separated cells (reference/memrl.md §7.1). pMeta-RL's horizon
+    "4·size² steps" is applied at the largest size, 4·9² = 324, to every task (one horizon per preset,
+    so every task gets at least its own budget and the vector env truncates all sub-envs alike).
+    Discounts are the agent's: γ = 0.99 for `memrl` (MEMRL §4), γ = 0.95 for `pmeta` (reference default).
+
+    ## Action Space
+    `Discrete(5)` for `memrl`, in MEMRL eq. (67)'s order: 0 = (0, 0) pause, 1 = (0, +1), 2 = (0, −1),
+    3 = (+1, 0), 4 = (−1, 0) as (dx, dy). `Discrete(4)` for `pmeta` (no pause): 0 = (0, +1),
+    1 = (0, −1), 2 = (+1, 0), 3 = (−1, 0). Moves are deterministic; a move off the task's grid stays.
+
+    ## Observation Space
+    `obs_mode="coordinates"` (default): `Box(low, high, (2,), float32)`, the cell (x, y) as floats
+    (`memrl`: −5..5; `pmeta`: 0..8). `obs_mode="index"`: `Discrete(S)`, the state index
+    `s = (x − low) · frame + (y − low)` (S = 121 for `memrl`, 81 for `pmeta`). The goal is never observed.
+
+    ## Rewards
+    `memrl`: r = exp(−‖s′ − g‖₁) ∈ (0, 1] of the cell after the move (1 on the goal, e^−1 next to it).
+    `pmeta`: r = −‖s′ − g‖₁ / (2(size − 1)) ∈ [−1, 0] (0 on entering the landmark).
+    The exact model of the active task is exposed on the unwrapped env (read-only numpy arrays,
+    recomputed on every task change): `transition_matrix` P[s, a, s′] float64 (S, A, S),
+    `reward_matrix` R[s, a, s′] float64 (S, A, S) (zero from terminal or unreachable states),
+    `initial_distribution` μ[s] float64 (S,), `terminal_mask` bool (S,), `state_mask` bool (S,);
+    `state_observations()` the observation of every state index; `info["state"]` is the integer
+    state index after every reset and step.
+
+    ## Starting State
+    `memrl`: uniform over the 121 cells (MEMRL: "some random point"; the goal cell included).
+    `pmeta`: the corner (0, 0). μ is `initial_distribution`; a reset draws one uniform from `np_random`.
+
+    ## Episode End
+    - Termination: `memrl` never (a pause action lets the agent stay on the goal); `pmeta` on
+      entering the landmark (absorbing afterwards, reward 0).
+    - Truncation: after `horizon` steps (presets: 20 and 324).
+
+    ## Arguments
+    | argument | default | meaning |
+    |----------|---------|---------|
+    | preset   | "memrl" | protocol preset (table above) |
+    | task     | None    | initial task (`GridTask` or its dict); default: the first task drawn with seed 0 |
+    | horizon  | None    | steps before truncation; None takes the preset's |
+    | obs_mode | "coordinates" | "coordinates" (x, y) floats or "index" (the state index) |
+    | render_mode | None | None or "rgb_array" (16 px per cell; goal green, agent blue, outside cells grey) |
+
+    ## Vectorized environment
+    `gym.make_vec("MetaRL/GridNavigation-v0", num_envs=n, vectorization_mode="vector_entry_point")`
+    gives `GridNavigationVectorEnv`: one task per sub-env (`set_tasks`), the tables of every distinct
+    task stacked once, one batched `tabular_step` (shared with this env) per step; `info["state"]`.
+
+    ## Sources
+    - MEMRL: Toghani, Perez-Salazar, Uribe, ICML 2023 workshop, §4 eqs. (67)–(68) (no public code);
+      defaults H = 20, uniform start, clip at the boundary, goals from reference/memrl.md §3, §7.1.
+    - pMeta-RL: Wang et al., arXiv:2209.10072v1, §III-C Def. 1, §V-C (no public code); defaults from
+      reference/pmetarl.md §2.1 and §6.3 (4 actions, sizes 5..9, start (0, 0), landmark at the far
+      corner, normalised negative ℓ1 reward, termination on the landmark, 4·size² steps).
+
+    ## Version History
+    - v0: initial release.
+
+    >>> import gymnasium as gym, metarl_envs
+    >>> env = gym.make("MetaRL/GridNavigation-v0", preset="memrl", task={"goal": [-4, 4], "size": 11})
+    >>> obs, info = env.reset(seed=0)
+    >>> obs.tolist(), info["state"]
+    ([2.0, -5.0], 77)
+    >>> obs, reward, terminated, truncated, info = env.step(4)      # (dx, dy) = (-1, 0)
+    >>> obs.tolist(), info["state"], f"{reward:.6e}"             # exp(-(5 + 9))
+    ([1.0, -5.0], 66, '8.315287e-07')
+    >>> env.unwrapped.transition_matrix.shape, env.unwrapped.reward_matrix.shape
+    ((121, 5, 121), (121, 5, 121))
+    """
+
     task_type = GridTask
     presets = PRESETS
 

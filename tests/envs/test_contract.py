@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import json
 import pickle
+import pydoc
 import subprocess
 import sys
 
@@ -16,7 +17,21 @@ from gymnasium.utils.env_checker import check_env
 import metarl_envs
 from metarl_envs.task_sets import env_class
 
+from .cards import card_of, cell, section, statements, states
 from .conftest import make
+
+CARD_HEADINGS = ("Description", "Task distribution", "Action Space", "Observation Space", "Rewards",
+                 "Starting State", "Episode End", "Arguments", "Vectorized environment", "Sources",
+                 "Version History")
+CARDS_STILL_IN_THE_MODULE = {"Navigation2DEnv", "HalfCheetahVelEnv", "HalfCheetahDirEnv", "AntVelEnv", "AntDirEnv",
+                             "AntGoalEnv", "Walker2DParamsEnv", "HopperParamsEnv"}
+"""envs whose card has not yet moved into the class docstring (strict xfail: remove a name when
+its card moves)"""
+
+
+def card_text(cls) -> str:
+    """The card wherever it is today (class docstring, else module docstring), for the content checks."""
+    return card_of(cls) if cls.__name__ not in CARDS_STILL_IN_THE_MODULE else inspect.getmodule(cls).__doc__
 
 
 def test_gymnasium_env_checker(env_preset):
@@ -130,29 +145,41 @@ def test_same_trajectory_in_a_fresh_process(env_preset):
     assert json.loads(out.stdout) == json.loads(json.dumps(here))
 
 
+def test_card_is_the_class_docstring(env_preset, request):
+    """`help(EnvClass)` shows the card (pydoc renders the class docstring)."""
+    env_id, _ = env_preset
+    cls = env_class(env_id)
+    if cls.__name__ in CARDS_STILL_IN_THE_MODULE:
+        request.applymarker(pytest.mark.xfail(strict=True, reason=f"{cls.__name__}: card still in the module"))
+    card = card_of(cls)
+    for heading in CARD_HEADINGS:
+        assert f"## {heading}" in card, f"{cls.__name__} card lacks ## {heading}"
+    shown = pydoc.render_doc(cls, renderer=pydoc.plaintext)
+    assert "## Task distribution" in shown and "## Sources" in shown
+
+
 def test_signature_documented_in_card(env_preset):
     env_id, _ = env_preset
     cls = env_class(env_id)
-    card = inspect.getmodule(cls).__doc__
-    for heading in ("## Description", "## Task distribution", "## Action Space", "## Observation Space",
-                    "## Rewards", "## Starting State", "## Episode End", "## Arguments",
-                    "## Vectorized environment", "## Sources", "## Version History"):
-        assert heading in card, f"{cls.__name__} card lacks {heading}"
-    arguments = card.split("## Arguments")[1].split("## ")[0]
+    card = card_text(cls)
+    arguments = section(card, "Arguments")
     for name in inspect.signature(cls.__init__).parameters:
         if name != "self":
             assert f"| {name} " in arguments, f"{cls.__name__}.__init__ argument {name!r} is not in the card"
 
 
-def test_presets_documented_in_card(env_preset):
+def test_card_states_each_preset_as_the_code_defines_it(env_preset):
+    """Field by field: the card's range, horizon and train / test sizes of the preset equal the
+    values read from its spec (a card saying U[0, 2] over a preset drawing U[0, 3] fails)."""
     env_id, preset = env_preset
     cls = env_class(env_id)
-    card = inspect.getmodule(cls).__doc__
-    table = card.split("## Task distribution")[1].split("## ")[0]
-    assert f"| {preset} " in table, f"preset {preset!r} has no row in the Task distribution table"
-    values = cls.presets[preset].to_dict()
-    for field in ("horizon", "n_train_tasks", "n_test_tasks"):
-        assert str(values[field]) in card, f"{preset}.{field}={values[field]} is not in the card"
+    table = section(card_text(cls), "Task distribution")
+    for row, column, expected, exact in statements(cls, preset):
+        stated = cell(table, row, column)
+        assert stated is not None, f"{cls.__name__} card: no Task distribution cell ({row!r}, {column!r})"
+        assert states(stated, expected, exact), (
+            f"{cls.__name__} card, preset {preset!r}: cell ({row!r}, {column!r}) says {stated!r}; "
+            f"the code defines {expected!r}")
 
 
 def test_documented_info_keys_present(env_preset):
@@ -160,6 +187,6 @@ def test_documented_info_keys_present(env_preset):
     env = make(env_id, preset)
     env.reset(seed=0)
     _, _, _, _, info = env.step(env.action_space.sample())
-    card = inspect.getmodule(env_class(env_id)).__doc__
+    card = card_text(env_class(env_id))
     documented = {word.split('"')[0] for word in card.split('info["')[1:]}
     assert documented <= set(info), f"documented info keys {documented - set(info)} missing after step"
