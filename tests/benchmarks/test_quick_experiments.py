@@ -1,8 +1,10 @@
 """Every registered experiment's --quick variant runs end to end through the runner and writes
-valid results whose meta-test tables have the protocol's shape and finite numbers."""
+valid results whose meta-test tables have the protocol's shape and finite numbers, and whose numbers
+are bit for bit the stored ones in tests/data/quick/ (see `tests.benchmarks.quick_results`)."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -11,6 +13,7 @@ from benchmarks.experiments import EXPERIMENTS
 from benchmarks.results import load_result
 from benchmarks.runner import run_experiment
 from metarl_envs.task_sets import env_class
+from tests.benchmarks.quick_results import experiment_numbers, first_difference, one_torch_thread, stored_path, text
 
 
 @pytest.mark.parametrize("name", sorted(EXPERIMENTS))
@@ -18,7 +21,8 @@ def test_quick_variant_runs_and_writes_valid_results(name, tmp_path):
     experiment = EXPERIMENTS[name].resolve(quick=True)
     if env_class(experiment.env_id).__module__.startswith("metarl_envs.mujoco"):
         pytest.importorskip("mujoco")
-    summary = run_experiment(EXPERIMENTS[name], tmp_path, quick=True)
+    with one_torch_thread():
+        summary = run_experiment(EXPERIMENTS[name], tmp_path, quick=True)
     assert len(summary.ran) == len(experiment.agents) * experiment.seeds
     for path in summary.ran:
         data = load_result(path)
@@ -33,5 +37,11 @@ def test_quick_variant_runs_and_writes_valid_results(name, tmp_path):
         # an agent without meta-training (BO-MRL's "random initialisation" baseline) logs no iterations
         assert len(curve) in (0, experiment.iterations)
         assert all(math.isfinite(record.pre_adaptation_return) for record in curve)
+    numbers = experiment_numbers(summary.ran)
+    stored = json.loads(stored_path(name).read_text())
+    assert text(numbers) == text(stored), (
+        f"{name}: the quick run's numbers differ from {stored_path(name).name} at "
+        f"{first_difference(stored, numbers)}; a change meant to change numbers regenerates them "
+        "(python -m tests.benchmarks.quick_results) in a commit that says why")
     again = run_experiment(EXPERIMENTS[name], tmp_path, quick=True)
     assert not again.ran, "a completed sweep must resume without re-running any cell"

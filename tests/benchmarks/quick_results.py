@@ -1,0 +1,105 @@
+"""The numbers of every experiment's --quick run, stored under tests/data/quick/ so that a refactor
+that must change no number can be checked bit for bit (`test_quick_experiments.py` compares them).
+
+Only what the run computed is kept: the training curve (without wall times) and the meta-test table,
+per cell ("<label> seed <s>"). Timestamps, the commit, the machine and the checksum are dropped.
+
+Torch's intra-op reductions change their last bits with the number of threads, so the stored numbers
+are made, and compared, with one torch thread (`one_torch_thread`).
+
+Regenerate (only for a change that is meant to change numbers, in a commit that says why):
+
+    PYTHONPATH=$PWD OMP_NUM_THREADS=1 python -m tests.benchmarks.quick_results
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+STORED = Path(__file__).resolve().parents[1] / "data" / "quick"
+_VOLATILE = frozenset({"wall_time"})
+
+
+def _strip(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {key: _strip(item) for key, item in value.items() if key not in _VOLATILE}
+    if isinstance(value, (list, tuple)):
+        return [_strip(item) for item in value]
+    return value
+
+
+@contextlib.contextmanager
+def one_torch_thread() -> Iterator[None]:
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def cell_numbers(document: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """(cell key, the numbers a results document holds) for one results file."""
+    key = f"{document['agent']['label']} seed {document['seed']}"
+    return key, {"training_curve": _strip(document["training_curve"]), "meta_test": _strip(document["meta_test"])}
+
+
+def experiment_numbers(paths: Iterable[Path]) -> dict[str, Any]:
+    """The numbers of an experiment's results files (read as the JSON they are), by cell."""
+    return dict(sorted(cell_numbers(json.loads(Path(path).read_text())) for path in paths))
+
+
+def text(numbers: Mapping[str, Any]) -> str:
+    """Canonical JSON (floats written as their shortest round-tripping repr, so equal text = equal bits)."""
+    return json.dumps(numbers, indent=1, sort_keys=True, allow_nan=False) + "\n"
+
+
+def stored_path(experiment: str) -> Path:
+    return STORED / f"{experiment}.json"
+
+
+def first_difference(stored: Any, current: Any, where: str = "") -> str | None:
+    """The path of the first value where two number trees differ (type included), or None."""
+    if isinstance(stored, dict) and isinstance(current, dict):
+        for key in sorted(set(stored) | set(current)):
+            if key not in stored or key not in current:
+                return f"{where}.{key} (present in only one)"
+            found = first_difference(stored[key], current[key], f"{where}.{key}")
+            if found:
+                return found
+        return None
+    if isinstance(stored, list) and isinstance(current, list):
+        if len(stored) != len(current):
+            return f"{where} (length {len(stored)} stored, {len(current)} now)"
+        for i, (a, b) in enumerate(zip(stored, current, strict=True)):
+            found = first_difference(a, b, f"{where}[{i}]")
+            if found:
+                return found
+        return None
+    if type(stored) is not type(current) or json.dumps(stored) != json.dumps(current):
+        return f"{where}: stored {stored!r}, now {current!r}"
+    return None
+
+
+def main() -> None:
+    from benchmarks.experiments import EXPERIMENTS
+    from benchmarks.runner import run_experiment
+
+    STORED.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as out, one_torch_thread():
+        for name in sorted(EXPERIMENTS):
+            summary = run_experiment(EXPERIMENTS[name], out, quick=True)
+            numbers = experiment_numbers(summary.ran)
+            stored_path(name).write_text(text(numbers))
+            print(f"wrote {stored_path(name)} ({len(numbers)} cells)")
+
+
+if __name__ == "__main__":
+    main()
