@@ -1,0 +1,256 @@
+"""The tabular agents' update rules, pinned end to end on the env's exact model.
+
+One call of each agent's public `meta_train` (one or two iterations) or `adapt` must move the
+parameters by exactly its paper's formula, recomputed here in float64 from the task's transition
+and reward matrices with the test's own policy evaluation (V = (I − γP_π)⁻¹ r_π), with
+non-default hyperparameters (γ, λ, step sizes, β ≠ their defaults).
+
+- tabular MAML (Finn et al. 2017, Alg. 3 with exact policy gradients): θ' = ϕ + α∇J(ϕ);
+  ϕ ← Adam step on −mean_τ J_τ(θ'_τ(ϕ)).
+- BO-MRL (Xu & Zhu 2024, Alg. 1): θ' = argmax_θ Σ_a π_θ Q^{π_ϕ} − λ D_i²(π_ϕ, π_θ) (closed form for
+  D2, π' ∝ π_ϕ exp(Q/λ); per-state root for D1, π' = λπ_ϕ/(μ_s − Q)); ϕ ← ϕ + α mean_τ ∇_ϕ J_τ(θ'_τ(ϕ)).
+- pMeta-RL (Wang et al. 2022, eqs. (6), (8), (9) with the corrections of its appendix): K proximal
+  Q-updates of the personalized table toward the auxiliary one, R alternations, aggregation.
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+import metarl_envs
+from baselines.bomrl import BOMRL, BOMRLConfig
+from baselines.oracles import TabularModel
+from baselines.pmetarl import PMetaRL, PMetaRLConfig
+from baselines.tabular_maml import TabularMAML, TabularMAMLConfig
+
+LAKE = "MetaRL/FrozenLakeHoles-v0"
+LAKE_KWARGS = {"preset": "bomrl-high", "start_distribution": "uniform"}
+GRID = "MetaRL/GridNavigation-v0"
+GRID_KWARGS = {"preset": "pmeta", "obs_mode": "index"}
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def model_of(env_id: str, kwargs: dict, task) -> tuple[TabularModel, np.ndarray]:
+    """(the task's model, its state mask) as the env exposes them."""
+    env = gym.make(env_id, **kwargs).unwrapped
+    env.set_task(task)
+    mask = getattr(env, "state_mask", None)
+    return TabularModel.from_env(env), np.ones(env.terminal_mask.shape, bool) if mask is None else np.asarray(mask)
+
+
+class Exact:
+    """Exact discounted evaluation of softmax or tabular policies on one model (torch float64)."""
+
+    def __init__(self, model: TabularModel, discount: float):
+        live = ~model.terminal
+        self.p = torch.as_tensor(model.transition * live[:, None, None])                 # no flow out of terminals
+        self.r = torch.as_tensor((model.transition * model.reward).sum(-1) * live[:, None])
+        self.mu = torch.tensor(model.initial)
+        self.gamma = discount
+
+    def values(self, policy: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        r_pi = (policy * self.r).sum(-1)
+        p_pi = torch.einsum("sa,sat->st", policy, self.p)
+        v = torch.linalg.solve(torch.eye(len(r_pi), dtype=torch.float64) - self.gamma * p_pi, r_pi)
+        return v, self.r + self.gamma * self.p @ v
+
+    def j(self, logits: torch.Tensor) -> torch.Tensor:
+        return self.mu @ self.values(torch.softmax(logits, -1))[0]
+
+    def q(self, logits: torch.Tensor) -> torch.Tensor:
+        return self.values(torch.softmax(logits, -1))[1]
+
+    def grad_j(self, logits: torch.Tensor, create_graph: bool = False) -> torch.Tensor:
+        with torch.enable_grad():
+            leaf = logits if logits.requires_grad else logits.detach().clone().requires_grad_(True)
+            return torch.autograd.grad(self.j(leaf), leaf, create_graph=create_graph)[0]
+
+
+def lake_tasks(n: int = 3) -> list:
+    return list(metarl_envs.task_set(LAKE, "train", "bomrl-high"))[:n]
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    z = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return z / z.sum(axis=1, keepdims=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Tabular MAML
+# --------------------------------------------------------------------------------------------
+def test_tabular_maml_meta_train_is_adam_on_the_post_adaptation_return():
+    config = TabularMAMLConfig(inner_lr=0.7, discount=0.7, meta_lr=0.2, tasks_per_iteration=3)
+    agent = TabularMAML(LAKE, config, LAKE_KWARGS)
+    tasks = lake_tasks()
+    agent.meta_train(tasks, iterations=2, seed=3)
+    exact = [Exact(model_of(LAKE, LAKE_KWARGS, t)[0], config.discount) for t in tasks]
+    phi = torch.zeros((16, 4), dtype=torch.float64, requires_grad=True)
+    adam = torch.optim.Adam([phi], lr=config.meta_lr)
+    for _ in range(2):   # every iteration draws all three tasks (B = 3 of 3)
+        post = [e.j(phi + config.inner_lr * e.grad_j(phi, create_graph=True)) for e in exact]
+        adam.zero_grad()
+        (-torch.stack(post).mean()).backward()
+        adam.step()
+    np.testing.assert_allclose(agent.meta_params(), phi.detach().numpy(), rtol=1e-7, atol=1e-9)
+
+
+def test_tabular_maml_adaptation_is_one_exact_policy_gradient_step():
+    config = TabularMAMLConfig(inner_lr=0.7, discount=0.7)
+    agent = TabularMAML(LAKE, config, LAKE_KWARGS)
+    task = lake_tasks()[1]
+    exact = Exact(model_of(LAKE, LAKE_KWARGS, task)[0], config.discount)
+    params = np.random.default_rng(0).normal(size=(16, 4))
+    for _ in range(2):
+        adapted, steps = agent.adapt(task, params, rng=np.random.default_rng(1))
+        expected = params + config.inner_lr * exact.grad_j(torch.as_tensor(params)).numpy()
+        np.testing.assert_allclose(adapted, expected, rtol=1e-8, atol=1e-10)
+        params = adapted
+        assert steps == 0
+
+
+# --------------------------------------------------------------------------------------------
+# BO-MRL
+# --------------------------------------------------------------------------------------------
+def solve_d1(phi: np.ndarray, q_values: np.ndarray, lam: float) -> np.ndarray:
+    """argmax_π Σ_a π(a) Q(a) − λ KL(π_ϕ ‖ π) per state: π(a) = λπ_ϕ(a) / (μ − Q(a)) with μ > max Q the
+    root of Σ_a π(a) = 1 (decreasing in μ; bisection on [max Q, max Q + λ] to machine precision)."""
+    pi_phi = softmax(phi)
+    low = q_values.max(axis=1, keepdims=True)
+    high = low + lam
+    for _ in range(200):
+        mu = (low + high) / 2
+        above = (lam * pi_phi / (mu - q_values)).sum(axis=1, keepdims=True) > 1.0
+        low, high = np.where(above, mu, low), np.where(above, high, mu)
+    return np.log(lam * pi_phi / ((low + high) / 2 - q_values))
+
+
+def bomrl_adapted(phi: np.ndarray, exact: Exact, lam: float, divergence: int) -> np.ndarray:
+    q_values = exact.q(torch.as_tensor(phi)).numpy()
+    if divergence == 2:  # KL(π_θ ‖ π_ϕ): π' ∝ π_ϕ exp(Q/λ)
+        return np.log(softmax(phi + q_values / lam))
+    return solve_d1(phi, q_values, lam)
+
+
+def bomrl_hypergradient(phi: np.ndarray, exact: Exact, lam: float, divergence: int) -> np.ndarray:
+    """∇_ϕ J(θ'(ϕ)): autodiff through the closed form (D2), central differences through the root (D1)."""
+    if divergence == 2:
+        leaf = torch.tensor(phi, requires_grad=True)
+        theta = leaf + exact.q(leaf) / lam
+        return torch.autograd.grad(exact.j(theta), leaf)[0].numpy()
+    grad, h = np.zeros_like(phi), 1e-5
+    for index in np.ndindex(phi.shape):
+        up, down = phi.copy(), phi.copy()
+        up[index] += h
+        down[index] -= h
+        j_up = float(exact.j(torch.as_tensor(bomrl_adapted(up, exact, lam, divergence))))
+        j_down = float(exact.j(torch.as_tensor(bomrl_adapted(down, exact, lam, divergence))))
+        grad[index] = (j_up - j_down) / (2 * h)
+    return grad
+
+
+@pytest.mark.parametrize(("divergence", "optimizer"), [(2, "sgd"), (2, "adam"), (1, "sgd")])
+def test_bomrl_meta_train_ascends_the_mean_adapted_return(divergence, optimizer):
+    config = BOMRLConfig(divergence=divergence, lam=0.7, discount=0.7, meta_lr=0.4, meta_optimizer=optimizer,
+                         tasks_per_iteration=3)
+    agent = BOMRL(LAKE, config, LAKE_KWARGS)
+    tasks = lake_tasks()
+    agent.meta_train(tasks, iterations=2, seed=5)
+    exact = [Exact(model_of(LAKE, LAKE_KWARGS, t)[0], config.discount) for t in tasks]
+    phi = torch.zeros((16, 4), dtype=torch.float64)
+    step = (torch.optim.Adam if optimizer == "adam" else torch.optim.SGD)([phi], lr=config.meta_lr)
+    for _ in range(2):   # all three tasks each iteration
+        hyper = np.mean([bomrl_hypergradient(phi.numpy().copy(), e, config.lam, divergence) for e in exact], axis=0)
+        assert np.abs(hyper).max() > 1e-3
+        step.zero_grad()
+        phi.grad = torch.as_tensor(-hyper)   # ascent on J
+        step.step()
+    tolerance = 1e-7 if divergence == 2 else 1e-6
+    np.testing.assert_allclose(agent.meta_params(), phi.numpy(), atol=tolerance)
+
+
+@pytest.mark.parametrize("divergence", [1, 2])
+def test_bomrl_adaptation_solves_the_regularized_surrogate(divergence):
+    config = BOMRLConfig(divergence=divergence, lam=0.7, discount=0.7)
+    agent = BOMRL(LAKE, config, LAKE_KWARGS)
+    task = lake_tasks()[2]
+    exact = Exact(model_of(LAKE, LAKE_KWARGS, task)[0], config.discount)
+    params = np.random.default_rng(2).normal(size=(16, 4))
+    for _ in range(2):  # a second step starts from the first one's output
+        adapted, steps = agent.adapt(task, params, rng=np.random.default_rng(0))
+        expected = bomrl_adapted(params, exact, config.lam, divergence)
+        np.testing.assert_allclose(agent.policy_matrix(adapted), softmax(expected), atol=1e-9)
+        params = adapted
+        assert steps == 0
+
+
+# --------------------------------------------------------------------------------------------
+# pMeta-RL
+# --------------------------------------------------------------------------------------------
+PMETA = PMetaRLConfig(lam=2.0, personal_updates=2, inner_updates=2, discount=0.9, personal_lr=0.2, aux_lr=0.3,
+                      beta=0.7)
+
+
+def pmeta_round(model: TabularModel, inside: np.ndarray, q_meta: np.ndarray, cfg: PMetaRLConfig):
+    """One round on one task: (personalized table, auxiliary table), state by state."""
+    personal, auxiliary = q_meta.copy(), q_meta.copy()
+    live = ~model.terminal
+    for _ in range(cfg.personal_updates):
+        for _ in range(cfg.inner_updates):                                          # eq. (6)
+            new = personal.copy()
+            for s in np.flatnonzero(inside):
+                for a in range(personal.shape[1]):
+                    target = sum(model.transition[s, a, t] * (model.reward[s, a, t] + cfg.discount * personal[t].max()
+                                                              * live[t]) for t in range(len(live))) * live[s]
+                    new[s, a] = (personal[s, a] + cfg.personal_lr * (target - personal[s, a])
+                                 - cfg.personal_lr * cfg.lam * (personal[s, a] - auxiliary[s, a]))
+            personal = new
+        auxiliary = auxiliary - cfg.aux_lr * cfg.lam * (auxiliary - personal)         # eq. (8)
+    return personal, auxiliary
+
+
+def pmeta_aggregate(q_meta: np.ndarray, auxiliaries, masks, beta: float) -> np.ndarray:
+    """Eq. (9): per state, (1 − β)Q^π + β · mean of Q_i^π over the tasks containing it (none: keep)."""
+    out = q_meta.copy()
+    for s in range(len(q_meta)):
+        holders = [aux[s] for aux, mask in zip(auxiliaries, masks, strict=True) if mask[s]]
+        if holders:
+            out[s] = (1 - beta) * q_meta[s] + beta * np.mean(holders, axis=0)
+    return out
+
+
+def test_pmeta_meta_train_rounds_are_equations_6_8_and_9():
+    tasks = list(metarl_envs.task_set(GRID, "train", "pmeta"))[:3]
+    agent = PMetaRL(GRID, PMETA, GRID_KWARGS)
+    agent.meta_train(tasks, iterations=2, seed=0)
+    models = [model_of(GRID, GRID_KWARGS, t) for t in tasks]
+    q_meta = np.zeros((81, 4))
+    for _ in range(2):
+        rounds = [pmeta_round(model, inside, q_meta, PMETA) for model, inside in models]
+        q_meta = pmeta_aggregate(q_meta, [aux for _, aux in rounds], [inside for _, inside in models], PMETA.beta)
+    assert np.abs(q_meta).max() > 0.1
+    np.testing.assert_allclose(agent.meta_params()["meta"], q_meta, rtol=1e-10, atol=1e-12)
+    for task, (personal, _) in zip(tasks, rounds, strict=True):
+        np.testing.assert_allclose(agent.q_personal[task], personal, rtol=1e-10, atol=1e-12)
+
+
+def test_pmeta_adaptation_is_one_round_from_the_given_meta_table():
+    task = list(metarl_envs.task_set(GRID, "test", "pmeta"))[2]
+    agent = PMetaRL(GRID, PMETA, GRID_KWARGS)
+    model, inside = model_of(GRID, GRID_KWARGS, task)
+    q_meta = np.random.default_rng(4).normal(size=(81, 4))
+    adapted, steps = agent.adapt(task, {"meta": q_meta}, rng=np.random.default_rng(0))
+    personal, auxiliary = pmeta_round(model, inside, q_meta, PMETA)
+    np.testing.assert_allclose(adapted["personal"], personal, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(adapted["meta"], pmeta_aggregate(q_meta, [auxiliary], [inside], PMETA.beta),
+                               rtol=1e-10, atol=1e-12)
+    assert steps == 0
