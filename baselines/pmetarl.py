@@ -44,8 +44,15 @@ def regularized_bellman(model: TabularModel, q_values: np.ndarray, anchor: np.nd
                         discount: float) -> np.ndarray:
     """B̂Q = (λ·anchor + r + γ E_{s'} max_a' Q(s', a')) / (1 + λ): the exact minimiser of Ξ (eq. 5), a
     sup-norm contraction with modulus γ/(1 + λ) for a fixed anchor (Theorem 1, App. C)."""
-    target = model.expected_reward + discount * model.live_transition @ q_values.max(axis=1)
+    target = model.expected_reward + discount * model.live_transition @ _bootstrap(model, q_values)
     return (lam * anchor + target) / (1.0 + lam)
+
+
+def _bootstrap(model: TabularModel, q_values: np.ndarray) -> np.ndarray:
+    """max_a' Q(s', a'), and 0 at terminal s': entering a terminal state ends the episode (as in the
+    sampled update). Q(terminal, ·) is not 0 in transit: the meta table carries values from tasks
+    where the cell is not terminal (pmeta's grids of different sizes share one frame)."""
+    return np.where(model.terminal, 0.0, q_values.max(axis=1))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -170,7 +177,7 @@ class PMetaRL:
         cfg, (model, inside) = self.config, self._model(task)
         step = cfg.step_personal
         if cfg.mode == "expected":                                              # eq. (6), all (s, a) ∈ S_i × A
-            target = model.expected_reward + cfg.discount * model.live_transition @ personal.max(axis=1)
+            target = model.expected_reward + cfg.discount * model.live_transition @ _bootstrap(model, personal)
             updated = personal + step * (target - personal) - step * cfg.lam * (personal - anchor)
             return np.where(inside[:, None], updated, personal), 0
         return self._sampled_update(task, personal, anchor, rng)
