@@ -195,7 +195,7 @@ def adapted_fisher_product(policy: Policy, theta: Params, inner: Sequence[tuple[
     steps, J_i = Π_t (I + α∇²surrogate_i(θ_i^{t−1}; D_t)) the inner steps' Jacobian (each factor
     symmetric), and F_i = J_dᵀ (∇²_d KL) J_d in the distribution parameters d (Gauss–Newton, exact
     for the same reason). Each product is 2ζ per-task Hessian-vector products through the inner
-    gradient graphs (built once; no third derivatives), one jvp and one vjp of the outer policy."""
+    gradient graphs (built once; no third derivatives), one jvp (as two vjps) and one vjp of the outer policy."""
     count, names = outer_tensors.mask.shape[0], list(theta)
     current = {k: v.detach().unsqueeze(0).expand(count, *v.shape) for k, v in theta.items()}
     inputs, gradients = [], []
@@ -214,10 +214,16 @@ def adapted_fisher_product(policy: Policy, theta: Params, inner: Sequence[tuple[
         kl_grads = torch.autograd.grad(kl, dist_leaves, create_graph=True)
 
     def fisher_product(vectors: list[torch.Tensor]) -> list[torch.Tensor]:  # J_dᵀ (∇²_d KL) J_d v, d = dist
-        primal = {k: v.detach() for k, v in adapted.items()}
-        _, tangents = torch.func.jvp(lambda p: policy.dist_params(StackedParams(p), outer_tensors.observations),
-                                     (primal,), (dict(zip(names, vectors, strict=True)),))
-        metric = hessian_product(kl_grads, dict(enumerate(dist_leaves)), list(tangents))
+        # J_d v by two reverse passes (u ↦ J_dᵀu is linear in u; its vjp with v is J_d v): forward-mode
+        # AD (torch.func.jvp) loads torch's jvp decompositions through the deprecated torch.jit.script
+        probes = [torch.zeros_like(d, requires_grad=True) for d in dist]
+        pulled = torch.autograd.grad(dist, list(adapted.values()), grad_outputs=probes, create_graph=True,
+                                     allow_unused=True)
+        used = [(p, v) for p, v in zip(pulled, vectors, strict=True) if p is not None]
+        tangents = torch.autograd.grad([p for p, _ in used], probes, grad_outputs=[v for _, v in used],
+                                       allow_unused=True)
+        tangents = [torch.zeros_like(d) if t is None else t for d, t in zip(dist, tangents, strict=True)]
+        metric = hessian_product(kl_grads, dict(enumerate(dist_leaves)), tangents)
         return hessian_product(dist, adapted, metric)
 
     def hessian_product(outputs, wrt: Mapping[str, torch.Tensor], vectors: list[torch.Tensor]) -> list[torch.Tensor]:
