@@ -31,8 +31,8 @@ import numpy as np
 import torch
 
 from baselines import bomrl_solvers as solvers
-from baselines import tabular
-from baselines.agent import Callback, IterationRecord, TrainingLog, config_from_dict
+from baselines.common import tabular
+from baselines.common.agent import Callback, IterationRecord, TrainingLog, config_from_dict
 from metarl_envs.core import Task
 
 __all__ = ["BOMRL", "BOMRLConfig"]

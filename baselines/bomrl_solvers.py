@@ -1,10 +1,10 @@
 """BO-MRL's regularized surrogate, its three within-task solvers and the implicit hypergradient
-(reference/bomrl.md §1.2, §1.4), on the differentiable tabular machinery of `baselines.tabular`.
+(reference/bomrl.md §1.2, §1.4), on the differentiable tabular machinery of `baselines.common.tabular`.
 
 - the surrogate for the three divergences (eq. 1, and eq. 2 with f_θ(s, a) = θ(s, a) for D3);
 - its solvers: closed form for D2, a 1-D root search per state for D1, L-BFGS + Newton for D3;
 - the hypergradient ∇_ϕ J(θ'(ϕ)) by implicit differentiation of the stationarity condition, with the
-  Hessian inverse applied by conjugate gradient (`baselines.trpo.conjugate_gradient`; Prop. 1/2, App. J).
+  Hessian inverse applied by conjugate gradient (`baselines.common.trpo.conjugate_gradient`; Prop. 1/2, App. J).
 Softmax logits are invariant to a per-state shift; solvers return logits with log-sum-exp 0 per state.
 """
 
@@ -16,8 +16,15 @@ import numpy as np
 import torch
 from scipy import optimize, special
 
-from baselines.tabular import TorchModel, evaluate, expected_return, log_policy_logits, softmax_policy, visitation
-from baselines.trpo import conjugate_gradient
+from baselines.common.tabular import (
+    TorchModel,
+    evaluate,
+    expected_return,
+    log_policy_logits,
+    softmax_policy,
+    visitation,
+)
+from baselines.common.trpo import conjugate_gradient
 
 __all__ = ["DIVERGENCES", "implicit_hypergradient", "solve_surrogate", "surrogate", "surrogate_hessian_blocks"]
 

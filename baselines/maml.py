@@ -43,10 +43,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from baselines import pg
-from baselines.agent import Callback, TrainingLog, config_from_dict
-from baselines.policies import Params, detach
-from baselines.trpo import trpo_step
+from baselines.common import estimators, training
+from baselines.common.agent import Callback, TrainingLog, config_from_dict
+from baselines.common.policies import Params, detach
+from baselines.common.trpo import trpo_step
 from metarl_envs.core import Task
 
 __all__ = ["MAML", "AdaptedParams", "MAMLConfig"]
@@ -102,19 +102,19 @@ class MAMLConfig:
             raise ValueError(f"MAMLConfig.adaptation_episodes={self.adaptation_episodes!r}: must be ≥ 1 or None")
         if not all(math.isfinite(lr) and lr > 0 for lr in self.adaptation_lrs):
             raise ValueError(f"MAMLConfig.adaptation_lrs={self.adaptation_lrs!r}: step sizes must be finite and > 0")
-        if self.reduction not in pg.REDUCTIONS:
-            raise ValueError(f"MAMLConfig.reduction={self.reduction!r}: must be one of {list(pg.REDUCTIONS)}")
-        if self.adaptation_reduction not in (None, *pg.REDUCTIONS):
+        if self.reduction not in estimators.REDUCTIONS:
+            raise ValueError(f"MAMLConfig.reduction={self.reduction!r}: must be one of {list(estimators.REDUCTIONS)}")
+        if self.adaptation_reduction not in (None, *estimators.REDUCTIONS):
             raise ValueError(f"MAMLConfig.adaptation_reduction={self.adaptation_reduction!r}: must be None or one of "
-                             f"{list(pg.REDUCTIONS)}")
+                             f"{list(estimators.REDUCTIONS)}")
         if self.outer_optimizer not in ("trpo", "adam"):
             raise ValueError(f"MAMLConfig.outer_optimizer={self.outer_optimizer!r}: must be 'trpo' or 'adam'")
         if self.inner_steps < 1 or self.tasks_per_iteration < 1 or self.episodes_per_task < 1:
             raise ValueError("MAMLConfig: inner_steps, tasks_per_iteration and episodes_per_task must be ≥ 1")
 
     @property
-    def weight_spec(self) -> pg.WeightSpec:
-        return pg.WeightSpec(self.discount, "gae", self.gae_lambda, normalize=self.normalize_advantages)
+    def weight_spec(self) -> estimators.WeightSpec:
+        return estimators.WeightSpec(self.discount, "gae", self.gae_lambda, normalize=self.normalize_advantages)
 
     def to_dict(self) -> dict[str, Any]:
         return {**dataclasses.asdict(self), "hidden_sizes": list(self.hidden_sizes),
@@ -144,36 +144,38 @@ class MAML:
     def __init__(self, env_id: str, config: MAMLConfig | None = None, env_kwargs: Mapping[str, Any] | None = None):
         self.env_id, self.env_kwargs = env_id, dict(env_kwargs or {})
         self.config = config or MAMLConfig()
-        self.sampler, self.policy = pg.sampler_and_policy(env_id, self.env_kwargs, self.config)
+        self.sampler, self.policy = training.sampler_and_policy(env_id, self.env_kwargs, self.config)
         self._adam = torch.optim.Adam(self.policy.parameters(), lr=self.config.outer_lr)
 
     # ----- meta-training ---------------------------------------------------------------------
     def meta_train(self, train_tasks: Sequence[Task], *, iterations: int, seed: int,
                    callback: Callback | None = None) -> TrainingLog:
-        rng = pg.seed_policy(self.policy, seed)
+        rng = training.seed_policy(self.policy, seed)
         self._adam = torch.optim.Adam(self.policy.parameters(), lr=self.config.outer_lr)
-        return pg.run_meta_training(self.meta_train_step, train_tasks, self.config.tasks_per_iteration,
+        return training.run_meta_training(self.meta_train_step, train_tasks, self.config.tasks_per_iteration,
                                     iterations=iterations, rng=rng, callback=callback)
 
-    def meta_train_step(self, tasks: list[Task], rng: np.random.Generator) -> pg.StepResult:
+    def meta_train_step(self, tasks: list[Task], rng: np.random.Generator) -> training.StepResult:
         cfg, theta = self.config, detach(self.policy.meta_params())
         inner, adapted = [], theta
         for _ in range(cfg.inner_steps):                                          # lines 5-7
             batch = self.sampler.collect(self.policy, adapted, tasks, cfg.episodes_per_task, rng)
-            inner.append((pg.BatchTensors.of(batch), pg.as_weights(pg.weights(batch, cfg.weight_spec)), batch))
+            inner.append((estimators.BatchTensors.of(batch),
+                          estimators.as_weights(estimators.weights(batch, cfg.weight_spec)), batch))
             adapted = [detach(p) for p in self._inner(adapted, *inner[-1][:2])]
         outer_batch = self.sampler.collect(self.policy, adapted, tasks, cfg.episodes_per_task, rng)  # line 8
-        outer = (pg.BatchTensors.of(outer_batch), pg.as_weights(pg.weights(outer_batch, cfg.weight_spec)))
+        outer = (estimators.BatchTensors.of(outer_batch),
+                 estimators.as_weights(estimators.weights(outer_batch, cfg.weight_spec)))
         loss_fn, kl_fn = self.outer_objective(inner, outer, outer_batch, adapted)
         if cfg.outer_optimizer == "trpo":                                          # line 10
-            fisher = pg.adapted_fisher_product(
+            fisher = estimators.adapted_fisher_product(
                 self.policy, theta, [(t, w) for t, w, _ in inner], outer[0],
                 [d.detach() for d in self.policy.dist_params(adapted, outer[0].observations)], cfg.inner_lr,
                 cfg.reduction, first_order=cfg.first_order, damping=cfg.cg_damping)   # = ∇²kl_fn(θ) + damping·I
             new, info = trpo_step(theta, loss_fn, kl_fn, max_kl=cfg.max_kl, damping=cfg.cg_damping,
                                   cg_iterations=cfg.cg_iterations, ls_max_steps=cfg.ls_max_steps,
                                   ls_ratio=cfg.ls_backtrack_ratio, fisher_product=fisher)
-            pg.apply(self.policy, new)
+            training.apply(self.policy, new)
         else:
             self._adam.zero_grad()
             loss = loss_fn(self.policy.meta_params())
@@ -183,12 +185,12 @@ class MAML:
         steps = sum(b.env_steps for *_, b in inner) + outer_batch.env_steps
         return (steps, float(inner[0][2].episode_returns().mean()), float(outer_batch.episode_returns().mean()), info)
 
-    def _inner(self, params, tensors: pg.BatchTensors, step_weights: torch.Tensor, first_order: bool = True):
-        return pg.inner_step(self.policy, params, tensors, step_weights, self.config.inner_lr,
+    def _inner(self, params, tensors: estimators.BatchTensors, step_weights: torch.Tensor, first_order: bool = True):
+        return estimators.inner_step(self.policy, params, tensors, step_weights, self.config.inner_lr,
                              self.config.reduction, first_order=first_order)
 
     def outer_objective(self, inner: list, outer: tuple, outer_batch, adapted_old: list[Params]):
-        """(loss(θ), kl(θ)) for the outer step: `pg.meta_objective` re-runs the inner steps from θ
+        """(loss(θ), kl(θ)) for the outer step: `estimators.meta_objective` re-runs the inner steps from θ
         on the stored batches (differentiably unless first_order), then the post-update surrogate."""
         cfg, policy = self.config, self.policy
         outer_tensors = outer[0]
@@ -205,7 +207,7 @@ class MAML:
         stored = [(tensors, step_weights) for tensors, step_weights, _ in inner]
 
         def loss_fn(theta: Params) -> torch.Tensor:
-            return -pg.meta_objective(policy, theta, stored, outer, cfg.inner_lr, cfg.reduction,
+            return -estimators.meta_objective(policy, theta, stored, outer, cfg.inner_lr, cfg.reduction,
                                       first_order=cfg.first_order, score_coefficients=coefficients,
                                       old_log_probs=old).mean()
 
@@ -232,26 +234,27 @@ class MAML:
         cfg = self.config
         batch = self.sampler.collect(self.policy, list(params), tasks, cfg.adaptation_episodes or cfg.episodes_per_task,
                                      rng)
-        step_weights = pg.as_weights(pg.weights(batch, cfg.weight_spec))
-        gradients, stacked = pg.policy_gradients(self.policy, list(params), pg.BatchTensors.of(batch), step_weights,
-                                                 cfg.adaptation_reduction or cfg.reduction, create_graph=False)
+        step_weights = estimators.as_weights(estimators.weights(batch, cfg.weight_spec))
+        gradients, stacked = estimators.policy_gradients(self.policy, list(params), estimators.BatchTensors.of(batch),
+                                                         step_weights, cfg.adaptation_reduction or cfg.reduction,
+                                                         create_graph=False)
         done = [getattr(p, "adaptation_steps", 0) for p in params]
         lrs = torch.tensor([cfg.adaptation_lr(d + 1) for d in done])
         new = {k: stacked[k].detach() + lrs.reshape(-1, *[1] * (g.dim() - 1)) * g for k, g in gradients.items()}
-        adapted = [AdaptedParams(p, d + 1) for p, d in zip(pg.unstack(new, len(tasks)), done, strict=True)]
+        adapted = [AdaptedParams(p, d + 1) for p, d in zip(estimators.unstack(new, len(tasks)), done, strict=True)]
         return adapted, batch.mask.sum(axis=(1, 2))
 
     def act(self, obs: np.ndarray, params: Params, *, deterministic: bool = False,
             rng: np.random.Generator | None = None) -> np.ndarray:
-        return pg.act(self.policy, obs, params, deterministic=deterministic, rng=rng)
+        return training.act(self.policy, obs, params, deterministic=deterministic, rng=rng)
 
     def act_tasks(self, obs: np.ndarray, params: Sequence[Params], *, rng: np.random.Generator) -> np.ndarray:
         """`act` for observations (task, ...) with one parameter set per task, in one call."""
-        return pg.act(self.policy, obs, list(params), deterministic=False, rng=rng)
+        return training.act(self.policy, obs, list(params), deterministic=False, rng=rng)
 
     def save(self, path: str | Path) -> None:
-        pg.save_agent(self, path)
+        training.save_agent(self, path)
 
     @classmethod
     def load(cls, path: str | Path) -> MAML:
-        return pg.load_agent(cls, path)
+        return training.load_agent(cls, path)

@@ -46,10 +46,10 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from baselines import pg
-from baselines.agent import Callback, TrainingLog, config_from_dict
-from baselines.policies import Params, build_policy, detach
-from baselines.sampler import Sampler
+from baselines.common import estimators, training
+from baselines.common.agent import Callback, TrainingLog, config_from_dict
+from baselines.common.policies import Params, build_policy, detach
+from baselines.common.sampler import Sampler
 from metarl_envs.core import Task
 
 __all__ = ["MEMRL", "MEMRLConfig", "meta_gradient", "moreau_inner_update"]
@@ -93,8 +93,8 @@ class MEMRLConfig:
                              "(the inner recursion diverges otherwise; memrl.md §7.6)")
 
     @property
-    def weight_spec(self) -> pg.WeightSpec:
-        return pg.WeightSpec(self.discount, "reward_to_go", from_start=True)
+    def weight_spec(self) -> estimators.WeightSpec:
+        return estimators.WeightSpec(self.discount, "reward_to_go", from_start=True)
 
     def to_dict(self) -> dict[str, Any]:
         return {**dataclasses.asdict(self), "hidden_sizes": list(self.hidden_sizes)}
@@ -139,20 +139,20 @@ class MEMRL:
 
     def meta_train(self, train_tasks: Sequence[Task], *, iterations: int, seed: int,
                    callback: Callback | None = None) -> TrainingLog:
-        rng = pg.seed_policy(self.policy, seed)
+        rng = training.seed_policy(self.policy, seed)
         self._warm = {}
         self._task_index = {_key(task): i for i, task in enumerate(train_tasks)}
-        return pg.run_meta_training(self.meta_train_step, train_tasks, self.config.tasks_per_iteration,
+        return training.run_meta_training(self.meta_train_step, train_tasks, self.config.tasks_per_iteration,
                                     iterations=iterations, rng=rng, callback=callback)
 
-    def meta_train_step(self, tasks: list[Task], rng: np.random.Generator) -> pg.StepResult:
+    def meta_train_step(self, tasks: list[Task], rng: np.random.Generator) -> training.StepResult:
         cfg, w = self.config, detach(self.policy.meta_params())                    # line 4: tasks given
         thetas, steps, pre = self.solve_inner(tasks, w, rng, self._starts(tasks, w))   # lines 5-7
         if cfg.inner_init == "warm":
             self._warm.update({_key(task): theta for task, theta in zip(tasks, thetas, strict=True)})
         logged = self.sampler.collect(self.policy, thetas, tasks, cfg.episodes_per_step, rng)
         step = meta_gradient(thetas, w, cfg.moreau_lambda)
-        pg.apply(self.policy, {k: w[k] + cfg.meta_lr * step[k] for k in w})         # line 8
+        training.apply(self.policy, {k: w[k] + cfg.meta_lr * step[k] for k in w})         # line 8
         extra = {"meta_gradient_norm": float(torch.sqrt(sum((g**2).sum() for g in step.values())))}
         extra.update(self._task_log(tasks, thetas, logged.episode_returns().mean(axis=1)))
         return steps + logged.env_steps, pre, float(logged.episode_returns().mean()), extra
@@ -178,8 +178,8 @@ class MEMRL:
     def _model(self, task: Task) -> tuple[Any, Any, float]:
         """(the task's exact model, the same as torch tensors, J* = its undiscounted H-step optimum),
         built once per task."""
-        from baselines.oracles import TabularModel, optimal_return
-        from baselines.tabular import TorchModel
+        from baselines.common.oracles import TabularModel, optimal_return
+        from baselines.common.tabular import TorchModel
 
         if _key(task) not in self._models:
             self._probe.unwrapped.set_task(task)
@@ -190,7 +190,7 @@ class MEMRL:
 
     def _exact_return(self, task: Task, theta: Params) -> tuple[float, float]:
         """(J(π_θ), J*) of a tabular task: undiscounted H-step returns on its model."""
-        from baselines.oracles import policy_return
+        from baselines.common.oracles import policy_return
 
         model, _, optimum = self._model(task)
         return policy_return(model, self.policy_matrix(theta), 1.0, self.sampler.horizon), optimum
@@ -210,10 +210,11 @@ class MEMRL:
                                                   for t, theta in zip(tasks, thetas, strict=True)]))
             else:
                 batch = self.sampler.collect(self.policy, thetas, tasks, cfg.episodes_per_step, rng)
-                grads, _ = pg.policy_gradients(self.policy, thetas, pg.BatchTensors.of(batch),
-                                               pg.as_weights(pg.weights(batch, cfg.weight_spec)), "episode_sum",
+                grads, _ = estimators.policy_gradients(self.policy, thetas, estimators.BatchTensors.of(batch),
+                                               estimators.as_weights(estimators.weights(batch, cfg.weight_spec)),
+                                               "episode_sum",
                                                create_graph=False)
-                gradients = pg.unstack({n: g.detach() for n, g in grads.items()}, len(tasks))
+                gradients = estimators.unstack({n: g.detach() for n, g in grads.items()}, len(tasks))
                 steps += batch.env_steps
                 first_return = float(batch.episode_returns().mean()) if k == 0 else first_return
             thetas = [moreau_inner_update(t, anchor, g, cfg.inner_lr, cfg.moreau_lambda)
@@ -223,7 +224,7 @@ class MEMRL:
     def exact_gradient(self, task: Task, theta: Params) -> Params:
         """∇_θ J_i(θ), J_i the γ-discounted H-step return on the task's exact model (eq. (1)): the
         expectation of the sampled ĝ of eqs. (8)-(9)."""
-        from baselines.tabular import finite_horizon_return
+        from baselines.common.tabular import finite_horizon_return
 
         _, torch_model, _ = self._model(task)
         leaves = {k: v.detach().requires_grad_(True) for k, v in theta.items()}
@@ -248,7 +249,7 @@ class MEMRL:
 
     def act(self, obs: np.ndarray, params: Params, *, deterministic: bool = False,
             rng: np.random.Generator | None = None) -> np.ndarray:
-        return pg.act(self.policy, obs, params, deterministic=deterministic, rng=rng)
+        return training.act(self.policy, obs, params, deterministic=deterministic, rng=rng)
 
     def policy_matrix(self, params: Params) -> np.ndarray:
         """π[s, a] on every state of the tabular env (exact evaluation)."""
@@ -257,12 +258,12 @@ class MEMRL:
         return probs / probs.sum(axis=1, keepdims=True)
 
     def save(self, path: str | Path) -> None:
-        pg.save_agent(self, path)
+        training.save_agent(self, path)
         torch.save({"warm": self._warm, "task_index": self._task_index}, Path(path) / "inner_state.pt")
 
     @classmethod
     def load(cls, path: str | Path) -> MEMRL:
-        agent = pg.load_agent(cls, path)
+        agent = training.load_agent(cls, path)
         state = torch.load(Path(path) / "inner_state.pt", weights_only=True)
         agent._warm, agent._task_index = dict(state["warm"]), dict(state["task_index"])
         return agent

@@ -32,9 +32,9 @@ from typing import Any, Literal
 
 import numpy as np
 
-from baselines import tabular
-from baselines.agent import Callback, IterationRecord, TrainingLog, config_from_dict
-from baselines.oracles import TabularModel, policy_return
+from baselines.common import tabular
+from baselines.common.agent import Callback, IterationRecord, TrainingLog, config_from_dict
+from baselines.common.oracles import TabularModel, policy_return
 from metarl_envs.core import Task
 
 __all__ = ["PMetaRL", "PMetaRLConfig", "regularized_bellman"]
@@ -187,7 +187,7 @@ class PMetaRL:
         """Eq. (7) on every transition of `episodes_per_update` ε-greedy episodes, in order."""
         cfg, (model, _) = self.config, self._model(task)
         if self._sampler is None:
-            from baselines.sampler import Sampler
+            from baselines.common.sampler import Sampler
 
             self._sampler = Sampler(self.env_id, self.env_kwargs)
         behaviour = (1 - cfg.exploration) * greedy_policy(personal) + cfg.exploration / personal.shape[1]

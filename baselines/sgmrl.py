@@ -9,7 +9,7 @@
         θ ← θ + (β/B) Σ_i [(I + α∇̃²J_i(θ, D_in)) ∇̃J_i(θ_i, D_o)
                            + J̃_i(θ_i, D_o) · Σ_{τ∈D_in} ∇ log π(τ; θ)]              # eq. (13)
 
-The outer estimate is the gradient of `pg.meta_objective` with score coefficient J̃_i: the
+The outer estimate is the gradient of `estimators.meta_objective` with score coefficient J̃_i: the
 Jacobian (I + α∇̃²J) comes from differentiating the inner step with D_in held fixed (the ∇²ν
 part only, sgmrl.md A1), the second term from the score term. With ζ inner steps every inner
 batch D_t gets a score term at θ^{t−1}(θ) (sgmrl.md §1.4; the released code only adds the first).
@@ -40,11 +40,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from baselines import pg
-from baselines.agent import Callback, TrainingLog, config_from_dict
-from baselines.policies import Params, detach
-from baselines.returns import normalize
-from baselines.sampler import TrajectoryBatch
+from baselines.common import estimators, training
+from baselines.common.agent import Callback, TrainingLog, config_from_dict
+from baselines.common.policies import Params, detach
+from baselines.common.returns import normalize
+from baselines.common.sampler import TrajectoryBatch
 from metarl_envs.core import Task
 
 __all__ = ["SGMRL", "SGMRLConfig", "score_coefficients"]
@@ -94,10 +94,10 @@ class SGMRLConfig:
         return self.mode == "exact"
 
     @property
-    def weight_spec(self) -> pg.WeightSpec:
+    def weight_spec(self) -> estimators.WeightSpec:
         if self.exact:
-            return pg.WeightSpec(self.discount, "reward_to_go", from_start=True)
-        return pg.WeightSpec(self.discount, "gae", self.gae_lambda, normalize=False)
+            return estimators.WeightSpec(self.discount, "reward_to_go", from_start=True)
+        return estimators.WeightSpec(self.discount, "gae", self.gae_lambda, normalize=False)
 
     @property
     def reduction(self) -> str:
@@ -138,41 +138,41 @@ class SGMRL:
     def __init__(self, env_id: str, config: SGMRLConfig | None = None, env_kwargs: Mapping[str, Any] | None = None):
         self.env_id, self.env_kwargs = env_id, dict(env_kwargs or {})
         self.config = config or SGMRLConfig()
-        self.sampler, self.policy = pg.sampler_and_policy(env_id, self.env_kwargs, self.config)
+        self.sampler, self.policy = training.sampler_and_policy(env_id, self.env_kwargs, self.config)
         self._adam = torch.optim.Adam(self.policy.parameters(), lr=self.config.outer_lr)
 
     def meta_train(self, train_tasks: Sequence[Task], *, iterations: int, seed: int,
                    callback: Callback | None = None) -> TrainingLog:
-        rng = pg.seed_policy(self.policy, seed)
+        rng = training.seed_policy(self.policy, seed)
         self._adam = torch.optim.Adam(self.policy.parameters(), lr=self.config.outer_lr)
-        return pg.run_meta_training(self.meta_train_step, train_tasks, self.config.tasks_per_iteration,
+        return training.run_meta_training(self.meta_train_step, train_tasks, self.config.tasks_per_iteration,
                                     iterations=iterations, rng=rng, callback=callback)
 
-    def _step_data(self, batch: TrajectoryBatch) -> tuple[pg.BatchTensors, torch.Tensor, np.ndarray]:
-        raw = pg.weights(batch, self.config.weight_spec)
+    def _step_data(self, batch: TrajectoryBatch) -> tuple[estimators.BatchTensors, torch.Tensor, np.ndarray]:
+        raw = estimators.weights(batch, self.config.weight_spec)
         weights = raw if self.config.exact else normalize(raw, batch.mask)
-        return pg.BatchTensors.of(batch), pg.as_weights(weights), raw
+        return estimators.BatchTensors.of(batch), estimators.as_weights(weights), raw
 
-    def meta_train_step(self, tasks: list[Task], rng: np.random.Generator) -> pg.StepResult:
+    def meta_train_step(self, tasks: list[Task], rng: np.random.Generator) -> training.StepResult:
         cfg, theta = self.config, detach(self.policy.meta_params())
         inner, adapted, steps, pre = [], theta, 0, float("nan")
         for t in range(cfg.inner_steps):
             batch = self.sampler.collect(self.policy, adapted, tasks, cfg.episodes_per_task, rng)   # D_in (D_t)
             tensors, step_weights, _ = self._step_data(batch)
             inner.append((tensors, step_weights))
-            adapted = [detach(p) for p in pg.inner_step(self.policy, adapted, tensors, step_weights, cfg.inner_lr,
-                                                        cfg.reduction, first_order=True)]        # eq. (12)
+            adapted = [detach(p) for p in estimators.inner_step(self.policy, adapted, tensors, step_weights,
+                                                                cfg.inner_lr, cfg.reduction, first_order=True)]  # (12)
             steps, pre = steps + batch.env_steps, float(batch.episode_returns().mean()) if t == 0 else pre
         outer_batch = self.sampler.collect(self.policy, adapted, tasks, cfg.episodes_per_task, rng)  # D_o
         outer_tensors, outer_weights, _ = self._step_data(outer_batch)
         coefficients = score_coefficients(outer_batch, cfg)
         leaves = self.policy.meta_params()
-        objective = pg.meta_objective(self.policy, leaves, inner, (outer_tensors, outer_weights), cfg.inner_lr,
+        objective = estimators.meta_objective(self.policy, leaves, inner, (outer_tensors, outer_weights), cfg.inner_lr,
                                       cfg.reduction, first_order=cfg.hessian == "first_order",
                                       score_coefficients=[coefficients] * cfg.inner_steps).mean()   # eq. (13)
         if cfg.exact:
             gradient = torch.autograd.grad(objective, list(leaves.values()))
-            pg.apply(self.policy, {k: theta[k] + cfg.outer_lr * g for (k, _), g in zip(leaves.items(), gradient,
+            training.apply(self.policy, {k: theta[k] + cfg.outer_lr * g for (k, _), g in zip(leaves.items(), gradient,
                                                                                        strict=True)})
         else:
             self._adam.zero_grad()
@@ -195,20 +195,20 @@ class SGMRL:
         """One inner step (eq. (12)) per task from `episodes_per_task` fresh trajectories, all tasks batched."""
         batch = self.sampler.collect(self.policy, list(params), tasks, self.config.episodes_per_task, rng)
         tensors, step_weights, _ = self._step_data(batch)
-        adapted = pg.inner_step(self.policy, list(params), tensors, step_weights, self.config.inner_lr,
+        adapted = estimators.inner_step(self.policy, list(params), tensors, step_weights, self.config.inner_lr,
                                 self.config.reduction, first_order=True)
         return [detach(p) for p in adapted], batch.mask.sum(axis=(1, 2))
 
     def act(self, obs: np.ndarray, params: Params, *, deterministic: bool = False,
             rng: np.random.Generator | None = None) -> np.ndarray:
-        return pg.act(self.policy, obs, params, deterministic=deterministic, rng=rng)
+        return training.act(self.policy, obs, params, deterministic=deterministic, rng=rng)
 
     def act_tasks(self, obs: np.ndarray, params: Sequence[Params], *, rng: np.random.Generator) -> np.ndarray:
-        return pg.act(self.policy, obs, list(params), deterministic=False, rng=rng)
+        return training.act(self.policy, obs, list(params), deterministic=False, rng=rng)
 
     def save(self, path: str | Path) -> None:
-        pg.save_agent(self, path)
+        training.save_agent(self, path)
 
     @classmethod
     def load(cls, path: str | Path) -> SGMRL:
-        return pg.load_agent(cls, path)
+        return training.load_agent(cls, path)

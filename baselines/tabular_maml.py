@@ -24,8 +24,8 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from baselines import tabular
-from baselines.agent import Callback, IterationRecord, TrainingLog, config_from_dict
+from baselines.common import tabular
+from baselines.common.agent import Callback, IterationRecord, TrainingLog, config_from_dict
 from metarl_envs.core import Task
 
 __all__ = ["TabularMAML", "TabularMAMLConfig"]

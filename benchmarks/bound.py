@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from baselines import tabular
-from baselines.oracles import TabularModel, optimal_return, optimal_values, policy_return
+from baselines.common import tabular
+from baselines.common.oracles import TabularModel, optimal_return, optimal_values, policy_return
 
 __all__ = ["bound_terms", "measured_gaps", "optimal_softmax_logits", "task_variance"]
 

@@ -81,8 +81,8 @@ def meta_test(agent: Any, task_set: Sequence[Any], protocol: MetaTestProtocol, *
     task per group of sub-envs. `progress(k)` is called after step k is scored."""
     import gymnasium as gym
 
-    from baselines.oracles import TabularModel, optimal_return, policy_return
-    from baselines.sampler import Sampler
+    from baselines.common.oracles import TabularModel, optimal_return, policy_return
+    from baselines.common.sampler import Sampler
 
     tasks = list(task_set)[: max_tasks if max_tasks is not None else len(task_set)]
     if not tasks:

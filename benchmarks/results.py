@@ -14,7 +14,7 @@ leaderboard groups by it; a cell's files are its seeds.
       task_sets: TaskSetIds         {train, test}: sha256 fingerprints of the stored task sets used
       protocol: MetaTestProtocol    the meta-test protocol (`benchmarks.evaluate`), a nested object
       seed, iterations, max_test_tasks     max_test_tasks may be null (the whole test set)
-      training_curve: [IterationRecord]    (`baselines.agent`)
+      training_curve: [IterationRecord]    (`baselines.common.agent`)
       meta_test: MetaTestResult     stored as {tasks: [TaskResult + its optimality_gaps], mean_returns,
                                     mean_optimality_gaps, env_steps}; its env id, preset, fingerprint,
                                     protocol and seed are the record's own (stored once, at the top)
@@ -61,7 +61,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, ClassVar
 
-from baselines.agent import IterationRecord
+from baselines.common.agent import IterationRecord
 from benchmarks.evaluate import MetaTestProtocol, MetaTestResult, TaskResult
 
 __all__ = ["SCHEMA", "SCHEMA_VERSION", "AgentInfo", "CellId", "EnvInfo", "Machine", "ResultError",

@@ -5,9 +5,9 @@ the unit suite). One SG-MRL (practical) and one MAML-TRPO iteration on Navigatio
 papers' batch (20 tasks × 20 trajectories × 100 steps). Timers (test-only wrappers, outermost
 call counted once):
 - env: `Sampler.env_seconds` (inside the vector env's reset/step);
-- autograd: the inner steps (`pg.inner_step`), the outer objective (`pg.meta_objective`),
+- autograd: the inner steps (`estimators.inner_step`), the outer objective (`estimators.meta_objective`),
   `backward`, the TRPO step (gradient, Fisher-vector products, line search) and building MAML's
-  Fisher product (`pg.adapted_fisher_product`), optimiser steps;
+  Fisher product (`estimators.adapted_fisher_product`), optimiser steps;
 - rest: everything else (the policy's forward pass in the rollout loop, advantages and baseline fits,
   copies).
 Target (issue 4, item 6): env + autograd ≥ 75 % of the iteration.
@@ -21,7 +21,7 @@ import torch
 
 import metarl_envs
 from baselines import maml as maml_module
-from baselines import pg
+from baselines.common import estimators, training
 from baselines.maml import MAML, MAMLConfig
 from baselines.sgmrl import SGMRL, SGMRLConfig
 
@@ -50,12 +50,12 @@ def test_meta_iteration_split(benchmark, monkeypatch, cls, config):
     torch.set_num_threads(1)
     agent = cls(NAV, config, {"preset": "maml"})
     tasks = list(metarl_envs.task_set(NAV, "train"))[: config.tasks_per_iteration]
-    rng = pg.seed_policy(agent.policy, 0)
+    rng = training.seed_policy(agent.policy, 0)
     clock = Clock()
     for name in ("inner_step", "meta_objective"):
-        monkeypatch.setattr(pg, name, clock.wrap(getattr(pg, name)))
+        monkeypatch.setattr(estimators, name, clock.wrap(getattr(estimators, name)))
     monkeypatch.setattr(maml_module, "trpo_step", clock.wrap(maml_module.trpo_step))
-    monkeypatch.setattr(pg, "adapted_fisher_product", clock.wrap(pg.adapted_fisher_product))
+    monkeypatch.setattr(estimators, "adapted_fisher_product", clock.wrap(estimators.adapted_fisher_product))
     monkeypatch.setattr(torch.Tensor, "backward", clock.wrap(torch.Tensor.backward))
     monkeypatch.setattr(torch.optim.Adam, "step", clock.wrap(torch.optim.Adam.step))
     agent.meta_train_step(tasks, rng)  # warm-up (vmap/grad tracing, env construction)

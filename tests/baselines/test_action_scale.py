@@ -5,7 +5,7 @@ import math
 
 import torch
 
-from baselines.policies import GaussianMLPPolicy
+from baselines.common.policies import GaussianMLPPolicy
 
 
 def test_action_scale_is_a_linear_map_of_the_policy_space():

@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from baselines import bomrl_solvers as solvers
-from baselines import tabular
 from baselines.bomrl import BOMRL, BOMRLConfig
-from baselines.oracles import TabularModel, policy_return
+from baselines.common import tabular
+from baselines.common.oracles import TabularModel, policy_return
 from baselines.tabular_maml import TabularMAML, TabularMAMLConfig
 
 GAMMA = 0.8

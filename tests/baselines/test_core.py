@@ -8,14 +8,14 @@ import torch
 from torch.func import functional_call
 
 import metarl_envs
-from baselines import pg
+from baselines.common import estimators
+from baselines.common.policies import CategoricalMLPPolicy, GaussianMLPPolicy, StackedParams, detach
+from baselines.common.returns import LinearFeatureBaseline, discounted_returns, gae
+from baselines.common.sampler import Sampler
+from baselines.common.trpo import conjugate_gradient, trpo_step
 from baselines.maml import MAML, MAMLConfig
 from baselines.memrl import MEMRL, MEMRLConfig
-from baselines.policies import CategoricalMLPPolicy, GaussianMLPPolicy, StackedParams, detach
-from baselines.returns import LinearFeatureBaseline, discounted_returns, gae
-from baselines.sampler import Sampler
 from baselines.sgmrl import SGMRL, SGMRLConfig
-from baselines.trpo import conjugate_gradient, trpo_step
 from benchmarks.evaluate import MetaTestProtocol, meta_test
 
 torch.set_num_threads(1)
@@ -138,7 +138,7 @@ def test_sampler_keeps_unclipped_actions_and_is_seeded():
     second = sampler.collect(policy, policy.meta_params(), tasks, 3, np.random.default_rng(5))
     np.testing.assert_array_equal(first.actions, second.actions)
     assert np.abs(first.actions[first.mask]).max() > 0.1  # the stored sample, not the clipped action
-    weights = pg.weights(first, MAMLConfig().weight_spec)
+    weights = estimators.weights(first, MAMLConfig().weight_spec)
     assert weights.shape == first.rewards.shape and np.all(weights[~first.mask] == 0)
 
 
@@ -179,10 +179,10 @@ def test_meta_test_exact_carries_the_oracle_gap():
 def test_reductions_weigh_early_ended_episodes_as_documented():
     per_step = torch.tensor([[[1.0, 1.0, 1.0, 1.0], [4.0, 0.0, 0.0, 0.0]]])  # one task, episodes of length 4 and 1
     mask = torch.tensor([[[1.0, 1.0, 1.0, 1.0], [1.0, 0.0, 0.0, 0.0]]])
-    assert pg._reduce(per_step, mask, "episode_sum").item() == pytest.approx((4 + 4) / 2)
-    assert pg._reduce(per_step, mask, "episode_mean").item() == pytest.approx((1 + 4) / 2)
-    assert pg._reduce(per_step, mask, "step_mean").item() == pytest.approx(8 / 5)
+    assert estimators._reduce(per_step, mask, "episode_sum").item() == pytest.approx((4 + 4) / 2)
+    assert estimators._reduce(per_step, mask, "episode_mean").item() == pytest.approx((1 + 4) / 2)
+    assert estimators._reduce(per_step, mask, "step_mean").item() == pytest.approx(8 / 5)
     with pytest.raises(ValueError, match="reduction"):
-        pg._reduce(per_step, mask, "mean")
+        estimators._reduce(per_step, mask, "mean")
     with pytest.raises(ValueError, match=r"MAMLConfig\.reduction"):
         MAMLConfig(reduction="mean")

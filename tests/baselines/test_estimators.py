@@ -5,7 +5,7 @@ episode (horizon 2). Observations are one-hot states; the policy is the library'
 policy with no hidden layer (a softmax-linear policy). Two tasks differ in their rewards. With
 2 trajectories per batch every batch of 4² = 16 possibilities can be enumerated, so J(θ),
 V_1(θ) = E_{D_in}[J(θ + α∇̃J(θ, D_in))] and their gradients are exact (torch autograd). The
-estimators under test are the agents' own functions (`pg.meta_objective`, `pg.policy_gradients`,
+estimators under test are the agents' own functions (`estimators.meta_objective`, `estimators.policy_gradients`,
 `sgmrl.score_coefficients`, `memrl.moreau_inner_update`, `memrl.meta_gradient`), fed with batches
 sampled here by hand.
 """
@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 import torch
 
-from baselines import pg
+from baselines.common import estimators, training
+from baselines.common.policies import CategoricalMLPPolicy, detach, flat
+from baselines.common.sampler import TrajectoryBatch
 from baselines.memrl import meta_gradient, moreau_inner_update
-from baselines.policies import CategoricalMLPPolicy, detach, flat
-from baselines.sampler import TrajectoryBatch
 from baselines.sgmrl import SGMRLConfig, score_coefficients
 
 GAMMA = 0.9
@@ -36,7 +36,7 @@ EXACT_SPEC = SGMRLConfig(mode="exact", discount=GAMMA).weight_spec
 def make_policy(seed: int = 0) -> tuple[CategoricalMLPPolicy, dict]:
     policy = CategoricalMLPPolicy(3, 2, hidden_sizes=())
     generator = torch.Generator().manual_seed(seed)
-    pg.reset_parameters(policy, generator)
+    training.reset_parameters(policy, generator)
     return policy, detach(policy.meta_params())
 
 
@@ -85,9 +85,9 @@ def exact_v1_gradient(policy, theta, task: str, inner_lr: float) -> torch.Tensor
     leaves = {k: v.clone().requires_grad_(True) for k, v in theta.items()}
     batches = np.array([[TRAJECTORIES[i], TRAJECTORIES[j]] for i in range(4) for j in range(4)])
     batch = batch_of(batches, task)
-    tensors = pg.BatchTensors.of(batch)
-    adapted = pg.inner_step(policy, leaves, tensors, pg.as_weights(pg.weights(batch, EXACT_SPEC)), inner_lr,
-                            "episode_sum")
+    tensors = estimators.BatchTensors.of(batch)
+    step_weights = estimators.as_weights(estimators.weights(batch, EXACT_SPEC))
+    adapted = estimators.inner_step(policy, leaves, tensors, step_weights, inner_lr, "episode_sum")
     log_q = policy.log_prob(leaves, tensors.observations, tensors.actions).sum(dim=(-1, -2))  # (16,)
     values = exact_return(policy, adapted, task)
     v1 = (log_q.exp() * values).sum()
@@ -101,15 +101,16 @@ def estimator_chunks(policy, theta, task: str, inner_lr: float, with_score: bool
     means = []
     for _ in range(chunks):
         inner_batch = batch_of(sample_actions(policy, theta, per_chunk, 2, rng), task)
-        inner = [(pg.BatchTensors.of(inner_batch), pg.as_weights(pg.weights(inner_batch, EXACT_SPEC)))]
-        adapted = [detach(p) for p in pg.inner_step(policy, theta, *inner[0], inner_lr, "episode_sum",
+        inner = [(estimators.BatchTensors.of(inner_batch),
+                   estimators.as_weights(estimators.weights(inner_batch, EXACT_SPEC)))]
+        adapted = [detach(p) for p in estimators.inner_step(policy, theta, *inner[0], inner_lr, "episode_sum",
                                                      first_order=True)]
         outer_batch = batch_of(sample_actions(policy, adapted, per_chunk, 2, rng), task)
-        raw = pg.weights(outer_batch, EXACT_SPEC)
-        outer = (pg.BatchTensors.of(outer_batch), pg.as_weights(raw))
+        raw = estimators.weights(outer_batch, EXACT_SPEC)
+        outer = (estimators.BatchTensors.of(outer_batch), estimators.as_weights(raw))
         coefficients = [score_coefficients(outer_batch, config)] if with_score else None
         leaves = {k: v.clone().requires_grad_(True) for k, v in theta.items()}
-        objective = pg.meta_objective(policy, leaves, inner, outer, inner_lr, "episode_sum",
+        objective = estimators.meta_objective(policy, leaves, inner, outer, inner_lr, "episode_sum",
                                       score_coefficients=coefficients).mean()
         means.append(flat(torch.autograd.grad(objective, list(leaves.values()))).numpy())
     return np.array(means)
@@ -147,8 +148,8 @@ def test_policy_gradient_estimate_is_unbiased():
     leaves = {k: v.clone().requires_grad_(True) for k, v in theta.items()}
     exact = flat(torch.autograd.grad(exact_return(policy, leaves, "A"), list(leaves.values()))).numpy()
     batch = batch_of(sample_actions(policy, theta, 50, 400, np.random.default_rng(2)), "A")
-    gradients, _ = pg.policy_gradients(policy, theta, pg.BatchTensors.of(batch),
-                                       pg.as_weights(pg.weights(batch, EXACT_SPEC)), "episode_sum")
+    gradients, _ = estimators.policy_gradients(policy, theta, estimators.BatchTensors.of(batch),
+                                       estimators.as_weights(estimators.weights(batch, EXACT_SPEC)), "episode_sum")
     per_chunk = torch.cat([g.detach().reshape(50, -1) for g in gradients.values()], dim=1).numpy()
     mean, se = per_chunk.mean(0), per_chunk.std(0, ddof=1) / np.sqrt(50)
     assert np.max(np.abs(mean - exact) / np.maximum(se, 1e-9)) < 4.5

@@ -1,4 +1,4 @@
-"""MAML-TRPO's Gauss–Newton Fisher product (`pg.adapted_fisher_product`) equals double
+"""MAML-TRPO's Gauss–Newton Fisher product (`estimators.adapted_fisher_product`) equals double
 backpropagation through the KL of the re-adapted policies (`trpo.fisher_vector_product`)."""
 
 import numpy as np
@@ -6,10 +6,10 @@ import pytest
 import torch
 
 import metarl_envs
-from baselines import pg
+from baselines.common import estimators, training
+from baselines.common.policies import detach
+from baselines.common.trpo import fisher_vector_product
 from baselines.maml import MAML, MAMLConfig
-from baselines.policies import detach
-from baselines.trpo import fisher_vector_product
 
 NAV = "MetaRL/Navigation2D-v0"
 
@@ -20,20 +20,22 @@ def test_adapted_fisher_product_matches_double_backprop(inner_steps, first_order
     config = MAMLConfig(hidden_sizes=(8, 8), tasks_per_iteration=3, episodes_per_task=4, inner_steps=inner_steps,
                         first_order=first_order)
     agent = MAML(NAV, config, {"preset": "maml"})
-    rng = pg.seed_policy(agent.policy, 3)
+    rng = training.seed_policy(agent.policy, 3)
     tasks = list(metarl_envs.task_set(NAV, "train"))[:3]
     theta, inner = detach(agent.policy.meta_params()), []
     adapted = theta
     for _ in range(inner_steps):
         batch = agent.sampler.collect(agent.policy, adapted, tasks, 4, rng)
-        inner.append((pg.BatchTensors.of(batch), pg.as_weights(pg.weights(batch, config.weight_spec)), batch))
+        inner.append((estimators.BatchTensors.of(batch),
+                      estimators.as_weights(estimators.weights(batch, config.weight_spec)), batch))
         adapted = [detach(p) for p in agent._inner(adapted, *inner[-1][:2])]
     outer_batch = agent.sampler.collect(agent.policy, adapted, tasks, 4, rng)
-    outer = (pg.BatchTensors.of(outer_batch), pg.as_weights(pg.weights(outer_batch, config.weight_spec)))
+    outer = (estimators.BatchTensors.of(outer_batch),
+             estimators.as_weights(estimators.weights(outer_batch, config.weight_spec)))
     _, kl_fn = agent.outer_objective(inner, outer, outer_batch, adapted)
     reference = fisher_vector_product(kl_fn, theta, 1e-3)
     old_dist = [d.detach() for d in agent.policy.dist_params(adapted, outer[0].observations)]
-    product = pg.adapted_fisher_product(agent.policy, theta, [(t, w) for t, w, _ in inner], outer[0], old_dist,
+    product = estimators.adapted_fisher_product(agent.policy, theta, [(t, w) for t, w, _ in inner], outer[0], old_dist,
                                         config.inner_lr, config.reduction, first_order=first_order, damping=1e-3)
     generator = torch.Generator().manual_seed(0)
     for _ in range(3):

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import metarl_envs
-from baselines import pg
+from baselines.common import estimators, training
 from baselines.memrl import MEMRL, MEMRLConfig
 
 GRID = "MetaRL/GridNavigation-v0"
@@ -16,8 +16,9 @@ GRID = "MetaRL/GridNavigation-v0"
 def _sampled_gradients(agent: MEMRL, task, theta, copies: int, episodes: int) -> np.ndarray:
     """`copies` independent ĝ estimates (each from `episodes` trajectories), flattened: (copies, d)."""
     batch = agent.sampler.collect(agent.policy, theta, [task] * copies, episodes, np.random.default_rng(7))
-    grads, _ = pg.policy_gradients(agent.policy, theta, pg.BatchTensors.of(batch),
-                                   pg.as_weights(pg.weights(batch, agent.config.weight_spec)), "episode_sum",
+    grads, _ = estimators.policy_gradients(agent.policy, theta, estimators.BatchTensors.of(batch),
+                                   estimators.as_weights(estimators.weights(batch, agent.config.weight_spec)),
+                                           "episode_sum",
                                    create_graph=False)
     return torch.cat([g.reshape(copies, -1) for g in grads.values()], 1).double().numpy()
 
@@ -30,7 +31,7 @@ def _z_scores(samples: np.ndarray, exact: np.ndarray, directions: np.ndarray) ->
 
 def test_exact_gradient_is_the_expectation_of_the_sampled_one():
     agent = MEMRL(GRID, MEMRLConfig(hidden_sizes=(8,)), {"preset": "memrl"})
-    pg.seed_policy(agent.policy, 0)
+    training.seed_policy(agent.policy, 0)
     task = metarl_envs.task_set(GRID, "train")[0]
     theta = agent.meta_params()
     exact = torch.cat([g.reshape(-1) for g in agent.exact_gradient(task, theta).values()]).double().numpy()
@@ -63,8 +64,8 @@ def test_exact_mode_needs_a_tabular_env_and_a_known_name():
 
 
 def test_differentiable_h_step_return_equals_the_oracle_evaluation():
-    from baselines import tabular
-    from baselines.oracles import policy_return
+    from baselines.common import tabular
+    from baselines.common.oracles import policy_return
 
     rng = np.random.default_rng(3)
     for task in metarl_envs.task_set(GRID, "train"):

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from baselines.oracles import TabularModel, optimal_return, optimal_values, policy_return, policy_values
+from baselines.common.oracles import TabularModel, optimal_return, optimal_values, policy_return, policy_values
 
 
 def chain(n_states: int = 4) -> TabularModel:

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from baselines import tabular
-from baselines.oracles import TabularModel, optimal_return, policy_return
+from baselines.common import tabular
+from baselines.common.oracles import TabularModel, optimal_return, policy_return
 from baselines.pmetarl import PMetaRL, PMetaRLConfig, greedy_policy, regularized_bellman
 
 

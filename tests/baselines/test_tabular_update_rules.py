@@ -22,7 +22,7 @@ import torch
 
 import metarl_envs
 from baselines.bomrl import BOMRL, BOMRLConfig
-from baselines.oracles import TabularModel
+from baselines.common.oracles import TabularModel
 from baselines.pmetarl import PMetaRL, PMetaRLConfig
 from baselines.tabular_maml import TabularMAML, TabularMAMLConfig
 

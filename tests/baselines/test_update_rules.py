@@ -26,10 +26,10 @@ import pytest
 import torch
 
 import metarl_envs
+from baselines.common.returns import LinearFeatureBaseline
+from baselines.common.sampler import TrajectoryBatch
 from baselines.maml import MAML, MAMLConfig
 from baselines.memrl import MEMRL, MEMRLConfig
-from baselines.returns import LinearFeatureBaseline
-from baselines.sampler import TrajectoryBatch
 from baselines.sgmrl import SGMRL, SGMRLConfig
 
 NAV = "MetaRL/Navigation2D-v0"

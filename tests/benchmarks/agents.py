@@ -1,6 +1,6 @@
 """A real minimal agent for the harness tests: a uniform-random policy that learns nothing.
 
-It implements `baselines.agent.Agent` honestly (meta-training only records returns of random
+It implements `baselines.common.agent.Agent` honestly (meta-training only records returns of random
 episodes collected through the task set's env; `adapt` changes nothing), so the runner, results
 and leaderboard can be tested end to end without the reference agents. It lives in the tests only.
 """
@@ -18,7 +18,7 @@ import gymnasium as gym
 import numpy as np
 
 import metarl_envs  # noqa: F401  (registers the ids)
-from baselines.agent import IterationRecord, TrainingLog, config_from_dict
+from baselines.common.agent import IterationRecord, TrainingLog, config_from_dict
 
 
 @dataclasses.dataclass(frozen=True)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import metarl_envs
-from baselines.agent import IterationRecord
+from baselines.common.agent import IterationRecord
 from benchmarks.evaluate import MetaTestProtocol, MetaTestResult, TaskResult
 from benchmarks.results import AgentInfo, EnvInfo, ResultRecord, TaskSetIds, write_result
 

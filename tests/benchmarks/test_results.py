@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from baselines.agent import IterationRecord
+from baselines.common.agent import IterationRecord
 from benchmarks import results
 from benchmarks.evaluate import MetaTestProtocol
 from benchmarks.results import ResultError, ResultRecord, checksum, load_result, write_result

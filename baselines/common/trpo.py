@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 
 import torch
 
-from baselines.policies import Params, flat
+from baselines.common.policies import Params, flat
 
 __all__ = ["backtracking_line_search", "conjugate_gradient", "fisher_vector_product", "trpo_step"]
 
@@ -83,7 +83,7 @@ def trpo_step(params: Params, loss_fn: Callable[[Params], torch.Tensor], kl_fn: 
               fisher_product: Callable[[torch.Tensor], torch.Tensor] | None = None) -> tuple[Params, dict[str, float]]:
     """One natural-gradient step with a KL trust region; returns (new params, diagnostics).
     `fisher_product` (v ↦ (∇²kl + damping·I) v at `params`) replaces the double backpropagation
-    through `kl_fn` when the caller has a cheaper exact form (MAML: `pg.adapted_fisher_product`).
+    through `kl_fn` when the caller has a cheaper exact form (MAML: `estimators.adapted_fisher_product`).
     The line search evaluates without building graphs."""
     leaves = {k: v.detach().requires_grad_(True) for k, v in params.items()}
     loss_before = loss_fn(leaves)

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from baselines.policies import Params, Policy, StackedParams
+from baselines.common.policies import Params, Policy, StackedParams
 from metarl_envs.core import Task
 
 __all__ = ["Sampler", "TrajectoryBatch", "torch_generator"]

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from scipy import special
 
-from baselines.oracles import TabularModel
+from baselines.common.oracles import TabularModel
 
 __all__ = ["TaskEstimator", "TorchModel", "batch_states", "evaluate", "expected_return", "finite_horizon_return",
            "load_tabular", "log_policy_logits", "mc_estimates", "policy_gradient", "sample_actions", "save_tabular",
@@ -202,7 +202,7 @@ class TaskEstimator:
             nu = visitation(model, policy_t, self.discount)
             return q_values.numpy(), nu.numpy(), float(model.initial @ values), 0
         if self._sampler is None:
-            from baselines.sampler import Sampler
+            from baselines.common.sampler import Sampler
 
             self._sampler = Sampler(self.env_id, self.env_kwargs)
         batch = self._sampler.rollout([task], self.episodes,
