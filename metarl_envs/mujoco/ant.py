@@ -9,13 +9,21 @@ from typing import ClassVar
 
 import numpy as np
 
-from metarl_envs.core import Preset
-from metarl_envs.mujoco.base import ModelBatch, MujocoMetaEnv
+from metarl_envs.mujoco.base import RLLAB, ModelBatch, MujocoMetaEnv, MujocoPreset
 
-__all__ = ["OBS_LAYOUTS", "AntMetaEnv", "AntPreset"]
+__all__ = ["OBS_LAYOUTS", "RLLAB_ANT", "AntMetaEnv", "AntPreset"]
+
+RLLAB_ANT = {**RLLAB, "timestep": 0.02, "integrator": "RK4", "geom_solref": (0.02, 1.0),
+             "geom_solimp": (0.8, 0.8, 0.01, 0.5, 2.0), "geom_margin": 0.01, "init_qpos": "numeric"}
+"""rllab's ant.xml (cbfinn/maml_rl@9c8e2eb vendor/mujoco_models) as edits of Gymnasium's ant.xml:
+time step 0.02 with RK4, stepped once per env step (dt = 0.02); every geom solref ".02 1", solimp
+".8 .8 .01" (MuJoCo completes a 3-value solimp with midpoint 0.5, power 2) and margin 0.01; the start
+pose is the asset's `init_qpos` numeric (torso at 0.55, ankles at ±1 rad), which Gymnasium also
+ships but ignores. rllab's actuators take [−150, 150] with gear 1, Gymnasium's [−1, 1] with gear
+150: the same torques, and rllab's cost divides the action by its half-range 150."""
 
 OBS_LAYOUTS = {
-    "rllab": "qpos (15) ⊕ qvel (14) ⊕ clip(cfrc_ext, −1, 1) (84) ⊕ torso xmat (9) ⊕ torso xpos (3) = 125-D",
+    "rllab": "qpos (15) ⊕ qvel (14) ⊕ clip(cfrc_ext, −1, 1) (84) ⊕ torso xmat (9) ⊕ torso position (3) = 125-D",
     "promp": "qpos[2:] (13) ⊕ qvel (14) ⊕ clip(cfrc_ext, −1, 1) (84) = 111-D",
     "pearl": "qpos[2:] (13) ⊕ qvel (14) = 27-D",
     "full": "qpos (15) ⊕ qvel (14) ⊕ clip(cfrc_ext, −1, 1) (84) = 113-D",
@@ -23,7 +31,7 @@ OBS_LAYOUTS = {
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class AntPreset(Preset):
+class AntPreset(MujocoPreset):
     obs_layout: str
     """a key of `OBS_LAYOUTS`"""
     ctrl_cost_weight: float
@@ -39,7 +47,8 @@ class AntPreset(Preset):
 
 
 class AntMetaEnv(MujocoMetaEnv):
-    """Ant on Gymnasium's ant.xml (timestep 0.01, frame_skip 5, dt 0.05; gear 150, ctrlrange ±1).
+    """Ant on Gymnasium's ant.xml (timestep 0.01, frame_skip 5, dt 0.05; gear 150, ctrlrange ±1;
+    rllab's model: timestep 0.02, frame_skip 1).
     `mj_rnePostConstraint` runs after every step so `cfrc_ext` holds the real contact wrenches."""
 
     xml_file: ClassVar[str] = "ant.xml"
@@ -56,7 +65,7 @@ class AntMetaEnv(MujocoMetaEnv):
             parts.append(np.clip(sim.cfrc_ext(rows), -1.0, 1.0).reshape(len(qpos), -1))
         if layout == "rllab":
             torso = sim.body_id("torso")
-            parts += [sim.xmat(torso, rows), sim.xpos(torso, rows)]
+            parts += [sim.xmat(torso, rows), sim.torso_point(self.preset.torso_point, rows)]
         return np.concatenate(parts, axis=1)
 
     def probe(self, sim: ModelBatch) -> np.ndarray:
@@ -71,7 +80,10 @@ class AntMetaEnv(MujocoMetaEnv):
 
     def rewards(self, before, after, sim, actions, params):
         preset = self.preset
-        xy_velocity = (after - before) / sim.dt  # finite difference (rllab read get_body_comvel)
+        if preset.velocity == "subtree_com":  # rllab's get_body_comvel("torso")
+            xy_velocity = sim.subtree_linvel(sim.body_id("torso"))[:, :2]
+        else:
+            xy_velocity = (after - before) / sim.dt
         reward_forward = self.task_reward(before, after, xy_velocity, params)
         reward_ctrl = -preset.ctrl_cost_weight * np.sum(np.square(actions / self.action_scale), axis=1)
         contact = np.clip(sim.cfrc_ext(), -1.0, 1.0)

@@ -1,5 +1,9 @@
 """Shared MuJoCo machinery of the meta-task family (not an env; the env cards live beside each env).
 
+- `MujocoPreset`: the preset fields every MuJoCo family shares, which say how Gymnasium's asset is
+  simulated: frame skip, the model edits a source needs (time step, integrator, contact softness,
+  margin; made on the asset through `mujoco.MjSpec`, never by shipping another XML), the initial
+  pose, the start noise, and the rllab readings (subtree centre of mass, its velocity).
 - `ModelBatch`: N `MjModel`/`MjData` pairs compiled from one of Gymnasium's v5 assets, one task
   each. A task that changes the physics rewrites the model fields from a saved nominal copy
   (`set_model_scales`), so tasks never compound, then recomputes the derived constants with
@@ -17,6 +21,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import re
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -28,9 +33,9 @@ import mujoco
 import numpy as np
 from gymnasium import spaces
 
-from metarl_envs.core import MetaEnv, MetaVectorEnv, Task, check_box_action, check_int
+from metarl_envs.core import MetaEnv, MetaVectorEnv, Preset, Task, check_box_action, check_choice, check_int
 
-__all__ = ["ASSETS", "MODEL_FIELDS", "ModelBatch", "MujocoMetaEnv", "MujocoMetaVectorEnv"]
+__all__ = ["ASSETS", "MODEL_FIELDS", "RLLAB", "ModelBatch", "MujocoMetaEnv", "MujocoMetaVectorEnv", "MujocoPreset"]
 
 ASSETS = Path(gymnasium.__file__).resolve().parent / "envs" / "mujoco" / "assets"
 """Gymnasium's MuJoCo assets (half_cheetah.xml, ant.xml, walker2d_v5.xml, hopper.xml)"""
@@ -39,27 +44,102 @@ MODEL_FIELDS = ("body_mass", "body_inertia", "dof_damping", "geom_friction")
 _MAX_VALUE = 1e10  # mjMAXVAL: MuJoCo's own bound for a "huge value" warning
 
 
-def compile_asset(xml_file: str) -> mujoco.MjModel:
-    """Compile one of Gymnasium's assets. A deprecated `settotalmass` compiler attribute
-    (half_cheetah.xml) is applied after compiling with `mj_setTotalmass` + `mj_setConst`, as
-    MuJoCo's deprecation warning advises: the model is bit-identical, and MuJoCo does not append
-    the warning to ./MUJOCO_LOG.TXT on every construction."""
+_INTEGRATORS = {"Euler": mujoco.mjtIntegrator.mjINT_EULER, "RK4": mujoco.mjtIntegrator.mjINT_RK4}
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class MujocoPreset(Preset):
+    """How a preset simulates its Gymnasium asset. Every field's default keeps Gymnasium's v5 setting,
+    so only a source that differs names a value."""
+
+    frame_skip: int | None = None
+    """physics steps per env step; None: the env family's Gymnasium value"""
+    timestep: float | None = None
+    """the model's `opt.timestep` in seconds; None: the asset's"""
+    integrator: str | None = None
+    """"Euler" or "RK4"; None: the asset's"""
+    geom_solref: tuple[float, ...] | None = None
+    geom_solimp: tuple[float, ...] | None = None
+    geom_margin: float | None = None
+    """contact softness (solref, solimp) and margin written on every geom; None: the asset's"""
+    init_qpos: str = "qpos0"
+    """the pose the start noise is added to: "qpos0" (the model's reference pose, Gymnasium's) or
+    "numeric" (the asset's `init_qpos` custom numeric, which rllab read and Gymnasium ignores)"""
+    start_noise: str = "gymnasium"
+    """"gymnasium": the family's v5 reset noise; "rllab": qpos + 0.01·N(0, 1), qvel + 0.1·N(0, 1)"""
+    torso_point: str = "xpos"
+    """which point is "the torso position" in observations: "xpos" (the body frame origin, gym's
+    `get_body_com`) or "com_subtree" (the centre of mass of the torso's subtree, rllab's `get_body_com`)"""
+    velocity: str = "finite_difference"
+    """forward velocity of the reward: "finite_difference" ((x' − x)/dt of a tracked position) or
+    "subtree_com" (the torso subtree's centre-of-mass velocity after the step, rllab's `get_body_comvel`)"""
+    forward_after_step: bool = False
+    """run `mj_forward` after the substeps, so positions, contacts and velocities read after a step
+    belong to the new state (rllab's `forward_dynamics`); Gymnasium reads them straight after `mj_step`"""
+
+    def __post_init__(self) -> None:
+        owner = type(self).__name__
+        if self.frame_skip is not None:
+            check_int(owner, "frame_skip", self.frame_skip, 1)
+        check_choice(owner, "integrator", self.integrator, (None, *_INTEGRATORS))
+        check_choice(owner, "init_qpos", self.init_qpos, ("qpos0", "numeric"))
+        check_choice(owner, "start_noise", self.start_noise, ("gymnasium", "rllab"))
+        check_choice(owner, "torso_point", self.torso_point, ("xpos", "com_subtree"))
+        check_choice(owner, "velocity", self.velocity, ("finite_difference", "subtree_com"))
+
+
+RLLAB: dict[str, Any] = {"frame_skip": 1, "start_noise": "rllab", "torso_point": "com_subtree",
+                         "velocity": "subtree_com", "forward_after_step": True}
+"""The `MujocoPreset` fields shared by every rllab env of the MAML code (cbfinn/maml_rl@9c8e2eb
+rllab/envs/mujoco/mujoco_env.py): one physics step per env step (no `frame_skip` numeric in its
+XML files), qpos + 0.01·N(0, 1) and qvel + 0.1·N(0, 1) at reset, `get_body_com` = com_subtree,
+`get_body_comvel` = the subtree COM velocity, `mj_forward` after stepping."""
+
+
+def compile_asset(xml_file: str, preset: MujocoPreset) -> mujoco.MjModel:
+    """Compile one of Gymnasium's assets with the model edits `preset` names, made on the parsed
+    asset through `mujoco.MjSpec`. A deprecated `settotalmass` compiler attribute (half_cheetah.xml)
+    is applied after compiling with `mj_setTotalmass` + `mj_setConst`, as MuJoCo's deprecation
+    warning advises: the model is bit-identical, and MuJoCo does not append the warning to
+    ./MUJOCO_LOG.TXT on every construction."""
     text = (ASSETS / xml_file).read_text()
     match = re.search(r'\s*settotalmass="([^"]+)"', text)
-    if match is None:
-        return mujoco.MjModel.from_xml_path(str(ASSETS / xml_file))
-    model = mujoco.MjModel.from_xml_string(text.replace(match.group(0), ""))
-    mujoco.mj_setTotalmass(model, float(match.group(1)))
-    mujoco.mj_setConst(model, mujoco.MjData(model))
+    spec = mujoco.MjSpec.from_string(text if match is None else text.replace(match.group(0), ""))
+    if preset.timestep is not None:
+        spec.option.timestep = preset.timestep
+    if preset.integrator is not None:
+        spec.option.integrator = _INTEGRATORS[preset.integrator]
+    for geom in spec.geoms:
+        if preset.geom_solref is not None:
+            geom.solref = preset.geom_solref
+        if preset.geom_solimp is not None:
+            geom.solimp = preset.geom_solimp
+        if preset.geom_margin is not None:
+            geom.margin = preset.geom_margin
+    model = spec.compile()
+    if match is not None:
+        mujoco.mj_setTotalmass(model, float(match.group(1)))
+        mujoco.mj_setConst(model, mujoco.MjData(model))
     return model
 
 
-class ModelBatch:
-    """N model/data pairs of one XML file stepped together with `frame_skip` substeps each."""
+def initial_qpos(model: mujoco.MjModel, source: str) -> np.ndarray:
+    """The pose the start noise is added to (see `MujocoPreset.init_qpos`)."""
+    if source == "qpos0":
+        return model.qpos0.copy()
+    numeric = model.numeric("init_qpos")
+    if numeric.data.shape != (model.nq,):
+        raise RuntimeError(f"init_qpos numeric has {numeric.data.shape[0]} values; the model has nq = {model.nq}")
+    return numeric.data.copy()
 
-    def __init__(self, xml_file: str, num_envs: int, frame_skip: int, *, contact_forces: bool = False,
-                 num_threads: int = 1):
-        nominal = compile_asset(xml_file)
+
+class ModelBatch:
+    """N model/data pairs of one XML file stepped together with `frame_skip` substeps each.
+    `preset` (a `MujocoPreset`) names the model edits, the initial pose and the after-step reads."""
+
+    def __init__(self, xml_file: str, num_envs: int, frame_skip: int, preset: MujocoPreset, *,
+                 contact_forces: bool = False, num_threads: int = 1):
+        nominal = compile_asset(xml_file, preset)
         # A NaN must reach our check instead of being silently reset to qpos0 by MuJoCo.
         nominal.opt.disableflags |= int(mujoco.mjtDisableBit.mjDSBL_AUTORESET)
         self.xml_file = xml_file
@@ -75,7 +155,9 @@ class ModelBatch:
         self.num_envs = num_envs
         self.frame_skip = frame_skip
         self.contact_forces = contact_forces
-        self.init_qpos = nominal.qpos0.copy()
+        self.forward_after_step = preset.forward_after_step
+        self.subtree_velocity = preset.velocity == "subtree_com"
+        self.init_qpos = initial_qpos(nominal, preset.init_qpos)
         self.init_qvel = np.zeros(nominal.nv)
         self.dt = float(nominal.opt.timestep) * frame_skip
         self.num_threads = min(num_threads, num_envs)
@@ -118,17 +200,24 @@ class ModelBatch:
         data.qpos[:] = qpos
         data.qvel[:] = qvel
         mujoco.mj_forward(model, data)
+        self._after_state(model, data)
+
+    def _after_state(self, model: mujoco.MjModel, data: mujoco.MjData) -> None:
+        """The quantities MuJoCo does not compute by itself: contact wrenches, subtree velocities."""
         if self.contact_forces:
             mujoco.mj_rnePostConstraint(model, data)
+        if self.subtree_velocity:
+            mujoco.mj_subtreeVel(model, data)
 
     def _step_rows(self, rows: Sequence[int], ctrl: np.ndarray) -> None:
         models, datas, nstep, controls = self.models, self.datas, self.frame_skip, self.views("ctrl")
-        step, rne = mujoco.mj_step, mujoco.mj_rnePostConstraint
+        step, forward = mujoco.mj_step, self.forward_after_step
         for i in rows:
             controls[i][:] = ctrl[i]
             step(models[i], datas[i], nstep)
-            if self.contact_forces:
-                rne(models[i], datas[i])
+            if forward:
+                mujoco.mj_forward(models[i], datas[i])
+            self._after_state(models[i], datas[i])
 
     def step(self, ctrl: np.ndarray) -> None:
         """Apply ctrl[i] to pair i for `frame_skip` substeps (each pair is independent, so the
@@ -176,6 +265,22 @@ class ModelBatch:
         return self._gather("xpos", None)[:, body] if rows is None else \
             np.array([self.views("xpos")[i][body] for i in rows])
 
+    def com_subtree(self, body: int, rows: Sequence[int] | None = None) -> np.ndarray:
+        """(n, 3) centre of mass of `body`'s subtree (rllab's `get_body_com`)."""
+        views = self.views("subtree_com")
+        return np.array([views[i][body] for i in self._rows(rows)])
+
+    def subtree_linvel(self, body: int, rows: Sequence[int] | None = None) -> np.ndarray:
+        """(n, 3) linear velocity of `body`'s subtree centre of mass (rllab's `get_body_comvel`;
+        filled by `mj_subtreeVel` after every step when the preset asks for it)."""
+        views = self.views("subtree_linvel")
+        return np.array([views[i][body] for i in self._rows(rows)])
+
+    def torso_point(self, kind: str, rows: Sequence[int] | None = None) -> np.ndarray:
+        """(n, 3) "the torso position" of `MujocoPreset.torso_point`."""
+        torso = self.body_id("torso")
+        return self.xpos(torso, rows) if kind == "xpos" else self.com_subtree(torso, rows)
+
     def xmat(self, body: int, rows: Sequence[int] | None = None) -> np.ndarray:
         views = self.views("xmat")
         return np.array([views[i][body] for i in self._rows(rows)])
@@ -201,6 +306,7 @@ class MujocoMetaEnv(MetaEnv):
     metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
     xml_file: ClassVar[str]
     frame_skip: ClassVar[int]
+    """Gymnasium's frame skip for the family (a preset may set its own)"""
     contact_forces: ClassVar[bool] = False
     reset_noise_scale: ClassVar[float]
     reset_qvel_noise: ClassVar[str] = "normal"
@@ -221,7 +327,8 @@ class MujocoMetaEnv(MetaEnv):
         self._init_meta(preset, task, horizon)
 
     def make_batch(self, num_envs: int, num_threads: int = 1) -> ModelBatch:
-        return ModelBatch(self.xml_file, num_envs, self.frame_skip, contact_forces=self.contact_forces,
+        frame_skip = self.preset.frame_skip if self.preset.frame_skip is not None else self.frame_skip
+        return ModelBatch(self.xml_file, num_envs, frame_skip, self.preset, contact_forces=self.contact_forces,
                           num_threads=num_threads)
 
     @property
@@ -259,9 +366,13 @@ class MujocoMetaEnv(MetaEnv):
 
     # ----- shared transition -----------------------------------------------------------------
     def initial_state(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        """Starting (qpos, qvel): the nominal pose plus noise drawn from `rng`, as Gymnasium's v5
-        envs draw it (qpos first, then qvel)."""
+        """Starting (qpos, qvel): the initial pose plus noise drawn from `rng` (qpos first, then
+        qvel), as Gymnasium's v5 envs draw it or, for `start_noise="rllab"`, as rllab's
+        `MujocoEnv.reset_mujoco` did."""
         scale, sim = self.reset_noise_scale, self._sim
+        if self.preset.start_noise == "rllab":
+            qpos = sim.init_qpos + 0.01 * rng.standard_normal(sim.nominal.nq)
+            return qpos, sim.init_qvel + 0.1 * rng.standard_normal(sim.nominal.nv)
         qpos = sim.init_qpos + rng.uniform(-scale, scale, size=sim.nominal.nq)
         if self.reset_qvel_noise == "normal":
             qvel = sim.init_qvel + scale * rng.standard_normal(sim.nominal.nv)

@@ -9,11 +9,14 @@ inertias, joint damping and geom frictions are scaled by a hidden per-task facto
 A task holds one multiplier per element of each model array (`ModelParamsTask`): body_mass (5),
 body_inertia (5×3), dof_damping (6), geom_friction (5×3), world body and floor included.
 
-| preset | mass, inertia, friction ~ | damping ~    | horizon | obs  | ctrl_cost_weight | train / test | scored |
-|--------|---------------------------|--------------|---------|------|------------------|--------------|--------|
-| pearl  | 1.5^U[−3, 3]              | 1.3^U[−3, 3] | 200     | 11-D | 0.001            | 40 / 10      | last of 3 |
+| preset | mass/inertia/friction ~ | damping ~    | horizon | dt (s)    | obs  | ctrl cost | train / test | scored    |
+|--------|-------------------------|--------------|---------|-----------|------|-----------|--------------|-----------|
+| pearl  | 1.5^U[−3, 3]            | 1.3^U[−3, 3] | 200     | 0.004 × 4 | 11-D | 0.001     | 40 / 10      | last of 3 |
 
-"last of 3": PEARL's `AverageReturn_all_test_tasks`. log_scale_limit = 3.0.
+"last of 3": PEARL's `AverageReturn_all_test_tasks`. log_scale_limit = 3.0. dt = 0.016 s, the
+source's: rand_param_envs' hopper.xml has time step 0.004 (its commit c662ac8 "increase env step"
+doubled it from gym's 0.002) and `RandomEnv` steps it 4 times; here the same frame skip 4 on
+Gymnasium's hopper.xml with its time step set to 0.004 through `mujoco.MjSpec`.
 
 ## Action Space
 `Box(-1, 1, (3,), float32)`: thigh, leg and foot torques (gear 200). Out-of-box actions raise.
@@ -50,11 +53,14 @@ num_threads=k)` gives `HopperParamsVectorEnv`: one model per sub-env carrying it
 - dennisl88/rand_param_envs@4d1529d:rand_param_envs/base.py (task scheme), hopper_rand_params.py
 - katerakelly/oyster@ea3daeeb:configs/hopper_rand_params.json (50 tasks: 40 train / 10 eval; H 200)
 Differences from the originals: they need MuJoCo 1.31 / mujoco-py 0.5.7; here today's `mujoco`
-and Gymnasium's hopper.xml (timestep 0.002, frame_skip 4 as `RandomEnv` hard-codes, dt = 0.008);
-derived model constants are recomputed after a task change (`mj_setConst`).
+and Gymnasium's hopper.xml with the source's time step 0.004 (frame_skip 4 as `RandomEnv`
+hard-codes, dt = 0.016); derived model constants are recomputed after a task change
+(`mj_setConst`). Details of each code base: docs/sources/code-bases.md.
 
 ## Version History
 - v0: initial release.
+- v0, preset revised: dt 0.016 s, the source's (time step 0.004; it was Gymnasium's 0.002, dt
+  0.008); the task sets are unchanged.
 
 >>> import gymnasium as gym, metarl_envs
 >>> gym.make("MetaRL/HopperParams-v0").reset(seed=0)[0].shape
@@ -76,6 +82,7 @@ PRESETS: dict[str, RandParamsPreset] = {
     "pearl": RandParamsPreset(
         horizon=200, n_train_tasks=40, n_test_tasks=10, log_scale_limit=3.0, mass_base=1.5,
         inertia_base=1.5, damping_base=1.3, friction_base=1.5, ctrl_cost_weight=1e-3, healthy_reward=1.0,
+        timestep=0.004,
         source="dennisl88/rand_param_envs@4d1529d:rand_param_envs/hopper_rand_params.py",
     ),
 }

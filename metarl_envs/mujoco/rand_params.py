@@ -18,8 +18,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from metarl_envs.core import Preset, Task, check_finite, task_field_error
-from metarl_envs.mujoco.base import MODEL_FIELDS, ModelBatch, MujocoMetaEnv
+from metarl_envs.core import Task, check_finite, task_field_error
+from metarl_envs.mujoco.base import MODEL_FIELDS, ModelBatch, MujocoMetaEnv, MujocoPreset
 
 __all__ = ["ModelParamsTask", "RandParamsMetaEnv", "RandParamsPreset"]
 
@@ -63,7 +63,7 @@ class ModelParamsTask(Task):
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class RandParamsPreset(Preset):
+class RandParamsPreset(MujocoPreset):
     log_scale_limit: float
     """exponents ~ U[−limit, limit]"""
     mass_base: float

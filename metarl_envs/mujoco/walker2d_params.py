@@ -10,12 +10,14 @@ A task holds one multiplier per element of each model array (`ModelParamsTask`):
 body_inertia (8×3), dof_damping (9), geom_friction (8×3), world body and floor included as in
 the source.
 
-| preset | mass, inertia, friction ~ | damping ~  | horizon | obs  | ctrl_cost_weight | train / test | scored |
-|--------|---------------------------|------------|---------|------|------------------|--------------|--------|
-| pearl  | 1.5^U[−3, 3]              | 1.3^U[−3, 3] | 200   | 17-D | 0.001            | 40 / 10      | last of 3 |
+| preset | mass/inertia/friction ~ | damping ~    | horizon | dt (s)    | obs  | ctrl cost | train / test | scored    |
+|--------|-------------------------|--------------|---------|-----------|------|-----------|--------------|-----------|
+| pearl  | 1.5^U[−3, 3]            | 1.3^U[−3, 3] | 200     | 0.004 × 4 | 17-D | 0.001     | 40 / 10      | last of 3 |
 
 "last of 3": PEARL's `AverageReturn_all_test_tasks` (the last of three trajectories after
-exploration). log_scale_limit = 3.0.
+exploration). log_scale_limit = 3.0. dt = 0.016 s, the source's: rand_param_envs' walker2d.xml has
+time step 0.004 (RK4) and `RandomEnv` steps it 4 times; here the same frame skip 4 on Gymnasium's
+walker2d_v5.xml with its time step set to 0.004 through `mujoco.MjSpec`.
 
 ## Action Space
 `Box(-1, 1, (6,), float32)`: thigh, leg, foot torques of the right and left legs (gear 100).
@@ -53,15 +55,18 @@ num_threads=k)` gives `Walker2DParamsVectorEnv`: one model per sub-env carrying 
 - dennisl88/rand_param_envs@4d1529d:rand_param_envs/walker2d_rand_params.py (reward, done, obs)
 - katerakelly/oyster@44e20fd:configs/walker_rand_params.json (50 tasks: 40 train / 10 eval, H 200)
 Differences from the originals: the originals need MuJoCo 1.31 / mujoco-py 0.5.7. Their
-`RandomEnv.__init__` hard-codes frame_skip 4 on an asset with timestep 0.004 (RK4), so dt = 0.016;
-Gymnasium's walker2d_v5.xml has timestep 0.002 (RK4), so dt = 0.008 here: velocities are the
-same physical quantity, but an episode of 200 steps spans 1.6 s instead of 3.2 s. walker2d_v5.xml
-gives both feet friction 1.9 (the old asset: left foot 1.9, right foot 0.9; Gymnasium#477). After a task change the
-derived model constants are recomputed (`mj_setConst`); MuJoCo 1.31 left them at nominal values.
-Tasks drawn here come from the env's `np_random`, not the global RNG.
+`RandomEnv.__init__` hard-codes frame_skip 4 on an asset with timestep 0.004 (RK4), so dt = 0.016,
+and so does this env (Gymnasium's walker2d_v5.xml has timestep 0.002; the env sets 0.004, so an
+episode of 200 steps spans 3.2 s as in the source). walker2d_v5.xml gives both feet friction 1.9
+(the old asset: left foot 1.9, right foot 0.9; Gymnasium#477). After a task change the derived
+model constants are recomputed (`mj_setConst`); MuJoCo 1.31 left them at nominal values.
+Tasks drawn here come from the env's `np_random`, not the global RNG. Details of each code base:
+docs/sources/code-bases.md.
 
 ## Version History
 - v0: initial release.
+- v0, preset revised: dt 0.016 s, the source's (time step 0.004; it was Gymnasium's 0.002, dt
+  0.008); the task sets are unchanged.
 
 >>> import gymnasium as gym, metarl_envs
 >>> env = gym.make("MetaRL/Walker2DParams-v0")
@@ -87,6 +92,7 @@ PRESETS: dict[str, RandParamsPreset] = {
     "pearl": RandParamsPreset(
         horizon=200, n_train_tasks=40, n_test_tasks=10, log_scale_limit=3.0, mass_base=1.5,
         inertia_base=1.5, damping_base=1.3, friction_base=1.5, ctrl_cost_weight=1e-3, healthy_reward=1.0,
+        timestep=0.004,
         source="dennisl88/rand_param_envs@4d1529d:rand_param_envs/walker2d_rand_params.py",
     ),
 }

@@ -15,23 +15,37 @@ import metarl_envs
 
 mujoco = pytest.importorskip("mujoco")
 
-# (id, preset) -> the sources' coefficients, written out here independently of the presets
+# (id, preset) -> the sources' coefficients, written out here independently of the presets; "dt" is
+# the source's seconds per env step (timestep × frame skip of its XML and env class) and "comvel"
+# marks rllab's reward velocity, the torso subtree's COM velocity (`get_body_comvel`)
+_MAML_CHEETAH = {"ctrl": 0.05, "obs": 20, "dt": 0.01, "comvel": True}  # rllab half_cheetah.xml, no frame_skip
+_GYM_CHEETAH_20 = {"ctrl": 0.05, "obs": 20, "dt": 0.05}  # gym half_cheetah.xml, frame_skip 5
+_MAML_ANT = {"ctrl": 0.005, "contact": 5e-4, "survive": 0.05, "z": (0.2, 1.0), "obs": 125, "dt": 0.02,
+             "comvel": True}  # rllab ant.xml: timestep 0.02, no frame_skip
+_TORCH_ANT = {"ctrl": 0.005, "contact": 5e-4, "survive": 0.05, "z": (0.2, 1.0), "obs": 125, "dt": 0.05}
 SOURCE_COEFFICIENTS = {
-    ("MetaRL/HalfCheetahVel-v0", "maml"): {"ctrl": 0.05, "obs": 20},
-    ("MetaRL/HalfCheetahVel-v0", "promp"): {"ctrl": 0.05, "obs": 17},
-    ("MetaRL/HalfCheetahVel-v0", "pearl"): {"ctrl": 0.05, "obs": 20},
-    ("MetaRL/HalfCheetahDir-v0", "maml"): {"ctrl": 0.05, "obs": 20},
-    ("MetaRL/HalfCheetahDir-v0", "promp"): {"ctrl": 0.05, "obs": 17},
-    ("MetaRL/HalfCheetahDir-v0", "pearl"): {"ctrl": 0.05, "obs": 20},
-    ("MetaRL/AntVel-v0", "maml"): {"ctrl": 0.005, "contact": 5e-4, "survive": 0.05, "z": (0.2, 1.0), "obs": 125},
-    ("MetaRL/AntDir-v0", "maml"): {"ctrl": 0.005, "contact": 5e-4, "survive": 0.05, "z": (0.2, 1.0), "obs": 125},
-    ("MetaRL/AntDir-v0", "promp"): {"ctrl": 0.5, "contact": 5e-4, "survive": 1.0, "z": (0.0, 1.0), "obs": 111},
-    ("MetaRL/AntDir-v0", "pearl"): {"ctrl": 0.5, "contact": 5e-4, "survive": 1.0, "z": (0.2, 1.0), "obs": 27},
+    ("MetaRL/HalfCheetahVel-v0", "maml"): _MAML_CHEETAH,
+    ("MetaRL/HalfCheetahVel-v0", "pytorch-maml-rl"): _GYM_CHEETAH_20,
+    ("MetaRL/HalfCheetahVel-v0", "promp"): {"ctrl": 0.05, "obs": 17, "dt": 0.05},
+    ("MetaRL/HalfCheetahVel-v0", "pearl"): _GYM_CHEETAH_20,
+    ("MetaRL/HalfCheetahDir-v0", "maml"): _MAML_CHEETAH,
+    ("MetaRL/HalfCheetahDir-v0", "pytorch-maml-rl"): _GYM_CHEETAH_20,
+    ("MetaRL/HalfCheetahDir-v0", "promp"): {"ctrl": 0.05, "obs": 17, "dt": 0.05},
+    ("MetaRL/HalfCheetahDir-v0", "pearl"): _GYM_CHEETAH_20,
+    ("MetaRL/AntVel-v0", "maml"): _MAML_ANT,
+    ("MetaRL/AntVel-v0", "pytorch-maml-rl"): _TORCH_ANT,
+    ("MetaRL/AntDir-v0", "maml"): _MAML_ANT,
+    ("MetaRL/AntDir-v0", "pytorch-maml-rl"): _TORCH_ANT,
+    ("MetaRL/AntDir-v0", "promp"): {"ctrl": 0.5, "contact": 5e-4, "survive": 1.0, "z": (0.0, 1.0), "obs": 111,
+                                    "dt": 0.05},
+    ("MetaRL/AntDir-v0", "pearl"): {"ctrl": 0.5, "contact": 5e-4, "survive": 1.0, "z": (0.2, 1.0), "obs": 27,
+                                    "dt": 0.05},
     # ProMP ant_rand_goal.py = oyster ant_goal.py: -L1(xy - goal), ctrl .1, contact .5e-3, survive 0, never done
-    ("MetaRL/AntGoal-v0", "promp"): {"ctrl": 0.1, "contact": 5e-4, "survive": 0.0, "z": None, "obs": 113},
-    ("MetaRL/AntGoal-v0", "pearl"): {"ctrl": 0.1, "contact": 5e-4, "survive": 0.0, "z": None, "obs": 113},
-    ("MetaRL/Walker2DParams-v0", "pearl"): {"ctrl": 1e-3, "survive": 1.0, "obs": 17},
-    ("MetaRL/HopperParams-v0", "pearl"): {"ctrl": 1e-3, "survive": 1.0, "obs": 11},
+    ("MetaRL/AntGoal-v0", "promp"): {"ctrl": 0.1, "contact": 5e-4, "survive": 0.0, "z": None, "obs": 113, "dt": 0.05},
+    ("MetaRL/AntGoal-v0", "pearl"): {"ctrl": 0.1, "contact": 5e-4, "survive": 0.0, "z": None, "obs": 113, "dt": 0.05},
+    # rand_param_envs: timestep 0.004 (its "increase env step" commit) × RandomEnv's frame_skip 4
+    ("MetaRL/Walker2DParams-v0", "pearl"): {"ctrl": 1e-3, "survive": 1.0, "obs": 17, "dt": 0.016},
+    ("MetaRL/HopperParams-v0", "pearl"): {"ctrl": 1e-3, "survive": 1.0, "obs": 11, "dt": 0.016},
 }
 CASES = sorted(SOURCE_COEFFICIENTS)
 CASE_IDS = [f"{env_id.split('/')[1]}[{preset}]" for env_id, preset in CASES]
@@ -44,8 +58,25 @@ def test_every_mujoco_preset_is_covered():
     assert registered == set(SOURCE_COEFFICIENTS)
 
 
-def expected_reward(env_id: str, coef: dict, task, x_before, x_after, data, action, dt) -> tuple[float, bool]:
+def rllab_comvel(model, data, body: int) -> np.ndarray:
+    """rllab's `MjModel.body_comvels[body]` (rllab/mujoco_py/mjcore.py `_compute_subtree`): every
+    body's COM velocity × its mass, summed over the subtree, divided by the subtree's mass."""
+    velocity = np.zeros((model.nbody, 6))
+    for i in range(model.nbody):
+        mujoco.mj_objectVelocity(model, data, mujoco.mjtObj.mjOBJ_BODY, i, velocity[i], 0)
+    momentum = velocity[:, 3:] * model.body_mass[:, None]
+    mass = model.body_mass.copy()
+    for i in range(model.nbody - 1, 0, -1):
+        momentum[model.body_parentid[i]] += momentum[i]
+        mass[model.body_parentid[i]] += mass[i]
+    return momentum[body] / mass[body]
+
+
+def expected_reward(env_id: str, coef: dict, task, x_before, x_after, data, action, dt,
+                    model=None) -> tuple[float, bool]:
     velocity = (x_after - x_before) / dt
+    if coef.get("comvel"):
+        velocity = rllab_comvel(model, data, 1)[0]  # body 1 = torso
     reward = -coef["ctrl"] * float(np.sum(np.square(action.astype(np.float64))))
     terminated = False
     if "Cheetah" in env_id or "Walker" in env_id or "Hopper" in env_id:
@@ -77,7 +108,8 @@ def test_reward_recomputed_from_raw_state(env_id, preset):
     obs, _ = env.reset(seed=1)
     sim = env.unwrapped
     assert obs.shape == (coef["obs"],)
-    dt = sim.model.opt.timestep * (4 if "Walker" in env_id or "Hopper" in env_id else 5)
+    dt = coef["dt"]
+    assert sim.dt == pytest.approx(dt, rel=1e-12)
     rng = np.random.default_rng(2)
     # Ant: the torso frame x (gym's get_body_com, Gymnasium v5's main body), which after mj_step
     # lags qpos by one substep; cheetah and walker: rootx = qpos[0]
@@ -88,7 +120,8 @@ def test_reward_recomputed_from_raw_state(env_id, preset):
         action = rng.uniform(-1, 1, env.action_space.shape).astype(np.float32)
         x_before = x_of(sim.data)
         _, reward, terminated, _, info = env.step(action)
-        want, want_terminated = expected_reward(env_id, coef, task, x_before, x_of(sim.data), sim.data, action, dt)
+        want, want_terminated = expected_reward(env_id, coef, task, x_before, x_of(sim.data), sim.data, action, dt,
+                                                sim.model)
         assert reward == pytest.approx(want, rel=1e-12, abs=1e-12)
         assert terminated == want_terminated
         assert sum(v for k, v in info.items() if k.startswith("reward_")) == pytest.approx(reward, abs=1e-12)

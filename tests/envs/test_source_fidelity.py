@@ -75,3 +75,172 @@ def test_sgmrl_and_maml_goal_sets_are_the_same_draws():
         maml = metarl_envs.task_set(NAV, split, "maml")
         sgmrl = metarl_envs.task_set(NAV, split, "sgmrl")
         assert list(maml) == list(sgmrl) and maml.fingerprint != sgmrl.fingerprint
+
+
+# ----- PEARL's cheetah-vel list (oyster@44e20fd rlkit/envs/half_cheetah_vel.py, configs/cheetah-vel.json) -----
+def test_pearl_cheetah_vel_sets_are_oysters_list_element_by_element():
+    saved = np.random.get_state()  # noqa: NPY002
+    try:  # oyster's sample_tasks, literally: seed the global RNG, one draw of n_tasks = 130
+        np.random.seed(1337)  # noqa: NPY002
+        velocities = np.random.uniform(0.0, 3.0, size=(130,))  # noqa: NPY002
+    finally:
+        np.random.set_state(saved)  # noqa: NPY002
+    assert velocities[:3].round(3).tolist() == [0.786, 0.476, 0.834]
+    train = metarl_envs.task_set("MetaRL/HalfCheetahVel-v0", "train", "pearl")
+    test = metarl_envs.task_set("MetaRL/HalfCheetahVel-v0", "test", "pearl")
+    # launch_experiment.py: train_tasks = tasks[:n_train_tasks], eval_tasks = tasks[-n_eval_tasks:]
+    assert len(train) == 100 and len(test) == 30
+    want = velocities[:100].tolist() + velocities[-30:].tolist()
+    for stored, velocity in zip(list(train) + list(test), want, strict=True):
+        assert stored.velocity == velocity
+
+
+# ----- rand_param_envs multipliers: stored sets survive a last-bit change of `base ** exponent` -----
+@pytest.mark.parametrize("env_id", ["MetaRL/Walker2DParams-v0", "MetaRL/HopperParams-v0"])
+def test_stored_multipliers_do_not_depend_on_the_last_bit_of_pow(env_id):
+    from metarl_envs.mujoco.base import MODEL_FIELDS
+    from metarl_envs.task_sets import BUILD_SEED, env_class
+
+    cls = env_class(env_id)
+    preset = cls.presets["pearl"]
+    stored = list(metarl_envs.task_set(env_id, "train")) + list(metarl_envs.task_set(env_id, "test"))
+    rng = np.random.default_rng(BUILD_SEED)  # the builder's stream: one draw per field, in field order
+    for task in stored:
+        for field in MODEL_FIELDS:
+            exponents = rng.uniform(-preset.log_scale_limit, preset.log_scale_limit, cls.model_shapes[field])
+            exact = preset.base(field) ** exponents
+            for perturbed in (exact, np.nextafter(exact, np.inf), np.nextafter(exact, -np.inf),
+                              np.nextafter(np.nextafter(exact, np.inf), np.inf)):
+                np.testing.assert_array_equal(np.vectorize(lambda v: float(f"{v:.7e}"))(perturbed),
+                                              np.asarray(getattr(task, field)), err_msg=field)
+
+
+# ----- MuJoCo start states: the source's pose and noise law per preset -----
+RLLAB_ANT_POSE = [0.0, 0.0, 0.55, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, -1.0, 0.0, -1.0, 0.0, 1.0]  # ant.xml init_qpos
+# (id, preset) -> (pose, qpos noise, qvel noise): ("normal", σ) or ("uniform", half-width); pose None = qpos0
+RLLAB_START = ("normal", 0.01), ("normal", 0.1)  # rllab mujoco_env.reset_mujoco
+GYM_START = ("uniform", 0.1), ("normal", 0.1)  # gym HalfCheetahEnv / AntEnv.reset_model, inherited by
+# pytorch-maml-rl, ProMP and oyster
+START_LAWS = {
+    ("MetaRL/HalfCheetahVel-v0", "maml"): (None, *RLLAB_START),
+    ("MetaRL/HalfCheetahDir-v0", "maml"): (None, *RLLAB_START),
+    ("MetaRL/AntVel-v0", "maml"): (RLLAB_ANT_POSE, *RLLAB_START),
+    ("MetaRL/AntDir-v0", "maml"): (RLLAB_ANT_POSE, *RLLAB_START),
+    ("MetaRL/HalfCheetahVel-v0", "pytorch-maml-rl"): (None, *GYM_START),
+    ("MetaRL/HalfCheetahVel-v0", "promp"): (None, *GYM_START),
+    ("MetaRL/HalfCheetahVel-v0", "pearl"): (None, *GYM_START),
+    ("MetaRL/HalfCheetahDir-v0", "pytorch-maml-rl"): (None, *GYM_START),
+    ("MetaRL/HalfCheetahDir-v0", "promp"): (None, *GYM_START),
+    ("MetaRL/HalfCheetahDir-v0", "pearl"): (None, *GYM_START),
+    ("MetaRL/AntVel-v0", "pytorch-maml-rl"): (None, *GYM_START),
+    ("MetaRL/AntDir-v0", "pytorch-maml-rl"): (None, *GYM_START),
+    ("MetaRL/AntDir-v0", "promp"): (None, *GYM_START),
+    ("MetaRL/AntDir-v0", "pearl"): (None, *GYM_START),
+    ("MetaRL/AntGoal-v0", "promp"): (None, *GYM_START),
+    ("MetaRL/AntGoal-v0", "pearl"): (None, *GYM_START),
+    # rand_param_envs walker2d_rand_params.py / hopper_rand_params.py reset_model
+    ("MetaRL/Walker2DParams-v0", "pearl"): (None, ("uniform", 0.005), ("uniform", 0.005)),
+    ("MetaRL/HopperParams-v0", "pearl"): (None, ("uniform", 0.005), ("uniform", 0.005)),
+}
+
+
+def check_noise_law(noise: np.ndarray, law: tuple[str, float], what: str) -> None:
+    kind, scale = law
+    if kind == "uniform":  # bounded by the half-width, std = half-width/√3
+        assert np.abs(noise).max() <= scale * (1 + 1e-12) and np.abs(noise).max() > 0.95 * scale, what
+        assert noise.std() == pytest.approx(scale / np.sqrt(3), rel=0.1), what
+    else:  # Gaussian: std σ and tails beyond √3σ, which a uniform law never reaches
+        assert noise.std() == pytest.approx(scale, rel=0.1), what
+        assert np.mean(np.abs(noise) > 2 * scale) == pytest.approx(0.0455, abs=0.02), what
+
+
+@pytest.mark.parametrize(("env_id", "preset"), sorted(START_LAWS), ids=lambda v: str(v).split("/")[-1])
+def test_start_state_follows_the_source(env_id, preset):
+    pytest.importorskip("mujoco")
+    pose, qpos_law, qvel_law = START_LAWS[(env_id, preset)]
+    env = gym.make(env_id, preset=preset).unwrapped
+    pose = env.model.qpos0.copy() if pose is None else np.asarray(pose)
+    starts = []
+    for seed in range(300):
+        env.reset(seed=seed)
+        starts.append((env.data.qpos.copy(), env.data.qvel.copy()))
+    qpos_noise = np.array([q for q, _ in starts]) - pose
+    qvel_noise = np.array([v for _, v in starts])
+    check_noise_law(qpos_noise.ravel(), qpos_law, "qpos")
+    check_noise_law(qvel_noise.ravel(), qvel_law, "qvel")
+    assert np.abs(qpos_noise.mean(axis=0)).max() < 4 * qpos_noise.std() / np.sqrt(len(starts)) + 1e-12
+
+
+def test_every_mujoco_preset_has_a_start_law():
+    registered = {(env_id, preset) for env_id in metarl_envs.ENV_IDS if "mujoco" in gym.spec(env_id).entry_point
+                  for preset in metarl_envs.task_sets.env_class(env_id).presets}
+    assert registered == set(START_LAWS)
+
+
+# ----- the maml presets against an independent rllab simulation -----
+def rllab_model(env_id: str):
+    """The MAML code's model, made here by editing Gymnasium's XML text (the env edits it through
+    MjSpec): rllab's ant.xml has timestep 0.02 and geom solref ".02 1" / solimp ".8 .8 .01"."""
+    import mujoco
+
+    from metarl_envs.mujoco.base import ASSETS
+
+    if "Cheetah" in env_id:
+        return mujoco.MjModel.from_xml_path(str(ASSETS / "half_cheetah.xml"))  # same as rllab's
+    text = (ASSETS / "ant.xml").read_text()
+    text = text.replace('<option integrator="RK4" timestep="0.01"/>', '<option integrator="RK4" timestep="0.02"/>')
+    text = text.replace('margin="0.01" rgba="0.8 0.6 0.4 1"/>',
+                        'margin="0.01" rgba="0.8 0.6 0.4 1" solref=".02 1" solimp=".8 .8 .01"/>')
+    assert text.count('timestep="0.02"') == 1 and text.count('solimp=".8 .8 .01"') == 1
+    return mujoco.MjModel.from_xml_string(text)
+
+
+@pytest.mark.parametrize("env_id", ["MetaRL/HalfCheetahVel-v0", "MetaRL/HalfCheetahDir-v0", "MetaRL/AntVel-v0",
+                                    "MetaRL/AntDir-v0"])
+def test_maml_preset_rewards_equal_an_independent_rllab_rollout(env_id):
+    mujoco = pytest.importorskip("mujoco")
+    from tests.envs.test_mujoco_envs import rllab_comvel
+
+    task = metarl_envs.task_set(env_id, "test", "maml")[-1]
+    env = gym.make(env_id, preset="maml", task=task)
+    obs, _ = env.reset(seed=5)
+    model = rllab_model(env_id)
+    data = mujoco.MjData(model)
+    data.qpos[:], data.qvel[:] = env.unwrapped.data.qpos, env.unwrapped.data.qvel
+    mujoco.mj_forward(model, data)
+    nu = model.nu
+    t = np.arange(60)[:, None]
+    actions = (0.9 * np.sin(0.3 * t + np.arange(nu))).astype(np.float32)  # a fixed action sequence
+    for action in actions:
+        obs, reward, terminated, _, _ = env.step(action)
+        # rllab forward_dynamics: ctrl, one mj_step (no frame_skip numeric), mj_forward; MuJoCo 1.31's
+        # forward filled cfrc_ext, which MuJoCo >= 2 leaves to mj_rnePostConstraint
+        data.ctrl[:] = action
+        mujoco.mj_step(model, data)
+        mujoco.mj_forward(model, data)
+        mujoco.mj_rnePostConstraint(model, data)
+        comvel = rllab_comvel(model, data, 1)
+        a = action.astype(np.float64)
+        if "Cheetah" in env_id:
+            if "Vel" in env_id:  # half_cheetah_env_rand.py
+                want = -(1e-1 * 0.5 * np.sum(a**2) + 1.0 * abs(comvel[0] - task.velocity))
+            else:  # half_cheetah_env_rand_direc.py
+                want = -(1e-1 * 0.5 * np.sum(a**2) + task.direction * -1 * comvel[0])
+            want_done = False
+        else:
+            forward = -abs(comvel[0] - task.velocity) + 1.0 if "Vel" in env_id else task.direction * comvel[0]
+            ctrl = 0.5 * 1e-2 * np.sum(np.square(a / 1.0))  # rllab: action/150 on its ±150 range
+            contact = 0.5 * 1e-3 * np.sum(np.square(np.clip(data.cfrc_ext, -1, 1)))
+            want = forward - ctrl - contact + 0.05
+            want_done = not (np.isfinite(data.qpos).all() and 0.2 <= data.qpos[2] <= 1.0)
+        torso_com = data.subtree_com[1]  # rllab's get_body_com("torso")
+        if "Cheetah" in env_id:  # get_current_obs of half_cheetah_env_rand(_direc).py
+            want_obs = np.concatenate([data.qpos[1:], data.qvel, torso_com])
+        else:  # ant_env_rand(_direc).py
+            want_obs = np.concatenate([data.qpos, data.qvel, np.clip(data.cfrc_ext, -1, 1).ravel(), data.xmat[1],
+                                       torso_com])
+        np.testing.assert_allclose(obs, want_obs, rtol=1e-9, atol=1e-9)
+        assert reward == pytest.approx(want, rel=1e-9, abs=1e-9)
+        assert terminated == want_done
+        if terminated:
+            break
