@@ -1,84 +1,7 @@
 """2-D point navigation with a hidden goal (MAML's "2D navigation").
 
-## Description
-A point starts at the origin and moves by its action each step; the task is a goal position that
-the agent does not observe and must infer from rewards. This is the dense point-navigation task of
-Finn et al. (2017), section 5.2, used by every seed paper of this project as the first benchmark.
-The `sgmrl` preset puts walls around the square [−0.5, 0.5]², as SG-MRL's released point env does.
-
-## Task distribution
-| preset | goal ~         | horizon | train / test | walls                      | reward    | success radius | scored |
-|--------|----------------|---------|--------------|----------------------------|-----------|----------------|--------|
-| maml   | U[-0.5, 0.5]^2 | 100     | 1000 / 40    | none (open plane)          | -‖p − g‖₂ | 0.01 per axis  | (1)    |
-| sgmrl  | U[-0.5, 0.5]^2 | 100     | 1000 / 40    | p clipped to [-0.5, 0.5]^2 | -‖p − g‖₂ | 0.01 per axis  | (1)    |
-
-Task sets (`metarl_envs.task_set`): 1000 train / 40 test goals for each preset (MAML meta-tests on
-40 tasks). Both presets draw from the same seeded stream, so their goals are the same numbers; the
-sets' fingerprints differ because the preset is part of what is hashed. (1) scored: the mean
-return of the post-adaptation batch.
-
-## Action Space
-`Box(-0.1, 0.1, (2,), float32)`: the displacement (dx, dy). An action outside the box raises
-`ValueError`; the sampler clips explicitly (so a policy's log-probabilities stay those of the action
-it drew, as in pytorch-maml-rl). cbfinn's env adds the action unclipped; its runs clip through
-rllab's `normalize` wrapper (`maml_trpo_point.py`), which maps the policy's [−1, 1] onto the box.
-pytorch-maml-rl's and SG-MRL's envs clip inside `step`.
-
-## Observation Space
-The position (x, y) after the step; the goal is not observed. `maml`: `Box(-inf, inf, (2,),
-float32)`. `sgmrl`: `Box(-0.5, 0.5, (2,), float32)`, the walls, which the position never leaves.
-
-## Rewards
-`reward = -‖p' − g‖₂` after the move (`reward="distance"`, the source's), or `-‖p' − g‖₂²`
-(`reward="squared"`). `info["distance"]` holds ‖p' − g‖₂.
-
-## Starting State
-(0, 0), deterministic.
-
-## Walls (`sgmrl`)
-After the move p' = clip(p + a, −0.5, 0.5) per coordinate, and the reward and the termination are
-computed at the clipped p'. Pushing into a wall leaves that coordinate at ±0.5. Goals lie inside the
-square, so a policy that walks straight to its goal never touches a wall.
-
-## Episode End
-- Termination: |x' − g_x| < 0.01 and |y' − g_y| < 0.01.
-- Truncation: after `horizon` steps (preset: 100).
-
-## Arguments
-| argument | default | meaning |
-|----------|---------|---------|
-| preset   | "maml"  | protocol preset (table above) |
-| task     | None    | initial task (`GoalTask2D` or its dict); default: the first task drawn with seed 0 |
-| horizon  | None    | steps before truncation; None takes the preset's |
-| reward   | "distance" | "distance" or "squared" |
-| render_mode | None | None or "rgb_array" |
-
-## Vectorized environment
-`gym.make_vec("MetaRL/Navigation2D-v0", num_envs=n, vectorization_mode="vector_entry_point")`
-gives `Navigation2DVectorEnv`: one task per sub-env (`set_tasks`), the same batched step.
-
-## Sources
-- cbfinn/maml_rl@9c8e2eb:maml_examples/point_env_randgoal.py (goal range, reward, done rule; no
-  clipping of actions or position)
-- cbfinn/maml_rl@9c8e2eb:maml_examples/maml_trpo_point.py (max_path_length = 100; `normalize` wrapper)
-- tristandeleu/pytorch-maml-rl@21d4ba1:maml_rl/envs/navigation.py (`2DNavigation-v0`, same rules,
-  actions clipped in `step`)
-- kristian-georgiev/SGMRL@7286d21:maml_zoo/envs/point_envs/point_env_2d_v2.py (sgmrl: action clipped
-  to ±0.1, position clipped to [−0.5, 0.5]², observation box [−0.5, 0.5]², same reward and done rule)
-Details of each code base: docs/sources/code-bases.md.
-
-## Version History
-- v0: initial release.
-- v0, sgmrl preset added: the walled square of SG-MRL's point env (the maml preset is unchanged).
-
->>> import gymnasium as gym, metarl_envs
->>> env = gym.make("MetaRL/Navigation2D-v0")
->>> obs, info = env.reset(seed=0, options={"task": {"goal": [0.25, -0.1]}})
->>> obs.tolist()
-[0.0, 0.0]
->>> obs, reward, terminated, truncated, info = env.step([0.1, 0.0])
->>> round(float(reward), 6)
--0.180278
+The env card (task distribution per preset, spaces, rewards, sources) is the docstring of
+`Navigation2DEnv`: `help(Navigation2DEnv)` shows it.
 """
 
 from __future__ import annotations
@@ -147,6 +70,89 @@ def navigation_step(position: np.ndarray, action: np.ndarray, goal: np.ndarray, 
 
 
 class Navigation2DEnv(MetaEnv):
+    """2-D point navigation with a hidden goal (MAML's "2D navigation").
+
+    ## Description
+    A point starts at the origin and moves by its action each step; the task is a goal position that
+    the agent does not observe and must infer from rewards. This is the dense point-navigation task of
+    Finn et al. (2017), section 5.2, used by every seed paper of this project as the first benchmark.
+    The `sgmrl` preset puts walls around the square [−0.5, 0.5]², as SG-MRL's released point env does.
+
+    ## Task distribution
+    | preset | goal ~         | horizon | train / test | walls                 | reward    | success   | scored |
+    |--------|----------------|---------|--------------|-----------------------|-----------|-----------|--------|
+    | maml   | U[-0.5, 0.5]^2 | 100     | 1000 / 40    | none (open plane)     | -‖p − g‖₂ | 0.01/axis | (1)    |
+    | sgmrl  | U[-0.5, 0.5]^2 | 100     | 1000 / 40    | clip to [-0.5, 0.5]^2 | -‖p − g‖₂ | 0.01/axis | (1)    |
+
+    Task sets (`metarl_envs.task_set`): 1000 train / 40 test goals for each preset (MAML meta-tests on
+    40 tasks). Both presets draw from the same seeded stream, so their goals are the same numbers; the
+    sets' fingerprints differ because the preset is part of what is hashed. (1) scored: the mean
+    return of the post-adaptation batch.
+
+    ## Action Space
+    `Box(-0.1, 0.1, (2,), float32)`: the displacement (dx, dy). An action outside the box raises
+    `ValueError`; the sampler clips explicitly (so a policy's log-probabilities stay those of the action
+    it drew, as in pytorch-maml-rl). cbfinn's env adds the action unclipped; its runs clip through
+    rllab's `normalize` wrapper (`maml_trpo_point.py`), which maps the policy's [−1, 1] onto the box.
+    pytorch-maml-rl's and SG-MRL's envs clip inside `step`.
+
+    ## Observation Space
+    The position (x, y) after the step; the goal is not observed. `maml`: `Box(-inf, inf, (2,),
+    float32)`. `sgmrl`: `Box(-0.5, 0.5, (2,), float32)`, the walls, which the position never leaves.
+
+    ## Rewards
+    `reward = -‖p' − g‖₂` after the move (`reward="distance"`, the source's), or `-‖p' − g‖₂²`
+    (`reward="squared"`). `info["distance"]` holds ‖p' − g‖₂.
+
+    ## Starting State
+    (0, 0), deterministic.
+
+    ## Walls (`sgmrl`)
+    After the move p' = clip(p + a, −0.5, 0.5) per coordinate, and the reward and the termination are
+    computed at the clipped p'. Pushing into a wall leaves that coordinate at ±0.5. Goals lie inside the
+    square, so a policy that walks straight to its goal never touches a wall.
+
+    ## Episode End
+    - Termination: |x' − g_x| < 0.01 and |y' − g_y| < 0.01.
+    - Truncation: after `horizon` steps (preset: 100).
+
+    ## Arguments
+    | argument    | default    | meaning                                                                            |
+    |-------------|------------|------------------------------------------------------------------------------------|
+    | preset      | "maml"     | protocol preset (table above)                                                      |
+    | task        | None       | initial task (`GoalTask2D` or its dict); default: the first task drawn with seed 0 |
+    | horizon     | None       | steps before truncation; None takes the preset's                                   |
+    | reward      | "distance" | "distance" or "squared"                                                            |
+    | render_mode | None       | None or "rgb_array"                                                                |
+
+    ## Vectorized environment
+    `gym.make_vec("MetaRL/Navigation2D-v0", num_envs=n, vectorization_mode="vector_entry_point")`
+    gives `Navigation2DVectorEnv`: one task per sub-env (`set_tasks`), the same batched step.
+
+    ## Sources
+    - cbfinn/maml_rl@9c8e2eb:maml_examples/point_env_randgoal.py (goal range, reward, done rule; no
+      clipping of actions or position)
+    - cbfinn/maml_rl@9c8e2eb:maml_examples/maml_trpo_point.py (max_path_length = 100; `normalize` wrapper)
+    - tristandeleu/pytorch-maml-rl@21d4ba1:maml_rl/envs/navigation.py (`2DNavigation-v0`, same rules,
+      actions clipped in `step`)
+    - kristian-georgiev/SGMRL@7286d21:maml_zoo/envs/point_envs/point_env_2d_v2.py (sgmrl: action clipped
+      to ±0.1, position clipped to [−0.5, 0.5]², observation box [−0.5, 0.5]², same reward and done rule)
+    Details of each code base: docs/sources/code-bases.md.
+
+    ## Version History
+    - v0: initial release.
+    - v0, sgmrl preset added: the walled square of SG-MRL's point env (the maml preset is unchanged).
+
+    >>> import gymnasium as gym, metarl_envs
+    >>> env = gym.make("MetaRL/Navigation2D-v0")
+    >>> obs, info = env.reset(seed=0, options={"task": {"goal": [0.25, -0.1]}})
+    >>> obs.tolist()
+    [0.0, 0.0]
+    >>> obs, reward, terminated, truncated, info = env.step([0.1, 0.0])
+    >>> round(float(reward), 6)
+    -0.180278
+    """
+
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 20}
     task_type = GoalTask2D
     presets = PRESETS

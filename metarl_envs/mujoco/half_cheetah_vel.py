@@ -1,97 +1,7 @@
 """HalfCheetah running at a hidden target velocity (MAML's "half-cheetah velocity").
 
-## Description
-The planar HalfCheetah of Gymnasium's v5 model must run forward at a target velocity that it does
-not observe and must infer from rewards. Finn et al. (2017) §5.3; reused by ProMP, PEARL, VariBAD.
-
-## Task distribution
-| preset          | velocity ~ | horizon | dt (s)   | obs  | velocity read | train / test sets | scored     |
-|-----------------|------------|---------|----------|------|---------------|-------------------|------------|
-| maml            | U[0, 2]    | 200     | 0.01 × 1 | 20-D | subtree COM   | 1000 / 40         | batch mean |
-| pytorch-maml-rl | U[0, 2]    | 100     | 0.01 × 5 | 20-D | (x' − x)/dt   | 1000 / 40         | batch mean |
-| promp           | U[0, 3]    | 100     | 0.01 × 5 | 17-D | (x' − x)/dt   | 1000 / 40         | batch mean |
-| pearl           | U[0, 3]    | 200     | 0.01 × 5 | 20-D | (x' − x)/dt   | 100 / 30 (oyster) | last of 3  |
-
-dt = model time step × physics steps per env step. "batch mean": the mean return of the
-post-adaptation batch; "last of 3": PEARL's last of three trajectories after exploring.
-ctrl_cost_weight is 0.05 (= 0.5 · 1e-1) in every preset.
-
-`maml` is the MAML paper's own code (rllab): one physics step of 0.01 s per env step, so a
-200-step episode lasts 2 s; `pytorch-maml-rl` is the later gym-based port many people run today
-(5 steps, 0.05 s per env step, 100-step episodes of 5 s). The pearl sets are oyster's exact list:
-its `sample_tasks` seeds NumPy's global RNG with 1337 and draws all 130 velocities at once, so the
-list is `RandomState(1337).uniform(0, 3, 130)` (0.786, 0.476, 0.834, …); train = the first 100,
-test = the last 30, as oyster's launch_experiment.py splits it.
-
-## Action Space
-`Box(-1, 1, (6,), float32)`: torques of bthigh, bshin, bfoot, fthigh, fshin, ffoot (gear 120, 90,
-60, 120, 60, 30). An action outside the box raises `ValueError` (nothing is clipped).
-
-## Observation Space
-`Box(-inf, inf, (d,), float64)`: qpos[1:] (8: rootz, rooty, 6 joint angles) ⊕ qvel (9), and for the
-20-D layout "the torso position" (3): `data.subtree_com["torso"]`, the centre of mass of the torso's
-subtree (= the whole cheetah), for `maml` (rllab's `get_body_com` read `com_subtree`), and the
-torso frame origin `data.xpos["torso"]` for the others (gym's `get_body_com`). The target velocity
-is not observed.
-
-## Rewards
-`reward = -|v − task.velocity| − ctrl_cost_weight · ‖a‖²`. v for `maml`: the x velocity of the torso
-subtree's centre of mass after the step (`data.subtree_linvel`, rllab's `get_body_comvel`, which
-summed the bodies' momenta); for the others v = (x' − x)/dt from rootx (qpos[0]).
-`info["reward_forward"]` = −|v − task.velocity|, `info["reward_ctrl"]` = −ctrl_cost_weight·‖a‖²,
-`info["x_velocity"]` = v, `info["non_finite_state"]` flags a simulation that diverged.
-
-## Starting State
-Drawn from the env's `np_random`, qpos first. `maml`: qpos = qpos0 + 0.01·N(0, 1)^9, qvel =
-0.1·N(0, 1)^9 (rllab's `reset_mujoco`). Others: qpos = qpos0 + U[−0.1, 0.1]^9, qvel = 0.1·N(0, 1)^9
-(gym's HalfCheetahEnv).
-
-## Episode End
-- Termination: never.
-- Truncation: after `horizon` steps, or at once if the simulation state becomes non-finite (the
-  last finite observation and reward 0 are returned, `info["non_finite_state"]` is True).
-
-## Arguments
-| argument | default | meaning |
-|----------|---------|---------|
-| preset   | "maml"  | protocol preset (table above) |
-| task     | None    | initial task (`VelocityTask` or its dict); default: the first task drawn with seed 0 |
-| horizon  | None    | steps before truncation; None takes the preset's |
-
-## Vectorized environment
-`gym.make_vec("MetaRL/HalfCheetahVel-v0", num_envs=n, vectorization_mode="vector_entry_point",
-num_threads=k)` gives `HalfCheetahVelVectorEnv`: n model/data pairs, one task each (`set_tasks`),
-stepped by the single env's batched transition, optionally on k threads (bit-identical results).
-
-## Sources
-- cbfinn/maml_rl@9c8e2eb:rllab/envs/mujoco/half_cheetah_env_rand.py, rllab/envs/mujoco/mujoco_env.py,
-  vendor/mujoco_models/half_cheetah.xml (maml: U[0,2], 20-D with com_subtree, comvel reward, no
-  frame_skip numeric so 1 step of 0.01 s, reset noise, horizon 200 of cluster_maml_trpo_cheetah.py)
-- tristandeleu/pytorch-maml-rl@21d4ba1:maml_rl/envs/mujoco/half_cheetah.py,
-  configs/maml/halfcheetah-vel.yaml (pytorch-maml-rl: gym's frame_skip 5, xpos, (x' − x)/dt, 100 steps)
-- jonasrothfuss/ProMP@93ae339:meta_policy_search/envs/mujoco_envs/half_cheetah_rand_vel.py (promp)
-- katerakelly/oyster@44e20fd:rlkit/envs/half_cheetah_vel.py, configs/cheetah-vel.json,
-  launch_experiment.py (pearl: the seeded list of 130, first 100 train, last 30 eval)
-Details of each code base: docs/sources/code-bases.md. Differences from the originals: today's
-`mujoco` bindings and Gymnasium's half_cheetah.xml (the same model as rllab's and gym's v2 asset,
-edited through `mujoco.MjSpec` where a preset says so); rllab ran MuJoCo 1.31, gym ports mujoco-py
-with MuJoCo 1.5/2.0; the sources clip actions, this env refuses out-of-range actions.
-
-## Version History
-- v0: initial release.
-- v0, presets revised: `maml` now runs the MAML code's physics (dt 0.01 instead of 0.05, rllab's
-  start noise, com_subtree observation, subtree-COM velocity); the former definition is the new
-  `pytorch-maml-rl` preset (with that code's 100-step horizon); the `pearl` sets are oyster's exact
-  list (fingerprint changed).
-
->>> import gymnasium as gym, metarl_envs
->>> env = gym.make("MetaRL/HalfCheetahVel-v0")
->>> obs, info = env.reset(seed=0, options={"task": {"velocity": 1.5}})
->>> obs.shape
-(20,)
->>> obs, reward, terminated, truncated, info = env.step(env.action_space.low * 0)
->>> bool(reward == info["reward_forward"] == -abs(info["x_velocity"] - 1.5))
-True
+The env card (task distribution per preset, spaces, rewards, sources) is the docstring of
+`HalfCheetahVelEnv`: `help(HalfCheetahVelEnv)` shows it.
 """
 
 from __future__ import annotations
@@ -189,6 +99,102 @@ class VelocityTaskFamily:
 
 
 class HalfCheetahVelEnv(VelocityTaskFamily, HalfCheetahMetaEnv):
+    """HalfCheetah running at a hidden target velocity (MAML's "half-cheetah velocity").
+
+    ## Description
+    The planar HalfCheetah of Gymnasium's v5 model must run forward at a target velocity that it does
+    not observe and must infer from rewards. Finn et al. (2017) §5.3; reused by ProMP, PEARL, VariBAD.
+
+    ## Task distribution
+    | preset          | velocity ~ | horizon | dt (s)   | obs  | velocity read | train / test sets | scored     |
+    |-----------------|------------|---------|----------|------|---------------|-------------------|------------|
+    | maml            | U[0, 2]    | 200     | 0.01 × 1 | 20-D | subtree COM   | 1000 / 40         | batch mean |
+    | pytorch-maml-rl | U[0, 2]    | 100     | 0.01 × 5 | 20-D | (x' − x)/dt   | 1000 / 40         | batch mean |
+    | promp           | U[0, 3]    | 100     | 0.01 × 5 | 17-D | (x' − x)/dt   | 1000 / 40         | batch mean |
+    | pearl           | U[0, 3]    | 200     | 0.01 × 5 | 20-D | (x' − x)/dt   | 100 / 30 (oyster) | last of 3  |
+
+    dt = model time step × physics steps per env step. "batch mean": the mean return of the
+    post-adaptation batch; "last of 3": PEARL's last of three trajectories after exploring.
+    ctrl_cost_weight is 0.05 (= 0.5 · 1e-1) in every preset.
+
+    `maml` is the MAML paper's own code (rllab): one physics step of 0.01 s per env step, so a
+    200-step episode lasts 2 s; `pytorch-maml-rl` is the later gym-based port many people run today
+    (5 steps, 0.05 s per env step, 100-step episodes of 5 s). The pearl sets are oyster's exact list:
+    its `sample_tasks` seeds NumPy's global RNG with 1337 and draws all 130 velocities at once, so the
+    list is `RandomState(1337).uniform(0, 3, 130)` (0.786, 0.476, 0.834, …); train = the first 100,
+    test = the last 30, as oyster's launch_experiment.py splits it.
+
+    ## Action Space
+    `Box(-1, 1, (6,), float32)`: torques of bthigh, bshin, bfoot, fthigh, fshin, ffoot (gear 120, 90,
+    60, 120, 60, 30). An action outside the box raises `ValueError` (nothing is clipped).
+
+    ## Observation Space
+    `Box(-inf, inf, (d,), float64)`: qpos[1:] (8: rootz, rooty, 6 joint angles) ⊕ qvel (9), and for the
+    20-D layout "the torso position" (3): `data.subtree_com["torso"]`, the centre of mass of the torso's
+    subtree (= the whole cheetah), for `maml` (rllab's `get_body_com` read `com_subtree`), and the
+    torso frame origin `data.xpos["torso"]` for the others (gym's `get_body_com`). The target velocity
+    is not observed.
+
+    ## Rewards
+    `reward = -|v − task.velocity| − ctrl_cost_weight · ‖a‖²`. v for `maml`: the x velocity of the torso
+    subtree's centre of mass after the step (`data.subtree_linvel`, rllab's `get_body_comvel`, which
+    summed the bodies' momenta); for the others v = (x' − x)/dt from rootx (qpos[0]).
+    `info["reward_forward"]` = −|v − task.velocity|, `info["reward_ctrl"]` = −ctrl_cost_weight·‖a‖²,
+    `info["x_velocity"]` = v, `info["non_finite_state"]` flags a simulation that diverged.
+
+    ## Starting State
+    Drawn from the env's `np_random`, qpos first. `maml`: qpos = qpos0 + 0.01·N(0, 1)^9, qvel =
+    0.1·N(0, 1)^9 (rllab's `reset_mujoco`). Others: qpos = qpos0 + U[−0.1, 0.1]^9, qvel = 0.1·N(0, 1)^9
+    (gym's HalfCheetahEnv).
+
+    ## Episode End
+    - Termination: never.
+    - Truncation: after `horizon` steps, or at once if the simulation state becomes non-finite (the
+      last finite observation and reward 0 are returned, `info["non_finite_state"]` is True).
+
+    ## Arguments
+    | argument | default | meaning |
+    |----------|---------|---------|
+    | preset   | "maml"  | protocol preset (table above) |
+    | task     | None    | initial task (`VelocityTask` or its dict); default: the first task drawn with seed 0 |
+    | horizon  | None    | steps before truncation; None takes the preset's |
+
+    ## Vectorized environment
+    `gym.make_vec("MetaRL/HalfCheetahVel-v0", num_envs=n, vectorization_mode="vector_entry_point",
+    num_threads=k)` gives `HalfCheetahVelVectorEnv`: n model/data pairs, one task each (`set_tasks`),
+    stepped by the single env's batched transition, optionally on k threads (bit-identical results).
+
+    ## Sources
+    - cbfinn/maml_rl@9c8e2eb:rllab/envs/mujoco/half_cheetah_env_rand.py, rllab/envs/mujoco/mujoco_env.py,
+      vendor/mujoco_models/half_cheetah.xml (maml: U[0,2], 20-D with com_subtree, comvel reward, no
+      frame_skip numeric so 1 step of 0.01 s, reset noise, horizon 200 of cluster_maml_trpo_cheetah.py)
+    - tristandeleu/pytorch-maml-rl@21d4ba1:maml_rl/envs/mujoco/half_cheetah.py,
+      configs/maml/halfcheetah-vel.yaml (pytorch-maml-rl: gym's frame_skip 5, xpos, (x' − x)/dt, 100 steps)
+    - jonasrothfuss/ProMP@93ae339:meta_policy_search/envs/mujoco_envs/half_cheetah_rand_vel.py (promp)
+    - katerakelly/oyster@44e20fd:rlkit/envs/half_cheetah_vel.py, configs/cheetah-vel.json,
+      launch_experiment.py (pearl: the seeded list of 130, first 100 train, last 30 eval)
+    Details of each code base: docs/sources/code-bases.md. Differences from the originals: today's
+    `mujoco` bindings and Gymnasium's half_cheetah.xml (the same model as rllab's and gym's v2 asset,
+    edited through `mujoco.MjSpec` where a preset says so); rllab ran MuJoCo 1.31, gym ports mujoco-py
+    with MuJoCo 1.5/2.0; the sources clip actions, this env refuses out-of-range actions.
+
+    ## Version History
+    - v0: initial release.
+    - v0, presets revised: `maml` now runs the MAML code's physics (dt 0.01 instead of 0.05, rllab's
+      start noise, com_subtree observation, subtree-COM velocity); the former definition is the new
+      `pytorch-maml-rl` preset (with that code's 100-step horizon); the `pearl` sets are oyster's exact
+      list (fingerprint changed).
+
+    >>> import gymnasium as gym, metarl_envs
+    >>> env = gym.make("MetaRL/HalfCheetahVel-v0")
+    >>> obs, info = env.reset(seed=0, options={"task": {"velocity": 1.5}})
+    >>> obs.shape
+    (20,)
+    >>> obs, reward, terminated, truncated, info = env.step(env.action_space.low * 0)
+    >>> bool(reward == info["reward_forward"] == -abs(info["x_velocity"] - 1.5))
+    True
+    """
+
     presets: ClassVar[dict[str, HalfCheetahVelPreset]] = PRESETS
 
     def __init__(self, preset: str = "maml", task: VelocityTask | dict | None = None, horizon: int | None = None):
