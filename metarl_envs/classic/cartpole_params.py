@@ -167,6 +167,10 @@ class CartPoleParamsEnv(MetaEnv):
       (automl/CARL `carl_cartpole.py`: default ×/÷ 10 for masses, length and force). CARL bounds
       gravity only below (0.1, ∞); here it is ×/÷ 10 around 9.8 like the other fields. Task sets:
       100 train / 20 test. The horizon is CartPole-v0's 200, as in `pmeta`, so returns compare.
+      CARL's context also has the time step `tau` (default 0.02 s, bounds [0.002, 0.2]) and the
+      start-state bounds (default ±0.1); `carl` leaves them out: tau stays Gymnasium's 0.02 s
+      (a task with another tau would change the time a 200-step episode covers) and the start
+      state Gymnasium's U[−0.05, 0.05].
     - Derived quantities (total mass, pole mass × half length) are never stored: they are
       `CartPoleParamsTask` properties and are recomputed inside the dynamics at every step, so a task
       change can never leave a stale value behind (the Gymnasium/gymnax `total_mass` trap).

@@ -57,7 +57,7 @@ PRESETS: dict[str, SparsePointRobotPreset] = {
     ),
     "varibad": SparsePointRobotPreset(
         horizon=100, n_train_tasks=1000, n_test_tasks=100, goal_radius=0.2, action_bound=1.0, action_scale=0.1,
-        source="lmzintgraf/varibad@22eca2c:environments/navigation/point_robot.py",
+        source="lmzintgraf/varibad@57e1795:environments/navigation/point_robot.py",
     ),
 }
 
@@ -151,9 +151,12 @@ class SparsePointRobotEnv(MetaEnv):
     - katerakelly/oyster@ee4fe88:rlkit/envs/point_robot.py (`SparsePointEnv`: goals, shuffle seed
       1337, goal_radius 0.2, sparse rule) and configs/sparse-point-robot.json (100 tasks, 80/20,
       max_path_length 20)
-    - lmzintgraf/varibad@22eca2c:environments/navigation/point_robot.py (`SparsePointEnv`: action
-      [-1, 1] × 0.1, sparse reward returned) and config/pointrobot/args_pointrobot_varibad.py (100
-      steps, 3 rollouts per task); the older semi-circle sampler draws the angle U(0, π)
+    - lmzintgraf/varibad@57e1795 (master):environments/navigation/point_robot.py (`SparsePointEnv`:
+      action [-1, 1] × 0.1, sparse reward returned; `semi_circle_goal_sampler` draws the angle
+      U(0, π), the sampler environments/__init__.py registers for `SparsePointEnv-v0`, with
+      goal_radius 0.2 and 100 steps) and config/pointrobot/args_pointrobot_varibad.py (3 rollouts
+      per task). Commit 22eca2c, which this card cited before, is not on master: its env draws r
+      and θ within bounds picked by an `args.goal_sampler` name (close, mid, far, left, right, …)
 
     ## Version History
     - v0: initial release.

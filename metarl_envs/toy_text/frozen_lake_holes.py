@@ -167,6 +167,18 @@ class FrozenLakeHolesEnv(TabularEnv):
     generator (p_hole, path guaranteed): held-out maps for generalisation. The paper's discount is
     γ = 0.8 (applied by the agent); its horizon is not stated: 100 is Gymnasium's FrozenLake 4×4 limit.
 
+    Slippery or not is our choice: Gymnasium's FrozenLake defaults to slippery ice and the paper says
+    only "the Frozen Lake environment in Gym". The presets are deterministic (`is_slippery=False`)
+    because of the paper's figures (Figs. 1 and 3, left panels): every curve there lies at or below
+    the "optimal task-specific policies" line, and the y-axes reach 1.5 (ticks −0.5…1.5 and
+    0.0…1.5), so the optimal value is about 1.4 or more. With γ = 0.8 on these 4×4 families the
+    optimal value is, deterministic: 0.328 (= 0.8⁵, a 6-move path from S on all 40 maps) from S and
+    0.59 / 0.62 (high / low) from a uniform start, ×5 = 1.64 and 2.96 / 3.08 in the 1/(1−γ) scale
+    of the paper's J; slippery: 0.011 / 0.047 from S, 0.056 / 0.181 uniform, at most 0.91 even ×5.
+    No slippery variant reaches an axis of 1.5; the deterministic map from S in the 1/(1−γ) scale
+    (1.64) is the one whose auto-scaled axis ends at the 1.5 tick. (Values: `optimal_return` of
+    `baselines.common.oracles` on the stored families; pinned in tests/envs/test_source_fidelity.py.)
+
     ## Action Space
     `Discrete(4)`, Gymnasium's order: 0 = left, 1 = down, 2 = right, 3 = up. A move off the map stays.
     With `is_slippery=True` the agent moves in the intended direction or either perpendicular one with

@@ -224,3 +224,37 @@ def test_maml_preset_rewards_equal_an_independent_rllab_rollout(env_id):
         assert terminated == want_done
         if terminated:
             break
+
+
+# ----- BO-MRL's FrozenLake: the optimal values behind the deterministic choice (card, Task distribution) -----
+def test_frozen_lake_optimal_values_stated_in_the_card():
+    from baselines.common.oracles import TabularModel, optimal_return
+
+    def optima(preset: str, slippery: bool, start: str) -> np.ndarray:
+        env = gym.make("MetaRL/FrozenLakeHoles-v0", preset=preset, is_slippery=slippery,
+                       start_distribution=start).unwrapped
+        values = []
+        for task in metarl_envs.task_set("MetaRL/FrozenLakeHoles-v0", "test", preset):
+            env.set_task(task)
+            values.append(optimal_return(TabularModel.from_env(env), 0.8))
+        return np.array(values)
+
+    for preset, uniform_mean, slippery_start, slippery_uniform in (("bomrl-high", 0.59, 0.011, 0.056),
+                                                                   ("bomrl-low", 0.62, 0.047, 0.181)):
+        np.testing.assert_allclose(optima(preset, False, "start"), 0.8**5, rtol=1e-9)
+        assert optima(preset, False, "uniform").mean() == pytest.approx(uniform_mean, abs=0.005)
+        assert optima(preset, True, "start").mean() == pytest.approx(slippery_start, abs=0.0005)
+        slippery = optima(preset, True, "uniform")
+        assert slippery.mean() == pytest.approx(slippery_uniform, abs=0.0005)
+        assert 5 * slippery.mean() < 1.0  # below the figures' 1.5 axis even in the 1/(1−γ) scale
+
+
+def test_varibad_preset_cites_the_master_commit_that_draws_u_0_pi():
+    # lmzintgraf/varibad@57e1795 (master) semi_circle_goal_sampler: angle = random.uniform(0, np.pi)
+    from metarl_envs.classic.sparse_point_robot import SparsePointRobotEnv
+
+    assert SparsePointRobotEnv.presets["varibad"].source.startswith("lmzintgraf/varibad@57e1795:")
+    cls = metarl_envs.task_sets.env_class("MetaRL/SparsePointRobot-v0")
+    angles = np.array([t.angle for t in cls.draw_tasks(cls.presets["varibad"], np.random.default_rng(0), 4000)])
+    assert angles.min() >= 0.0 and angles.max() <= np.pi
+    assert np.histogram(angles, bins=4, range=(0, np.pi))[0].min() > 4000 / 4 * 0.9
