@@ -251,6 +251,12 @@ class MetaEnv(gym.Env):
         self._elapsed_steps += 1
         return bool(self._elapsed_steps >= self.horizon and not terminated)
 
+    def close(self) -> None:
+        from metarl_envs.rendering import close_window
+
+        close_window(self)  # a render_mode="human" window, if one was opened
+        super().close()
+
     def _require_reset(self) -> None:
         if self._elapsed_steps is None:
             raise RuntimeError(f"{type(self).__name__}: call reset() before step()")

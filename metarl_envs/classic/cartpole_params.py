@@ -24,6 +24,7 @@ from metarl_envs.core import (
     check_finite,
     check_task_in_box,
 )
+from metarl_envs.rendering import RENDER_MODES, draw_disc, draw_gauges, draw_segment, present
 
 __all__ = ["CartPoleParamsEnv", "CartPoleParamsPreset", "CartPoleParamsTask", "CartPoleParamsVectorEnv",
            "cartpole_dynamics"]
@@ -201,7 +202,7 @@ class CartPoleParamsEnv(MetaEnv):
     | preset   | "pmeta" | protocol preset (table above) |
     | task     | None    | initial task (`CartPoleParamsTask` or its dict); default: the first task drawn with seed 0 |
     | horizon  | None    | steps before truncation; None takes the preset's |
-    | render_mode | None | None or "rgb_array" (a small numpy drawing of cart and pole) |
+    | render_mode | None | None, "rgb_array" (600×400: cart, pole at its length, task gauges) or "human" |
 
     ## Vectorized environment
     `gym.make_vec("MetaRL/CartPoleParams-v0", num_envs=n, vectorization_mode="vector_entry_point")`
@@ -226,13 +227,13 @@ class CartPoleParamsEnv(MetaEnv):
     1.1
     """
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 50}
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array", "human"], "render_fps": 50}
     task_type = CartPoleParamsTask
     presets = PRESETS
 
     def __init__(self, preset: str = "pmeta", task: CartPoleParamsTask | dict | None = None,
                  horizon: int | None = None, render_mode: str | None = None):
-        self.render_mode = check_choice("CartPoleParamsEnv", "render_mode", render_mode, (None, "rgb_array"))
+        self.render_mode = check_choice("CartPoleParamsEnv", "render_mode", render_mode, RENDER_MODES)
         high = np.array([X_THRESHOLD * 2, np.inf, THETA_THRESHOLD * 2, np.inf], dtype=np.float32)
         self.action_space = spaces.Discrete(2)
         self.observation_space = spaces.Box(-high, high, dtype=np.float32)
@@ -272,9 +273,9 @@ class CartPoleParamsEnv(MetaEnv):
         return self._state[:, 0].astype(np.float32), 1.0, bool(terminated[0]), truncated, {}
 
     def render(self) -> np.ndarray | None:
-        if self.render_mode != "rgb_array":
+        if self.render_mode is None:
             return None
-        return render_cartpole(self._state[:, 0], self._task.half_pole_length)
+        return present(self, render_cartpole(self._state[:, 0], self._task))
 
 
 class CartPoleParamsVectorEnv(MetaVectorEnv):
@@ -326,20 +327,28 @@ class CartPoleParamsVectorEnv(MetaVectorEnv):
         return self._state.T.astype(np.float32)
 
 
-def render_cartpole(state: np.ndarray, half_pole_length: float, width: int = 240, height: int = 160) -> np.ndarray:
-    """A small RGB image: the track, the cart (black) and the pole (brown) at the state's angle.
-    The pole is drawn at its true length (2 × half_pole_length), clipped to the frame."""
+GAUGE_LOW = (1.0, 0.01, 0.05, 0.1, 0.98)
+GAUGE_HIGH = (100.0, 1.0, 5.0, 10.0, 98.0)
+"""log-scale ends of the task gauges (Gymnasium's defaults ÷ and × 10, `FIELDS` order)"""
+
+
+def render_cartpole(state: np.ndarray, task: CartPoleParamsTask, width: int = 600, height: int = 400) -> np.ndarray:
+    """An RGB image: the track, the cart (black), the pole (brown) at the state's angle and at its
+    true length (2 × half_pole_length, clipped to the frame; thicker for a heavier pole), and at the
+    top left one gauge per task field (force_mag, pole_mass, half_pole_length, cart_mass, gravity,
+    top to bottom) on a log scale from a tenth to ten times Gymnasium's default."""
     image = np.full((height, width, 3), 255, dtype=np.uint8)
-    scale = width / (2 * X_THRESHOLD)
+    scale = width / (2 * X_THRESHOLD)  # pixels per metre
     track_y = int(height * 0.75)
-    image[track_y, :] = 0
-    cart_x = state[0] * scale + width / 2
-    left, right = int(np.rint(cart_x - 12)), int(np.rint(cart_x + 12))
-    image[track_y - 8:track_y + 1, max(left, 0):max(min(right, width), 0)] = 0
-    along = np.linspace(0.0, 2 * half_pole_length * scale, 400)
-    for offset in (-1.0, 0.0, 1.0):
-        px = np.round(cart_x + along * np.sin(state[2]) + offset).astype(int)
-        py = np.round(track_y - 8 - along * np.cos(state[2])).astype(int)
-        inside = (px >= 0) & (px < width) & (py >= 0) & (py < height)
-        image[py[inside], px[inside]] = (202, 152, 101)
+    image[track_y:track_y + 2, :] = 0
+    cart_x, cart_half_width, cart_height = state[0] * scale + width / 2, 25, 30
+    left, right = int(np.rint(cart_x - cart_half_width)), int(np.rint(cart_x + cart_half_width))
+    image[track_y - cart_height:track_y, max(left, 0):max(min(right, width), 0)] = 0
+    axle = (cart_x, track_y - cart_height)
+    tip = (axle[0] + 2 * task.half_pole_length * scale * np.sin(state[2]),
+           axle[1] - 2 * task.half_pole_length * scale * np.cos(state[2]))
+    thickness = float(np.clip(8 + 3 * np.log10(task.pole_mass / 0.1), 3, 14))
+    draw_segment(image, axle, tip, (202, 152, 101), thickness)
+    draw_disc(image, axle[0], axle[1], 4, (129, 132, 203))
+    draw_gauges(image, [getattr(task, name) for name in FIELDS], GAUGE_LOW, GAUGE_HIGH)
     return image

@@ -23,6 +23,7 @@ from metarl_envs.core import (
     check_finite,
     check_task_in_box,
 )
+from metarl_envs.rendering import RENDER_MODES, present
 
 __all__ = ["MountainCarParamsEnv", "MountainCarParamsPreset", "MountainCarParamsTask",
            "MountainCarParamsVectorEnv", "mountain_car_dynamics"]
@@ -158,7 +159,7 @@ class MountainCarParamsEnv(MetaEnv):
     | preset   | "pmeta" | protocol preset (table above) |
     | task     | None    | initial task (`MountainCarParamsTask` or its dict); default: the first task of seed 0 |
     | horizon  | None    | steps before truncation; None takes the preset's |
-    | render_mode | None | None or "rgb_array" (a small numpy drawing of the track, the car and the flag) |
+    | render_mode | None | None, "rgb_array" (600×400: the task's track, the car, the flag) or "human" |
 
     ## Vectorized environment
     `gym.make_vec("MetaRL/MountainCarParams-v0", num_envs=n, vectorization_mode="vector_entry_point")`
@@ -181,13 +182,13 @@ class MountainCarParamsEnv(MetaEnv):
     (-1.0, 0.002319)
     """
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 30}
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array", "human"], "render_fps": 30}
     task_type = MountainCarParamsTask
     presets = PRESETS
 
     def __init__(self, preset: str = "pmeta", task: MountainCarParamsTask | dict | None = None,
                  horizon: int | None = None, render_mode: str | None = None):
-        self.render_mode = check_choice("MountainCarParamsEnv", "render_mode", render_mode, (None, "rgb_array"))
+        self.render_mode = check_choice("MountainCarParamsEnv", "render_mode", render_mode, RENDER_MODES)
         self.action_space = spaces.Discrete(3)
         self.observation_space = spaces.Box(np.array([MIN_POSITION, -MAX_SPEED], dtype=np.float32),
                                             np.array([MAX_POSITION, MAX_SPEED], dtype=np.float32), dtype=np.float32)
@@ -222,9 +223,9 @@ class MountainCarParamsEnv(MetaEnv):
         return self._state[0].astype(np.float32), -1.0, bool(terminated[0]), truncated, {}
 
     def render(self) -> np.ndarray | None:
-        if self.render_mode != "rgb_array":
+        if self.render_mode is None:
             return None
-        return render_mountain_car(self._state[0, 0], self._task.slope)
+        return present(self, render_mountain_car(self._state[0, 0], self._task.slope))
 
 
 class MountainCarParamsVectorEnv(MetaVectorEnv):
@@ -251,7 +252,7 @@ class MountainCarParamsVectorEnv(MetaVectorEnv):
         return self._state.astype(np.float32)
 
 
-def render_mountain_car(position: float, slope: float, width: int = 240, height: int = 160) -> np.ndarray:
+def render_mountain_car(position: float, slope: float, width: int = 600, height: int = 400) -> np.ndarray:
     """A small RGB image: the track height sin(slope·x)·0.45 + 0.55 (Gymnasium's drawing with its 3
     replaced by the task's slope), the flag at the goal (red) and the car (blue)."""
     image = np.full((height, width, 3), 255, dtype=np.uint8)
@@ -261,12 +262,14 @@ def render_mountain_car(position: float, slope: float, width: int = 240, height:
         track = np.sin(slope * np.asarray(x)) * 0.45 + 0.55
         return np.clip(np.rint((1.0 - track / 1.1) * (height - 1)), 0, height - 1).astype(int)
 
-    image[to_row(xs), np.arange(width)] = 0
+    for offset in (0, 1, 2):  # a 3-pixel track
+        image[np.clip(to_row(xs) + offset, 0, height - 1), np.arange(width)] = 0
     def to_col(x: float) -> int:
         return int(np.rint((x - MIN_POSITION) / (MAX_POSITION - MIN_POSITION) * (width - 1)))
 
     flag_col, flag_row = to_col(GOAL_POSITION), int(to_row(GOAL_POSITION))
-    image[max(flag_row - 20, 0):flag_row, flag_col] = (200, 30, 30)
+    image[max(flag_row - 50, 0):flag_row, flag_col:flag_col + 3] = (60, 60, 60)
+    image[max(flag_row - 50, 0):max(flag_row - 35, 0), flag_col + 3:flag_col + 28] = (200, 30, 30)
     car_col, car_row = to_col(position), int(to_row(position))
-    image[max(car_row - 6, 0):car_row + 1, max(car_col - 5, 0):car_col + 6] = (0, 90, 200)
+    image[max(car_row - 16, 0):car_row + 1, max(car_col - 14, 0):car_col + 15] = (0, 90, 200)
     return image

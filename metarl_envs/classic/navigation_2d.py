@@ -14,6 +14,7 @@ import numpy as np
 from gymnasium import spaces
 
 from metarl_envs.core import MetaEnv, MetaVectorEnv, Preset, Task, check_box_action, check_choice, check_vector
+from metarl_envs.rendering import RENDER_MODES, draw_disc, draw_segment, present
 
 __all__ = ["GoalTask2D", "Navigation2DEnv", "Navigation2DPreset", "Navigation2DVectorEnv"]
 
@@ -123,7 +124,7 @@ class Navigation2DEnv(MetaEnv):
     | task        | None       | initial task (`GoalTask2D` or its dict); default: the first task drawn with seed 0 |
     | horizon     | None       | steps before truncation; None takes the preset's                                   |
     | reward      | "distance" | "distance" or "squared"                                                            |
-    | render_mode | None       | None or "rgb_array"                                                                |
+    | render_mode | None       | None, "rgb_array" (400×400: goal green, agent blue, goal range grey) or "human"     |
 
     ## Vectorized environment
     `gym.make_vec("MetaRL/Navigation2D-v0", num_envs=n, vectorization_mode="vector_entry_point")`
@@ -153,14 +154,14 @@ class Navigation2DEnv(MetaEnv):
     -0.180278
     """
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 20}
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array", "human"], "render_fps": 20}
     task_type = GoalTask2D
     presets = PRESETS
 
     def __init__(self, preset: str = "maml", task: GoalTask2D | dict | None = None,
                  horizon: int | None = None, reward: str = "distance", render_mode: str | None = None):
         self.reward_mode = check_choice("Navigation2DEnv", "reward", reward, ("distance", "squared"))
-        self.render_mode = check_choice("Navigation2DEnv", "render_mode", render_mode, (None, "rgb_array"))
+        self.render_mode = check_choice("Navigation2DEnv", "render_mode", render_mode, RENDER_MODES)
         preset_values = PRESETS.get(preset)
         bound = preset_values.max_action if preset_values else 0.1
         wall = preset_values.wall if preset_values else None
@@ -197,9 +198,11 @@ class Navigation2DEnv(MetaEnv):
         return self._position[0].astype(np.float32), float(reward[0]), bool(terminated[0]), truncated, info
 
     def render(self) -> np.ndarray | None:
-        if self.render_mode != "rgb_array":
+        if self.render_mode is None:
             return None
-        return render_points(self._position[0], self._task.goal, extent=1.0)
+        low, high = self.preset.goal_low, self.preset.goal_high
+        return present(self, render_points(self._position[0], self._task.goal, extent=1.0,
+                                           goal_region=((low, low), (high, high))))
 
 
 class Navigation2DVectorEnv(MetaVectorEnv):
@@ -224,17 +227,31 @@ class Navigation2DVectorEnv(MetaVectorEnv):
         return self._position.astype(np.float32)
 
 
-def render_points(agent: np.ndarray, goal: Sequence[float], extent: float, size: int = 128,
-                  goal_radius: float = 0.0) -> np.ndarray:
-    """A small RGB image of the square [-extent, extent]^2: the goal (green, with its radius if
-    any) and the agent (blue). Shared by the 2-D point envs."""
+def render_points(agent: np.ndarray, goal: Sequence[float], extent: float, size: int = 400,
+                  goal_radius: float = 0.0, goal_region: tuple[tuple[float, float], tuple[float, float]] | None = None,
+                  goal_arc: float = 0.0) -> np.ndarray:
+    """An RGB image of the square [-extent, extent]^2 (shared by the 2-D point envs): light axes
+    through the origin, the goal region (a grey box `goal_region` = (low corner, high corner), or a
+    grey arc of radius `goal_arc` for goals on the upper half circle), the goal (green; a ring of
+    its reward radius when `goal_radius` > 0) and the agent (blue)."""
     image = np.full((size, size, 3), 255, dtype=np.uint8)
-    ys, xs = np.mgrid[0:size, 0:size]
-    world_x = (xs + 0.5) / size * 2 * extent - extent
-    world_y = extent - (ys + 0.5) / size * 2 * extent
-    pixel = 2 * extent / size
-    goal_disc = (world_x - goal[0]) ** 2 + (world_y - goal[1]) ** 2 <= max(goal_radius, 3 * pixel) ** 2
-    image[goal_disc] = (60, 180, 75)
-    agent_disc = (world_x - agent[0]) ** 2 + (world_y - agent[1]) ** 2 <= (3 * pixel) ** 2
-    image[agent_disc] = (0, 90, 200)
+    pixels = size / (2 * extent)
+
+    def to_pixel(point: Sequence[float]) -> tuple[float, float]:
+        return (point[0] + extent) * pixels, (extent - point[1]) * pixels
+
+    centre = to_pixel((0.0, 0.0))
+    image[int(centre[1]), :] = image[:, int(centre[0])] = (225, 225, 225)
+    if goal_region is not None:
+        (x0, y0), (x1, y1) = to_pixel(goal_region[0]), to_pixel(goal_region[1])
+        for a, b in (((x0, y0), (x1, y0)), ((x1, y0), (x1, y1)), ((x1, y1), (x0, y1)), ((x0, y1), (x0, y0))):
+            draw_segment(image, a, b, (170, 170, 170), 2.0)
+    if goal_arc > 0:
+        draw_disc(image, *centre, goal_arc * pixels, (170, 170, 170), ring=2.0)
+        image[int(centre[1]) + 1:] = np.where(image[int(centre[1]) + 1:] == 170, 255, image[int(centre[1]) + 1:])
+    goal_px = to_pixel(goal)
+    if goal_radius > 0:
+        draw_disc(image, *goal_px, goal_radius * pixels, (60, 180, 75), ring=3.0)
+    draw_disc(image, *goal_px, 8, (60, 180, 75))
+    draw_disc(image, *to_pixel(agent), 7, (0, 90, 200))
     return image

@@ -16,6 +16,7 @@ from gymnasium import spaces
 
 from metarl_envs.classic.navigation_2d import render_points
 from metarl_envs.core import MetaEnv, MetaVectorEnv, Preset, Task, check_box_action, check_choice, check_finite
+from metarl_envs.rendering import RENDER_MODES, present
 
 __all__ = ["SemicircleGoalTask", "SparsePointRobotEnv", "SparsePointRobotPreset", "SparsePointRobotVectorEnv",
            "pearl_goal_angles", "point_robot_step"]
@@ -141,7 +142,7 @@ class SparsePointRobotEnv(MetaEnv):
     | preset   | "pearl" | protocol preset (table above) |
     | task     | None    | initial task (`SemicircleGoalTask` or its dict); default: the first task drawn with seed 0 |
     | horizon  | None    | steps before truncation; None takes the preset's |
-    | render_mode | None | None or "rgb_array" |
+    | render_mode | None | None, "rgb_array" (400×400: goal arc, goal and its radius, agent) or "human" |
 
     ## Vectorized environment
     `gym.make_vec("MetaRL/SparsePointRobot-v0", num_envs=n, vectorization_mode="vector_entry_point")`
@@ -170,13 +171,13 @@ class SparsePointRobotEnv(MetaEnv):
     (0.9, -0.1)
     """
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 20}
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array", "human"], "render_fps": 20}
     task_type = SemicircleGoalTask
     presets = PRESETS
 
     def __init__(self, preset: str = "pearl", task: SemicircleGoalTask | dict | None = None,
                  horizon: int | None = None, render_mode: str | None = None):
-        self.render_mode = check_choice("SparsePointRobotEnv", "render_mode", render_mode, (None, "rgb_array"))
+        self.render_mode = check_choice("SparsePointRobotEnv", "render_mode", render_mode, RENDER_MODES)
         preset_values = PRESETS.get(preset)
         bound = preset_values.action_bound if preset_values else 1.0
         self.action_space = spaces.Box(-bound, bound, (2,), np.float32)
@@ -221,9 +222,10 @@ class SparsePointRobotEnv(MetaEnv):
         return self._position[0].astype(np.float32), float(sparse[0]), False, truncated, info
 
     def render(self) -> np.ndarray | None:
-        if self.render_mode != "rgb_array":
+        if self.render_mode is None:
             return None
-        return render_points(self._position[0], self._task.goal, extent=1.5, goal_radius=self.preset.goal_radius)
+        return present(self, render_points(self._position[0], self._task.goal, extent=1.5,
+                                           goal_radius=self.preset.goal_radius, goal_arc=1.0))
 
 
 class SparsePointRobotVectorEnv(MetaVectorEnv):

@@ -107,6 +107,7 @@ class AntDirEnv(DirectionTaskFamily, AntMetaEnv):
     | preset   | "maml"  | protocol preset (table above)                                                         |
     | task     | None    | initial task (`DirectionTask` or its dict); default: the first task drawn with seed 0 |
     | horizon  | None    | steps before truncation; None takes the preset's                                      |
+    | render_kwargs | — | `render_mode` (None, "rgb_array", "human"), `width`, `height` (480), `camera_id`/`_name` |
 
     ## Vectorized environment
     `gym.make_vec("MetaRL/AntDir-v0", num_envs=n, vectorization_mode="vector_entry_point", num_threads=k)`
@@ -145,8 +146,9 @@ class AntDirEnv(DirectionTaskFamily, AntMetaEnv):
 
     presets: ClassVar[dict[str, AntPreset]] = PRESETS
 
-    def __init__(self, preset: str = "maml", task: DirectionTask | dict | None = None, horizon: int | None = None):
-        super().__init__(preset, task, horizon)
+    def __init__(self, preset: str = "maml", task: DirectionTask | dict | None = None, horizon: int | None = None,
+                 **render_kwargs: object):
+        super().__init__(preset, task, horizon, **render_kwargs)  # render_mode, width, height, camera_id/_name
 
     def task_reward(self, before, after, xy_velocity, params):
         return params["direction"] * xy_velocity[:, 0]

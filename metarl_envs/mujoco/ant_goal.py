@@ -114,6 +114,7 @@ class AntGoalEnv(AntMetaEnv):
     | preset   | "pearl" | protocol preset (table above)                                                       |
     | task     | None    | initial task (`AntGoalTask` or its dict); default: the first task drawn with seed 0 |
     | horizon  | None    | steps before truncation; None takes the preset's                                    |
+    | render_kwargs | — | `render_mode` (None, "rgb_array", "human"), `width`, `height` (480), `camera_id`/`_name` |
 
     ## Vectorized environment
     `gym.make_vec("MetaRL/AntGoal-v0", num_envs=n, vectorization_mode="vector_entry_point", num_threads=k)`
@@ -149,8 +150,9 @@ class AntGoalEnv(AntMetaEnv):
     task_type = AntGoalTask
     presets: ClassVar[dict[str, AntGoalPreset]] = PRESETS
 
-    def __init__(self, preset: str = "pearl", task: AntGoalTask | dict | None = None, horizon: int | None = None):
-        super().__init__(preset, task, horizon)
+    def __init__(self, preset: str = "pearl", task: AntGoalTask | dict | None = None, horizon: int | None = None,
+                 **render_kwargs: object):
+        super().__init__(preset, task, horizon, **render_kwargs)  # render_mode, width, height, camera_id/_name
 
     @classmethod
     def draw_tasks(cls, preset: AntGoalPreset, rng: np.random.Generator, n: int) -> list[AntGoalTask]:

@@ -104,6 +104,7 @@ class AntVelEnv(VelocityTaskFamily, AntMetaEnv):
     | preset   | "maml"  | protocol preset (table above)                                                        |
     | task     | None    | initial task (`VelocityTask` or its dict); default: the first task drawn with seed 0 |
     | horizon  | None    | steps before truncation; None takes the preset's                                     |
+    | render_kwargs | — | `render_mode` (None, "rgb_array", "human"), `width`, `height` (480), `camera_id`/`_name` |
 
     ## Vectorized environment
     `gym.make_vec("MetaRL/AntVel-v0", num_envs=n, vectorization_mode="vector_entry_point", num_threads=k)`
@@ -139,8 +140,9 @@ class AntVelEnv(VelocityTaskFamily, AntMetaEnv):
 
     presets: ClassVar[dict[str, AntVelPreset]] = PRESETS
 
-    def __init__(self, preset: str = "maml", task: VelocityTask | dict | None = None, horizon: int | None = None):
-        super().__init__(preset, task, horizon)
+    def __init__(self, preset: str = "maml", task: VelocityTask | dict | None = None, horizon: int | None = None,
+                 **render_kwargs: object):
+        super().__init__(preset, task, horizon, **render_kwargs)  # render_mode, width, height, camera_id/_name
 
     def task_reward(self, before, after, xy_velocity, params):
         return -np.abs(xy_velocity[:, 0] - params["velocity"]) + self.preset.forward_offset

@@ -34,6 +34,7 @@ import numpy as np
 from gymnasium import spaces
 
 from metarl_envs.core import MetaEnv, MetaVectorEnv, Preset, Task, check_box_action, check_choice, check_int
+from metarl_envs.mujoco.rendering import DEFAULT_SIZE, TaskRenderer
 
 __all__ = ["ASSETS", "MODEL_FIELDS", "RLLAB", "ModelBatch", "MujocoMetaEnv", "MujocoMetaVectorEnv", "MujocoPreset"]
 
@@ -303,7 +304,7 @@ class MujocoMetaEnv(MetaEnv):
     and implement the batched hooks `observe`, `probe`, `rewards` and `task_arrays` (plus
     `model_scales` when the task changes the physics)."""
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["human", "rgb_array"]}
     xml_file: ClassVar[str]
     frame_skip: ClassVar[int]
     """Gymnasium's frame skip for the family (a preset may set its own)"""
@@ -313,7 +314,9 @@ class MujocoMetaEnv(MetaEnv):
     """"normal": qvel += scale·N(0,1) (gym HalfCheetah/Ant); "uniform": qvel += U[-scale, scale]
     (gym Walker2d/Hopper, rand_param_envs)"""
 
-    def __init__(self, preset: str, task: Task | Mapping[str, Any] | None = None, horizon: int | None = None):
+    def __init__(self, preset: str, task: Task | Mapping[str, Any] | None = None, horizon: int | None = None,
+                 render_mode: str | None = None, width: int = DEFAULT_SIZE, height: int = DEFAULT_SIZE,
+                 camera_id: int | None = None, camera_name: str | None = None):
         if not isinstance(preset, str) or preset not in self.presets:
             raise ValueError(f"{type(self).__name__}: unknown preset {preset!r}; choose from {list(self.presets)}")
         self.preset = self.presets[preset]
@@ -325,6 +328,7 @@ class MujocoMetaEnv(MetaEnv):
         self.observation_space = spaces.Box(-np.inf, np.inf, (dim,), np.float64)
         self._last_obs = np.zeros((1, dim))
         self._init_meta(preset, task, horizon)
+        self._init_rendering(render_mode, width, height, camera_id, camera_name)
 
     def make_batch(self, num_envs: int, num_threads: int = 1) -> ModelBatch:
         frame_skip = self.preset.frame_skip if self.preset.frame_skip is not None else self.frame_skip
@@ -421,6 +425,18 @@ class MujocoMetaEnv(MetaEnv):
 
     def close(self) -> None:
         self._sim.close()
+        self._renderer.close()
+
+    # ----- rendering (metarl_envs.mujoco.rendering) --------------------------------------------
+    def _init_rendering(self, render_mode: str | None, width: int, height: int, camera_id: int | None,
+                        camera_name: str | None) -> None:
+        self._renderer = TaskRenderer(self, render_mode, width, height, camera_id, camera_name)
+        self.render_mode = self._renderer.render_mode
+        self.metadata = {**type(self).metadata, "render_fps": int(np.round(1.0 / self.dt))}
+
+    def render(self) -> np.ndarray | None:
+        """The frame of Gymnasium's MuJoCo renderer with the task drawn in (`rendering.py`)."""
+        return self._renderer.render()
 
 
 class MujocoMetaVectorEnv(MetaVectorEnv):

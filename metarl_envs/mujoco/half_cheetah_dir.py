@@ -134,6 +134,7 @@ class HalfCheetahDirEnv(DirectionTaskFamily, HalfCheetahMetaEnv):
     | preset   | "maml"  | protocol preset (table above) |
     | task     | None    | initial task (`DirectionTask` or its dict); default: the first task drawn with seed 0 |
     | horizon  | None    | steps before truncation; None takes the preset's |
+    | render_kwargs | — | `render_mode` (None, "rgb_array", "human"), `width`, `height` (480), `camera_id`/`_name` |
 
     ## Vectorized environment
     `gym.make_vec("MetaRL/HalfCheetahDir-v0", num_envs=n, vectorization_mode="vector_entry_point",
@@ -170,8 +171,9 @@ class HalfCheetahDirEnv(DirectionTaskFamily, HalfCheetahMetaEnv):
 
     presets: ClassVar[dict[str, HalfCheetahPreset]] = PRESETS
 
-    def __init__(self, preset: str = "maml", task: DirectionTask | dict | None = None, horizon: int | None = None):
-        super().__init__(preset, task, horizon)
+    def __init__(self, preset: str = "maml", task: DirectionTask | dict | None = None, horizon: int | None = None,
+                 **render_kwargs: object):
+        super().__init__(preset, task, horizon, **render_kwargs)  # render_mode, width, height, camera_id/_name
 
     def forward_reward(self, x_velocity, params):
         return params["direction"] * x_velocity

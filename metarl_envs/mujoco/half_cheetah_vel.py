@@ -158,6 +158,7 @@ class HalfCheetahVelEnv(VelocityTaskFamily, HalfCheetahMetaEnv):
     | preset   | "maml"  | protocol preset (table above) |
     | task     | None    | initial task (`VelocityTask` or its dict); default: the first task drawn with seed 0 |
     | horizon  | None    | steps before truncation; None takes the preset's |
+    | render_kwargs | — | `render_mode` (None, "rgb_array", "human"), `width`, `height` (480), `camera_id`/`_name` |
 
     ## Vectorized environment
     `gym.make_vec("MetaRL/HalfCheetahVel-v0", num_envs=n, vectorization_mode="vector_entry_point",
@@ -197,8 +198,9 @@ class HalfCheetahVelEnv(VelocityTaskFamily, HalfCheetahMetaEnv):
 
     presets: ClassVar[dict[str, HalfCheetahVelPreset]] = PRESETS
 
-    def __init__(self, preset: str = "maml", task: VelocityTask | dict | None = None, horizon: int | None = None):
-        super().__init__(preset, task, horizon)
+    def __init__(self, preset: str = "maml", task: VelocityTask | dict | None = None, horizon: int | None = None,
+                 **render_kwargs: object):
+        super().__init__(preset, task, horizon, **render_kwargs)  # render_mode, width, height, camera_id/_name
 
     @classmethod
     def fixed_split(cls, preset: HalfCheetahVelPreset) -> tuple[list[VelocityTask], list[VelocityTask]] | None:

@@ -72,6 +72,7 @@ class HopperParamsEnv(RandParamsMetaEnv):
     | preset   | "pearl" | protocol preset (table above) |
     | task     | None    | initial task (`ModelParamsTask` or its dict); default: the first task drawn with seed 0 |
     | horizon  | None    | steps before truncation; None takes the preset's |
+    | render_kwargs | — | `render_mode` (None, "rgb_array", "human"), `width`, `height` (480), `camera_id`/`_name` |
 
     ## Vectorized environment
     `gym.make_vec("MetaRL/HopperParams-v0", num_envs=n, vectorization_mode="vector_entry_point",
@@ -102,8 +103,9 @@ class HopperParamsEnv(RandParamsMetaEnv):
     presets: ClassVar[dict[str, RandParamsPreset]] = PRESETS
 
     def __init__(self, preset: str = "pearl", task: ModelParamsTask | dict | None = None,
-                 horizon: int | None = None):
-        super().__init__(preset, task, horizon)
+                 horizon: int | None = None,
+                 **render_kwargs: object):
+        super().__init__(preset, task, horizon, **render_kwargs)  # render_mode, width, height, camera_id/_name
 
     def is_healthy(self, qpos: np.ndarray, qvel: np.ndarray) -> np.ndarray:
         height, angle = qpos[:, 1], qpos[:, 2]

@@ -16,6 +16,7 @@ import numpy as np
 from gymnasium import spaces
 
 from metarl_envs.core import Preset, Task, check_choice, check_finite, task_field_error
+from metarl_envs.rendering import RENDER_MODES
 from metarl_envs.toy_text.tabular import TabularEnv, TabularModel, TabularVectorEnv, build_model, render_cells
 
 __all__ = ["FrozenLakeHolesEnv", "FrozenLakeHolesVectorEnv", "FrozenLakePreset", "FrozenLakeTask", "generate_map"]
@@ -214,7 +215,7 @@ class FrozenLakeHolesEnv(TabularEnv):
     | horizon  | None    | steps before truncation; None takes the preset's |
     | is_slippery | False | Gymnasium's slippery ice (1/3 intended, 1/3 each perpendicular) |
     | start_distribution | "start" | "start" (the S cell) or "uniform" (every non-terminal cell) |
-    | render_mode | None | None or "rgb_array" (16 px per cell; ice, holes dark, goal green, agent red) |
+    | render_mode | None | None, "rgb_array" (≈480 px; ice, holes dark, goal green, agent red) or "human" |
 
     ## Vectorized environment
     `gym.make_vec("MetaRL/FrozenLakeHoles-v0", num_envs=n, vectorization_mode="vector_entry_point")`
@@ -252,7 +253,7 @@ class FrozenLakeHolesEnv(TabularEnv):
         self.is_slippery = is_slippery
         self.start_distribution = check_choice("FrozenLakeHolesEnv", "start_distribution", start_distribution,
                                                ("start", "uniform"))
-        self.render_mode = check_choice("FrozenLakeHolesEnv", "render_mode", render_mode, (None, "rgb_array"))
+        self.render_mode = check_choice("FrozenLakeHolesEnv", "render_mode", render_mode, RENDER_MODES)
         # an unknown preset is reported by _init_meta; size the spaces with the default meanwhile
         size = PRESETS[preset if isinstance(preset, str) and preset in PRESETS else "bomrl-high"].map_size
         self.action_space = spaces.Discrete(4)

@@ -16,6 +16,7 @@ import numpy as np
 from gymnasium import spaces
 
 from metarl_envs.core import Preset, Task, check_choice, check_int, task_field_error
+from metarl_envs.rendering import RENDER_MODES
 from metarl_envs.toy_text.tabular import TabularEnv, TabularModel, TabularVectorEnv, build_model, render_cells
 
 __all__ = ["GridNavigationEnv", "GridNavigationPreset", "GridNavigationVectorEnv", "GridTask"]
@@ -198,7 +199,7 @@ class GridNavigationEnv(TabularEnv):
     | task     | None    | initial task (`GridTask` or its dict); default: the first task drawn with seed 0 |
     | horizon  | None    | steps before truncation; None takes the preset's |
     | obs_mode | "coordinates" | "coordinates" (x, y) floats or "index" (the state index) |
-    | render_mode | None | None or "rgb_array" (16 px per cell; goal green, agent blue, outside cells grey) |
+    | render_mode | None | None, "rgb_array" (≈480 px; goal green, agent blue, outside cells grey) or "human" |
 
     ## Vectorized environment
     `gym.make_vec("MetaRL/GridNavigation-v0", num_envs=n, vectorization_mode="vector_entry_point")`
@@ -233,7 +234,7 @@ class GridNavigationEnv(TabularEnv):
     def __init__(self, preset: str = "memrl", task: GridTask | dict | None = None, horizon: int | None = None,
                  obs_mode: str = "coordinates", render_mode: str | None = None):
         self.obs_mode = check_choice("GridNavigationEnv", "obs_mode", obs_mode, ("coordinates", "index"))
-        self.render_mode = check_choice("GridNavigationEnv", "render_mode", render_mode, (None, "rgb_array"))
+        self.render_mode = check_choice("GridNavigationEnv", "render_mode", render_mode, RENDER_MODES)
         # an unknown preset is reported by _init_meta; size the spaces with the default meanwhile
         values = PRESETS[preset if isinstance(preset, str) and preset in PRESETS else "memrl"]
         self.action_space = spaces.Discrete(len(values.actions))

@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from metarl_envs.core import MetaEnv, MetaVectorEnv, Task, check_discrete_action
+from metarl_envs.rendering import present
 
 __all__ = ["TabularEnv", "TabularModel", "TabularVectorEnv", "build_model", "initial_state",
            "render_cells", "tabular_step"]
@@ -130,7 +131,7 @@ class TabularEnv(MetaEnv):
     """Single-env plumbing shared by the tabular envs. Subclasses implement `_build_model(task)`
     (cached per task), `_observe(states) -> batched observations` and `_render_image()`."""
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 4}
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array", "human"], "render_fps": 4}
 
     def _build_model(self, task: Task) -> TabularModel:
         raise NotImplementedError
@@ -205,9 +206,9 @@ class TabularEnv(MetaEnv):
                 {"state": self._state})
 
     def render(self) -> np.ndarray | None:
-        if self.render_mode != "rgb_array":
+        if self.render_mode is None:
             return None
-        return self._render_image()
+        return present(self, self._render_image())
 
     def _render_image(self) -> np.ndarray:
         raise NotImplementedError
@@ -303,10 +304,14 @@ class TabularVectorEnv(MetaVectorEnv):
         return obs, reward, terminated, truncated, info
 
 
-def render_cells(colors: np.ndarray, cell_px: int = 16, markers: Sequence[tuple[int, int, tuple]] = ()) -> np.ndarray:
+def render_cells(colors: np.ndarray, cell_px: int | None = None,
+                 markers: Sequence[tuple[int, int, tuple]] = ()) -> np.ndarray:
     """An RGB image (uint8) of a grid of cell colours (rows, cols, 3), one-pixel grey grid lines,
-    and round markers (row, col, rgb) drawn in the given cells."""
+    and round markers (row, col, rgb) drawn in the given cells. Cells are `cell_px` pixels wide
+    (default: the grid fills about 480 pixels, at least 32 per cell)."""
     colors = np.asarray(colors, dtype=np.uint8)
+    if cell_px is None:
+        cell_px = max(32, 480 // max(colors.shape[:2]))
     image = np.repeat(np.repeat(colors, cell_px, axis=0), cell_px, axis=1)
     image[::cell_px, :] = (128, 128, 128)
     image[:, ::cell_px] = (128, 128, 128)
