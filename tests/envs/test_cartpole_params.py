@@ -100,7 +100,7 @@ def test_render_draws_cart_and_pole():
     env = gym.make(ENV_ID, render_mode="rgb_array")
     env.reset(seed=0)
     image = env.render()
-    assert image.shape == (160, 240, 3) and image.dtype == np.uint8
+    assert image.shape == (400, 600, 3) and image.dtype == np.uint8
     assert np.any(np.all(image == (202, 152, 101), axis=-1)) and np.any(np.all(image == 0, axis=-1))
 
 

@@ -134,7 +134,8 @@ def test_rgb_render():
     env = gym.make(ENV_ID, render_mode="rgb_array", task={"tiles": ["SFFF", "FHFH", "FFFH", "HFFG"]})
     env.reset(seed=0)
     image = env.render()
-    assert image.shape == (64, 64, 3) and image.dtype == np.uint8
-    assert tuple(image[8, 8]) == (220, 40, 40)           # agent on S
-    assert tuple(image[16 + 8, 16 + 8]) == (25, 40, 80)  # hole at (1, 1)
-    assert tuple(image[56, 56]) == (60, 180, 75)         # goal
+    cell = 120  # 480 pixels over 4 cells
+    assert image.shape == (4 * cell, 4 * cell, 3) and image.dtype == np.uint8
+    assert tuple(image[cell // 2, cell // 2]) == (220, 40, 40)                  # agent on S
+    assert tuple(image[cell + cell // 2, cell + cell // 2]) == (25, 40, 80)     # hole at (1, 1)
+    assert tuple(image[4 * cell - 8, 4 * cell - 8]) == (60, 180, 75)           # goal

@@ -172,8 +172,9 @@ def test_rgb_render():
     env = gym.make(ENV_ID, preset="pmeta", render_mode="rgb_array", task={"goal": [4, 4], "size": 5})
     env.reset(seed=0)
     image = env.render()
-    assert image.shape == (9 * 16, 9 * 16, 3) and image.dtype == np.uint8
+    cell = 480 // 9
+    assert image.shape == (9 * cell, 9 * cell, 3) and image.dtype == np.uint8
     # agent (blue) at (0, 0): bottom-left cell; goal (green) at (4, 4); cells outside the 5×5 grid grey
-    assert tuple(image[8 * 16 + 8, 8]) == (0, 90, 200)
-    assert tuple(image[4 * 16 + 8, 4 * 16 + 8]) == (60, 180, 75)
-    assert tuple(image[8, 8 * 16 + 8]) == (90, 90, 90)
+    assert tuple(image[8 * cell + cell // 2, cell // 2]) == (0, 90, 200)
+    assert tuple(image[4 * cell + 8, 4 * cell + 8]) == (60, 180, 75)
+    assert tuple(image[8, 8 * cell + 8]) == (90, 90, 90)

@@ -86,6 +86,6 @@ def test_render_draws_track_flag_and_car():
     env = gym.make(ENV_ID, render_mode="rgb_array")
     env.reset(seed=0)
     image = env.render()
-    assert image.shape == (160, 240, 3) and image.dtype == np.uint8
+    assert image.shape == (400, 600, 3) and image.dtype == np.uint8
     for colour in ((0, 0, 0), (200, 30, 30), (0, 90, 200)):
         assert np.any(np.all(image == colour, axis=-1)), colour

@@ -116,5 +116,5 @@ def test_render_shows_goal_and_agent():
     env = gym.make(ENV_ID, render_mode="rgb_array", task=UP)
     env.reset(seed=0)
     image = env.render()
-    assert image.shape == (128, 128, 3) and image.dtype == np.uint8
+    assert image.shape == (400, 400, 3) and image.dtype == np.uint8
     assert np.any(np.all(image == (60, 180, 75), axis=-1)) and np.any(np.all(image == (0, 90, 200), axis=-1))
