@@ -84,7 +84,7 @@ class BOMRLConfig:
         return config_from_dict(cls, data)
 
 
-class BOMRL:
+class BOMRL(tabular.TabularParameterAgent):
     """Tabular BO-MRL; parameters are logits ϕ[s, a] (numpy float64)."""
 
     name = "BO-MRL"
@@ -94,8 +94,8 @@ class BOMRL:
         if not isinstance(config, BOMRLConfig):
             raise TypeError(f"BOMRL: config must be a BOMRLConfig, got {type(config).__name__}")
         self.env_id, self.config, self.env_kwargs = env_id, config, dict(env_kwargs or {})
-        self.tasks = tabular.TaskEstimator(env_id, self.env_kwargs, config.discount, config.estimator,
-                                           config.episodes_per_step)
+        self.estimator = tabular.TaskEstimator(env_id, self.env_kwargs, config.discount, config.estimator,
+                                               config.episodes_per_step)
         self.phi: np.ndarray | None = None
 
     # ----- Algorithm 1 -----------------------------------------------------------------------
@@ -115,7 +115,7 @@ class BOMRL:
             hypergradients, pre, post, residuals = [], [], [], []
             for index in batch:
                 task = train_tasks[int(index)]
-                q_values, nu, pre_return, steps = self.tasks.estimate(task, self.phi, rng)          # line 3
+                q_values, nu, pre_return, steps = self.estimator.estimate(task, self.phi, rng)          # line 3
                 theta = solvers.solve_surrogate(self.phi, q_values, cfg.lam, cfg.divergence, nu)     # line 4
                 hyper, info, post_return, post_steps = self._hypergradient(task, theta, q_values, nu, rng)  # 5-6
                 hypergradients.append(hyper)
@@ -140,13 +140,13 @@ class BOMRL:
                        rng: np.random.Generator) -> tuple[np.ndarray, dict[str, float], float, int]:
         """∇_ϕ J_τ(π_θ') by implicit differentiation: (hypergradient, CG info, J(θ') estimate, env steps)."""
         cfg = self.config
-        model = self.tasks.model(task) if cfg.estimator == "exact" else None
+        model = self.estimator.model(task) if cfg.estimator == "exact" else None
         if model is not None:  # exact: Q^{π_ϕ}, ν^{π_ϕ} differentiable in ϕ (Prop. 1 in full)
             hyper, info = solvers.implicit_hypergradient(model, self.phi, theta, cfg.lam, cfg.divergence,
                                                          cfg.discount, cfg.cg_iterations)
             post = float(tabular.expected_return(model, torch.as_tensor(theta), cfg.discount))
             return hyper, info, post, 0
-        q_post, nu_post, post, steps = self.tasks.estimate(task, theta, rng)  # line 5: MC at π_θ'
+        q_post, nu_post, post, steps = self.estimator.estimate(task, theta, rng)  # line 5: MC at π_θ'
         outer = torch.as_tensor(tabular.policy_gradient(theta, q_post, nu_post, cfg.discount))
         hyper, info = solvers.implicit_hypergradient(
             None, self.phi, theta, cfg.lam, cfg.divergence, cfg.discount, cfg.cg_iterations,
@@ -170,10 +170,11 @@ class BOMRL:
             raise RuntimeError("BOMRL.meta_params: call meta_train() or load() first")
         return self.phi.copy()
 
-    def adapt(self, task: Task, params: np.ndarray, *, rng: np.random.Generator) -> tuple[np.ndarray, int]:
-        """One one-time adaptation Alg(i) from π_params: evaluate Q once, solve the surrogate."""
-        q_values, nu, _, steps = self.tasks.estimate(task, params, rng)
-        return solvers.solve_surrogate(params, q_values, self.config.lam, self.config.divergence, nu), steps
+    def adapt_round(self, params: Sequence[np.ndarray], rollouts: Any) -> list[np.ndarray]:
+        """One one-time adaptation Alg(i) per task from π_params: Q once (the round's episodes, or the
+        model when privileged), then the surrogate solved."""
+        return [solvers.solve_surrogate(p, q_values, self.config.lam, self.config.divergence, nu)
+                for p, (q_values, nu) in zip(params, self.round_estimates(params, rollouts), strict=True)]
 
     def policy_matrix(self, params: np.ndarray) -> np.ndarray:
         return torch.softmax(torch.as_tensor(params), dim=-1).numpy()

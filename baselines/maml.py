@@ -23,8 +23,8 @@
 |        | standardised over the meta-batch (Stadie et al. 2018; ProMP `vpg_maml.py`, sgmrl.md §1.5) |
 | Adam outer | lr 1e-3, one step per iteration on the mean task surrogate (ProMP / SG-MRL code) |
 
-Meta-test adaptation (`adapt`) is one VPG step from `adaptation_episodes` fresh trajectories (default
-`episodes_per_task`) with step size `adaptation_lrs[k]` at step k + 1 (default `inner_lr` at every
+Meta-test adaptation (`adapt_round`) is one VPG step per round from the round's trajectories (the
+protocol's `adaptation_episodes`) with step size `adaptation_lrs[k]` at step k + 1 (default `inner_lr` at every
 step; the last entry repeats), its surrogate reduced by `adaptation_reduction` (default: as in
 training). The original MAML test script (cbfinn/maml_rl `maml_examples/test_maml_point.py`) adapts
 with rllab's VPG: 4000-step batches (40 trajectories of 100 steps), a mean over every sample
@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,8 +44,9 @@ import numpy as np
 import torch
 
 from baselines.common import estimators, training
-from baselines.common.agent import Callback, TrainingLog, config_from_dict
+from baselines.common.agent import Callback, ParameterAgent, Phase, TrainingLog, config_from_dict
 from baselines.common.policies import Params, detach
+from baselines.common.sampler import TrajectoryBatch
 from baselines.common.trpo import trpo_step
 from metarl_envs.core import Task
 
@@ -87,8 +88,6 @@ class MAMLConfig:
     first_order: bool = False
     exploration: bool = False
     """E-MAML: add the pre-update score-function term"""
-    adaptation_episodes: int | None = None
-    """trajectories per meta-test adaptation step (None: episodes_per_task)"""
     adaptation_lrs: tuple[float, ...] = ()
     """meta-test step sizes of adaptation steps 1, 2, … (the last repeats; (): inner_lr at every step)"""
     adaptation_reduction: str | None = None
@@ -98,8 +97,6 @@ class MAMLConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden_sizes", tuple(int(h) for h in self.hidden_sizes))
         object.__setattr__(self, "adaptation_lrs", tuple(float(lr) for lr in self.adaptation_lrs))
-        if self.adaptation_episodes is not None and self.adaptation_episodes < 1:
-            raise ValueError(f"MAMLConfig.adaptation_episodes={self.adaptation_episodes!r}: must be ≥ 1 or None")
         if not all(math.isfinite(lr) and lr > 0 for lr in self.adaptation_lrs):
             raise ValueError(f"MAMLConfig.adaptation_lrs={self.adaptation_lrs!r}: step sizes must be finite and > 0")
         if self.reduction not in estimators.REDUCTIONS:
@@ -137,7 +134,7 @@ class AdaptedParams(dict):
         self.adaptation_steps = adaptation_steps
 
 
-class MAML:
+class MAML(ParameterAgent):
     name = "maml"
     config_class = MAMLConfig
 
@@ -224,33 +221,25 @@ class MAML:
     def meta_params(self) -> Params:
         return detach(self.policy.meta_params())
 
-    def adapt(self, task: Task, params: Params, *, rng: np.random.Generator) -> tuple[Params, int]:
-        adapted, steps = self.adapt_tasks([task], [params], rng=rng)
-        return adapted[0], int(steps[0])
+    def episode_policy(self, params: Sequence[Params], phase: Phase,
+                       rng: np.random.Generator) -> Callable[[np.ndarray], np.ndarray]:
+        return training.episode_policy(self.policy, params, phase, rng)
 
-    def adapt_tasks(self, tasks: Sequence[Task], params: Sequence[Params], *,
-                    rng: np.random.Generator) -> tuple[list[Params], np.ndarray]:
-        """`adapt` for several tasks at once (one sampler call): (new params, env steps per task)."""
+    def adapt_round(self, params: Sequence[Params], rollouts: TrajectoryBatch) -> list[AdaptedParams]:
+        """One VPG step per task from the round's episodes, at the schedule's step size."""
         cfg = self.config
-        batch = self.sampler.collect(self.policy, list(params), tasks, cfg.adaptation_episodes or cfg.episodes_per_task,
-                                     rng)
-        step_weights = estimators.as_weights(estimators.weights(batch, cfg.weight_spec))
-        gradients, stacked = estimators.policy_gradients(self.policy, list(params), estimators.BatchTensors.of(batch),
-                                                         step_weights, cfg.adaptation_reduction or cfg.reduction,
-                                                         create_graph=False)
+        step_weights = estimators.as_weights(estimators.weights(rollouts, cfg.weight_spec))
+        tensors = estimators.BatchTensors.of(rollouts)
+        gradients, stacked = estimators.policy_gradients(self.policy, list(params), tensors, step_weights,
+                                                         cfg.adaptation_reduction or cfg.reduction, create_graph=False)
         done = [getattr(p, "adaptation_steps", 0) for p in params]
         lrs = torch.tensor([cfg.adaptation_lr(d + 1) for d in done])
         new = {k: stacked[k].detach() + lrs.reshape(-1, *[1] * (g.dim() - 1)) * g for k, g in gradients.items()}
-        adapted = [AdaptedParams(p, d + 1) for p, d in zip(estimators.unstack(new, len(tasks)), done, strict=True)]
-        return adapted, batch.mask.sum(axis=(1, 2))
+        return [AdaptedParams(p, d + 1) for p, d in zip(estimators.unstack(new, len(params)), done, strict=True)]
 
     def act(self, obs: np.ndarray, params: Params, *, deterministic: bool = False,
             rng: np.random.Generator | None = None) -> np.ndarray:
         return training.act(self.policy, obs, params, deterministic=deterministic, rng=rng)
-
-    def act_tasks(self, obs: np.ndarray, params: Sequence[Params], *, rng: np.random.Generator) -> np.ndarray:
-        """`act` for observations (task, ...) with one parameter set per task, in one call."""
-        return training.act(self.policy, obs, list(params), deterministic=False, rng=rng)
 
     def save(self, path: str | Path) -> None:
         training.save_agent(self, path)

@@ -15,8 +15,8 @@ trajectory, averaged over D, no baseline. The meta-gradient of task i is λ(θ̃
 |---|---|---|
 | β | inner step size 0.02 | PAPER value, INFERRED meaning (§2.2) |
 | inner init | `inner_init="meta"`: θ⁰ = w (default); `"warm"`: θ⁰ = the task's last θ̃_i (finite task | §2.3 item 2 |
-|            | family; still anchored at the current w by λ; meta-test `adapt` starts there too when the | |
-|            | task is known). The θ̃_i are agent state, saved with it (`inner_state.pt`) | |
+|            | family, meta-training only; still anchored at the current w by λ). The θ̃_i are agent | |
+|            | state, saved with it (`inner_state.pt`) | |
 | inner data | fresh D = 10 trajectories at every inner step (on-policy) | [DEFAULT] §2.3 item 3 |
 | `gradient="exact"` | ∇J_i on a tabular env's model instead of ĝ (an ablation: Algorithm 1 without | ours |
 |                    | sampling noise; no inner trajectories, the logged pre-adaptation return is the | |
@@ -31,14 +31,16 @@ trajectory, averaged over D, no baseline. The meta-gradient of task i is λ(θ̃
 | per-task log (Fig. 1 right) | `extra["task_<i>_return"]`: that mean (undiscounted), each sampled task i | §2.3 10-11 |
 |                             | (its train-set index); tabular envs also `extra["task_<i>_ratio"]` = exact | |
 |                             | J(θ̃_i) / J* (undiscounted H-step return on the model / value iteration's optimum) | |
-| output / meta-test | w; `adapt` = the K-step inner solve anchored at its input (w at k = 0) | [DEFAULT] §2.3 item 8 |
+| output / meta-test | w; each adaptation round is one inner step from θ⁰ = w anchored at w | §2.3 item 8 |
+|                    | on the round's D trajectories (K rounds = the K-step solve); the agent | |
+|                    | cannot tell the test task, so there is no warm start at meta-test | |
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,9 +49,9 @@ import numpy as np
 import torch
 
 from baselines.common import estimators, training
-from baselines.common.agent import Callback, TrainingLog, config_from_dict
+from baselines.common.agent import Callback, ParameterAgent, Phase, TrainingLog, config_from_dict
 from baselines.common.policies import Params, build_policy, detach
-from baselines.common.sampler import Sampler
+from baselines.common.sampler import Sampler, TrajectoryBatch
 from metarl_envs.core import Task
 
 __all__ = ["MEMRL", "MEMRLConfig", "meta_gradient", "moreau_inner_update"]
@@ -116,7 +118,7 @@ def meta_gradient(thetas: Sequence[Mapping[str, torch.Tensor]], anchor: Mapping[
     return {k: moreau_lambda * (torch.stack([t[k] for t in thetas]).mean(0) - anchor[k]) for k in anchor}
 
 
-class MEMRL:
+class MEMRL(ParameterAgent):
     name = "memrl"
     config_class = MEMRLConfig
 
@@ -224,9 +226,12 @@ class MEMRL:
     def exact_gradient(self, task: Task, theta: Params) -> Params:
         """∇_θ J_i(θ), J_i the γ-discounted H-step return on the task's exact model (eq. (1)): the
         expectation of the sampled ĝ of eqs. (8)-(9)."""
+        return self.model_gradient(self._model(task)[1], theta)
+
+    def model_gradient(self, torch_model: Any, theta: Params) -> Params:
+        """∇_θ of the γ-discounted H-step return of π_θ on a tabular model (a `TorchModel`)."""
         from baselines.common.tabular import finite_horizon_return
 
-        _, torch_model, _ = self._model(task)
         leaves = {k: v.detach().requires_grad_(True) for k, v in theta.items()}
         with torch.enable_grad():
             probabilities = self.policy.probabilities(leaves, self._state_observations()).double()
@@ -243,9 +248,36 @@ class MEMRL:
     def meta_params(self) -> Params:
         return detach(self.policy.meta_params())
 
-    def adapt(self, task: Task, params: Params, *, rng: np.random.Generator) -> tuple[Params, int]:
-        thetas, steps, _ = self.solve_inner([task], params, rng, self._starts([task], params))
-        return thetas[0], steps
+    @property
+    def privileged(self) -> bool:
+        """gradient='exact' reads each test task's exact model: the privileged track."""
+        return self.config.gradient == "exact"
+
+    def start_trial(self, num_tasks: int) -> None:
+        """θ⁰ = w for every test task (the agent cannot tell which task it faces), anchored at w."""
+        super().start_trial(num_tasks)
+        self._anchor = self.meta_params()
+
+    def episode_policy(self, params: Sequence[Params], phase: Phase,
+                       rng: np.random.Generator) -> Callable[[np.ndarray], np.ndarray]:
+        return training.episode_policy(self.policy, params, phase, rng)
+
+    def adapt_round(self, params: Sequence[Params], rollouts: TrajectoryBatch) -> list[Params]:
+        """One step θ ← θ + β(ĝ − λ(θ − w)) of the inner solve per round (eq. (16)), ĝ from the
+        round's D trajectories (or ∇J_i on the task's model, privileged)."""
+        cfg, thetas = self.config, [dict(p) for p in params]
+        if cfg.gradient == "exact":
+            from baselines.common.tabular import TorchModel
+
+            gradients = [self.model_gradient(TorchModel.from_model(m), t)
+                         for m, t in zip(self.trial_models, thetas, strict=True)]
+        else:
+            step_weights = estimators.as_weights(estimators.weights(rollouts, cfg.weight_spec))
+            grads, _ = estimators.policy_gradients(self.policy, thetas, estimators.BatchTensors.of(rollouts),
+                                                   step_weights, "episode_sum", create_graph=False)
+            gradients = estimators.unstack({n: g.detach() for n, g in grads.items()}, len(thetas))
+        return [detach(moreau_inner_update(t, self._anchor, g, cfg.inner_lr, cfg.moreau_lambda))
+                for t, g in zip(thetas, gradients, strict=True)]
 
     def act(self, obs: np.ndarray, params: Params, *, deterministic: bool = False,
             rng: np.random.Generator | None = None) -> np.ndarray:

@@ -19,22 +19,25 @@ policies, averaged over the training tasks.
 | η^k, η, β | 1/(1 + λ) (exact minimiser of Ξ in expected mode), 0.5/λ, 1 | erratum 6 [DEFAULT] |
 | mode | "expected" (eq. 6, the task's model) or "sampled" (eq. 7, ε-greedy transitions) | §IV-A |
 | policy | greedy in Q, ties split uniformly | §IV-A |
-| adaptation (meta-test) | one round on the task alone from Q^π: returns the personalized table (PP) | [DEFAULT] §6.2 |
+| adaptation (meta-test) | one round on the task alone from Q^π: returns the personalized table (PP); | [DEFAULT] §6.2 |
+|                        | sampled mode: one eq. (7) pass over the round's episodes per round | ours (v2) |
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
 from baselines.common import tabular
-from baselines.common.agent import Callback, IterationRecord, TrainingLog, config_from_dict
+from baselines.common.agent import Callback, IterationRecord, ParameterAgent, Phase, TrainingLog, config_from_dict
 from baselines.common.oracles import TabularModel, policy_return
+from baselines.common.sampler import TrajectoryBatch
 from metarl_envs.core import Task
 
 __all__ = ["PMetaRL", "PMetaRLConfig", "regularized_bellman"]
@@ -114,7 +117,7 @@ class PMetaRLConfig:
         return config_from_dict(cls, data)
 
 
-class PMetaRL:
+class PMetaRL(ParameterAgent):
     """Params are {"meta": Q^π, "personal": Q_i^{π_i} or absent}; the policy is greedy in the personal
     table when there is one (PP), else in the meta table (MP)."""
 
@@ -160,49 +163,64 @@ class PMetaRL:
     def _round(self, task: Task, q_meta: np.ndarray,
                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, int]:
         """One round on one task: (personalized table, auxiliary table, env steps)."""
-        cfg = self.config
-        auxiliary = q_meta.copy()                                               # eq. 25: Q_i^π ← Q^π
-        personal = q_meta.copy() if cfg.reset_personal_each_round or task not in self.q_personal \
+        personal = q_meta.copy() if self.config.reset_personal_each_round or task not in self.q_personal \
             else self.q_personal[task].copy()                                   # line 7
-        steps = 0
+        return self._personal_round(q_meta, personal, lambda q, anchor: self._personal_update(task, q, anchor, rng))
+
+    def _personal_round(self, q_meta: np.ndarray, personal: np.ndarray,
+                        update: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, int]]
+                        ) -> tuple[np.ndarray, np.ndarray, int]:
+        """Lines 9-12: R times (K personalized updates `update(Q_i, anchor)`, then the auxiliary step)."""
+        cfg, auxiliary, steps = self.config, q_meta.copy(), 0                   # eq. 25: Q_i^π ← Q^π
         for _ in range(cfg.personal_updates):                                   # line 9: r = 1..R
             for _ in range(cfg.inner_updates):                                  # K updates, eq. (6)/(7)
-                personal, used = self._personal_update(task, personal, auxiliary, rng)
+                personal, used = update(personal, auxiliary)
                 steps += used
             auxiliary = auxiliary - cfg.step_aux * cfg.lam * (auxiliary - personal)   # line 11, eq. (8)
         return personal, auxiliary, steps
 
     def _personal_update(self, task: Task, personal: np.ndarray, anchor: np.ndarray,
                          rng: np.random.Generator) -> tuple[np.ndarray, int]:
-        cfg, (model, inside) = self.config, self._model(task)
-        step = cfg.step_personal
-        if cfg.mode == "expected":                                              # eq. (6), all (s, a) ∈ S_i × A
-            target = model.expected_reward + cfg.discount * model.live_transition @ _bootstrap(model, personal)
-            updated = personal + step * (target - personal) - step * cfg.lam * (personal - anchor)
-            return np.where(inside[:, None], updated, personal), 0
-        return self._sampled_update(task, personal, anchor, rng)
-
-    def _sampled_update(self, task: Task, personal: np.ndarray, anchor: np.ndarray,
-                        rng: np.random.Generator) -> tuple[np.ndarray, int]:
-        """Eq. (7) on every transition of `episodes_per_update` ε-greedy episodes, in order."""
-        cfg, (model, _) = self.config, self._model(task)
+        model, inside = self._model(task)
+        if self.config.mode == "expected":
+            return self._expected_update(model, inside, personal, anchor)
         if self._sampler is None:
             from baselines.common.sampler import Sampler
 
             self._sampler = Sampler(self.env_id, self.env_kwargs)
-        behaviour = (1 - cfg.exploration) * greedy_policy(personal) + cfg.exploration / personal.shape[1]
-        batch = self._sampler.rollout([task], cfg.episodes_per_update,
+        behaviour = self._behaviour(personal)
+        batch = self._sampler.rollout([task], self.config.episodes_per_update,
                                       lambda obs: tabular.sample_actions(behaviour, tabular.batch_states(obs), rng),
                                       rng)
-        states = tabular.batch_states(batch.observations)[0]
-        next_states = np.concatenate([states[:, 1:], tabular.batch_states(batch.final_observations)[0][:, None]], 1)
-        q, step = personal.copy(), cfg.step_personal
-        for e, t in zip(*np.nonzero(batch.mask[0]), strict=True):
-            s, a, s_next = states[e, t], int(batch.actions[0, e, t]), next_states[e, t]
-            bootstrap = 0.0 if batch.terminated[0, e, t] or model.terminal[s_next] else q[s_next].max()
-            target = batch.rewards[0, e, t] + cfg.discount * bootstrap
+        return self._sampled_update(batch, 0, personal, anchor), batch.env_steps
+
+    def _expected_update(self, model: TabularModel, inside: np.ndarray, personal: np.ndarray,
+                         anchor: np.ndarray) -> tuple[np.ndarray, int]:
+        """Eq. (6) on every (s, a) ∈ S_i × A of the task's model: (the updated table, 0 env steps)."""
+        cfg, step = self.config, self.config.step_personal
+        target = model.expected_reward + cfg.discount * model.live_transition @ _bootstrap(model, personal)
+        updated = personal + step * (target - personal) - step * cfg.lam * (personal - anchor)
+        return np.where(inside[:, None], updated, personal), 0
+
+    def _behaviour(self, personal: np.ndarray) -> np.ndarray:
+        """The ε-greedy behaviour policy on a personalized table (sampled mode)."""
+        eps = self.config.exploration
+        return (1 - eps) * greedy_policy(personal) + eps / personal.shape[1]
+
+    def _sampled_update(self, batch: TrajectoryBatch, index: int, personal: np.ndarray,
+                        anchor: np.ndarray) -> np.ndarray:
+        """Eq. (7) on every transition of task `index`'s episodes of `batch`, in order (an episode
+        ends on entering a terminal state, so termination alone stops the bootstrap)."""
+        cfg, q, step = self.config, personal.copy(), self.config.step_personal
+        states = tabular.batch_states(batch.observations)[index]
+        next_states = np.concatenate([states[:, 1:], tabular.batch_states(batch.final_observations)[index][:, None]],
+                                     1)
+        for e, t in zip(*np.nonzero(batch.mask[index]), strict=True):
+            s, a, s_next = states[e, t], int(batch.actions[index, e, t]), next_states[e, t]
+            bootstrap = 0.0 if batch.terminated[index, e, t] else q[s_next].max()
+            target = batch.rewards[index, e, t] + cfg.discount * bootstrap
             q[s, a] += step * (target - q[s, a]) - step * cfg.lam * (q[s, a] - anchor[s, a])
-        return q, batch.env_steps
+        return q
 
     def _aggregate(self, q_meta: np.ndarray, auxiliaries: Sequence[np.ndarray],
                    masks: Sequence[np.ndarray]) -> np.ndarray:
@@ -228,13 +246,41 @@ class PMetaRL:
             raise RuntimeError("PMetaRL.meta_params: call meta_train() or load() first")
         return {"meta": self.q_meta.copy()}
 
-    def adapt(self, task: Task, params: Mapping[str, np.ndarray], *,
-              rng: np.random.Generator) -> tuple[dict[str, np.ndarray], int]:
-        """One round of Algorithm 1 with this task alone: the personalized table is the adapted policy
-        (PP) and the meta table takes this task's aggregation step (for a further round)."""
-        personal, auxiliary, steps = self._round(task, params["meta"], rng)
-        meta = self._aggregate(params["meta"], [auxiliary], [self._model(task)[1]])
-        return {"meta": meta, "personal": personal}, steps
+    @property
+    def privileged(self) -> bool:
+        """mode='expected' updates on each test task's exact model: the privileged track."""
+        return self.config.mode == "expected"
+
+    def episode_policy(self, params: Sequence[Mapping[str, np.ndarray]], phase: Phase,
+                       rng: np.random.Generator) -> Callable[[np.ndarray], np.ndarray]:
+        """Adaptation rounds act ε-greedily on the personalized table (sampled mode); evaluation
+        episodes greedily in it (PP), or in the meta table before any round (MP)."""
+        if phase == "adapt" and not self.privileged:
+            tables = [p.get("personal", p["meta"]) for p in params]
+            return tabular.task_policy_sampler(np.stack([self._behaviour(q) for q in tables]), rng)
+        return tabular.task_policy_sampler(np.stack([self.policy_matrix(p) for p in params]), rng)
+
+    def adapt_round(self, params: Sequence[Mapping[str, np.ndarray]], rollouts: TrajectoryBatch) -> list[dict]:
+        """One round of Algorithm 1 per task, alone: the personalized table is the adapted policy (PP)
+        and the meta table takes this task's aggregation step (for a further round). Expected mode
+        runs the R·K updates of eq. (6) on the task's model; sampled mode one pass of eq. (7) over
+        the round's episodes. The task's own states S_i are those its model reaches (expected mode);
+        sampled mode cannot tell them, so its aggregation covers every state (the others are
+        unreachable in the task and never scored)."""
+        adapted = []
+        for i, p in enumerate(params):
+            meta = p["meta"]
+            if self.privileged:
+                model = self.trial_models[i]
+                inside = tabular.reachable_states(model)
+                personal, auxiliary, _ = self._personal_round(meta, meta.copy(), functools.partial(
+                    self._expected_update, model, inside))
+            else:
+                inside = np.ones(meta.shape[0], dtype=bool)
+                personal = self._sampled_update(rollouts, i, p.get("personal", meta), meta)
+                auxiliary = meta - self.config.step_aux * self.config.lam * (meta - personal)
+            adapted.append({"meta": self._aggregate(meta, [auxiliary], [inside]), "personal": personal})
+        return adapted
 
     def policy_matrix(self, params: Mapping[str, np.ndarray]) -> np.ndarray:
         return greedy_policy(params["personal"] if "personal" in params else params["meta"])

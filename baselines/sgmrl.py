@@ -33,7 +33,7 @@ off (sgmrl.md §3); here the coefficient is the raw return estimate, so the term
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +41,7 @@ import numpy as np
 import torch
 
 from baselines.common import estimators, training
-from baselines.common.agent import Callback, TrainingLog, config_from_dict
+from baselines.common.agent import Callback, ParameterAgent, Phase, TrainingLog, config_from_dict
 from baselines.common.policies import Params, detach
 from baselines.common.returns import normalize
 from baselines.common.sampler import TrajectoryBatch
@@ -131,7 +131,7 @@ def score_coefficients(outer_batch: TrajectoryBatch, config: SGMRLConfig) -> tor
     return torch.as_tensor(config.debias_coef * returns, dtype=torch.float32)
 
 
-class SGMRL:
+class SGMRL(ParameterAgent):
     name = "sgmrl"
     config_class = SGMRLConfig
 
@@ -186,25 +186,20 @@ class SGMRL:
     def meta_params(self) -> Params:
         return detach(self.policy.meta_params())
 
-    def adapt(self, task: Task, params: Params, *, rng: np.random.Generator) -> tuple[Params, int]:
-        adapted, steps = self.adapt_tasks([task], [params], rng=rng)
-        return adapted[0], int(steps[0])
+    def episode_policy(self, params: Sequence[Params], phase: Phase,
+                       rng: np.random.Generator) -> Callable[[np.ndarray], np.ndarray]:
+        return training.episode_policy(self.policy, params, phase, rng)
 
-    def adapt_tasks(self, tasks: Sequence[Task], params: Sequence[Params], *,
-                    rng: np.random.Generator) -> tuple[list[Params], np.ndarray]:
-        """One inner step (eq. (12)) per task from `episodes_per_task` fresh trajectories, all tasks batched."""
-        batch = self.sampler.collect(self.policy, list(params), tasks, self.config.episodes_per_task, rng)
-        tensors, step_weights, _ = self._step_data(batch)
+    def adapt_round(self, params: Sequence[Params], rollouts: TrajectoryBatch) -> list[Params]:
+        """One inner step (eq. (12)) per task from the round's trajectories, all tasks batched."""
+        tensors, step_weights, _ = self._step_data(rollouts)
         adapted = estimators.inner_step(self.policy, list(params), tensors, step_weights, self.config.inner_lr,
                                 self.config.reduction, first_order=True)
-        return [detach(p) for p in adapted], batch.mask.sum(axis=(1, 2))
+        return [detach(p) for p in adapted]
 
     def act(self, obs: np.ndarray, params: Params, *, deterministic: bool = False,
             rng: np.random.Generator | None = None) -> np.ndarray:
         return training.act(self.policy, obs, params, deterministic=deterministic, rng=rng)
-
-    def act_tasks(self, obs: np.ndarray, params: Sequence[Params], *, rng: np.random.Generator) -> np.ndarray:
-        return training.act(self.policy, obs, list(params), deterministic=False, rng=rng)
 
     def save(self, path: str | Path) -> None:
         training.save_agent(self, path)

@@ -62,7 +62,7 @@ class TabularMAMLConfig:
         return config_from_dict(cls, data)
 
 
-class TabularMAML:
+class TabularMAML(tabular.TabularParameterAgent):
     name = "MAML (tabular)"
     config_class = TabularMAMLConfig
 
@@ -70,8 +70,8 @@ class TabularMAML:
         if not isinstance(config, TabularMAMLConfig):
             raise TypeError(f"TabularMAML: config must be a TabularMAMLConfig, got {type(config).__name__}")
         self.env_id, self.config, self.env_kwargs = env_id, config, dict(env_kwargs or {})
-        self.tasks = tabular.TaskEstimator(env_id, self.env_kwargs, config.discount, config.estimator,
-                                           config.episodes_per_step)
+        self.estimator = tabular.TaskEstimator(env_id, self.env_kwargs, config.discount, config.estimator,
+                                               config.episodes_per_step)
         self._exact = tabular.TaskEstimator(env_id, self.env_kwargs, config.discount, "exact", 1)
         self.phi: np.ndarray | None = None
 
@@ -109,11 +109,11 @@ class TabularMAML:
             raise RuntimeError("TabularMAML.meta_params: call meta_train() or load() first")
         return self.phi.copy()
 
-    def adapt(self, task: Task, params: np.ndarray, *, rng: np.random.Generator) -> tuple[np.ndarray, int]:
-        """One policy-gradient step θ' = θ + α ∇J_τ(θ) (exact, or MC from one collection)."""
-        q_values, nu, _, steps = self.tasks.estimate(task, params, rng)
-        gradient = tabular.policy_gradient(params, q_values, nu, self.config.discount)
-        return params + self.config.inner_lr * gradient, steps
+    def adapt_round(self, params: Sequence[np.ndarray], rollouts: Any) -> list[np.ndarray]:
+        """One policy-gradient step θ' = θ + α ∇J_τ(θ) per task (MC from the round's episodes, or
+        exact on the task's model when privileged)."""
+        return [p + self.config.inner_lr * tabular.policy_gradient(p, q_values, nu, self.config.discount)
+                for p, (q_values, nu) in zip(params, self.round_estimates(params, rollouts), strict=True)]
 
     def policy_matrix(self, params: np.ndarray) -> np.ndarray:
         return torch.softmax(torch.as_tensor(params), dim=-1).numpy()

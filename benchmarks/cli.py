@@ -17,7 +17,16 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from benchmarks.leaderboard import COLUMNS, CellSummary, collect, summarize_cells, table_rows, write_leaderboard
+from benchmarks.leaderboard import (
+    COLUMNS,
+    CellSummary,
+    collect,
+    summarize_cells,
+    table_rows,
+    tables,
+    title,
+    write_leaderboard,
+)
 
 app = typer.Typer(help="Meta-RL benchmark runner: meta-train, meta-test, report.", no_args_is_help=True,
                   add_completion=False)
@@ -113,8 +122,10 @@ def run(
     cells = summarize_cells([(path, data) for path, data in valid if path in mine],
                             experiments={resolved.name: resolved})
     variant = " (quick)" if quick else f" ({iterations} iterations)" if iterations else ""
-    title = f"{resolved.name}{variant}: meta-test return after k adaptation steps"
-    console.print(results_table(title, cells))
+    for key, group in tables(cells).items():
+        track = "" if key[4] == "main" else ", privileged track (agents read the env's exact model)"
+        console.print(results_table(f"{resolved.name}{variant}: meta-test return after k adaptation steps{track}",
+                                    group))
     for cell in cells:
         if cell.targets:
             console.print(f"targets for {cell.label} from {', '.join(sorted({t.source for t in cell.targets}))}")
@@ -131,11 +142,8 @@ def report(
     result = write_leaderboard(directory, out)
     for path, reason in result.bad:
         console.print(f"[red]refused[/red] {escape(str(path))}: {escape(reason)}")
-    groups: dict[tuple[str, str, str, str], list[CellSummary]] = {}
-    for cell in result.cells:
-        groups.setdefault(cell.cell.table, []).append(cell)
-    for (name, variant, env_id, preset), cells in groups.items():
-        console.print(results_table(f"{name} ({variant}) — {env_id}, preset {preset}", cells))
+    for key, cells in tables(result.cells).items():
+        console.print(results_table(title(key), cells))
     console.print(f"{len(result.cells)} cell(s) rendered, {len(result.bad)} file(s) refused; wrote "
                   + ", ".join(str(p) for p in result.written[:2]) + f" and {len(result.written) - 2} plot(s)")
     if result.bad:

@@ -1,10 +1,24 @@
-"""The one meta-test protocol (DESIGN.md; STYLE R17).
+"""The one meta-test protocol, v2: the evaluator owns every environment step.
 
-For each task of the fixed test `TaskSet`: start from the agent's meta-parameters; for
-k = 0..K record the mean return of N evaluation episodes (or, for a tabular agent on a tabular
-env, the exact expected return), then adapt once more. Where an oracle exists the optimality gap
-J*(task) − R_k is recorded too. `meta_test` returns a value; printing and writing are the
-caller's.
+For the first `max_tasks` tasks of the fixed test `TaskSet`, one trial each, all tasks at once:
+
+    agent.start_trial(T)                                   # the agent never sees a Task
+    for k = 0..K:
+        R_k ← N evaluation episodes per task (mean, or the last), or the exact return of
+              `agent.policy_matrices()` on each task's model when `protocol.exact`
+        if k < K: one adaptation round: `adaptation_episodes` episodes per task, then `end_round`
+
+Every episode batch is one call of the shared sampler's loop on one native vector env with one
+sub-env per (test task, parallel episode); the agent acts through `actions(obs)`, sees each step
+through `observe(transition)` and each finished round through `end_round(rollouts)`. The env steps
+of the adaptation rounds before R_k are recorded beside R_k. Where an oracle exists the optimality
+gap J*(task) − R_k is recorded too. A privileged agent (it reads the env's exact model) receives
+each task's tabular model, and its result is marked as the "privileged" track.
+
+Random streams: `SeedSequence(seed).spawn(2(K + 1))`, stream 2k for R_k's episodes and 2k + 1 for
+round k + 1; the agent draws its action noise from the same generator (`begin_episodes`), then the
+evaluator draws the vector env's reset seed.
+`meta_test` returns a value; printing and writing are the caller's.
 """
 
 from __future__ import annotations
@@ -15,21 +29,43 @@ from typing import Any, Literal
 
 import numpy as np
 
-__all__ = ["MetaTestProtocol", "MetaTestResult", "TaskResult", "meta_test"]
+__all__ = ["TRACKS", "MetaTestProtocol", "MetaTestResult", "TaskResult", "meta_test", "run_episodes"]
+
+TRACKS = ("main", "privileged")
 
 
 @dataclasses.dataclass(frozen=True)
 class MetaTestProtocol:
+    """The meta-test budget and scoring rule, pinned per experiment and written into every result."""
+
     adaptation_steps: int
-    """K: returns are recorded after 0..K adaptation steps"""
+    """K: adaptation rounds; R_k is recorded after k = 0..K of them"""
     evaluation_episodes: int
-    """N: episodes whose mean return is R_k (ignored when `exact`)"""
+    """N: episodes per task whose mean (or last) return is R_k (unused when `exact`)"""
+    adaptation_episodes: int = dataclasses.field(kw_only=True)
+    """episodes per task in each adaptation round (the agent adapts from these and nothing else)"""
     scored_episode: Literal["mean", "last"] = "mean"
     """which of the N evaluation episodes count: their mean, or only the last (PEARL's)"""
     exact: bool = False
-    """tabular agents on tabular envs: R_k is the exact expected return from the model"""
+    """tabular envs: R_k is the exact expected return of the agent's policy on the task's model"""
     discount: float = 1.0
     """discount of the scored return (1.0: undiscounted, as every seed paper reports)"""
+
+    def __post_init__(self) -> None:
+        for name in ("adaptation_steps", "evaluation_episodes", "adaptation_episodes"):
+            value, low = getattr(self, name), 0 if name == "adaptation_steps" else 1
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(f"MetaTestProtocol.{name}={value!r}: must be an int ≥ {low}")
+        if self.scored_episode not in ("mean", "last"):
+            raise ValueError(f"MetaTestProtocol.scored_episode={self.scored_episode!r}: must be 'mean' or 'last'")
+        if not 0.0 < self.discount <= 1.0:
+            raise ValueError(f"MetaTestProtocol.discount={self.discount!r}: must be in (0, 1]")
+
+    def budget(self) -> dict[str, Any]:
+        """What two results must share to be ranked together: rounds, episodes per round, evaluation."""
+        return {"adaptation_steps": self.adaptation_steps, "adaptation_episodes": self.adaptation_episodes,
+                "evaluation_episodes": self.evaluation_episodes, "scored_episode": self.scored_episode,
+                "exact": self.exact, "discount": self.discount}
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -44,6 +80,11 @@ class TaskResult:
     """J*(task) from the oracle, where one exists"""
     env_steps: int = 0
     """environment steps spent on this task's adaptation and evaluation"""
+    adaptation_env_steps: tuple[int, ...] = dataclasses.field(kw_only=True)
+    """env steps of this task's adaptation rounds before R_0..R_K (the first is 0)"""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "adaptation_env_steps", tuple(int(s) for s in self.adaptation_env_steps))
 
     @property
     def optimality_gaps(self) -> tuple[float, ...] | None:
@@ -60,90 +101,92 @@ class MetaTestResult:
     protocol: MetaTestProtocol
     seed: int
     tasks: tuple[TaskResult, ...]
+    track: str = "main"
+    """"main", or "privileged" for an agent that reads the env's exact model (never ranked with main)"""
 
     def mean_returns(self) -> tuple[float, ...]:
         """Mean over tasks of R_k, for k = 0..K."""
         steps = len(self.tasks[0].returns)
         return tuple(sum(t.returns[k] for t in self.tasks) / len(self.tasks) for k in range(steps))
 
+    def mean_adaptation_env_steps(self) -> tuple[float, ...]:
+        """Mean over tasks of the adaptation env steps spent before R_k, for k = 0..K."""
+        return tuple(float(np.mean([t.adaptation_env_steps[k] for t in self.tasks]))
+                     for k in range(len(self.tasks[0].adaptation_env_steps)))
+
 
 # --------------------------------------------------------------------------------------------
 # The evaluator
 # --------------------------------------------------------------------------------------------
-def _is_tabular(env: Any) -> bool:
-    return hasattr(env.unwrapped, "transition_matrix")
-
-
 def meta_test(agent: Any, task_set: Sequence[Any], protocol: MetaTestProtocol, *, seed: int,
               max_tasks: int | None = None, progress: Callable[[int], None] | None = None) -> MetaTestResult:
-    """Returns R_0..R_K of every task of `task_set` (its first `max_tasks`), adapting from the
-    agent's meta-parameters. All tasks are scored together: one batched sampler call per k, one
-    task per group of sub-envs. `progress(k)` is called after step k is scored."""
+    """R_0..R_K of every task of `task_set` (its first `max_tasks`), the agent adapting from its
+    meta-learned state under `protocol`'s budget; `progress(k)` is called once R_k is scored."""
     import gymnasium as gym
 
-    from baselines.common.oracles import TabularModel, optimal_return, policy_return
+    from baselines.common.agent import is_privileged
+    from baselines.common.oracles import optimal_return, policy_return
     from baselines.common.sampler import Sampler
 
     tasks = list(task_set)[: max_tasks if max_tasks is not None else len(task_set)]
     if not tasks:
         raise ValueError("meta_test: the task set is empty")
     env = gym.make(agent.env_id, **dict(agent.env_kwargs))
-    tabular = _is_tabular(env)
-    if protocol.exact and not (tabular and hasattr(agent, "policy_matrix")):
-        raise ValueError(f"meta_test: protocol.exact needs a tabular env and an agent with policy_matrix; "
+    tabular, privileged = hasattr(env.unwrapped, "transition_matrix"), is_privileged(agent)
+    if protocol.exact and not (tabular and hasattr(agent, "policy_matrices")):
+        raise ValueError(f"meta_test: protocol.exact needs a tabular env and an agent with policy_matrices; "
                          f"{agent.env_id} tabular={tabular}, agent {type(agent).__name__}")
+    if privileged and not tabular:
+        raise ValueError(f"meta_test: {type(agent).__name__} is privileged (reads the exact model), "
+                         f"but {agent.env_id} is not a tabular env")
     horizon = int(env.unwrapped.horizon)
-    models = []
-    if tabular:
-        for task in tasks:
-            env.unwrapped.set_task(task)
-            models.append(TabularModel.from_env(env))
+    models = [_model(env, task) for task in tasks] if tabular else []
     optimal = [optimal_return(m, protocol.discount, horizon) for m in models] if tabular else [None] * len(tasks)
+    sampler = Sampler(agent.env_id, agent.env_kwargs)
+    if privileged:
+        agent.receive_models(models)
+    agent.start_trial(len(tasks))
     streams = np.random.SeedSequence(seed).spawn(2 * (protocol.adaptation_steps + 1))
-    sampler = None if protocol.exact else Sampler(agent.env_id, agent.env_kwargs)
-    params = [agent.meta_params() for _ in tasks]
     returns = np.zeros((len(tasks), protocol.adaptation_steps + 1))
+    adaptation_steps = np.zeros((len(tasks), protocol.adaptation_steps + 1), dtype=np.int64)
     env_steps = np.zeros(len(tasks), dtype=np.int64)
     for k in range(protocol.adaptation_steps + 1):
         score_rng, adapt_rng = (np.random.default_rng(s) for s in streams[2 * k: 2 * k + 2])
         if protocol.exact:
-            for i, (model, p) in enumerate(zip(models, params, strict=True)):
-                matrix = _policy_matrix(agent, p)
-                returns[i, k] = policy_return(model, matrix, protocol.discount, horizon)
+            matrices = np.asarray(agent.policy_matrices(), dtype=np.float64)
+            returns[:, k] = [policy_return(m, p, protocol.discount, horizon) for m, p in zip(models, matrices,
+                                                                                            strict=True)]
         else:
-            returns[:, k], steps = _sampled_returns(agent, sampler, tasks, params, protocol, score_rng)
-            env_steps += steps
+            batch = run_episodes(agent, sampler, tasks, "evaluate", protocol.evaluation_episodes, score_rng)
+            per_episode = batch.episode_returns(protocol.discount)
+            returns[:, k] = per_episode[:, -1] if protocol.scored_episode == "last" else per_episode.mean(axis=1)
+            env_steps += batch.mask.sum(axis=(1, 2))
         if progress is not None:
             progress(k)
-        if k < protocol.adaptation_steps and hasattr(agent, "adapt_tasks"):  # optional batched `adapt`
-            params, steps = agent.adapt_tasks(tasks, params, rng=adapt_rng)
-            env_steps += np.asarray(steps, dtype=np.int64)
-        elif k < protocol.adaptation_steps:
-            for i, task in enumerate(tasks):
-                params[i], steps = agent.adapt(task, params[i], rng=adapt_rng)
-                env_steps[i] += steps
+        if k < protocol.adaptation_steps:
+            batch = run_episodes(agent, sampler, tasks, "adapt", protocol.adaptation_episodes, adapt_rng)
+            agent.end_round(batch)
+            spent = batch.mask.sum(axis=(1, 2))
+            env_steps += spent
+            adaptation_steps[:, k + 1] = adaptation_steps[:, k] + spent
     fingerprint = getattr(task_set, "fingerprint", "")
-    results = tuple(TaskResult(task.to_dict(), tuple(float(r) for r in returns[i]), optimal[i], int(env_steps[i]))
+    results = tuple(TaskResult(task.to_dict(), tuple(float(r) for r in returns[i]), optimal[i], int(env_steps[i]),
+                               adaptation_env_steps=tuple(adaptation_steps[i]))
                     for i, task in enumerate(tasks))
     preset = str(agent.env_kwargs.get("preset", getattr(env.unwrapped, "preset_name", "")))
-    return MetaTestResult(agent.env_id, preset, fingerprint, protocol, seed, results)
+    return MetaTestResult(agent.env_id, preset, fingerprint, protocol, seed, results,
+                          "privileged" if privileged else "main")
 
 
-def _policy_matrix(agent: Any, params: Any) -> np.ndarray:
-    return np.asarray(agent.policy_matrix(params), dtype=np.float64)
+def _model(env: Any, task: Any) -> Any:
+    from baselines.common.oracles import TabularModel
+
+    env.unwrapped.set_task(task)
+    return TabularModel.from_env(env)
 
 
-def _sampled_returns(agent: Any, sampler: Any, tasks: list, params: list, protocol: MetaTestProtocol,
-                     rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Mean (or last) scored return of N episodes per task, all tasks in one sampler call."""
-    n = protocol.evaluation_episodes
-
-    def act(obs: np.ndarray) -> np.ndarray:  # obs (task, episode, ...): each task acts with its own params
-        if hasattr(agent, "act_tasks"):  # optional batched form of `act` (one call for every task)
-            return agent.act_tasks(obs, params, rng=rng)
-        return np.stack([agent.act(obs[i], params[i], deterministic=False, rng=rng) for i in range(len(tasks))])
-
-    batch = sampler.rollout(tasks, n, act, rng)
-    per_episode = batch.episode_returns(protocol.discount)
-    scored = per_episode[:, -1] if protocol.scored_episode == "last" else per_episode.mean(axis=1)
-    return scored, batch.mask.sum(axis=(1, 2))
+def run_episodes(agent: Any, sampler: Any, tasks: list, phase: str, episodes: int, rng: np.random.Generator) -> Any:
+    """One episode per (task, episode) sub-env of one vector env, the agent acting and observing
+    (the harness's loop: the agent receives arrays, never `tasks`)."""
+    agent.begin_episodes(phase, rng)
+    return sampler.rollout(tasks, episodes, agent.actions, rng, observe=agent.observe)

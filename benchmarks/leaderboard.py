@@ -7,7 +7,10 @@ optimality gap where the env has an oracle, and the experiment's target numbers 
 
 Files that fail `load_result`, and files of one cell that disagree with the cell's first file on
 protocol, agent class or config, env kwargs, task sets or iterations (or repeat a seed) are
-reported as bad with the reason; the rest are still rendered.
+reported as bad with the reason; the rest are still rendered. Results are ranked only against
+results with the same budget: a cell whose protocol budget (adaptation rounds, episodes per round,
+evaluation episodes, scoring) differs from the first cell of its table is refused, naming both.
+Agents that read the env's exact model form a table of their own, labelled the privileged track.
 """
 
 from __future__ import annotations
@@ -24,8 +27,8 @@ import numpy as np
 from benchmarks.results import CellId, ResultError, ResultRecord, load_result, mean_optimality_gaps, same_cell_settings
 from benchmarks.stats import Summary, summarize
 
-__all__ = ["CellSummary", "Report", "collect", "summarize_cells", "table_rows", "to_html", "to_markdown",
-           "write_leaderboard"]
+__all__ = ["CellSummary", "Report", "TableKey", "collect", "summarize_cells", "table_rows", "tables", "title",
+           "to_html", "to_markdown", "write_leaderboard"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,10 +43,19 @@ class CellSummary:
     curves: tuple[dict[str, Any], ...]
     """per seed: {"seed", "env_steps": [...], "pre": [...], "post": [...]}"""
     protocol: dict[str, Any]
+    adaptation_env_steps: tuple[float, ...] = ()
+    """per k: mean over seeds and test tasks of the adaptation env steps spent before R_k"""
+    track: str = "main"
+    """"main", or "privileged" (the agent reads the env's exact model)"""
 
     @property
     def label(self) -> str:
         return self.cell.label
+
+    @property
+    def table(self) -> tuple[str, str, str, str, str]:
+        """(experiment, variant, env id, preset, track): the table this cell is ranked in."""
+        return (*self.cell.table, self.track)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,7 +92,25 @@ def collect(directory: str | Path) -> tuple[list[tuple[Path, ResultRecord]], lis
             else:
                 seeds.add(record.seed)
                 kept.append((path, record))
-    return kept, bad
+    return _same_budget(kept, bad)
+
+
+def _same_budget(kept: list[tuple[Path, ResultRecord]],
+                 bad: list[tuple[Path, str]]) -> tuple[list[tuple[Path, ResultRecord]], list[tuple[Path, str]]]:
+    """Refuse the cells whose budget differs from the first cell (by label) of the same table."""
+    first: dict[tuple[str, str, str, str], ResultRecord] = {}
+    for _, record in sorted(kept, key=lambda item: (item[1].cell.label, item[1].seed)):
+        first.setdefault(record.cell.table, record)
+    ranked = []
+    for path, record in kept:
+        reference = first[record.cell.table]
+        if record.protocol.budget() != reference.protocol.budget():
+            bad.append((path, f"{path}: budget {record.protocol.budget()} differs from {reference.cell.label!r}'s "
+                              f"{reference.protocol.budget()} in the same table; results are ranked only against "
+                              "the same budget"))
+        else:
+            ranked.append((path, record))
+    return ranked, bad
 
 
 def _targets(experiments: Mapping[str, Any], experiment: str, label: str, adaptation_steps: int) -> tuple[Any, ...]:
@@ -113,10 +143,13 @@ def summarize_cells(valid: Sequence[tuple[Path, ResultRecord]], *, seed: int = 0
         curves = tuple({"seed": r.seed, "env_steps": [row.env_steps for row in r.training_curve],
                         "pre": [row.pre_adaptation_return for row in r.training_curve],
                         "post": [row.post_adaptation_return for row in r.training_curve]} for r in records)
+        spent = [r.meta_test.mean_adaptation_env_steps() for r in records]
         cells.append(CellSummary(key, agent_class=records[0].agent.agent_class, seeds=tuple(r.seed for r in records),
                                  returns=returns, gaps=gaps,
                                  targets=_targets(experiments, key.experiment, key.label, steps - 1),
-                                 curves=curves, protocol=dataclasses.asdict(records[0].protocol)))
+                                 curves=curves, protocol=dataclasses.asdict(records[0].protocol),
+                                 adaptation_env_steps=tuple(float(np.mean(s)) for s in zip(*spent, strict=True)),
+                                 track=records[0].meta_test.track))
     return cells
 
 
@@ -133,36 +166,42 @@ def table_rows(cell: CellSummary) -> list[dict[str, str]]:
                             for t in cell.targets if t.step == k)
         rows.append({"agent": cell.label, "k": str(k), "seeds": str(summary.n), "mean": _fmt(summary.mean),
                      "iqm": _fmt(summary.iqm), "ci95": ci, "gap": "" if cell.gaps is None else _fmt(cell.gaps[k].mean),
+                     "steps": f"{cell.adaptation_env_steps[k]:.0f}" if cell.adaptation_env_steps else "",
                      "target": targets})
     return rows
 
 
 COLUMNS = (("agent", "agent"), ("k", "k"), ("seeds", "seeds"), ("mean", "mean R_k"), ("iqm", "IQM"),
-           ("ci95", "95 % CI"), ("gap", "gap J*−R_k"), ("target", "target (source)"))
+           ("ci95", "95 % CI"), ("gap", "gap J*−R_k"), ("steps", "adapt env steps"), ("target", "target (source)"))
+
+TableKey = tuple[str, str, str, str, str]
+"""(experiment, variant, env id, preset, track)"""
 
 
-def _by_experiment(cells: Sequence[CellSummary]) -> dict[tuple[str, str, str, str], list[CellSummary]]:
-    groups: dict[tuple[str, str, str, str], list[CellSummary]] = defaultdict(list)
+def tables(cells: Sequence[CellSummary]) -> dict[TableKey, list[CellSummary]]:
+    """The cells by table: one per (experiment, variant, env, preset) and track, main before privileged."""
+    groups: dict[TableKey, list[CellSummary]] = defaultdict(list)
     for cell in cells:
-        groups[cell.cell.table].append(cell)
-    return dict(sorted(groups.items()))
+        groups[cell.table].append(cell)
+    return dict(sorted(groups.items(), key=lambda item: (item[0][:4], item[0][4] != "main")))
 
 
-def _title(key: tuple[str, str, str, str]) -> str:
-    experiment, variant, env_id, preset = key
-    return f"{experiment}{'' if variant == 'full' else f' ({variant})'} — {env_id}, preset {preset}"
+def title(key: TableKey) -> str:
+    experiment, variant, env_id, preset, track = key
+    where = f"{experiment}{'' if variant == 'full' else f' ({variant})'} — {env_id}, preset {preset}"
+    return where if track == "main" else f"{where} — privileged track (agents read the env's exact model)"
 
 
-def _plot_stem(key: tuple[str, str, str, str]) -> str:
-    return f"{key[0]}__{key[1]}__{key[2].split('/')[-1]}__{key[3]}"
+def _plot_stem(key: TableKey) -> str:
+    return f"{key[0]}__{key[1]}__{key[2].split('/')[-1]}__{key[3]}" + ("" if key[4] == "main" else "__privileged")
 
 
 def to_markdown(cells: Sequence[CellSummary], bad: Sequence[tuple[Path, str]] = ()) -> str:
     lines = ["# metarl-bench leaderboard", "",
              "Mean over seeds of the mean meta-test return R_k after k adaptation steps; IQM and 95 % bootstrap "
              "CI across seeds; optimality gap where the env has an oracle.", ""]
-    for key, group in _by_experiment(cells).items():
-        lines += [f"## {_title(key)}", "", f"Protocol: `{group[0].protocol}`", "",
+    for key, group in tables(cells).items():
+        lines += [f"## {title(key)}", "", f"Protocol: `{group[0].protocol}`", "",
                   "| " + " | ".join(title for _, title in COLUMNS) + " |",
                   "|" + "---|" * len(COLUMNS)]
         for cell in group:
@@ -179,8 +218,8 @@ def to_html(cells: Sequence[CellSummary], bad: Sequence[tuple[Path, str]] = ()) 
              "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
              "td,th{border:1px solid #bbb;padding:3px 8px;text-align:right}img{max-width:48%}</style></head><body>",
              "<h1>metarl-bench leaderboard</h1>"]
-    for key, group in _by_experiment(cells).items():
-        parts.append(f"<h2>{esc(_title(key))}</h2><p>Protocol: <code>{esc(str(group[0].protocol))}</code></p>")
+    for key, group in tables(cells).items():
+        parts.append(f"<h2>{esc(title(key))}</h2><p>Protocol: <code>{esc(str(group[0].protocol))}</code></p>")
         parts.append("<table><tr>" + "".join(f"<th>{esc(title)}</th>" for _, title in COLUMNS) + "</tr>")
         for cell in group:
             for row in table_rows(cell):
@@ -195,7 +234,7 @@ def to_html(cells: Sequence[CellSummary], bad: Sequence[tuple[Path, str]] = ()) 
     return "\n".join(parts) + "\n"
 
 
-def _plot_returns(key: tuple[str, str, str, str], group: Sequence[CellSummary], path: Path) -> None:
+def _plot_returns(key: TableKey, group: Sequence[CellSummary], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     figure, axes = plt.subplots(figsize=(6, 4))
@@ -209,7 +248,7 @@ def _plot_returns(key: tuple[str, str, str, str], group: Sequence[CellSummary], 
         for target in cell.targets:
             axes.errorbar([target.step], [target.mean], yerr=target.ci, fmt="x", color=line.get_color(),
                           capsize=4)
-    axes.set(xlabel="adaptation steps k", ylabel="mean meta-test return R_k", title=_title(key))
+    axes.set(xlabel="adaptation steps k", ylabel="mean meta-test return R_k", title=title(key))
     axes.set_xticks(range(max(len(c.returns) for c in group)))
     axes.legend(fontsize="small")
     figure.tight_layout()
@@ -217,7 +256,7 @@ def _plot_returns(key: tuple[str, str, str, str], group: Sequence[CellSummary], 
     plt.close(figure)
 
 
-def _plot_training(key: tuple[str, str, str, str], group: Sequence[CellSummary], path: Path) -> None:
+def _plot_training(key: TableKey, group: Sequence[CellSummary], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     figure, axes = plt.subplots(figsize=(6, 4))
@@ -231,7 +270,7 @@ def _plot_training(key: tuple[str, str, str, str], group: Sequence[CellSummary],
             if not np.all(np.isnan(post)):
                 axes.plot(curve["env_steps"], post, color=color, alpha=0.8, linestyle="--")
     axes.set(xlabel="environment steps", ylabel="return (solid: pre-, dashed: post-adaptation)",
-             title=_title(key))
+             title=title(key))
     axes.legend(fontsize="small")
     figure.tight_layout()
     figure.savefig(path, dpi=100)
@@ -250,7 +289,7 @@ def write_leaderboard(directory: str | Path, out: str | Path | None = None) -> R
     written = [out / "leaderboard.md", out / "leaderboard.html"]
     written[0].write_text(to_markdown(cells, bad))
     written[1].write_text(to_html(cells, bad))
-    for key, group in _by_experiment(cells).items():
+    for key, group in tables(cells).items():
         stem = _plot_stem(key)
         _plot_returns(key, group, out / f"{stem}__returns.png")
         _plot_training(key, group, out / f"{stem}__training.png")

@@ -15,8 +15,10 @@ leaderboard groups by it; a cell's files are its seeds.
       protocol: MetaTestProtocol    the meta-test protocol (`benchmarks.evaluate`), a nested object
       seed, iterations, max_test_tasks     max_test_tasks may be null (the whole test set)
       training_curve: [IterationRecord]    (`baselines.common.agent`)
-      meta_test: MetaTestResult     stored as {tasks: [TaskResult + its optimality_gaps], mean_returns,
-                                    mean_optimality_gaps, env_steps}; its env id, preset, fingerprint,
+      meta_test: MetaTestResult     stored as {tasks: [TaskResult + its optimality_gaps], track ("main",
+                                    or "privileged": the agent read the env's exact model), mean_returns,
+                                    mean_optimality_gaps, env_steps}; each task's R_k comes with the
+                                    adaptation env steps spent before it; its env id, preset, fingerprint,
                                     protocol and seed are the record's own (stored once, at the top)
       started, finished, wall_time  ISO-8601 UTC timestamps; seconds
       machine: Machine              {platform, python, cpu_count, packages: {name: version or null}}
@@ -59,7 +61,7 @@ import typing
 from collections.abc import Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from baselines.common.agent import IterationRecord
 from benchmarks.evaluate import MetaTestProtocol, MetaTestResult, TaskResult
@@ -69,7 +71,7 @@ __all__ = ["SCHEMA", "SCHEMA_VERSION", "AgentInfo", "CellId", "EnvInfo", "Machin
            "write_result"]
 
 SCHEMA = "metarl-bench/result"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _NULLABLE_NAN = re.compile(r"^training_curve\[\d+\]\.(post_adaptation_return|extra\..+)$")
 _MACHINE_PACKAGES = ("metarl-envs", "numpy", "torch", "gymnasium", "mujoco")
 
@@ -240,8 +242,9 @@ class ResultRecord:
         meta_test = _require(body, "", "meta_test")
         parsed = from_json(cls, {**body, "meta_test": {}}, "", skip=("meta_test",))
         tasks = from_json(tuple[TaskResult, ...], _require(meta_test, "meta_test", "tasks"), "meta_test.tasks")
+        track = from_json(Literal["main", "privileged"], _require(meta_test, "meta_test", "track"), "meta_test.track")
         parsed["meta_test"] = MetaTestResult(parsed["env"].id, parsed["env"].preset, parsed["task_sets"].test,
-                                             parsed["protocol"], parsed["seed"], tasks)
+                                             parsed["protocol"], parsed["seed"], tasks, track)
         record = cls(**parsed)
         record._check_derived(data["meta_test"])
         return record
@@ -252,6 +255,7 @@ class ResultRecord:
             raise ValueError("field meta_test.tasks is empty")
         for i, task in enumerate(self.meta_test.tasks):
             _check_length(f"meta_test.tasks[{i}].returns", task.returns, steps)
+            _check_length(f"meta_test.tasks[{i}].adaptation_env_steps", task.adaptation_env_steps, steps)
         expected = _meta_test_json(self.meta_test)
         unknown = sorted(set(stored) - set(expected))
         if unknown:
@@ -272,7 +276,7 @@ def _at(document: Mapping[str, Any], dotted: str) -> Any:
 
 def _meta_test_json(result: MetaTestResult) -> dict[str, Any]:
     gaps = mean_optimality_gaps(result)
-    return {"tasks": to_json(result.tasks), "mean_returns": to_json(result.mean_returns()),
+    return {"tasks": to_json(result.tasks), "track": result.track, "mean_returns": to_json(result.mean_returns()),
             "mean_optimality_gaps": None if gaps is None else to_json(gaps),
             "env_steps": sum(t.env_steps for t in result.tasks)}
 

@@ -1,30 +1,50 @@
-"""The one surface every reference agent has (SB3-like, by composition; STYLE R16).
+"""The one agent interface (protocol v2): every agent, ours and outside ones, has this surface.
 
-An agent is constructed from an env id, env kwargs (the preset among them) and its frozen config
-dataclass. The meta-test evaluator (`benchmarks/evaluate.py`) drives every agent the same way:
+The harness owns every environment. At meta-test (`benchmarks/evaluate.py`) the agent never sees a
+`Task`, task parameters or an env: the evaluator steps one native vector env with one sub-env per
+(test task, parallel episode) and hands the agent only arrays indexed (task, episode, ...):
 
-    params = agent.meta_params()                          # k = 0: the meta-learned initialisation
+    agent.start_trial(num_tasks)                 # every task starts from the meta-learned state
     for k in range(K + 1):
-        R[k] = score(agent, params, task)                 # N evaluation episodes (or exact, tabular)
-        if k < K:
-            params, steps = agent.adapt(task, params, rng=rng)   # one more adaptation step
+        agent.begin_episodes("evaluate", rng)    # N evaluation episodes per task → R_k
+        ... actions = agent.actions(obs); agent.observe(transition) ...   (every step)
+        if k < K:                                # adaptation round k + 1
+            agent.begin_episodes("adapt", rng)   # the protocol's episodes per round, per task
+            ... actions / observe ...
+            agent.end_round(rollouts)            # the round's episodes, a TrajectoryBatch
 
-`adapt` collects whatever data its paper's adaptation uses through the shared sampler; agents
-never step envs themselves (R13).
+The budget (K, episodes per round, evaluation episodes) is the protocol's, never the agent's.
+
+- Gradient-based agents adapt in `end_round` (one step per round) and ignore `observe`.
+  `ParameterAgent` implements the surface for any agent whose adapted state is one parameter set
+  per task: it supplies `episode_policy` and `adapt_round`.
+- Context-based agents (RL², PEARL, VariBAD) keep per-sub-env state across the episodes of a trial,
+  update it in `observe` and reset it in `start_trial`; `end_round` may do nothing. Whatever an
+  agent picks up during evaluation episodes must not carry into the next adaptation round.
+- Privileged agents (tabular exact modes) declare `privileged = True`; the evaluator then calls
+  `receive_models(models)` with each test task's exact tabular model (transition, reward, initial
+  distribution; never the `Task`), and their results go to a separate, labelled track.
+- For a protocol with `exact=True` (tabular envs) R_k is the exact return of `policy_matrices()`.
+
+Meta-training: `meta_train(train_tasks, iterations=, seed=, callback=)` on the train task set only.
+An agent is built as `Class(env_id, config, env_kwargs)` with `config = Class.config_class.from_dict(d)`
+(unknown keys fail by name); `config.to_dict()` is what the results file stores.
 """
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 
+from baselines.common.sampler import TrajectoryBatch, Transition
 from metarl_envs.core import Task
 
-__all__ = ["Agent", "IterationRecord", "TabularAgent", "TrainingLog", "config_from_dict"]
+__all__ = ["Agent", "IterationRecord", "ParameterAgent", "Phase", "TabularAgent", "TrainingLog", "Transition",
+           "config_from_dict", "is_privileged"]
 
 ConfigT = TypeVar("ConfigT")
 
@@ -60,9 +80,14 @@ Callback = Callable[[IterationRecord], bool | None]
 """called after every iteration; returning True stops meta-training early"""
 
 
+Phase = Literal["adapt", "evaluate"]
+"""which episodes `begin_episodes` opens: an adaptation round's, or the evaluation episodes of R_k"""
+
+
 @runtime_checkable
 class Agent(Protocol):
-    name: str
+    """The surface the harness drives (see the module docstring for the call order)."""
+
     env_id: str
     env_kwargs: Mapping[str, Any]
     config: Any
@@ -70,26 +95,90 @@ class Agent(Protocol):
     def meta_train(self, train_tasks: Sequence[Task], *, iterations: int, seed: int,
                    callback: Callback | None = None) -> TrainingLog: ...
 
-    def meta_params(self) -> Any:
-        """A copy of the meta-parameters (the k = 0 policy of every task)."""
+    def start_trial(self, num_tasks: int) -> None:
+        """Begin meta-test on `num_tasks` unseen tasks: reset every task's state to the meta-learned one."""
 
-    def adapt(self, task: Task, params: Any, *, rng: np.random.Generator) -> tuple[Any, int]:
-        """One adaptation step on `task` from `params`; returns (new params, env steps used)."""
+    def begin_episodes(self, phase: Phase, rng: np.random.Generator) -> None:
+        """One episode per sub-env follows; draw any action noise from `rng`."""
 
-    def act(self, obs: np.ndarray, params: Any, *, deterministic: bool = False,
-            rng: np.random.Generator | None = None) -> np.ndarray:
-        """Actions for a batch of observations under `params`."""
+    def actions(self, observations: np.ndarray) -> np.ndarray:
+        """Actions (task, episode, ...) for observations (task, episode, obs_dim)."""
 
-    def save(self, path: str | Path) -> None: ...
+    def observe(self, transition: Transition) -> None:
+        """Every step of every sub-env (context agents update their state here)."""
 
-    @classmethod
-    def load(cls, path: str | Path) -> Agent: ...
+    def end_round(self, rollouts: TrajectoryBatch) -> None:
+        """The episodes of one adaptation round are over (gradient agents step here)."""
 
 
 @runtime_checkable
 class TabularAgent(Agent, Protocol):
+    def policy_matrices(self) -> np.ndarray:
+        """π[task, s, a] of every task's current policy, for exact evaluation on the tabular model."""
+
+
+def is_privileged(agent: Any) -> bool:
+    """True for an agent that reads the env's exact model (its results form the "privileged" track)."""
+    return bool(getattr(agent, "privileged", False))
+
+
+class ParameterAgent(abc.ABC):
+    """`Agent`'s meta-test surface for agents whose adapted state is one parameter set per task.
+
+    The subclass supplies `meta_params()`, `episode_policy(params, phase, rng)` (the action function
+    of one batch of episodes) and `adapt_round(params, rollouts)` (one adaptation step of every
+    task); tabular ones also `policy_matrix(params)`. Privileged ones read `self.trial_models`."""
+
+    privileged = False
+    trial_models: Sequence[Any] = ()
+
+    def start_trial(self, num_tasks: int) -> None:
+        if not isinstance(num_tasks, int) or num_tasks < 1:
+            raise ValueError(f"start_trial: num_tasks={num_tasks!r} must be an int ≥ 1")
+        self._trial = [self.meta_params() for _ in range(num_tasks)]
+
+    def receive_models(self, models: Sequence[Any]) -> None:
+        """The exact tabular model of each test task (privileged agents only)."""
+        if not self.privileged:
+            raise TypeError(f"{type(self).__name__}.receive_models: only a privileged agent reads the models")
+        self.trial_models = tuple(models)
+
+    def begin_episodes(self, phase: Phase, rng: np.random.Generator) -> None:
+        self._act = self.episode_policy(self.trial_params(), phase, rng)
+
+    def actions(self, observations: np.ndarray) -> np.ndarray:
+        return self._act(observations)
+
+    def observe(self, transition: Transition) -> None:
+        return None
+
+    def end_round(self, rollouts: TrajectoryBatch) -> None:
+        self._trial = list(self.adapt_round(self.trial_params(), rollouts))
+
+    def trial_params(self) -> list[Any]:
+        """Every task's current parameters (R_k is scored under these)."""
+        if not hasattr(self, "_trial"):
+            raise RuntimeError(f"{type(self).__name__}: call start_trial() first")
+        return list(self._trial)
+
+    def policy_matrices(self) -> np.ndarray:
+        return np.stack([np.asarray(self.policy_matrix(p), dtype=np.float64) for p in self.trial_params()])
+
+    @abc.abstractmethod
+    def meta_params(self) -> Any:
+        """A copy of the meta-parameters (every task's k = 0 parameters)."""
+
     def policy_matrix(self, params: Any) -> np.ndarray:
-        """π[s, a] under `params`, for exact evaluation on the env's tabular model."""
+        raise TypeError(f"{type(self).__name__} has no tabular policy (protocol exact=True needs one)")
+
+    @abc.abstractmethod
+    def episode_policy(self, params: Sequence[Any], phase: Phase,
+                       rng: np.random.Generator) -> Callable[[np.ndarray], np.ndarray]:
+        """obs (task, episode, obs_dim) ↦ actions, task i acting under `params[i]`, noise from `rng`."""
+
+    @abc.abstractmethod
+    def adapt_round(self, params: Sequence[Any], rollouts: TrajectoryBatch) -> Sequence[Any]:
+        """Every task's parameters after one adaptation step on its episodes `rollouts.task(i)`."""
 
 
 def config_from_dict(cls: type[ConfigT], data: Mapping[str, Any]) -> ConfigT:

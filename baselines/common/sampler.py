@@ -14,7 +14,8 @@ raise on out-of-space actions rather than clip silently.
 Randomness: one `np.random.Generator` per call seeds the vector env's reset and the torch
 `Generator` the actions are drawn with, so a seed fixes the whole batch (STYLE R5).
 `Sampler.rollout` is the same loop driven by any `act(obs[task, episode, ...]) -> actions`
-callable (the evaluator uses it with `agent.act`).
+callable; the meta-test evaluator drives it with the agent's `actions` and, for agents that keep
+a context, hands every step to an `observe(Transition)` callback.
 """
 
 from __future__ import annotations
@@ -32,12 +33,33 @@ from gymnasium import spaces
 from baselines.common.policies import Params, Policy, StackedParams
 from metarl_envs.core import Task
 
-__all__ = ["Sampler", "TrajectoryBatch", "torch_generator"]
+__all__ = ["Sampler", "TrajectoryBatch", "Transition", "policy_sampler", "torch_generator"]
 
 
 def torch_generator(rng: np.random.Generator) -> torch.Generator:
     """A torch generator seeded from `rng` (never the global torch seed)."""
     return torch.Generator().manual_seed(int(rng.integers(2**63 - 1)))
+
+
+@dataclasses.dataclass(frozen=True)
+class Transition:
+    """One step of every sub-env, arrays indexed (task, episode, ...): what an agent that keeps a
+    context (a recurrent state, an encoder's posterior) sees after each action."""
+
+    observations: np.ndarray
+    """(T, E, obs_dim) the observation the action was chosen from"""
+    actions: np.ndarray
+    """(T, E, ...) the actions as the agent returned them"""
+    rewards: np.ndarray
+    """(T, E) float64 (0 where the sub-env's episode had already ended)"""
+    terminated: np.ndarray
+    """(T, E) bool: the episode ended at this step by termination"""
+    truncated: np.ndarray
+    """(T, E) bool: the episode ended at this step by truncation (time limit)"""
+    next_observations: np.ndarray
+    """(T, E, obs_dim) the observation after the step (the episode's final one where it ended)"""
+    alive: np.ndarray
+    """(T, E) bool: the sub-env was still inside its episode at this step (its step happened)"""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,6 +129,20 @@ class TrajectoryBatch:
         return cls(**fields)
 
 
+def policy_sampler(policy: Policy, params: Params | Sequence[Params],
+                   rng: np.random.Generator) -> Callable[[np.ndarray], np.ndarray]:
+    """obs (task, episode, ...) ↦ actions sampled from `policy` under `params` (one dict shared by all
+    tasks, or one per task) for one batch of episodes; the noise is a torch stream seeded from `rng`."""
+    generator = torch_generator(rng)
+    shared = params if isinstance(params, Mapping) else StackedParams.of(list(params))
+    sample = policy.rollout_sampler(shared, generator)
+
+    def act(obs: np.ndarray) -> np.ndarray:
+        return sample(torch.as_tensor(obs)).numpy()
+
+    return act
+
+
 class Sampler:
     """Collects episodes of `env_id` on its native vector env (cached per number of sub-envs)."""
 
@@ -142,19 +178,13 @@ class Sampler:
         """Episodes from `policy` under `params` (one dict shared by all tasks, or one per task)."""
         if not isinstance(params, Mapping) and len(params) != len(tasks):
             raise ValueError(f"Sampler.collect: {len(params)} parameter sets for {len(tasks)} tasks")
-        generator = torch_generator(rng)
-        shared = params if isinstance(params, Mapping) else StackedParams.of(list(params))
-
-        sample = policy.rollout_sampler(shared, generator)
-
-        def act(obs: np.ndarray) -> np.ndarray:
-            return sample(torch.as_tensor(obs)).numpy()
-
-        return self.rollout(tasks, episodes_per_task, act, rng)
+        return self.rollout(tasks, episodes_per_task, policy_sampler(policy, params, rng), rng)
 
     def rollout(self, tasks: Sequence[Task], episodes_per_task: int,
-                act: Callable[[np.ndarray], np.ndarray], rng: np.random.Generator) -> TrajectoryBatch:
-        """One episode per sub-env; `act` maps observations (T, E, obs_dim) to actions (T, E, ...)."""
+                act: Callable[[np.ndarray], np.ndarray], rng: np.random.Generator,
+                observe: Callable[[Transition], None] | None = None) -> TrajectoryBatch:
+        """One episode per sub-env; `act` maps observations (T, E, obs_dim) to actions (T, E, ...);
+        `observe`, when given, receives every step as a `Transition`."""
         n_tasks, n_episodes = len(tasks), int(episodes_per_task)
         if n_tasks < 1 or n_episodes < 1:
             raise ValueError(f"Sampler.rollout: need ≥ 1 task and episode, got {n_tasks} and {n_episodes}")
@@ -185,6 +215,10 @@ class Sampler:
             mask[:, steps], terminated[:, steps], truncated[:, steps] = alive, alive & term, alive & trunc
             ended = alive & (term | trunc)  # episode ends only; returns code sees the flags apart
             final[ended] = next_obs[ended]
+            if observe is not None:
+                observe(Transition(*(_by_task(a, n_tasks, n_episodes) for a in (
+                    obs, raw, rewards[:, steps], terminated[:, steps], truncated[:, steps], next_obs,
+                    alive.copy()))))
             alive &= ~ended
             obs, steps = next_obs, steps + 1
 
@@ -194,3 +228,7 @@ class Sampler:
         return TrajectoryBatch(shaped(observations), shaped(actions), shaped(rewards), shaped(mask),
                                shaped(terminated), shaped(truncated),
                                final.reshape(n_tasks, n_episodes, *final.shape[1:]))
+
+
+def _by_task(array: np.ndarray, n_tasks: int, n_episodes: int) -> np.ndarray:
+    return np.asarray(array).reshape(n_tasks, n_episodes, *np.shape(array)[1:])

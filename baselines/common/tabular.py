@@ -13,7 +13,7 @@ Discounted visitation is normalised, ν(s) = (1 − γ) Σ_t γ^t Pr(s_t = s), a
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -21,11 +21,13 @@ import numpy as np
 import torch
 from scipy import special
 
+from baselines.common.agent import ParameterAgent
 from baselines.common.oracles import TabularModel
 
-__all__ = ["TaskEstimator", "TorchModel", "batch_states", "evaluate", "expected_return", "finite_horizon_return",
-           "load_tabular", "log_policy_logits", "mc_estimates", "policy_gradient", "sample_actions", "save_tabular",
-           "softmax_policy", "task_model", "task_state_mask", "visitation"]
+__all__ = ["TabularParameterAgent", "TaskEstimator", "TorchModel", "batch_estimates", "batch_states", "evaluate",
+           "expected_return", "finite_horizon_return", "load_tabular", "log_policy_logits", "mc_estimates",
+           "model_estimates", "policy_gradient", "reachable_states", "sample_actions", "save_tabular", "softmax",
+           "softmax_policy", "task_model", "task_policy_sampler", "task_state_mask", "visitation"]
 
 
 
@@ -54,6 +56,18 @@ def task_state_mask(env_id: str, env_kwargs: Mapping[str, Any], task: Any) -> np
     env.set_task(task)
     mask = getattr(env, "state_mask", None)
     return np.ones(np.asarray(env.terminal_mask).shape, dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
+
+
+def reachable_states(model: TabularModel) -> np.ndarray:
+    """bool[s]: reachable from the initial distribution under some policy (a task's own states, read
+    off its model: the cells outside a smaller grid of a shared frame are not)."""
+    reached = model.initial > 0
+    edges = model.transition.max(axis=1) > 0                                    # (S, S): some action moves s → s'
+    while True:
+        grown = reached | edges[reached].any(axis=0)
+        if np.array_equal(grown, reached):
+            return reached
+        reached = grown
 
 
 @dataclasses.dataclass(frozen=True)
@@ -165,9 +179,14 @@ def mc_estimates(states: np.ndarray, actions: np.ndarray, rewards: np.ndarray, m
 
 def sample_actions(policy: np.ndarray, states: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """a ~ π(·|s) for an array of states (inverse-CDF with one uniform each)."""
-    cdf = np.cumsum(policy[states], axis=-1)
-    draws = rng.random(states.shape)[..., None]
-    return np.minimum((draws > cdf).sum(axis=-1), policy.shape[1] - 1).astype(np.int64)
+    return _sample_rows(policy[states], rng)
+
+
+def _sample_rows(rows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One action per row π(·|s) of `rows` (..., A), inverse-CDF with one uniform each."""
+    cdf = np.cumsum(rows, axis=-1)
+    draws = rng.random(rows.shape[:-1])[..., None]
+    return np.minimum((draws > cdf).sum(axis=-1), rows.shape[-1] - 1).astype(np.int64)
 
 
 # --------------------------------------------------------------------------------------------
@@ -194,23 +213,75 @@ class TaskEstimator:
     def estimate(self, task: Any, logits: np.ndarray,
                  rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, float, int]:
         """(Q[s, a], ν[s], J or the mean discounted episode return, env steps used)."""
-        policy = np.exp(logits - special.logsumexp(logits, axis=1, keepdims=True))
         if self.estimator == "exact":
-            model = self.model(task)
-            policy_t = torch.as_tensor(policy)
-            values, q_values = evaluate(model, policy_t, self.discount)
-            nu = visitation(model, policy_t, self.discount)
-            return q_values.numpy(), nu.numpy(), float(model.initial @ values), 0
+            return (*model_estimates(self.model(task), logits, self.discount), 0)
         if self._sampler is None:
             from baselines.common.sampler import Sampler
 
             self._sampler = Sampler(self.env_id, self.env_kwargs)
+        policy = softmax(logits)
         batch = self._sampler.rollout([task], self.episodes,
                                       lambda obs: sample_actions(policy, batch_states(obs), rng), rng)
-        states = batch_states(batch.observations)[0]
-        q_hat, nu_hat = mc_estimates(states, batch.actions[0].astype(np.int64), batch.rewards[0], batch.mask[0],
-                                     policy, self.discount)
-        return q_hat, nu_hat, float(batch.episode_returns(self.discount).mean()), batch.env_steps
+        return (*batch_estimates(batch, 0, logits, self.discount), batch.env_steps)
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """π[s, a] of (S, A) logits (float64)."""
+    return np.exp(logits - special.logsumexp(logits, axis=-1, keepdims=True))
+
+
+def model_estimates(model: TorchModel, logits: np.ndarray, discount: float) -> tuple[np.ndarray, np.ndarray, float]:
+    """(Q[s, a], ν[s], J) of the softmax policy of `logits`, exact on `model`."""
+    policy_t = torch.as_tensor(softmax(logits))
+    values, q_values = evaluate(model, policy_t, discount)
+    nu = visitation(model, policy_t, discount)
+    return q_values.numpy(), nu.numpy(), float(model.initial @ values)
+
+
+def batch_estimates(batch: Any, task: int, logits: np.ndarray,
+                    discount: float) -> tuple[np.ndarray, np.ndarray, float]:
+    """(Q̂[s, a], ν̂[s], mean discounted return) from the episodes of task `task` of a `TrajectoryBatch`
+    collected with the softmax policy of `logits`."""
+    states = batch_states(batch.observations)[task]
+    q_hat, nu_hat = mc_estimates(states, batch.actions[task].astype(np.int64), batch.rewards[task],
+                                 batch.mask[task], softmax(logits), discount)
+    return q_hat, nu_hat, float(batch.episode_returns(discount)[task].mean())
+
+
+def task_policy_sampler(policies: np.ndarray, rng: np.random.Generator) -> Any:
+    """obs (task, episode) ↦ a ~ π_task(·|s), `policies[task]` a (S, A) matrix: the meta-test
+    action function of every tabular agent."""
+    rows = np.arange(len(policies))[:, None]
+
+    def act(obs: np.ndarray) -> np.ndarray:
+        states = batch_states(obs)
+        return _sample_rows(np.asarray(policies)[rows, states], rng)
+
+    return act
+
+
+class TabularParameterAgent(ParameterAgent):
+    """The meta-test surface of the tabular agents whose parameters are (S, A) logits or tables:
+    every task acts from its `policy_matrix`, and each round's Q, ν come from the round's episodes
+    (MC) or, for a privileged agent (`estimator="exact"`), from the task's exact model."""
+
+    estimator: TaskEstimator
+
+    @property
+    def privileged(self) -> bool:
+        return self.estimator.estimator == "exact"
+
+    def episode_policy(self, params: Sequence[Any], phase: str,
+                       rng: np.random.Generator) -> Callable[[np.ndarray], np.ndarray]:
+        return task_policy_sampler(np.stack([self.policy_matrix(p) for p in params]), rng)
+
+    def round_estimates(self, params: Sequence[np.ndarray], rollouts: Any) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(Q, ν) of each task's softmax policy under `params[i]` for one adaptation step."""
+        discount = self.estimator.discount
+        if self.privileged:
+            return [model_estimates(TorchModel.from_model(m), p, discount)[:2]
+                    for m, p in zip(self.trial_models, params, strict=True)]
+        return [batch_estimates(rollouts, i, p, discount)[:2] for i, p in enumerate(params)]
 
 
 def policy_gradient(logits: np.ndarray, q_values: np.ndarray, nu: np.ndarray, discount: float) -> np.ndarray:

@@ -13,7 +13,7 @@ import torch
 
 from baselines.common.agent import Callback, IterationRecord, TrainingLog
 from baselines.common.policies import Params, Policy, build_policy
-from baselines.common.sampler import Sampler, torch_generator
+from baselines.common.sampler import Sampler, policy_sampler, torch_generator
 from metarl_envs.core import Task
 
 
@@ -72,6 +72,16 @@ def act(policy: Policy, obs: np.ndarray, params: Params, *, deterministic: bool,
         if rng is None:
             raise ValueError("act: a stochastic action needs rng (an np.random.Generator)")
         return policy.sample(params, obs_tensor, torch_generator(rng)).numpy()
+
+
+def episode_policy(policy: Policy, params: Sequence[Params], phase: str,
+                   rng: np.random.Generator) -> Callable[[np.ndarray], np.ndarray]:
+    """The meta-test action function of a parameter-per-task policy agent (`ParameterAgent`): an
+    adaptation round samples like `Sampler.collect` (one torch stream for the batch), evaluation
+    episodes like `act` (one torch stream per step), so R_k repeats the pre-v2 evaluator's bit for bit."""
+    if phase == "adapt":
+        return policy_sampler(policy, list(params), rng)
+    return lambda obs: act(policy, obs, list(params), deterministic=False, rng=rng)
 
 
 def save_agent(agent: Any, path: str | Path) -> None:

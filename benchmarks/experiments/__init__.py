@@ -7,7 +7,7 @@ Each module `benchmarks/experiments/<paper>_<figure>.py` defines one frozen `EXP
         env_id="MetaRL/Navigation2D-v0", env_kwargs={"preset": "maml"},
         agents=(AgentSpec("SG-MRL", "baselines.sgmrl:SGMRL", {"inner_lr": 0.1}),),
         iterations=500, seeds=3,
-        protocol=MetaTestProtocol(adaptation_steps=1, evaluation_episodes=20),
+        protocol=MetaTestProtocol(adaptation_steps=1, evaluation_episodes=20, adaptation_episodes=20),
         targets=(Target("SG-MRL Table 1", agent="SG-MRL", step=1, mean=-16.90, ci=0.70),),
         quick={"iterations": 2, "seeds": 1, "max_test_tasks": 4, "config": {"meta_batch_size": 4}},
     )

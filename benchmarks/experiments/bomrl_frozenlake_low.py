@@ -28,7 +28,8 @@ EXPERIMENT = Experiment(
     ),
     iterations=300,
     seeds=3,
-    protocol=MetaTestProtocol(adaptation_steps=4, evaluation_episodes=1, exact=True, discount=DISCOUNT),
+    protocol=MetaTestProtocol(adaptation_steps=4, evaluation_episodes=1, adaptation_episodes=20, exact=True,
+                              discount=DISCOUNT),
     quick={"iterations": 3, "seeds": 1, "max_test_tasks": 4},
     notes=("Exact mode: Q^{π_ϕ} and J from the task's model (bomrl.md §6.1 (a)); train = test = the 20 maps "
            "(finite family). start_distribution='uniform' (non-terminal cells) so Assumption 2 holds "

@@ -37,7 +37,7 @@ from benchmarks.experiments import AgentSpec, Experiment, Target
 
 _SOURCE = "MAML ICML'17 (anchors.md §4.1)"
 _CONFIG = {"hidden_sizes": [100, 100], "activation": "relu", "action_scale": 0.1, "inner_lr": 0.5,
-           "tasks_per_iteration": 20, "episodes_per_task": 20, "adaptation_episodes": 40,
+           "tasks_per_iteration": 20, "episodes_per_task": 20,
            "adaptation_lrs": [0.5, 0.25], "adaptation_reduction": "step_mean"}
 
 EXPERIMENT = Experiment(
@@ -48,11 +48,11 @@ EXPERIMENT = Experiment(
     agents=(AgentSpec("MAML", "baselines.maml:MAML", _CONFIG),),
     iterations=100,
     seeds=3,
-    protocol=MetaTestProtocol(adaptation_steps=3, evaluation_episodes=20),
+    protocol=MetaTestProtocol(adaptation_steps=3, evaluation_episodes=20, adaptation_episodes=40),
     targets=(Target(_SOURCE, "MAML", 0, -40.4), Target(_SOURCE, "MAML", 1, -11.7),
              Target(_SOURCE, "MAML", 2, -3.3), Target(_SOURCE, "MAML", 3, -3.2)),
     quick={"iterations": 1, "seeds": 1, "max_test_tasks": 3,
-           "config": {"tasks_per_iteration": 2, "episodes_per_task": 2, "adaptation_episodes": 2, "cg_iterations": 2,
+           "config": {"tasks_per_iteration": 2, "episodes_per_task": 2, "cg_iterations": 2,
                       "hidden_sizes": [8]},
-           "protocol": {"adaptation_steps": 1, "evaluation_episodes": 2}},
+           "protocol": {"adaptation_steps": 1, "evaluation_episodes": 2, "adaptation_episodes": 2}},
 )

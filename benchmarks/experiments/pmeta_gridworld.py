@@ -19,7 +19,8 @@ EXPERIMENT = Experiment(
     ),
     iterations=10,
     seeds=3,
-    protocol=MetaTestProtocol(adaptation_steps=1, evaluation_episodes=1, exact=True, discount=1.0),
+    protocol=MetaTestProtocol(adaptation_steps=1, evaluation_episodes=1, adaptation_episodes=5, exact=True,
+                              discount=1.0),
     quick={"iterations": 2, "seeds": 1},
     notes=("Expected-mode updates (eq. 6) on each task's model; iterations = C rounds. Scored: exact "
            "undiscounted return over the preset horizon; R_0 = MP (greedy in the meta table), R_1 = PP. "

@@ -40,7 +40,7 @@ EXPERIMENT = Experiment(
     ),
     iterations=400,
     seeds=4,
-    protocol=MetaTestProtocol(adaptation_steps=3, evaluation_episodes=20),
+    protocol=MetaTestProtocol(adaptation_steps=3, evaluation_episodes=20, adaptation_episodes=20),
     targets=(
         Target(_SOURCE, "SG-MRL (1 step)", 1, 580.143, 38.22),
         Target(_SOURCE, "MAML (1 step)", 1, 465.624, 54.07),
@@ -51,5 +51,5 @@ EXPERIMENT = Experiment(
     ),
     quick={"iterations": 1, "seeds": 1, "max_test_tasks": 2,
            "config": {"tasks_per_iteration": 2, "episodes_per_task": 1, "hidden_sizes": [8]},
-           "protocol": {"evaluation_episodes": 1}},
+           "protocol": {"evaluation_episodes": 1, "adaptation_episodes": 1}},
 )

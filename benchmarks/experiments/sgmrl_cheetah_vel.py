@@ -39,7 +39,7 @@ EXPERIMENT = Experiment(
     ),
     iterations=400,
     seeds=4,
-    protocol=MetaTestProtocol(adaptation_steps=3, evaluation_episodes=20),
+    protocol=MetaTestProtocol(adaptation_steps=3, evaluation_episodes=20, adaptation_episodes=20),
     targets=(
         Target(_SOURCE, "SG-MRL (1 step)", 1, -91.73, 0.34),
         Target(_SOURCE, "MAML (1 step)", 1, -92.92, 0.7),
@@ -50,5 +50,5 @@ EXPERIMENT = Experiment(
     ),
     quick={"iterations": 1, "seeds": 1, "max_test_tasks": 2,
            "config": {"tasks_per_iteration": 2, "episodes_per_task": 1, "hidden_sizes": [8]},
-           "protocol": {"evaluation_episodes": 1}},
+           "protocol": {"evaluation_episodes": 1, "adaptation_episodes": 1}},
 )

@@ -45,10 +45,10 @@ EXPERIMENT = Experiment(
     ),
     iterations=500,
     seeds=3,
-    protocol=MetaTestProtocol(adaptation_steps=1, evaluation_episodes=20),
+    protocol=MetaTestProtocol(adaptation_steps=1, evaluation_episodes=20, adaptation_episodes=20),
     targets=(Target(_SOURCE, "SG-MRL", 1, -16.901, 0.699), Target(_SOURCE, "MAML", 1, -17.767, 0.106),
              Target(_SOURCE, "E-MAML", 1, -17.803, 0.115)),
     quick={"iterations": 1, "seeds": 1, "max_test_tasks": 3,
            "config": {"tasks_per_iteration": 2, "episodes_per_task": 2, "hidden_sizes": [8]},
-           "protocol": {"evaluation_episodes": 2}},
+           "protocol": {"evaluation_episodes": 2, "adaptation_episodes": 2}},
 )

@@ -11,6 +11,7 @@ from baselines.bomrl import BOMRL, BOMRLConfig
 from baselines.common import tabular
 from baselines.common.oracles import TabularModel, policy_return
 from baselines.tabular_maml import TabularMAML, TabularMAMLConfig
+from tests.baselines.trial import adapted_params
 
 GAMMA = 0.8
 LAMBDAS = {1: 0.5, 2: 0.5, 3: 0.3}
@@ -151,11 +152,11 @@ def train_tasks():
 
 
 def mean_adapted_return(agent, params, tasks):
-    rng, total = np.random.default_rng(0), 0.0
-    for task in tasks:
-        adapted, _ = agent.adapt(task, params, rng=rng)
+    learned, agent.phi, total = agent.phi, params, 0.0  # adapt from `params` as the meta-parameters
+    for task, adapted in zip(tasks, adapted_params(agent, tasks, 1, np.random.default_rng(0))[0], strict=True):
         model = tabular.task_model(ENV, KWARGS, task)
         total += policy_return(model, agent.policy_matrix(adapted), GAMMA)
+    agent.phi = learned
     return total / len(tasks)
 
 
@@ -182,13 +183,13 @@ def test_sampled_adaptation_approaches_the_exact_one():
     exact = BOMRL(ENV, BOMRLConfig(divergence=2, lam=0.5), KWARGS)
     sampled = BOMRL(ENV, BOMRLConfig(divergence=2, lam=0.5, estimator="sampled", episodes_per_step=400),
                     {**KWARGS})
-    phi = np.zeros((16, 4))
-    theta_exact, steps_exact = exact.adapt(task, phi, rng=np.random.default_rng(0))
-    theta_sampled, steps_sampled = sampled.adapt(task, phi, rng=np.random.default_rng(0))
+    exact.phi = sampled.phi = np.zeros((16, 4))
+    (theta_exact,), _ = adapted_params(exact, [task], 1, np.random.default_rng(0))
+    (theta_sampled,), (steps_sampled,) = adapted_params(sampled, [task], 400, np.random.default_rng(0))
     model = tabular.task_model(ENV, KWARGS, task)
     j_exact = policy_return(model, exact.policy_matrix(theta_exact), GAMMA)
     j_sampled = policy_return(model, sampled.policy_matrix(theta_sampled), GAMMA)
-    assert steps_exact == 0 and steps_sampled > 400
+    assert exact.privileged and not sampled.privileged and steps_sampled > 400
     assert j_sampled == pytest.approx(j_exact, abs=0.05)
     assert j_sampled > policy_return(model, np.full((16, 4), 0.25), GAMMA) + 0.1
 
@@ -204,11 +205,11 @@ def test_tabular_maml_meta_gradient_is_exact_and_adaptation_is_a_pg_step():
     agent = TabularMAML(ENV, TabularMAMLConfig(inner_lr=2.5), KWARGS)
     tasks = train_tasks()
     agent.meta_train(tasks, iterations=3, seed=0)
-    adapted, steps = agent.adapt(tasks[0], agent.meta_params(), rng=np.random.default_rng(0))
-    q_values, nu, _, _ = agent.tasks.estimate(tasks[0], agent.meta_params(), np.random.default_rng(0))
+    (adapted,), _ = adapted_params(agent, tasks[:1], 1, np.random.default_rng(0))
+    q_values, nu, _, _ = agent.estimator.estimate(tasks[0], agent.meta_params(), np.random.default_rng(0))
     expected = agent.meta_params() + 2.5 * tabular.policy_gradient(agent.meta_params(), q_values, nu, GAMMA)
     np.testing.assert_allclose(adapted, expected)
-    assert steps == 0
+    assert agent.privileged
 
 
 @pytest.mark.parametrize("divergence", [1, 2, 3])

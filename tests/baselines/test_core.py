@@ -170,7 +170,7 @@ def test_agents_train_save_load_and_act_identically(cls, config, env_id, kwargs,
 def test_meta_test_exact_carries_the_oracle_gap():
     agent = MEMRL("MetaRL/GridNavigation-v0", MEMRLConfig(inner_steps=1), {"preset": "memrl"})
     test_set = metarl_envs.task_set("MetaRL/GridNavigation-v0", "test", "memrl")
-    result = meta_test(agent, test_set, MetaTestProtocol(1, 10, exact=True), seed=0)
+    result = meta_test(agent, test_set, MetaTestProtocol(1, 10, adaptation_episodes=10, exact=True), seed=0)
     assert len(result.tasks) == 3 and result.task_set_fingerprint == test_set.fingerprint
     for task in result.tasks:
         assert 0 < task.returns[0] < task.optimal_return and all(g > 0 for g in task.optimality_gaps)

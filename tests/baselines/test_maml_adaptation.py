@@ -1,5 +1,5 @@
-"""MAML's meta-test adaptation schedule (cbfinn/maml_rl test_maml_point.py: 40 trajectories, step sizes
-0.5 then 0.25)."""
+"""MAML's meta-test adaptation schedule (cbfinn/maml_rl test_maml_point.py: step sizes 0.5 then 0.25;
+the batch per step is the protocol's)."""
 
 import dataclasses
 
@@ -8,7 +8,10 @@ import pytest
 import torch
 
 import metarl_envs
+from baselines.common.sampler import Sampler
 from baselines.maml import MAML, AdaptedParams, MAMLConfig
+from benchmarks.evaluate import run_episodes
+from tests.baselines.trial import adapted_params
 
 NAV = "MetaRL/Navigation2D-v0"
 
@@ -21,23 +24,25 @@ def _agent(**overrides) -> MAML:
     return agent
 
 
-def test_schedule_steps_with_its_own_step_size_and_batch():
+def test_schedule_steps_with_its_own_step_size():
     tasks = list(metarl_envs.task_set(NAV, "test"))[:2]
-    scheduled = _agent(adaptation_lrs=(0.5, 0.25), adaptation_episodes=5)
-    first = [scheduled.meta_params() for _ in tasks]
-    one, steps = scheduled.adapt_tasks(tasks, first, rng=np.random.default_rng(1))
+    scheduled = _agent(adaptation_lrs=(0.5, 0.25))
+    one, steps = adapted_params(scheduled, tasks, 5, np.random.default_rng(1))
     assert all(isinstance(p, AdaptedParams) and p.adaptation_steps == 1 for p in one)
     assert steps.tolist() == [5 * 100, 5 * 100]  # 5 trajectories of the 100-step horizon, no goal reached
-    two, _ = scheduled.adapt_tasks(tasks, one, rng=np.random.default_rng(2))
-    three, _ = scheduled.adapt_tasks(tasks, two, rng=np.random.default_rng(3))
+    three, _ = adapted_params(scheduled, tasks, 5, np.random.default_rng(1), rounds=3)
     assert [p.adaptation_steps for p in three] == [3, 3]
-    chain = [(first, one, 0.5, 1), (one, two, 0.25, 2), (two, three, 0.25, 3)]
-    for step, (before, after, lr, seed) in enumerate(chain):
-        plain = _agent(inner_lr=lr, adaptation_episodes=5)  # the same step with a constant step size
-        expected, _ = plain.adapt_tasks(tasks, [dict(p) for p in before], rng=np.random.default_rng(seed))
+    sampler, params = Sampler(NAV, {"preset": "maml"}), [scheduled.meta_params() for _ in tasks]
+    for step, lr in enumerate((0.5, 0.25, 0.25)):
+        scheduled.start_trial(len(tasks))
+        batch = run_episodes(scheduled, sampler, tasks, "adapt", 5, np.random.default_rng(step))
+        after = scheduled.adapt_round(params, batch)
+        plain = _agent(inner_lr=lr)  # the same step with a constant step size
+        expected = plain.adapt_round([dict(p) for p in params], batch)
         for got, want in zip(after, expected, strict=True):
             for name in want:
                 torch.testing.assert_close(got[name], want[name], msg=f"step {step + 1}, {name}")
+        params = after
 
 
 def test_default_adapts_with_the_inner_step_size():
@@ -48,8 +53,7 @@ def test_default_adapts_with_the_inner_step_size():
     assert MAMLConfig.from_dict(config.to_dict()) == config
 
 
-@pytest.mark.parametrize(("field", "value"), [("adaptation_lrs", (0.5, float("nan"))), ("adaptation_lrs", (-1.0,)),
-                                              ("adaptation_episodes", 0)])
+@pytest.mark.parametrize(("field", "value"), [("adaptation_lrs", (0.5, float("nan"))), ("adaptation_lrs", (-1.0,))])
 def test_bad_schedule_is_refused(field, value):
     with pytest.raises(ValueError, match=field):
         MAMLConfig(**{field: value})
@@ -65,8 +69,7 @@ def test_adaptation_reduction_sets_the_meta_test_surrogate_only():
         torch.manual_seed(0)
         for p in agent.policy.parameters():
             torch.nn.init.normal_(p, std=0.3)
-        params, _ = agent.adapt_tasks(tasks, [agent.meta_params() for _ in tasks], rng=np.random.default_rng(4))
-        return params
+        return adapted_params(agent, tasks, 4, np.random.default_rng(4))[0]
 
     mixed = adapted(reduction="episode_mean", adaptation_reduction="step_mean")
     step_mean, episode_mean = adapted(reduction="step_mean"), adapted(reduction="episode_mean")

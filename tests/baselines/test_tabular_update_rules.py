@@ -1,6 +1,6 @@
 """The tabular agents' update rules, pinned end to end on the env's exact model.
 
-One call of each agent's public `meta_train` (one or two iterations) or `adapt` must move the
+One call of each agent's public `meta_train` (one or two iterations) or adaptation round must move the
 parameters by exactly its paper's formula, recomputed here in float64 from the task's transition
 and reward matrices with the test's own policy evaluation (V = (I − γP_π)⁻¹ r_π), with
 non-default hyperparameters (γ, λ, step sizes, β ≠ their defaults).
@@ -25,6 +25,7 @@ from baselines.bomrl import BOMRL, BOMRLConfig
 from baselines.common.oracles import TabularModel
 from baselines.pmetarl import PMetaRL, PMetaRLConfig
 from baselines.tabular_maml import TabularMAML, TabularMAMLConfig
+from tests.baselines.trial import recorded_rounds
 
 LAKE = "MetaRL/FrozenLakeHoles-v0"
 LAKE_KWARGS = {"preset": "bomrl-high", "start_distribution": "uniform"}
@@ -109,13 +110,12 @@ def test_tabular_maml_adaptation_is_one_exact_policy_gradient_step():
     agent = TabularMAML(LAKE, config, LAKE_KWARGS)
     task = lake_tasks()[1]
     exact = Exact(model_of(LAKE, LAKE_KWARGS, task)[0], config.discount)
-    params = np.random.default_rng(0).normal(size=(16, 4))
-    for _ in range(2):
-        adapted, steps = agent.adapt(task, params, rng=np.random.default_rng(1))
+    agent.phi = params = np.random.default_rng(0).normal(size=(16, 4))
+    for before, _, (adapted,) in recorded_rounds(agent, [task], 1, 2, np.random.default_rng(1)):
+        np.testing.assert_array_equal(before[0], params)
         expected = params + config.inner_lr * exact.grad_j(torch.as_tensor(params)).numpy()
         np.testing.assert_allclose(adapted, expected, rtol=1e-8, atol=1e-10)
         params = adapted
-        assert steps == 0
 
 
 # --------------------------------------------------------------------------------------------
@@ -184,13 +184,13 @@ def test_bomrl_adaptation_solves_the_regularized_surrogate(divergence):
     agent = BOMRL(LAKE, config, LAKE_KWARGS)
     task = lake_tasks()[2]
     exact = Exact(model_of(LAKE, LAKE_KWARGS, task)[0], config.discount)
-    params = np.random.default_rng(2).normal(size=(16, 4))
-    for _ in range(2):  # a second step starts from the first one's output
-        adapted, steps = agent.adapt(task, params, rng=np.random.default_rng(0))
+    agent.phi = params = np.random.default_rng(2).normal(size=(16, 4))
+    rounds = recorded_rounds(agent, [task], 1, 2, np.random.default_rng(0))  # round 2 starts from round 1's output
+    for before, _, (adapted,) in rounds:
+        np.testing.assert_array_equal(before[0], params)
         expected = bomrl_adapted(params, exact, config.lam, divergence)
         np.testing.assert_allclose(agent.policy_matrix(adapted), softmax(expected), atol=1e-9)
         params = adapted
-        assert steps == 0
 
 
 # --------------------------------------------------------------------------------------------
@@ -247,10 +247,9 @@ def test_pmeta_adaptation_is_one_round_from_the_given_meta_table():
     task = list(metarl_envs.task_set(GRID, "test", "pmeta"))[2]
     agent = PMetaRL(GRID, PMETA, GRID_KWARGS)
     model, inside = model_of(GRID, GRID_KWARGS, task)
-    q_meta = np.random.default_rng(4).normal(size=(81, 4))
-    adapted, steps = agent.adapt(task, {"meta": q_meta}, rng=np.random.default_rng(0))
+    agent.q_meta = q_meta = np.random.default_rng(4).normal(size=(81, 4))
+    [(_, _, (adapted,))] = recorded_rounds(agent, [task], 1, 1, np.random.default_rng(0))
     personal, auxiliary = pmeta_round(model, inside, q_meta, PMETA)
     np.testing.assert_allclose(adapted["personal"], personal, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(adapted["meta"], pmeta_aggregate(q_meta, [auxiliary], [inside], PMETA.beta),
                                rtol=1e-10, atol=1e-12)
-    assert steps == 0

@@ -1,6 +1,6 @@
 """Each policy-gradient agent's update rule, pinned end to end.
 
-One call of an agent's public training step (`meta_train_step`) or meta-test step (`adapt`) must
+One call of an agent's public training step (`meta_train_step`) or meta-test round (`end_round`) must
 move the parameters by exactly its paper's formula. The sampler is the agent's own; every batch it
 returns is recorded (with the parameters it was collected with), and the expected parameters are
 recomputed here from those batches in float64 with code of the test's own: the policy through
@@ -31,6 +31,7 @@ from baselines.common.sampler import TrajectoryBatch
 from baselines.maml import MAML, MAMLConfig
 from baselines.memrl import MEMRL, MEMRLConfig
 from baselines.sgmrl import SGMRL, SGMRLConfig
+from tests.baselines.trial import recorded_rounds
 
 NAV = "MetaRL/Navigation2D-v0"
 NAV_KWARGS = {"preset": "maml"}
@@ -277,17 +278,14 @@ def test_maml_meta_train_step_is_the_trpo_step_on_the_post_update_objective(expl
 
 def test_maml_adaptation_steps_follow_the_schedule_and_the_meta_test_reduction():
     """MAML §5.2 meta-test: step sizes adaptation_lrs[k] at step k + 1, surrogate in `adaptation_reduction` units."""
-    agent = _maml(adaptation_lrs=(0.45, 0.15), adaptation_episodes=4, adaptation_reduction="step_mean")
+    agent = _maml(adaptation_lrs=(0.45, 0.15), adaptation_reduction="step_mean")
     cfg = agent.config
     task = metarl_envs.task_set(NAV, "test")[5]
-    calls = record_batches(agent)
-    params = agent.meta_params()
+    rounds = recorded_rounds(agent, [task], 4, 3, np.random.default_rng(20))
     for k, lr in enumerate((0.45, 0.15, 0.15)):
-        before = double(params)
-        params, steps = agent.adapt(task, params, rng=np.random.default_rng(20 + k))
-        (used, batch), = calls[k:k + 1]
-        assert_params_close(used[0], before, what=f"step {k + 1} collects with its input parameters")
-        assert batch.episodes_per_task == 4 and steps == batch.env_steps
+        (before,), batch, (params,) = rounds[k]
+        before = double(before)
+        assert batch.episodes_per_task == 4
         weights = gae_weights(batch, cfg.discount, cfg.gae_lambda, cfg.normalize_advantages)
         g = gradient(lambda p, b=batch, w=weights: surrogate(agent.policy, p, b, 0, w, "step_mean"), before)
         assert_params_close(params, ascent(before, g, lr), what=f"adaptation step {k + 1}")
@@ -349,14 +347,8 @@ def test_sgmrl_adaptation_step_is_equation_12():
     agent = _sgmrl()
     cfg = agent.config
     task = metarl_envs.task_set(NAV, "test")[7]
-    calls = record_batches(agent)
-    params = agent.meta_params()
-    for k in range(2):
-        before = double(params)
-        params, steps = agent.adapt(task, params, rng=np.random.default_rng(40 + k))
-        (used, batch), = calls[k:k + 1]
-        assert_params_close(used[0], before, what="collected with the input parameters")
-        assert steps == batch.env_steps
+    for k, ((before,), batch, (params,)) in enumerate(recorded_rounds(agent, [task], 3, 2, np.random.default_rng(40))):
+        before = double(before)
         weights = reward_to_go(batch, cfg.discount, from_start=True)
         g = gradient(lambda p, b=batch, w=weights: surrogate(agent.policy, p, b, 0, w, "episode_sum"), before)
         assert_params_close(params, ascent(before, g, cfg.inner_lr), what=f"adaptation step {k + 1}")
@@ -406,12 +398,11 @@ def test_memrl_meta_train_step_is_equations_16_and_17():
 
 
 def test_memrl_adaptation_is_the_anchored_inner_solve():
+    """One inner step per adaptation round, from θ⁰ = w and anchored at w: K rounds are the K-step solve."""
     agent = _memrl()
     task = metarl_envs.task_set(GRID, "test", "memrl")[1]
-    start = agent.meta_params()
-    start = {k: v + 0.1 for k, v in start.items()}  # an anchor that is not the meta-parameters
-    calls = record_batches(agent)
-    adapted, steps = agent.adapt(task, start, rng=np.random.default_rng(9))
-    thetas = memrl_inner_solve(agent, double(start), calls, 0)
-    assert len(calls) == agent.config.inner_steps and steps == sum(b.env_steps for _, b in calls)
-    assert_params_close(adapted, thetas[-1], what="adapted θ̃")
+    rounds = recorded_rounds(agent, [task], 4, agent.config.inner_steps, np.random.default_rng(9))
+    thetas = memrl_inner_solve(agent, double(agent.meta_params()), [(None, batch) for _, batch, _ in rounds], 0)
+    assert len(rounds) == agent.config.inner_steps
+    for k, (_, _, (adapted,)) in enumerate(rounds):
+        assert_params_close(adapted, thetas[k + 1], what=f"θ after round {k + 1}")

@@ -1,7 +1,7 @@
 """A real minimal agent for the harness tests: a uniform-random policy that learns nothing.
 
 It implements `baselines.common.agent.Agent` honestly (meta-training only records returns of random
-episodes collected through the task set's env; `adapt` changes nothing), so the runner, results
+episodes collected through the task set's env; its adaptation rounds change nothing), so the runner, results
 and leaderboard can be tested end to end without the reference agents. It lives in the tests only.
 """
 
@@ -71,8 +71,22 @@ class RandomAgent:
     def meta_params(self) -> np.ndarray:
         return np.zeros(0)
 
-    def adapt(self, task: Any, params: Any, *, rng: np.random.Generator) -> tuple[Any, int]:
-        return params, 0
+    def start_trial(self, num_tasks: int) -> None:
+        self.trial_tasks = num_tasks
+
+    def begin_episodes(self, phase: str, rng: np.random.Generator) -> None:
+        self.rng = rng
+
+    def actions(self, observations: np.ndarray) -> np.ndarray:
+        obs = np.asarray(observations)
+        flat = self.act(obs.reshape(-1, *obs.shape[2:]), None, rng=self.rng)
+        return flat.reshape(*obs.shape[:2], *flat.shape[1:])
+
+    def observe(self, transition: Any) -> None:
+        return None
+
+    def end_round(self, rollouts: Any) -> None:
+        return None
 
     def act(self, obs: np.ndarray, params: Any, *, deterministic: bool = False,
             rng: np.random.Generator | None = None) -> np.ndarray:

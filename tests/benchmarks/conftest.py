@@ -15,7 +15,7 @@ from benchmarks.results import AgentInfo, EnvInfo, ResultRecord, TaskSetIds, wri
 
 ENV_ID = "MetaRL/Navigation2D-v0"
 PRESET = "maml"
-PROTOCOL = MetaTestProtocol(adaptation_steps=2, evaluation_episodes=4)
+PROTOCOL = MetaTestProtocol(adaptation_steps=2, evaluation_episodes=4, adaptation_episodes=4)
 
 
 def meta_test_result(seed: int, *, n_tasks: int = 5, offset: float = 0.0, oracle: bool = False,
@@ -26,7 +26,8 @@ def meta_test_result(seed: int, *, n_tasks: int = 5, offset: float = 0.0, oracle
     tasks = tuple(TaskResult(task=t.to_dict(),
                              returns=tuple(float(-40.0 + 10.0 * k + offset + rng.normal())
                                            for k in range(protocol.adaptation_steps + 1)),
-                             optimal_return=-5.0 if oracle else None, env_steps=100 * (i + 1))
+                             optimal_return=-5.0 if oracle else None, env_steps=100 * (i + 1),
+                             adaptation_env_steps=tuple(40 * k for k in range(protocol.adaptation_steps + 1)))
                   for i, t in enumerate(test[:n_tasks]))
     return MetaTestResult(ENV_ID, PRESET, test.fingerprint, protocol, seed, tasks)
 

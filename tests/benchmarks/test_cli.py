@@ -72,7 +72,7 @@ def test_run_quick_prints_a_finite_table_next_to_the_targets(tmp_path: Path, mon
     for row in rows:
         mean, iqm, low, high = float(row[3]), float(row[4]), *map(float, row[5].strip("[]").split(","))
         assert all(np.isfinite([mean, iqm, low, high])) and low <= mean <= high and mean < 0
-    assert rows[1][7] == "-40.00 (made up)" and rows[0][7] == ""
+    assert rows[1][7] == "200" and rows[1][8] == "-40.00 (made up)" and rows[0][8] == ""  # 2 episodes × 100 steps
     assert "ran 4 cell(s), skipped 0" in result.output
     again = runner.invoke(app, args, env=WIDE)
     assert "ran 0 cell(s), skipped 4" in again.output and _table(again.output, ("Random", "Timid")) == rows

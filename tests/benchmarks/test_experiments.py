@@ -16,7 +16,8 @@ def experiment(**changes) -> Experiment:
     fields = dict(
         name="unit", description="unit test", env_id="MetaRL/Navigation2D-v0", env_kwargs={"preset": "maml"},
         agents=(AgentSpec("A", AGENT, {"tasks_per_iteration": 4}), AgentSpec("B", AGENT, {})),
-        iterations=100, seeds=5, protocol=MetaTestProtocol(adaptation_steps=3, evaluation_episodes=20),
+        iterations=100, seeds=5,
+        protocol=MetaTestProtocol(adaptation_steps=3, evaluation_episodes=20, adaptation_episodes=20),
         targets=(Target("Paper Table 1", "A", 1, -17.0, 0.7), Target("Paper Table 1", "B", 3, -15.0)),
         quick={"iterations": 2, "seeds": 1, "max_test_tasks": 4, "config": {"action_scale": 0.5},
                "agent_config": {"B": {"tasks_per_iteration": 1}}, "protocol": {"adaptation_steps": 1}},
@@ -30,7 +31,7 @@ def test_resolve_applies_every_quick_override() -> None:
     assert full.resolve(quick=False) is full
     quick = full.resolve(quick=True)
     assert (quick.iterations, quick.seeds, quick.max_test_tasks) == (2, 1, 4)
-    assert quick.protocol == MetaTestProtocol(adaptation_steps=1, evaluation_episodes=20)
+    assert quick.protocol == MetaTestProtocol(adaptation_steps=1, evaluation_episodes=20, adaptation_episodes=20)
     assert quick.agent("A").config == {"tasks_per_iteration": 4, "action_scale": 0.5}
     assert quick.agent("B").config == {"action_scale": 0.5, "tasks_per_iteration": 1}
     assert [t.agent for t in quick.targets] == ["A"]  # B's k=3 target is beyond the quick K=1
@@ -75,7 +76,7 @@ def test_discover_collects_every_module_with_an_experiment(tmp_path: Path, monke
         from benchmarks.experiments import AgentSpec, Experiment
         EXPERIMENT = Experiment(name={name!r}, description="d", env_id="MetaRL/Navigation2D-v0",
                                 env_kwargs={{"preset": "maml"}}, agents=(AgentSpec("A", "m:C"),), iterations=1,
-                                seeds=1, protocol=MetaTestProtocol(1, 1))
+                                seeds=1, protocol=MetaTestProtocol(1, 1, adaptation_episodes=1))
     """
     (package / "first.py").write_text(textwrap.dedent(body.format(name="one")))
     (package / "second.py").write_text(textwrap.dedent(body.format(name="two")))

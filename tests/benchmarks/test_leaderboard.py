@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -8,7 +9,7 @@ import pytest
 
 from benchmarks.evaluate import MetaTestProtocol
 from benchmarks.leaderboard import table_rows, write_leaderboard
-from benchmarks.results import checksum
+from benchmarks.results import checksum, write_result
 from tests.benchmarks.conftest import document, write_document
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -59,7 +60,7 @@ def test_bad_files_are_refused_and_named_but_the_rest_rendered(results_dir: Path
     data["meta_test"]["mean_returns"][0] = 0.0
     tampered.write_text(json.dumps(data))
     other = write_document(results_dir / "elsewhere", 3, label="Random",
-                           protocol=MetaTestProtocol(adaptation_steps=2, evaluation_episodes=9))
+                           protocol=MetaTestProtocol(adaptation_steps=2, evaluation_episodes=9, adaptation_episodes=9))
     duplicate = results_dir / "copy" / "Random__copy__seed0.json"
     duplicate.parent.mkdir()
     original = sorted(results_dir.rglob("Random__*seed0.json"))[0]
@@ -80,3 +81,27 @@ def test_checksum_ignores_only_itself() -> None:
     doc = document(0).to_document()
     assert checksum(doc) == checksum({**doc, "checksum": "anything"})
     assert checksum(doc) != checksum({**doc, "seed": 1})
+
+
+def test_cells_of_another_budget_are_not_ranked_together(results_dir: Path, tmp_path: Path) -> None:
+    cheap = MetaTestProtocol(adaptation_steps=2, evaluation_episodes=4, adaptation_episodes=1)
+    paths = [write_document(results_dir, seed, label="Trilateration", offset=30.0, protocol=cheap) for seed in (0, 1)]
+    report = write_leaderboard(results_dir, tmp_path / "site")
+    bad = dict(report.bad)
+    assert set(bad) == set(paths) and all("budget" in bad[p] and "'Better'" in bad[p] for p in paths)
+    assert {c.label for c in report.cells} == {"Better", "Random"}
+    rows = table_rows(next(c for c in report.cells if c.label == "Random"))
+    assert [row["steps"] for row in rows] == ["0", "40", "80"]  # the adaptation env steps before each R_k
+
+
+def test_privileged_cells_get_a_table_of_their_own(results_dir: Path, tmp_path: Path) -> None:
+    for seed in range(2):
+        record = document(seed, label="Exact model", offset=20.0)
+        record = dataclasses.replace(record, meta_test=dataclasses.replace(record.meta_test, track="privileged"))
+        write_result(results_dir / record.experiment / record.cell.filename(seed), record)
+    report = write_leaderboard(results_dir, tmp_path / "site")
+    assert report.bad == ()
+    markdown = (tmp_path / "site" / "leaderboard.md").read_text()
+    main, privileged = markdown.split("privileged track")
+    assert "| Better" in main and "| Exact model" not in main
+    assert "| Exact model" in privileged and "| Better" not in privileged

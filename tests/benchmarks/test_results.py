@@ -43,7 +43,7 @@ def test_the_file_layout_is_derived_from_the_record(result_file: Path) -> None:
     assert sorted(stored["protocol"]) == sorted(f.name for f in dataclasses.fields(MetaTestProtocol))
     assert sorted(stored["training_curve"][0]) == sorted(f.name for f in dataclasses.fields(IterationRecord))
     assert sorted(stored["agent"]) == ["class", "config", "label"]
-    assert sorted(stored["meta_test"]) == ["env_steps", "mean_optimality_gaps", "mean_returns", "tasks"]
+    assert sorted(stored["meta_test"]) == ["env_steps", "mean_optimality_gaps", "mean_returns", "tasks", "track"]
 
 
 def test_nan_post_adaptation_return_is_stored_as_null(result_file: Path) -> None:
@@ -90,7 +90,7 @@ def test_wrong_fingerprint_is_detected_even_with_a_matching_checksum(result_file
     (lambda d: d["meta_test"]["tasks"][1].__setitem__("returns", [1.0]), r"meta_test\.tasks\[1\]\.returns must be"),
     (lambda d: d["training_curve"][0].pop("wall_time"), r"missing field training_curve\[0\]\.wall_time"),
     (lambda d: d["protocol"].__setitem__("episodes", 3), "field protocol is not a MetaTestProtocol"),
-    (lambda d: d.__setitem__("schema_version", 2), "schema_version = 2"),
+    (lambda d: d.__setitem__("schema_version", 1), "schema_version = 1"),
 ])
 def test_bad_fields_are_named(result_file: Path, edit, message: str) -> None:
     _rewrite(result_file, edit)

@@ -16,7 +16,7 @@ EXPERIMENT = Experiment(
     env_kwargs={"preset": "maml"},
     agents=(AgentSpec("Random", "tests.benchmarks.agents:RandomAgent", {"tasks_per_iteration": 2}),
             AgentSpec("Timid", "tests.benchmarks.agents:RandomAgent", {"action_scale": 0.1})),
-    iterations=3, seeds=2, protocol=MetaTestProtocol(adaptation_steps=1, evaluation_episodes=2),
+    iterations=3, seeds=2, protocol=MetaTestProtocol(adaptation_steps=1, evaluation_episodes=2, adaptation_episodes=2),
     targets=(Target("made up", "Random", 1, -40.0),), max_test_tasks=3,
     quick={"iterations": 1, "seeds": 1, "max_test_tasks": 2})
 
