@@ -17,6 +17,17 @@ last bits of NumPy's vectorised `exp`/`power`, whose SIMD kernels round differen
 CPUs (AVX2 vs AVX-512 machines give tasks one or two units in the last place apart). A rebuild
 therefore keeps a stored file whose tasks equal the new draw within `REBUILD_RTOL` (`tasks_match`),
 so fingerprints do not churn with the machine that rebuilds them.
+
+Loading validates a file as the results loader validates a result: it must be a regular file of at
+most `MAX_TASK_SET_BYTES`, strict JSON (no NaN, no overflowing numbers, nesting at most
+`MAX_JSON_DEPTH` deep) with exactly the keys `env_id`, `preset`, `seed`, `finite_family`,
+`fingerprints`, `splits`; the header must name the file's env id and preset, `BUILD_SEED`, and the
+preset's own `finite_family`; every task goes through its family's validator and the preset's range
+check (through the env's `validate_task`); the split sizes must be the preset's, the test split
+nonempty, no split may repeat a task, and the splits of a family that is not finite must be
+disjoint (a finite family's test split is its train split). A set's fingerprint covers env id,
+preset, split and tasks; `disjoint_from_train` is fixed by those (through the preset's
+`finite_family`, which the header must repeat), so no field that changes a set's meaning is outside it.
 """
 
 from __future__ import annotations
@@ -28,6 +39,7 @@ import importlib
 import json
 import math
 import os
+import stat
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -38,7 +50,8 @@ import numpy as np
 
 from metarl_envs.core import MetaEnv, Task
 
-__all__ = ["REBUILD_RTOL", "TaskSet", "build_task_sets", "env_class", "task_set", "task_set_path", "tasks_match"]
+__all__ = ["MAX_JSON_DEPTH", "MAX_TASK_SET_BYTES", "REBUILD_RTOL", "TaskSet", "atomic_write", "build_task_sets",
+           "env_class", "load_task_sets", "read_json_file", "task_set", "task_set_path", "tasks_match"]
 
 SPLITS = ("train", "test")
 BUILD_SEED = 20_240_601
@@ -47,6 +60,76 @@ _FOLDER = Path(__file__).resolve().parent
 REBUILD_RTOL = 1e-13
 """relative tolerance of `tasks_match` (a few hundred units in the last place of a float64; the
 CPU-dependent differences seen are 1-2 units)"""
+
+MAX_TASK_SET_BYTES = 16 * 2**20
+"""largest task-set file read (the largest stored one is ~100 kB)"""
+MAX_JSON_DEPTH = 32
+"""deepest nesting of lists and objects accepted in a task-set or results file"""
+_MAX_INT_DIGITS = 19
+_HEADER = ("env_id", "preset", "seed", "finite_family", "fingerprints", "splits")
+
+
+def read_json_file(path: str | Path, *, max_bytes: int) -> Any:
+    """Parse the JSON file `path` strictly, or raise ValueError naming the file: only a regular file
+    (not a FIFO, device or folder) of at most `max_bytes` is read, checked before reading; NaN,
+    ±Infinity, numbers that overflow a float, integers of more than 19 digits, invalid UTF-8 and
+    nesting deeper than `MAX_JSON_DEPTH` are refused."""
+    path = Path(path)
+    try:
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode):
+            raise ValueError(f"{path}: not a regular file; refused without reading it")
+        if info.st_size > max_bytes:
+            raise ValueError(f"{path}: {info.st_size} bytes is above the cap of {max_bytes} bytes; refused unread")
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as stream:
+            if not stat.S_ISREG(os.fstat(stream.fileno()).st_mode):  # swapped in since the stat
+                raise ValueError(f"{path}: not a regular file; refused without reading it")
+            raw = stream.read(max_bytes + 1)
+    except OSError as error:
+        raise ValueError(f"{path}: cannot read: {error}") from error
+    if len(raw) > max_bytes:
+        raise ValueError(f"{path}: above the cap of {max_bytes} bytes; refused")
+    try:
+        data = json.loads(raw.decode("utf-8"), parse_constant=_no_constant, parse_float=_finite_float,
+                          parse_int=_bounded_int)
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{path}: not UTF-8 text: {error}") from error
+    except RecursionError as error:
+        raise ValueError(f"{path}: nested deeper than {MAX_JSON_DEPTH} levels") from error
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path}: not valid JSON (corrupt or truncated): {error}") from error
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from error
+    _check_depth(path, data)
+    return data
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number; files hold finite numbers only")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"the number {text[:40]} overflows a float")
+    return value
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > _MAX_INT_DIGITS:
+        raise ValueError(f"an integer of {len(text.lstrip('-'))} digits is longer than {_MAX_INT_DIGITS}")
+    return int(text)
+
+
+def _check_depth(path: Path, data: Any) -> None:
+    stack = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, (dict, list)):
+            if depth > MAX_JSON_DEPTH:
+                raise ValueError(f"{path}: nested deeper than {MAX_JSON_DEPTH} levels")
+            stack.extend((v, depth + 1) for v in (value.values() if isinstance(value, dict) else value))
 
 
 def canonical_json(payload: Any) -> str:
@@ -67,6 +150,8 @@ class TaskSet(Sequence[Task]):
     def __post_init__(self) -> None:
         if self.split not in SPLITS:
             raise ValueError(f"TaskSet.split={self.split!r}: must be one of {SPLITS}")
+        if not isinstance(self.disjoint_from_train, bool):
+            raise TypeError(f"TaskSet.disjoint_from_train={self.disjoint_from_train!r}: must be a bool")
         object.__setattr__(self, "tasks", tuple(self.tasks))
 
     def __len__(self) -> int:
@@ -128,19 +213,70 @@ def _load(env_id: str, preset: str) -> dict[str, TaskSet]:
     if not path.exists():
         raise FileNotFoundError(f"task_set: no stored task set for {env_id} preset {preset!r} ({path.name}); "
                                 "build it with `python -m metarl_envs.task_sets`")
-    try:
-        data = json.loads(path.read_text())
-        finite = bool(data["finite_family"])
-        sets = {split: TaskSet(env_id, preset, split,
-                               tuple(cls.task_type.from_dict(t) for t in data["splits"][split]),
-                               disjoint_from_train=not finite or split == "train")
-                for split in SPLITS}
-    except (KeyError, TypeError, ValueError) as error:
-        raise ValueError(f"task_set: {path.name} is malformed: {error}") from error
+    return load_task_sets(path, env_id, preset)
+
+
+def load_task_sets(path: str | Path, env_id: str, preset: str) -> dict[str, TaskSet]:
+    """Both splits of the task-set file `path` of `env_id` and `preset`, validated (see the module
+    docstring); raises ValueError naming the file and the field."""
+    path = Path(path)
+    cls = env_class(env_id)
+    if preset not in cls.presets:
+        raise ValueError(f"task_set: {env_id} has no preset {preset!r}; choose from {list(cls.presets)}")
+    spec = cls.presets[preset]
+    data = read_json_file(path, max_bytes=MAX_TASK_SET_BYTES)
+
+    def fail(field: str, problem: str) -> ValueError:
+        return ValueError(f"task_set: {path}: field {field} {problem}")
+
+    if not isinstance(data, dict):
+        raise fail("<root>", "must be an object")
+    for key in _HEADER:
+        if key not in data:
+            raise fail(key, "is missing")
+    unknown = sorted(set(data) - set(_HEADER))
+    if unknown:
+        raise fail(unknown[0], "is not a task-set field")
+    expected = {"env_id": env_id, "preset": preset, "seed": BUILD_SEED, "finite_family": spec.finite_family}
+    for key, value in expected.items():
+        if type(data[key]) is not type(value) or data[key] != value:
+            raise fail(key, f"= {data[key]!r} must be {value!r} (the file is {env_id} preset {preset!r})")
+    if path.name != task_set_path(env_id, preset).name:
+        raise fail("env_id", f"and preset name the file {task_set_path(env_id, preset).name}, not {path.name}")
+    for key in ("fingerprints", "splits"):
+        if not isinstance(data[key], dict) or sorted(data[key]) != sorted(SPLITS):
+            raise fail(key, f"must be an object with exactly the keys {list(SPLITS)}")
+    validator = _task_validator(cls, preset)
+    sets = {}
+    for split in SPLITS:
+        rows = data["splits"][split]
+        if not isinstance(rows, list):
+            raise fail(f"splits.{split}", "must be a list of tasks")
+        tasks = []
+        for i, row in enumerate(rows):
+            try:
+                tasks.append(validator(row))
+            except (TypeError, ValueError) as error:
+                raise fail(f"splits.{split}[{i}]", f"is not a task of {env_id} preset {preset!r}: {error}") from error
+        size = spec.n_train_tasks if split == "train" else spec.n_test_tasks
+        if len(tasks) != size:
+            raise fail(f"splits.{split}", f"holds {len(tasks)} tasks; preset {preset!r} has {size}")
+        if not tasks:
+            raise fail(f"splits.{split}", "is empty")
+        if len(set(tasks)) != len(tasks):
+            raise fail(f"splits.{split}", "repeats a task")
+        sets[split] = TaskSet(env_id, preset, split, tuple(tasks),
+                              disjoint_from_train=not spec.finite_family or split == "train")
+    shared = set(sets["train"]) & set(sets["test"])
+    if not spec.finite_family and shared:
+        raise fail("splits.test", f"shares {len(shared)} task(s) with splits.train; the splits must be disjoint")
+    if spec.finite_family and set(sets["train"]) != set(sets["test"]):
+        raise fail("splits.test", "must be the whole finite family, as splits.train is")
     for split, tset in sets.items():
-        if data["fingerprints"][split] != tset.fingerprint:
-            raise ValueError(f"task_set: {path.name} split {split!r} fingerprint mismatch: stored "
-                             f"{data['fingerprints'][split]}, contents hash to {tset.fingerprint}")
+        stored = data["fingerprints"][split]
+        if stored != tset.fingerprint:
+            raise fail(f"fingerprints.{split}", f"= {stored!r}: fingerprint mismatch, the contents hash to "
+                       f"{tset.fingerprint} (edited or corrupted)")
     return sets
 
 
@@ -158,6 +294,15 @@ def _values_match(a: Any, b: Any, rtol: float) -> bool:
     if isinstance(a, float) and isinstance(b, float):
         return math.isclose(a, b, rel_tol=rtol, abs_tol=0.0)
     return type(a) is type(b) and a == b
+
+
+def _task_validator(cls: type[MetaEnv], preset: str) -> Any:
+    """`validate_task` of an env of `preset` (family validator and preset range); the family
+    validator alone where the env cannot be built here (e.g. MuJoCo not installed)."""
+    try:
+        return cls(preset=preset).validate_task
+    except ImportError:
+        return cls.task_type.from_dict
 
 
 def split_tasks(cls: type[MetaEnv], preset_name: str, seed: int = BUILD_SEED) -> tuple[list[Task], list[Task]]:
@@ -202,7 +347,7 @@ def build_task_sets(env_ids: Sequence[str] | None = None) -> list[Path]:
                 "fingerprints": {s: t.fingerprint for s, t in sets.items()},
                 "splits": {s: [task.to_dict() for task in t.tasks] for s, t in sets.items()},
             }
-            _atomic_write(path, json.dumps(document, indent=1, allow_nan=False) + "\n")
+            atomic_write(path, json.dumps(document, indent=1, allow_nan=False) + "\n")
             written.append(path)
     _load.cache_clear()
     return written
@@ -218,8 +363,27 @@ def _stored_matches(env_id: str, preset: str, train: Sequence[Task], test: Seque
     return tasks_match(stored["train"], train) and tasks_match(stored["test"], test)
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(handle, "w") as stream:
-        stream.write(text)
-    os.replace(tmp, path)
+def atomic_write(path: str | Path, content: str | bytes) -> Path:
+    """Write `content` to `path` atomically: a temp file `.<name>.<random>.tmp` beside it, fsynced,
+    then `os.replace`; an interrupted write leaves the old file (or none) and at most that temp file.
+    The file gets the mode a plain `open` would give it (0o666 less the umask), not mkstemp's 0o600."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            os.fchmod(stream.fileno(), 0o666 & ~_umask())
+            stream.write(content.encode() if isinstance(content, str) else content)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
