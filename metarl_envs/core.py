@@ -38,8 +38,12 @@ __all__ = [
     "check_discrete_action",
     "check_finite",
     "check_int",
+    "check_seed",
     "check_vector",
 ]
+
+MAX_SAMPLE_TASKS = 1_000_000
+"""`sample_tasks(n)` draws at most this many tasks in one call (a larger n is refused, not attempted)"""
 
 TaskT = TypeVar("TaskT", bound="Task")
 
@@ -89,6 +93,17 @@ def check_vector(owner: str, field: str, value: Any, length: int, low: float | N
     return tuple(check_finite(owner, f"{field}[{i}]", v, low, high) for i, v in enumerate(value))
 
 
+def check_seed(owner: str, seed: Any) -> int | None:
+    """A reset seed as Gymnasium takes it: None or a Python int ≥ 0 (not a bool, not a numpy integer)."""
+    if seed is None:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"{owner}: seed={seed!r} must be None or a Python int ≥ 0, got {type(seed).__name__}")
+    if seed < 0:
+        raise ValueError(f"{owner}: seed={seed!r} must be ≥ 0")
+    return seed
+
+
 # --------------------------------------------------------------------------------------------
 # Tasks and presets
 # --------------------------------------------------------------------------------------------
@@ -98,9 +113,15 @@ def _to_json_value(value: Any) -> Any:
     return value
 
 
-def _from_json_value(value: Any) -> Any:
+_MAX_TASK_NESTING = 8
+"""task fields are numbers, strings or (nested) tuples of those; deeper lists are refused"""
+
+
+def _from_json_value(value: Any, where: str, depth: int = 0) -> Any:
     if isinstance(value, list):
-        return tuple(_from_json_value(v) for v in value)
+        if depth >= _MAX_TASK_NESTING:
+            raise ValueError(f"{where}: lists nested deeper than {_MAX_TASK_NESTING} levels")
+        return tuple(_from_json_value(v, where, depth + 1) for v in value)
     return value
 
 
@@ -127,7 +148,7 @@ class Task:
         missing = [n for n in names if n not in data]
         if missing:
             raise TypeError(f"{cls.__name__}: missing key {missing[0]!r}")
-        return cls(**{k: _from_json_value(v) for k, v in data.items()})
+        return cls(**{k: _from_json_value(v, f"{cls.__name__}.{k}") for k, v in data.items()})
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -157,9 +178,12 @@ def check_box_action(owner: str, action: Any, space: spaces.Box, batch: int | No
     """Return the action as float64; raise (never clip) if it is non-finite or outside `space`."""
     shape = space.shape if batch is None else (batch, *space.shape)
     try:
-        array = np.asarray(action, dtype=np.float64)
-    except (TypeError, ValueError) as error:
-        raise TypeError(f"{owner}: action {action!r} is not numeric") from error
+        raw = np.asarray(action)
+    except (TypeError, ValueError) as error:  # ragged nesting
+        raise TypeError(f"{owner}: action {action!r} is not a numeric array") from error
+    if raw.dtype.kind not in "fiu":  # real numbers only: no strings, bools, complex or objects
+        raise TypeError(f"{owner}: action {action!r} has dtype {raw.dtype}; it must hold real numbers")
+    array = raw.astype(np.float64, copy=False)
     if array.shape != shape:
         raise ValueError(f"{owner}: action has shape {array.shape}, expected {shape}")
     if not np.all(np.isfinite(array)):
@@ -212,7 +236,7 @@ class MetaEnv(gym.Env):
 
     def sample_tasks(self, n: int) -> list[Task]:
         """Draw `n` tasks from the preset's distribution using this env's seeded `np_random`."""
-        n = check_int(type(self).__name__, "sample_tasks.n", n, 0)
+        n = check_int(type(self).__name__, "sample_tasks.n", n, 0, MAX_SAMPLE_TASKS)
         return list(self.draw_tasks(self.preset, self.np_random, n))
 
     def set_task(self, task: Task | Mapping[str, Any]) -> None:
@@ -224,17 +248,20 @@ class MetaEnv(gym.Env):
         return self._task  # type: ignore[return-value]
 
     def validate_task(self, task: Task | Mapping[str, Any]) -> Task:
-        """Return `task` as this family's Task (dicts are parsed) or raise naming the field."""
-        if isinstance(task, Mapping):
-            task = self.task_type.from_dict(task)
-        if not isinstance(task, self.task_type):
+        """Return `task` as this family's Task (dicts are parsed) or raise naming the field.
+
+        A Task object is rebuilt from its fields, so its own validator runs even if it was made
+        around it (`object.__setattr__`, a subclass without `__post_init__`)."""
+        if not isinstance(task, (Mapping, self.task_type)):
             raise TypeError(f"{type(self).__name__}: task must be a {self.task_type.__name__}, "
                             f"got {type(task).__name__}")
+        task = self.task_type.from_dict(task if isinstance(task, Mapping) else
+                                        {f.name: getattr(task, f.name) for f in dataclasses.fields(self.task_type)})
         self._check_task_in_preset(task)
         return task
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        super().reset(seed=seed)
+        super().reset(seed=check_seed(f"{type(self).__name__}.reset", seed))
         if options:
             unknown = sorted(set(options) - {"task"})
             if unknown:
@@ -339,7 +366,7 @@ class MetaVectorEnv(VectorEnv):
 
     # ----- task API --------------------------------------------------------------------------
     def sample_tasks(self, n: int) -> list[Task]:
-        n = check_int(type(self).__name__, "sample_tasks.n", n, 0)
+        n = check_int(type(self).__name__, "sample_tasks.n", n, 0, MAX_SAMPLE_TASKS)
         return list(self._template.draw_tasks(self.preset, self.np_random, n))
 
     def set_tasks(self, tasks: Sequence[Task | Mapping[str, Any]]) -> None:
@@ -363,33 +390,50 @@ class MetaVectorEnv(VectorEnv):
 
     # ----- Gymnasium vector API --------------------------------------------------------------
     def reset(self, *, seed: int | Sequence[int | None] | None = None, options: dict[str, Any] | None = None):
-        if isinstance(seed, numbers.Integral) and not isinstance(seed, bool):
-            seeds: Sequence[int | None] = [int(seed) + i for i in range(self.num_envs)]
-        elif seed is None:
+        owner = f"{type(self).__name__}.reset"
+        if isinstance(seed, (list, tuple)):
+            seeds: Sequence[int | None] = [check_seed(owner, s) for s in seed]
+            if len(seeds) != self.num_envs:
+                raise ValueError(f"{owner}: need {self.num_envs} seeds, got {len(seeds)}")
+        elif check_seed(owner, seed) is None:
             seeds = [None] * self.num_envs
         else:
-            seeds = list(seed)
-            if len(seeds) != self.num_envs:
-                raise ValueError(f"{type(self).__name__}.reset: need {self.num_envs} seeds, got {len(seeds)}")
+            seeds = [seed + i for i in range(self.num_envs)]
         if seed is not None:
             self._np_random, self._np_random_seed = seeding.np_random(seeds[0])
         for i, sub_seed in enumerate(seeds):
             if sub_seed is not None or not self._was_reset:
                 self._rngs[i] = seeding.np_random(sub_seed)[0]
+        mask = np.ones(self.num_envs, dtype=bool)
         if options:
             unknown = sorted(set(options) - {"tasks", "reset_mask"})
             if unknown:
-                raise ValueError(f"{type(self).__name__}.reset: unknown option {unknown[0]!r}")
+                raise ValueError(f"{owner}: unknown option {unknown[0]!r}")
+            if "reset_mask" in options:
+                mask = self._check_reset_mask(options["reset_mask"])
             if "tasks" in options:
                 self.set_tasks(options["tasks"])
-        mask = np.ones(self.num_envs, dtype=bool)
-        if options and "reset_mask" in options:
-            mask = np.asarray(options["reset_mask"], dtype=bool)
         self._reset_indices(np.flatnonzero(mask))
         self._elapsed[mask] = 0
         self._needs_reset[mask] = False
         self._was_reset = True
         return self._observations(), {}
+
+    def _check_reset_mask(self, mask: Any) -> np.ndarray:
+        """`options["reset_mask"]` checked as Gymnasium's vector envs do (a bool array of shape
+        (num_envs,) with a True), and on the first reset it must reset every sub-env."""
+        owner = f"{type(self).__name__}.reset: options['reset_mask']"
+        if not isinstance(mask, np.ndarray):
+            raise TypeError(f"{owner} must be a numpy array, got {type(mask).__name__}")
+        if mask.shape != (self.num_envs,):
+            raise ValueError(f"{owner} must have shape ({self.num_envs},), got {mask.shape}")
+        if mask.dtype != np.bool_:
+            raise TypeError(f"{owner} must have dtype bool, got {mask.dtype}")
+        if not mask.any():
+            raise ValueError(f"{owner} must hold at least one True value")
+        if not self._was_reset and not mask.all():
+            raise ValueError(f"{owner}: the first reset must reset every sub-env, got {mask}")
+        return mask
 
     def step(self, actions: Any):
         if not self._was_reset:

@@ -116,7 +116,7 @@ class RandParamsMetaEnv(MujocoMetaEnv):
                 raise ValueError(f"ModelParamsTask.{field} has shape {array.shape}; {self.xml_file} needs {shape}")
             low = preset.base(field) ** -preset.log_scale_limit * (1 - 1e-12)
             high = preset.base(field) ** preset.log_scale_limit * (1 + 1e-12)
-            if np.any(array < low) or np.any(array > high):
+            if not np.all((array >= low) & (array <= high)):  # NaN fails both comparisons
                 raise task_field_error("ModelParamsTask", field, getattr(task, field), self.preset_name,
                                        f"{preset.base(field)}^U[-{preset.log_scale_limit}, {preset.log_scale_limit}]")
 

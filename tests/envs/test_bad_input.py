@@ -67,3 +67,113 @@ def test_unknown_preset_is_named(env_preset):
     env_id, _ = env_preset
     with pytest.raises(ValueError, match="preset"):
         gym.make(env_id, preset="no-such-preset")
+
+
+# ------------------------------------------------------------------ actions, seeds, options, bypassed tasks
+
+BOX_ENVS = [("MetaRL/Navigation2D-v0", "maml"), ("MetaRL/HalfCheetahVel-v0", "maml"),
+            ("MetaRL/Walker2DParams-v0", "pearl")]
+
+
+@pytest.mark.parametrize(("env_id", "preset"), BOX_ENVS)
+@pytest.mark.parametrize("kind", ["str", "bool", "complex", "object"])
+def test_box_actions_must_be_real_numbers(env_id: str, preset: str, kind: str) -> None:
+    if "Navigation" not in env_id:
+        pytest.importorskip("mujoco")
+    env = make(env_id, preset).unwrapped
+    env.reset(seed=0)
+    zeros = np.zeros(env.action_space.shape)
+    action = {"str": zeros.astype(str), "bool": zeros.astype(bool), "complex": zeros.astype(complex),
+              "object": zeros.astype(object)}[kind]
+    with pytest.raises(TypeError, match="real numbers"):
+        env.step(action)
+    if kind != "object":  # a list of the objects is a list of floats, a valid action
+        with pytest.raises(TypeError, match="real numbers"):
+            env.step(action.tolist())
+
+
+def _vector(n: int = 3):
+    return gym.make_vec("MetaRL/Navigation2D-v0", num_envs=n, vectorization_mode="vector_entry_point").unwrapped
+
+
+@pytest.mark.parametrize(("mask", "error", "match"), [
+    ([True], TypeError, "numpy array"), ("yes", TypeError, "numpy array"),
+    (np.array([True]), ValueError, r"shape \(3,\)"), (np.array([1, 0, 1]), TypeError, "dtype bool"),
+    (np.zeros(3, dtype=bool), ValueError, "at least one True"),
+])
+def test_reset_mask_is_checked_as_gymnasium_checks_it(mask, error, match) -> None:
+    venv = _vector()
+    venv.reset(seed=0)
+    with pytest.raises(error, match=match):
+        venv.reset(options={"reset_mask": mask})
+
+
+def test_the_first_reset_must_reset_every_sub_env() -> None:
+    venv = _vector()
+    with pytest.raises(ValueError, match="first reset must reset every sub-env"):
+        venv.reset(seed=0, options={"reset_mask": np.array([True, False, True])})
+    with pytest.raises(RuntimeError, match="reset"):
+        venv.step(np.zeros((3, 2)))
+    venv.reset(seed=0)
+    venv.reset(options={"reset_mask": np.array([True, False, True])})
+    venv.step(np.zeros((3, 2)))
+
+
+@pytest.mark.parametrize("seed", [True, 1.5, np.int64(3), "3", -1, [0, 1, 2.0]])
+def test_seeds_are_python_ints_in_single_and_vector_envs(seed) -> None:
+    env = make("MetaRL/Navigation2D-v0", "maml").unwrapped
+    venv = _vector()
+    for target in (env, venv):
+        if isinstance(seed, list) and target is env:
+            continue
+        with pytest.raises((TypeError, ValueError), match="seed"):
+            target.reset(seed=seed)
+    env.reset(seed=3)
+    venv.reset(seed=[3, None, 5])
+
+
+def _bypassed(task, **fields):
+    """`task` with `fields` set behind its validator's back."""
+    import dataclasses
+
+    forged = object.__new__(type(task))
+    for field in dataclasses.fields(task):
+        object.__setattr__(forged, field.name, fields.get(field.name, getattr(task, field.name)))
+    return forged
+
+
+def test_frozen_lake_maps_made_around_the_validator_are_refused() -> None:
+    env = make("MetaRL/FrozenLakeHoles-v0", "bomrl-high").unwrapped
+    task = env.get_task()
+    for tiles, match in [(("SFFF", "FXFF", "FFFF", "FFFG"), "characters"),
+                         (("SFFF", "HHHH", "FFFF", "FFFG"), "no path"), (("SFFF", "FF", "FFFF", "FFFG"), "square map")]:
+        with pytest.raises(ValueError, match=f"tiles.*{match}"):
+            env.set_task(_bypassed(task, tiles=tiles))
+        assert env.get_task() == task
+
+
+def test_walker_nan_multipliers_made_around_the_validator_are_refused() -> None:
+    pytest.importorskip("mujoco")
+    env = make("MetaRL/Walker2DParams-v0", "pearl").unwrapped
+    task = env.get_task()
+    masses = list(task.body_mass)
+    masses[1] = math.nan
+    with pytest.raises(ValueError, match="body_mass"):
+        env.set_task(_bypassed(task, body_mass=tuple(masses)))
+
+
+def test_a_string_velocity_made_around_the_validator_names_the_field() -> None:
+    pytest.importorskip("mujoco")
+    env = make("MetaRL/HalfCheetahVel-v0", "maml").unwrapped
+    with pytest.raises(TypeError, match="velocity='1'"):
+        env.set_task(_bypassed(env.get_task(), velocity="1"))
+
+
+def test_sample_tasks_has_a_stated_cap() -> None:
+    from metarl_envs.core import MAX_SAMPLE_TASKS
+
+    env = make("MetaRL/Navigation2D-v0", "maml").unwrapped
+    with pytest.raises(ValueError, match=rf"sample_tasks\.n=1000000000000: must lie in \[0, {MAX_SAMPLE_TASKS}\]"):
+        env.sample_tasks(10**12)
+    with pytest.raises(ValueError, match=r"sample_tasks\.n"):
+        _vector().sample_tasks(10**12)
