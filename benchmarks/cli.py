@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -27,6 +27,7 @@ from benchmarks.leaderboard import (
     title,
     write_leaderboard,
 )
+from benchmarks.runner import MAX_SEEDS
 
 app = typer.Typer(help="Meta-RL benchmark runner: meta-train, meta-test, report.", no_args_is_help=True,
                   add_completion=False)
@@ -59,6 +60,23 @@ def results_table(title: str, cells: list[CellSummary]) -> Table:
     return table
 
 
+def _require_folder(path: Path, option: str) -> None:
+    """Exit 2 with one line if `path` exists but is not a folder (it is created when missing)."""
+    if path.exists() and not path.is_dir():
+        console.print(f"[red]error:[/red] {option} {escape(str(path))} is a file, not a folder")
+        raise typer.Exit(2)
+
+
+def _fail(error: Exception) -> NoReturn:
+    """One line for a fault the user can fix (a full or read-only disk, a conflicting file), exit code 2."""
+    if isinstance(error, OSError) and error.strerror:
+        message = f"{error.filename}: {error.strerror}" if error.filename else error.strerror
+    else:
+        message = str(error)
+    console.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)
+    raise typer.Exit(2) from error
+
+
 class _Bars:
     """One rich progress bar per cell: meta-training iterations, then test tasks."""
 
@@ -77,7 +95,8 @@ class _Bars:
 @app.command()
 def run(
     experiment: Annotated[str, typer.Argument(help="experiment name (see `metarl-bench list`)")],
-    seeds: Annotated[int | None, typer.Option(min=1, help="seeds 0..N-1 (default: the experiment's)")] = None,
+    seeds: Annotated[int | None, typer.Option(
+        min=1, max=MAX_SEEDS, help=f"seeds 0..N-1, N ≤ {MAX_SEEDS} (default: the experiment's)")] = None,
     quick: Annotated[bool, typer.Option("--quick", help="apply the experiment's quick overrides")] = False,
     iterations: Annotated[int | None, typer.Option(
         min=1, help="cut meta-training to N iterations (results kept apart as variant itersN)")] = None,
@@ -90,6 +109,7 @@ def run(
     """Meta-train and meta-test every (agent, seed) cell, resuming completed ones, and print the table."""
     from benchmarks.runner import BACKENDS, SettingsConflict, run_experiment
 
+    _require_folder(out, "--out")
     known = _experiments()
     if experiment not in known:
         raise typer.BadParameter(f"unknown experiment {experiment!r}; choose from {sorted(known)}",
@@ -112,10 +132,10 @@ def run(
             summary = run_experiment(chosen, out, quick=quick, seeds=seeds, iterations=iterations,
                                      workers=workers,
                                      backend=backend, progress=_Bars(progress))
-    except (RuntimeError, SettingsConflict) as error:
-        console.print(f"[red]error:[/red] {escape(str(error))}")
-        raise typer.Exit(2) from error
-    console.print(f"ran {len(summary.ran)} cell(s), skipped {len(summary.skipped)} complete one(s); "
+    except (RuntimeError, SettingsConflict, ValueError, OSError) as error:
+        _fail(error)
+    busy = f", left {len(summary.busy)} to another running sweep" if summary.busy else ""
+    console.print(f"ran {len(summary.ran)} cell(s), skipped {len(summary.skipped)} complete one(s){busy}; "
                   f"results in {out / resolved.name}")
     valid, _ = collect(out / resolved.name)
     mine = {cell.path for cell in summary.cells}
@@ -139,7 +159,12 @@ def report(
     """Validate every results file and render the leaderboard; exit code 1 if any file was refused."""
     if not directory.is_dir():
         raise typer.BadParameter(f"{directory} is not a folder", param_hint="DIRECTORY")
-    result = write_leaderboard(directory, out)
+    if out is not None:
+        _require_folder(out, "--out")
+    try:
+        result = write_leaderboard(directory, out)
+    except OSError as error:
+        _fail(error)
     for path, reason in result.bad:
         console.print(f"[red]refused[/red] {escape(str(path))}: {escape(reason)}")
     for key, cells in tables(result.cells).items():

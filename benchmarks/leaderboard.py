@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import dataclasses
 import html
+import io
+import re
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -26,6 +28,7 @@ import numpy as np
 
 from benchmarks.results import CellId, ResultError, ResultRecord, load_result, mean_optimality_gaps, same_cell_settings
 from benchmarks.stats import Summary, summarize
+from metarl_envs.task_sets import atomic_write
 
 __all__ = ["CellSummary", "Report", "TableKey", "collect", "summarize_cells", "table_rows", "tables", "title",
            "to_html", "to_markdown", "write_leaderboard"]
@@ -196,19 +199,25 @@ def _plot_stem(key: TableKey) -> str:
     return f"{key[0]}__{key[1]}__{key[2].split('/')[-1]}__{key[3]}" + ("" if key[4] == "main" else "__privileged")
 
 
+def _md(text: str) -> str:
+    """`text` as inert Markdown inline text: one line, HTML escaped, and no character that could open a
+    table cell, heading, link, code span or emphasis."""
+    return re.sub(r"([\\`*_\[\]#|!])", r"\\\1", html.escape(" ".join(str(text).split()), quote=False))
+
+
 def to_markdown(cells: Sequence[CellSummary], bad: Sequence[tuple[Path, str]] = ()) -> str:
     lines = ["# metarl-bench leaderboard", "",
              "Mean over seeds of the mean meta-test return R_k after k adaptation steps; IQM and 95 % bootstrap "
              "CI across seeds; optimality gap where the env has an oracle.", ""]
     for key, group in tables(cells).items():
-        lines += [f"## {title(key)}", "", f"Protocol: `{group[0].protocol}`", "",
+        lines += [f"## {_md(title(key))}", "", f"Protocol: {_md(str(group[0].protocol))}", "",
                   "| " + " | ".join(title for _, title in COLUMNS) + " |",
                   "|" + "---|" * len(COLUMNS)]
         for cell in group:
-            lines += ["| " + " | ".join(row[name] for name, _ in COLUMNS) + " |" for row in table_rows(cell)]
+            lines += ["| " + " | ".join(_md(row[name]) for name, _ in COLUMNS) + " |" for row in table_rows(cell)]
         lines += ["", f"![returns]({_plot_stem(key)}__returns.png) ![training]({_plot_stem(key)}__training.png)", ""]
     if bad:
-        lines += ["## Refused files", ""] + [f"- `{path}`: {reason}" for path, reason in bad] + [""]
+        lines += ["## Refused files", ""] + [f"- {_md(str(path))}: {_md(reason)}" for path, reason in bad] + [""]
     return "\n".join(lines)
 
 
@@ -251,9 +260,17 @@ def _plot_returns(key: TableKey, group: Sequence[CellSummary], path: Path) -> No
     axes.set(xlabel="adaptation steps k", ylabel="mean meta-test return R_k", title=title(key))
     axes.set_xticks(range(max(len(c.returns) for c in group)))
     axes.legend(fontsize="small")
+    _save(figure, path)
+
+
+def _save(figure: Any, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
     figure.tight_layout()
-    figure.savefig(path, dpi=100)
+    figure.savefig(buffer, dpi=100, format="png")
     plt.close(figure)
+    atomic_write(path, buffer.getvalue())
 
 
 def _plot_training(key: TableKey, group: Sequence[CellSummary], path: Path) -> None:
@@ -272,23 +289,20 @@ def _plot_training(key: TableKey, group: Sequence[CellSummary], path: Path) -> N
     axes.set(xlabel="environment steps", ylabel="return (solid: pre-, dashed: post-adaptation)",
              title=title(key))
     axes.legend(fontsize="small")
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
+    _save(figure, path)
 
 
 def write_leaderboard(directory: str | Path, out: str | Path | None = None) -> Report:
-    """Validate `directory`'s results and write leaderboard.md, leaderboard.html and PNGs into `out`."""
+    """Validate `directory`'s results and write leaderboard.md, leaderboard.html and PNGs into `out`, each
+    atomically (a full disk leaves the previous page, never a truncated one)."""
     import matplotlib
 
     matplotlib.use("Agg")
     out = Path(directory) / "leaderboard" if out is None else Path(out)
     valid, bad = collect(directory)
     cells = summarize_cells(valid)
-    out.mkdir(parents=True, exist_ok=True)
-    written = [out / "leaderboard.md", out / "leaderboard.html"]
-    written[0].write_text(to_markdown(cells, bad))
-    written[1].write_text(to_html(cells, bad))
+    written = [atomic_write(out / "leaderboard.md", to_markdown(cells, bad)),
+               atomic_write(out / "leaderboard.html", to_html(cells, bad))]
     for key, group in tables(cells).items():
         stem = _plot_stem(key)
         _plot_returns(key, group, out / f"{stem}__returns.png")

@@ -37,10 +37,22 @@ field. Two places are exempt because NaN there means "not applicable", and they 
 report NaN) and `training_curve[i].extra.*`. `optimal_return` and the gaps are `null` where the env
 has no oracle.
 
-`load_result` refuses (raising `ResultError` naming the file and the field) a file that is not JSON,
-has another schema version, lacks a field or has one of the wrong type, whose checksum does not match
-its contents (an edited number, a truncated copy), or whose task-set fingerprints differ from the
-task sets stored in this checkout of `metarl_envs`.
+`load_result` refuses (raising `ResultError` naming the file and the field, and nothing else) a file
+that is not a regular file (a FIFO, a device, a folder), is larger than `MAX_RESULT_BYTES` (checked
+before reading), is not strict JSON (NaN, a number that overflows a float, an integer of more than
+19 digits, nesting deeper than `MAX_JSON_DEPTH`), has another schema version, lacks a field, has one
+of the wrong type or an unknown one, whose checksum does not match its contents (an edited number, a
+truncated copy), or whose task-set fingerprints differ from the task sets stored in this checkout of
+`metarl_envs`. It also refuses a file that contradicts itself, even with a valid checksum:
+
+- a name that becomes part of a path or a page (experiment, variant, agent label, env id, preset)
+  outside the safe patterns `SAFE_NAME` / `SAFE_LABEL` / `SAFE_ENV_ID` / `SAFE_VARIANT`;
+- stored means, gaps or step counts that differ from the per-task values;
+- a seed other than the one in the file name (`...__seed<s>...`);
+- `env.kwargs["preset"]` other than `env.preset`, or meta-test tasks that are not the first tasks of
+  the stored test set the fingerprints name;
+- an experiment name of this checkout's registry whose experiment is on another env or preset;
+- a number of magnitude above `MAX_MAGNITUDE` (the mean or the CI across seeds could overflow).
 """
 
 from __future__ import annotations
@@ -55,7 +67,6 @@ import os
 import platform
 import re
 import subprocess
-import tempfile
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -65,15 +76,26 @@ from typing import Any, ClassVar, Literal
 
 from baselines.common.agent import IterationRecord
 from benchmarks.evaluate import MetaTestProtocol, MetaTestResult, TaskResult
+from metarl_envs.task_sets import MAX_JSON_DEPTH, atomic_write, read_json_file
 
-__all__ = ["SCHEMA", "SCHEMA_VERSION", "AgentInfo", "CellId", "EnvInfo", "Machine", "ResultError",
-           "ResultRecord", "TaskSetIds", "checksum", "load_result", "mean_optimality_gaps", "utc_now",
-           "write_result"]
+__all__ = ["MAX_JSON_DEPTH", "MAX_MAGNITUDE", "MAX_RESULT_BYTES", "SCHEMA", "SCHEMA_VERSION", "AgentInfo", "CellId",
+           "EnvInfo", "Machine", "ResultError", "ResultRecord", "TaskSetIds", "checksum", "load_result",
+           "mean_optimality_gaps", "utc_now", "write_result"]
 
 SCHEMA = "metarl-bench/result"
 SCHEMA_VERSION = 2
 _NULLABLE_NAN = re.compile(r"^training_curve\[\d+\]\.(post_adaptation_return|extra\..+)$")
 _MACHINE_PACKAGES = ("metarl-envs", "numpy", "torch", "gymnasium", "mujoco")
+MAX_RESULT_BYTES = 32 * 2**20
+"""largest results file read (a 500-iteration curve with 40 test tasks is well under 1 MB)"""
+MAX_MAGNITUDE = 1e15
+"""largest magnitude of a stored return, gap or time: sums over any sweep stay far from overflow"""
+SAFE_NAME = r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}"
+"""experiment names and presets (they become file and folder names)"""
+SAFE_LABEL = r"[A-Za-z0-9][A-Za-z0-9 _.+()-]{0,63}"
+"""agent labels, e.g. "BO-MRL (1)" (rendered in tables; slugged in file names)"""
+SAFE_ENV_ID = rf"(?:{SAFE_NAME}/)?{SAFE_NAME}"
+SAFE_VARIANT = r"full|quick|iters[1-9][0-9]{0,8}"
 
 
 class ResultError(ValueError):
@@ -102,6 +124,15 @@ class CellId:
     """the agent's label"""
     env_id: str
     preset: str
+
+    def __post_init__(self) -> None:
+        patterns = {"experiment": SAFE_NAME, "variant": SAFE_VARIANT, "label": SAFE_LABEL, "env_id": SAFE_ENV_ID,
+                    "preset": SAFE_NAME}
+        for name, pattern in patterns.items():
+            value = getattr(self, name)
+            if not isinstance(value, str) or not re.fullmatch(pattern, value):
+                field = {"label": "agent.label", "env_id": "env.id", "preset": "env.preset"}.get(name, name)
+                raise ValueError(f"field {field} = {_short(value)} is not a safe name (it must match {pattern})")
 
     def filename(self, seed: int) -> str:
         """`<label>__<env>__<preset>__seed<s>[__<variant>].json`, stored under a folder named after the experiment."""
@@ -210,6 +241,17 @@ class ResultRecord:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "training_curve", tuple(self.training_curve))
+        _ = self.cell  # CellId validates the names
+        for name, low in (("seed", 0), ("iterations", 1), ("max_test_tasks", 1)):  # the protocol checks itself
+            value = getattr(self, name)
+            if value is not None and value < low:
+                raise ValueError(f"field {name} = {value} must be ≥ {low}")
+        if len(self.training_curve) > self.iterations:
+            raise ValueError(f"field training_curve has {len(self.training_curve)} rows, more than the "
+                             f"{self.iterations} iterations")
+        if self.env.kwargs.get("preset", self.env.preset) != self.env.preset:
+            raise ValueError(f"field env.kwargs.preset = {_short(self.env.kwargs['preset'])} differs from "
+                             f"env.preset = {self.env.preset!r}")
         result = self.meta_test
         own = {"env_id": self.env.id, "preset": self.env.preset, "task_set_fingerprint": self.task_sets.test,
                "protocol": self.protocol, "seed": self.seed}
@@ -400,12 +442,14 @@ def from_json(kind: Any, data: Any, where: str, *, skip: tuple[str, ...] = ()) -
     if kind is float:
         if isinstance(data, bool) or not isinstance(data, (int, float)):
             raise TypeError(f"field {name} has type {_json_type(data)}, expected number")
-        if not math.isfinite(data):
-            raise ValueError(f"field {name} must be a finite number, got {_short(data)}")
+        if not abs(data) <= MAX_MAGNITUDE:  # NaN too
+            raise ValueError(f"field {name} = {_short(data)} is not a finite number of magnitude ≤ {MAX_MAGNITUDE:g}")
         return float(data)
     if kind in (int, str, bool):
         if isinstance(data, bool) is not (kind is bool) or not isinstance(data, kind):
             raise TypeError(f"field {name} has type {_json_type(data)}, expected {kind.__name__}")
+        if kind is int and not abs(data) <= 2**53:
+            raise ValueError(f"field {name} = {_short(data)} is above 2^53")
         return data
     raise TypeError(f"unsupported field type {kind} at {name}")
 
@@ -450,7 +494,7 @@ def find_non_finite(value: Any, where: str = "") -> list[str]:
 
 
 def write_result(path: str | Path, record: ResultRecord) -> Path:
-    """Write `record` plus its checksum to `path` atomically (a temp file, then `os.replace`)."""
+    """Write `record` plus its checksum to `path` atomically (`metarl_envs.task_sets.atomic_write`)."""
     path = Path(path)
     body = {f.name: getattr(record, f.name) for f in dataclasses.fields(record) if f.name != "meta_test"}
     body["meta_test"] = {"tasks": record.meta_test.tasks}
@@ -460,19 +504,7 @@ def write_result(path: str | Path, record: ResultRecord) -> Path:
                           "results files hold finite numbers only")
     document = record.to_document()
     document["checksum"] = checksum(document)
-    text = json.dumps(document, indent=1, sort_keys=True, allow_nan=False) + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write(path, json.dumps(document, indent=1, sort_keys=True, allow_nan=False) + "\n")
 
 
 # ---------------------------------------------------------------------------------------------- loading
@@ -494,33 +526,56 @@ def _check_fingerprints(path: Path, record: ResultRecord) -> None:
                               f"stored {split} task set of {env_id} preset {preset!r} ({current})")
 
 
+def _check_against_sources(path: Path, record: ResultRecord) -> None:
+    """The parts of a record that must agree with its file name, the stored task sets and the registry."""
+    import metarl_envs
+    from benchmarks.experiments import EXPERIMENTS
+
+    named = re.search(r"__seed(\d+)(?:__|\.json$)", path.name)
+    if named is not None and int(named.group(1)) != record.seed:
+        raise ResultError(f"{path}: field seed = {record.seed} differs from the seed {named.group(1)} in the file name")
+    _check_fingerprints(path, record)
+    test = metarl_envs.task_set(record.env.id, "test", record.env.preset)
+    scored = len(test) if record.max_test_tasks is None else min(record.max_test_tasks, len(test))
+    if len(record.meta_test.tasks) != scored:
+        raise ResultError(f"{path}: field meta_test.tasks holds {len(record.meta_test.tasks)} tasks; max_test_tasks = "
+                          f"{record.max_test_tasks} of the {len(test)}-task test set makes {scored}")
+    for i, (task, expected) in enumerate(zip(record.meta_test.tasks, test, strict=False)):
+        if task.task != expected.to_dict():
+            raise ResultError(f"{path}: field meta_test.tasks[{i}].task = {_short(task.task)} is not task {i} of the "
+                              f"stored test set ({_short(expected.to_dict())})")
+    known = EXPERIMENTS.get(record.experiment)
+    if known is not None and (known.env_id, known.preset) != (record.env.id, record.env.preset):
+        raise ResultError(f"{path}: field experiment = {record.experiment!r} runs {known.env_id} preset "
+                          f"{known.preset!r}, not env.id {record.env.id} preset {record.env.preset!r}")
+
+
 def load_result(path: str | Path) -> ResultRecord:
-    """Read and validate one results file (see the module docstring); returns its record."""
+    """Read and validate one results file (see the module docstring); returns its record. Every
+    failure is a `ResultError` naming the file."""
     path = Path(path)
     try:
-        data = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError) as error:
-        raise ResultError(f"{path}: cannot read: {error}") from error
-    except json.JSONDecodeError as error:
-        raise ResultError(f"{path}: not valid JSON (corrupt or truncated): {error}") from error
+        data = read_json_file(path, max_bytes=MAX_RESULT_BYTES)
+    except ValueError as error:
+        raise ResultError(str(error)) from error
     if not isinstance(data, dict):
         raise ResultError(f"{path}: field <root> must be an object")
     if data.get("schema") != SCHEMA:
-        raise ResultError(f"{path}: field schema = {data.get('schema')!r}, expected {SCHEMA!r}")
-    if data.get("schema_version") != SCHEMA_VERSION:
-        raise ResultError(f"{path}: field schema_version = {data.get('schema_version')!r}; this reader "
+        raise ResultError(f"{path}: field schema = {_short(data.get('schema'))}, expected {SCHEMA!r}")
+    if data.get("schema_version") != SCHEMA_VERSION or isinstance(data.get("schema_version"), bool):
+        raise ResultError(f"{path}: field schema_version = {_short(data.get('schema_version'))}; this reader "
                           f"understands version {SCHEMA_VERSION}")
     if "checksum" not in data:
         raise ResultError(f"{path}: missing field checksum")
     expected = checksum(data)
     if data["checksum"] != expected:
-        raise ResultError(f"{path}: field checksum = {data['checksum']!r} does not match the contents "
+        raise ResultError(f"{path}: field checksum = {_short(data['checksum'])} does not match the contents "
                           f"({expected}); the file was edited or corrupted")
     try:
         record = ResultRecord.from_document(data)
-    except (TypeError, ValueError) as error:
+    except (TypeError, ValueError, OverflowError) as error:
         raise ResultError(f"{path}: {error}") from error
-    _check_fingerprints(path, record)
+    _check_against_sources(path, record)
     return record
 
 

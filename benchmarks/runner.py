@@ -8,8 +8,17 @@ experiment's protocol and `seed=s`, and writes `<out>/<experiment>/<file>` atomi
 Resume: before running, every cell whose results file exists and validates (`load_result`) with
 the same settings (protocol, agent class and config, iterations, env kwargs) is skipped; because
 files are written atomically, an interrupted sweep leaves only whole files and resumes at the
-first missing cell. A file that fails validation is run again and overwritten. A valid file with
-other settings is never overwritten: the run stops and names it (use another `--out`).
+first missing cell. A file that fails validation is kept aside as `<file>.corrupt` (`.corrupt.1`,
+... if that exists) and its cell is run again. A valid file with other settings is never
+overwritten: the run stops and names it (use another `--out`). Temp files that a killed write left
+(`.<file>.*.tmp`) are removed on start, for every cell no live process has claimed.
+
+Claims: a cell is run only by the process that created its lock file `<file>.lock` (`O_EXCL`,
+holding pid and host), so two sweeps into one `--out` never both run it: the second skips it and
+reports it as busy. A lock is stale, and is taken over, when its pid is not alive on this host, or,
+from another host, when it is older than `STALE_LOCK_SECONDS`.
+
+Seeds: at most `MAX_SEEDS` per cell (checked before any cell is planned).
 
 Variants: "full" (the experiment as written), "quick" (its `quick` overrides) and "iters<N>" (the
 experiment cut to N meta-training iterations, for a run that fits the machine); each variant has its
@@ -24,9 +33,11 @@ from __future__ import annotations
 
 import concurrent.futures as futures
 import dataclasses
+import json
 import multiprocessing
 import os
 import queue as queue_module
+import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -48,10 +59,14 @@ from benchmarks.results import (
     write_result,
 )
 
-__all__ = ["BACKENDS", "Cell", "ProgressEvent", "RunSummary", "SettingsConflict", "plan", "run_cell",
-           "run_experiment"]
+__all__ = ["BACKENDS", "MAX_SEEDS", "STALE_LOCK_SECONDS", "Cell", "ProgressEvent", "RunSummary", "SettingsConflict",
+           "claim", "plan", "release", "run_cell", "run_claimed", "run_experiment"]
 
 BACKENDS = ("local", "ray")
+MAX_SEEDS = 1000
+"""most seeds one sweep runs per cell"""
+STALE_LOCK_SECONDS = 24 * 3600
+"""age after which a lock file written on another host is taken to be stale"""
 ProgressEvent = tuple[str, str, int, int]
 """(cell key, phase, completed, total): "train" counts meta-training iterations, "test" the adaptation
 steps k = 0..K scored on all test tasks, "done" is (1, 1)"""
@@ -92,6 +107,8 @@ class RunSummary:
     cells: tuple[Cell, ...]
     ran: tuple[Path, ...]
     skipped: tuple[Path, ...]
+    busy: tuple[Path, ...] = ()
+    """cells another live process had claimed (or finished meanwhile), left to it"""
 
 
 def plan(experiment: Experiment, out: str | Path, *, quick: bool, seeds: int | None = None,
@@ -106,8 +123,8 @@ def plan(experiment: Experiment, out: str | Path, *, quick: bool, seeds: int | N
             raise ValueError(f"plan: iterations={iterations!r} must be an int ≥ 1")
         resolved, variant = dataclasses.replace(resolved, iterations=iterations), f"iters{iterations}"
     n_seeds = resolved.seeds if seeds is None else seeds
-    if not isinstance(n_seeds, int) or n_seeds < 1:
-        raise ValueError(f"plan: seeds={n_seeds!r} must be an int ≥ 1")
+    if isinstance(n_seeds, bool) or not isinstance(n_seeds, int) or not 1 <= n_seeds <= MAX_SEEDS:
+        raise ValueError(f"plan: seeds={n_seeds!r} must be an int in [1, {MAX_SEEDS}] (MAX_SEEDS)")
     return [Cell(resolved, variant, spec, seed, Path(out)) for spec in resolved.agents for seed in range(n_seeds)]
 
 
@@ -128,6 +145,7 @@ def is_complete(cell: Cell) -> bool:
     try:
         record = load_result(cell.path)
     except ResultError:
+        _set_aside(cell.path)
         return False
     stored = {**record.settings(), "cell": to_json(record.cell), "seed": record.seed}
     wanted = _settings(cell)
@@ -136,6 +154,106 @@ def is_complete(cell: Cell) -> bool:
         raise SettingsConflict(f"{cell.path}: a valid result of this cell exists with other {', '.join(differ)}; "
                                "delete it or choose another --out")
     return True
+
+
+def _set_aside(path: Path) -> Path:
+    """Rename a refused results file to `<file>.corrupt` (or `.corrupt.<n>`), keeping it for inspection."""
+    target, n = path.with_name(path.name + ".corrupt"), 0
+    while target.exists():
+        n += 1
+        target = path.with_name(f"{path.name}.corrupt.{n}")
+    os.rename(path, target)
+    return target
+
+
+def _lock_path(cell: Cell) -> Path:
+    return cell.path.with_name(cell.path.name + ".lock")
+
+
+def claim(cell: Cell) -> bool:
+    """Create the cell's lock file (`O_EXCL`); True if this process now holds it. A stale lock (see
+    the module docstring) is taken over."""
+    lock = _lock_path(cell)
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    owner = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "claimed": time.time()})
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
+        except FileExistsError:
+            if not _take_over_stale(lock):
+                return False
+            continue
+        with os.fdopen(fd, "w") as stream:
+            stream.write(owner)
+        return True
+    return False
+
+
+def release(cell: Cell) -> None:
+    _lock_path(cell).unlink(missing_ok=True)
+
+
+def _is_stale(lock: Path) -> bool:
+    try:
+        age = time.time() - lock.stat().st_mtime
+        owner = json.loads(lock.read_text())
+        pid, host = int(owner["pid"]), str(owner["host"])
+    except FileNotFoundError:
+        return False
+    except (OSError, ValueError, TypeError, KeyError):  # unreadable: a claim killed before it wrote its owner
+        return age > 60
+    if host != socket.gethostname():
+        return age > STALE_LOCK_SECONDS
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False
+
+
+def _take_over_stale(lock: Path) -> bool:
+    """Remove `lock` if it is stale; the rename makes one process win a takeover race."""
+    if not _is_stale(lock):
+        return False
+    grabbed = lock.with_name(f"{lock.name}.stale.{os.getpid()}")
+    try:
+        os.rename(lock, grabbed)
+    except FileNotFoundError:
+        return True  # another process removed it first: try to claim
+    if not _is_stale(grabbed):  # a live claim was made since the check: give it back
+        try:
+            os.link(grabbed, lock)
+        except FileExistsError:
+            pass
+        grabbed.unlink(missing_ok=True)
+        return False
+    grabbed.unlink(missing_ok=True)
+    return True
+
+
+def _sweep_temp_files(cell: Cell) -> None:
+    """Remove the temp files a killed write of this cell left, unless a live process holds the cell."""
+    lock = _lock_path(cell)
+    if lock.exists() and not _is_stale(lock):
+        return
+    if cell.path.parent.is_dir():
+        for tmp in cell.path.parent.glob(f".{cell.path.name}.*.tmp"):
+            tmp.unlink(missing_ok=True)
+
+
+def run_claimed(cell: Cell, progress: ProgressSink | None = None,
+                cell_runner: Callable[[Cell, ProgressSink | None], Path] | None = None) -> Path | None:
+    """Run `cell` if this process can claim it and it is still incomplete; None if it was left to another."""
+    if not claim(cell):
+        return None
+    try:
+        if is_complete(cell):  # finished by another process since the plan
+            return None
+        return (cell_runner or run_cell)(cell, progress)
+    finally:
+        release(cell)
 
 
 def run_cell(cell: Cell, progress: ProgressSink | None = None) -> Path:
@@ -192,18 +310,22 @@ def run_experiment(experiment: Experiment, out: str | Path, *, quick: bool = Fal
         raise ValueError(f"run_experiment: workers={workers!r} must be an int ≥ 1")
     ray = _import_ray() if backend == "ray" else None
     cells = plan(experiment, out, quick=quick, seeds=seeds, iterations=iterations)
+    for cell in cells:
+        _sweep_temp_files(cell)
     done = [cell for cell in cells if is_complete(cell)]
     todo = [cell for cell in cells if cell not in done]
     for cell in done:
         if progress:
             progress((cell.key, "done", 1, 1))
     if ray is not None:
-        ran = _run_ray(ray, todo, progress)
+        outcomes = _run_ray(ray, todo, progress)
     elif workers == 1 or len(todo) <= 1:
-        ran = [cell_runner(cell, progress) for cell in todo]
+        outcomes = [run_claimed(cell, progress, cell_runner) for cell in todo]
     else:
-        ran = _run_pool(todo, workers, progress)
-    return RunSummary(tuple(cells), tuple(ran), tuple(cell.path for cell in done))
+        outcomes = _run_pool(todo, workers, progress)
+    ran = tuple(path for path in outcomes if path is not None)
+    busy = tuple(cell.path for cell, path in zip(todo, outcomes, strict=True) if path is None)
+    return RunSummary(tuple(cells), ran, tuple(cell.path for cell in done), busy)
 
 
 def _import_ray() -> Any:
@@ -221,11 +343,11 @@ def _limit_threads(threads: int) -> None:
         os.environ[name] = str(threads)
 
 
-def _pool_job(cell: Cell, events: Any) -> Path:
-    return run_cell(cell, events.put)
+def _pool_job(cell: Cell, events: Any) -> Path | None:
+    return run_claimed(cell, events.put)
 
 
-def _run_pool(cells: Sequence[Cell], workers: int, progress: ProgressSink | None) -> list[Path]:
+def _run_pool(cells: Sequence[Cell], workers: int, progress: ProgressSink | None) -> list[Path | None]:
     threads = max(1, (os.cpu_count() or 1) // workers)
     context = multiprocessing.get_context("spawn")
     with context.Manager() as manager:
@@ -258,16 +380,17 @@ def _pump(events: Any, progress: ProgressSink | None, stop: threading.Event) -> 
             progress(event)
 
 
-def _run_ray(ray: Any, cells: Sequence[Cell], progress: ProgressSink | None) -> list[Path]:
+def _run_ray(ray: Any, cells: Sequence[Cell], progress: ProgressSink | None) -> list[Path | None]:
     if not ray.is_initialized():
         ray.init()
-    remote = ray.remote(run_cell)
-    pending = {remote.remote(cell): cell for cell in cells}
-    paths = []
+    remote = ray.remote(run_claimed)
+    jobs = [remote.remote(cell) for cell in cells]
+    pending = dict(zip(jobs, cells, strict=True))
+    paths = {}
     while pending:
         ready, _ = ray.wait(list(pending), num_returns=1)
         cell = pending.pop(ready[0])
-        paths.append(ray.get(ready[0]))
+        paths[ready[0]] = ray.get(ready[0])
         if progress:
             progress((cell.key, "done", 1, 1))
-    return paths
+    return [paths[job] for job in jobs]
