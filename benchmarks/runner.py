@@ -58,6 +58,7 @@ from benchmarks.results import (
     utc_now,
     write_result,
 )
+from metarl_envs.task_sets import read_json_file
 
 __all__ = ["BACKENDS", "MAX_SEEDS", "STALE_LOCK_SECONDS", "Cell", "ProgressEvent", "RunSummary", "SettingsConflict",
            "claim", "plan", "release", "run_cell", "run_claimed", "run_experiment"]
@@ -196,11 +197,12 @@ def release(cell: Cell) -> None:
 def _is_stale(lock: Path) -> bool:
     try:
         age = time.time() - lock.stat().st_mtime
-        owner = json.loads(lock.read_text())
-        pid, host = int(owner["pid"]), str(owner["host"])
     except FileNotFoundError:
         return False
-    except (OSError, ValueError, TypeError, KeyError):  # unreadable: a claim killed before it wrote its owner
+    try:
+        owner = read_json_file(lock, max_bytes=4096)
+        pid, host = int(owner["pid"]), str(owner["host"])
+    except (ValueError, TypeError, KeyError):  # unreadable: a claim killed before it wrote its owner
         return age > 60
     if host != socket.gethostname():
         return age > STALE_LOCK_SECONDS

@@ -228,15 +228,22 @@ def _disk_full(*args, **kwargs):
     raise OSError(errno.ENOSPC, "No space left on device")
 
 
-def test_a_full_disk_is_one_line_exit_2_and_leaves_the_previous_report(tmp_path: Path, monkeypatch) -> None:
+def _read_only(*args, **kwargs):
+    raise OSError(errno.EROFS, "Read-only file system")
+
+
+@pytest.mark.parametrize(("fault", "message"), [(_disk_full, "No space left on device"),
+                                               (_read_only, "Read-only file system")])
+def test_a_full_or_read_only_disk_is_one_line_exit_2_and_leaves_the_previous_report(tmp_path: Path, monkeypatch,
+                                                                                    fault, message: str) -> None:
     write_document(tmp_path / "r", 0)
     site = tmp_path / "site"
     assert cli.invoke(app, ["report", str(tmp_path / "r"), "--out", str(site)], env=WIDE).exit_code == 0
     before = {p.name: p.read_bytes() for p in site.iterdir()}
     write_document(tmp_path / "r", 1)
-    monkeypatch.setattr(os, "fsync", _disk_full)
+    monkeypatch.setattr(os, "fsync", fault)
     result = cli.invoke(app, ["report", str(tmp_path / "r"), "--out", str(site)], env=WIDE)
-    assert result.exit_code == 2 and "No space left on device" in result.output
+    assert result.exit_code == 2 and message in result.output
     assert isinstance(result.exception, SystemExit) and len(result.output.strip().splitlines()) == 1
     assert {p.name: p.read_bytes() for p in site.iterdir()} == before
 
