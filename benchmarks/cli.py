@@ -3,7 +3,7 @@
     metarl-bench list
     metarl-bench run maml-nav2d --quick                    # results/maml-nav2d/*.json + the meta-test table
     metarl-bench run sgmrl-nav2d --seeds 3 --workers 2     # process pool; --backend ray for a Ray cluster
-    metarl-bench report results/ --out site/               # leaderboard.md, leaderboard.html, PNG plots
+    metarl-bench report results/                           # results/leaderboard/: leaderboard.md, .html, PNG plots
 """
 
 from __future__ import annotations

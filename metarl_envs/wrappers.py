@@ -10,15 +10,16 @@
 
 Both keep the Gymnasium API, so they stack with Gymnasium's own wrappers and vector envs:
 
->>> import gymnasium as gym, metarl_envs
->>> from metarl_envs.wrappers import ResampleTaskOnReset, TaskInObservation
->>> train = metarl_envs.task_set("MetaRL/CartPoleParams-v0", "train", "carl")
->>> env = TaskInObservation(ResampleTaskOnReset(gym.make("MetaRL/CartPoleParams-v0", preset="carl"), train))
->>> obs, info = env.reset(seed=0)
->>> obs.shape, sorted(info["task"])
-((9,), ['cart_mass', 'force_mag', 'gravity', 'half_pole_length', 'pole_mass'])
->>> bool(env.reset(seed=0)[1]["task"] == info["task"])
-True
+Examples:
+    >>> import gymnasium as gym, metarl_envs
+    >>> from metarl_envs.wrappers import ResampleTaskOnReset, TaskInObservation
+    >>> train = metarl_envs.task_set("MetaRL/CartPoleParams-v0", "train", "carl")
+    >>> env = TaskInObservation(ResampleTaskOnReset(gym.make("MetaRL/CartPoleParams-v0", preset="carl"), train))
+    >>> obs, info = env.reset(seed=0)
+    >>> obs.shape, sorted(info["task"])
+    ((9,), ['cart_mass', 'force_mag', 'gravity', 'half_pole_length', 'pole_mass'])
+    >>> bool(env.reset(seed=0)[1]["task"] == info["task"])
+    True
 """
 
 from __future__ import annotations

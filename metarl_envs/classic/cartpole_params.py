@@ -217,14 +217,15 @@ class CartPoleParamsEnv(MetaEnv):
     ## Version History
     - v0: initial release.
 
-    >>> import gymnasium as gym, metarl_envs
-    >>> env = gym.make("MetaRL/CartPoleParams-v0", task={"force_mag": 20.0, "pole_mass": 0.1,
-    ...                "half_pole_length": 0.5, "cart_mass": 1.0, "gravity": 9.8})
-    >>> obs, info = env.reset(seed=0)
-    >>> [round(float(v), 4) for v in obs]
-    [0.0137, -0.023, -0.0459, -0.0483]
-    >>> env.unwrapped.get_task().total_mass
-    1.1
+    Examples:
+        >>> import gymnasium as gym, metarl_envs
+        >>> env = gym.make("MetaRL/CartPoleParams-v0", task={"force_mag": 20.0, "pole_mass": 0.1,
+        ...                "half_pole_length": 0.5, "cart_mass": 1.0, "gravity": 9.8})
+        >>> obs, info = env.reset(seed=0)
+        >>> [round(float(v), 4) for v in obs]
+        [0.0137, -0.023, -0.0459, -0.0483]
+        >>> env.unwrapped.get_task().total_mass
+        1.1
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array", "human"], "render_fps": 50}

@@ -174,12 +174,13 @@ class MountainCarParamsEnv(MetaEnv):
     ## Version History
     - v0: initial release.
 
-    >>> import gymnasium as gym, metarl_envs
-    >>> env = gym.make("MetaRL/MountainCarParams-v0", task={"slope": 4.5, "force": 0.001, "gravity": 0.0025})
-    >>> obs, info = env.reset(seed=0)
-    >>> obs, reward, terminated, truncated, info = env.step(2)
-    >>> reward, round(float(obs[1]), 6)
-    (-1.0, 0.002319)
+    Examples:
+        >>> import gymnasium as gym, metarl_envs
+        >>> env = gym.make("MetaRL/MountainCarParams-v0", task={"slope": 4.5, "force": 0.001, "gravity": 0.0025})
+        >>> obs, info = env.reset(seed=0)
+        >>> obs, reward, terminated, truncated, info = env.step(2)
+        >>> reward, round(float(obs[1]), 6)
+        (-1.0, 0.002319)
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array", "human"], "render_fps": 30}

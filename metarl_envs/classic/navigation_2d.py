@@ -144,14 +144,15 @@ class Navigation2DEnv(MetaEnv):
     - v0: initial release.
     - v0, sgmrl preset added: the walled square of SG-MRL's point env (the maml preset is unchanged).
 
-    >>> import gymnasium as gym, metarl_envs
-    >>> env = gym.make("MetaRL/Navigation2D-v0")
-    >>> obs, info = env.reset(seed=0, options={"task": {"goal": [0.25, -0.1]}})
-    >>> obs.tolist()
-    [0.0, 0.0]
-    >>> obs, reward, terminated, truncated, info = env.step([0.1, 0.0])
-    >>> round(float(reward), 6)
-    -0.180278
+    Examples:
+        >>> import gymnasium as gym, metarl_envs
+        >>> env = gym.make("MetaRL/Navigation2D-v0")
+        >>> obs, info = env.reset(seed=0, options={"task": {"goal": [0.25, -0.1]}})
+        >>> obs.tolist()
+        [0.0, 0.0]
+        >>> obs, reward, terminated, truncated, info = env.step([0.1, 0.0])
+        >>> round(float(reward), 6)
+        -0.180278
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array", "human"], "render_fps": 20}

@@ -162,13 +162,14 @@ class SparsePointRobotEnv(MetaEnv):
     ## Version History
     - v0: initial release.
 
-    >>> import gymnasium as gym, metarl_envs
-    >>> env = gym.make("MetaRL/SparsePointRobot-v0", preset="varibad", task={"angle": 1.5707963267948966})
-    >>> obs, info = env.reset(seed=0)
-    >>> for _ in range(9):
-    ...     obs, reward, terminated, truncated, info = env.step([0.0, 1.0])
-    >>> round(float(reward), 6), round(info["dense_reward"], 6)
-    (0.9, -0.1)
+    Examples:
+        >>> import gymnasium as gym, metarl_envs
+        >>> env = gym.make("MetaRL/SparsePointRobot-v0", preset="varibad", task={"angle": 1.5707963267948966})
+        >>> obs, info = env.reset(seed=0)
+        >>> for _ in range(9):
+        ...     obs, reward, terminated, truncated, info = env.step([0.0, 1.0])
+        >>> round(float(reward), 6), round(info["dense_reward"], 6)
+        (0.9, -0.1)
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array", "human"], "render_fps": 20}

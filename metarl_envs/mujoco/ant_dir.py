@@ -137,11 +137,12 @@ class AntDirEnv(DirectionTaskFamily, AntMetaEnv):
       velocity); the former definition is the new `pytorch-maml-rl` preset (100-step horizon). The task
       sets (±1) are unchanged.
 
-    >>> import gymnasium as gym, metarl_envs
-    >>> env = gym.make("MetaRL/AntDir-v0", preset="pearl")
-    >>> obs, info = env.reset(seed=0, options={"task": {"direction": 1.0}})
-    >>> obs.shape
-    (27,)
+    Examples:
+        >>> import gymnasium as gym, metarl_envs
+        >>> env = gym.make("MetaRL/AntDir-v0", preset="pearl")
+        >>> obs, info = env.reset(seed=0, options={"task": {"direction": 1.0}})
+        >>> obs.shape
+        (27,)
     """
 
     presets: ClassVar[dict[str, AntPreset]] = PRESETS

@@ -136,15 +136,16 @@ class AntGoalEnv(AntMetaEnv):
     ## Version History
     - v0: initial release.
 
-    >>> import gymnasium as gym, metarl_envs
-    >>> env = gym.make("MetaRL/AntGoal-v0")
-    >>> obs, info = env.reset(seed=0, options={"task": {"goal": [1.0, -2.0]}})
-    >>> obs.shape
-    (113,)
-    >>> obs, reward, terminated, truncated, info = env.step(env.action_space.low * 0)
-    >>> x, y = env.unwrapped.data.xpos[1, :2]  # torso frame (obs[:2] is qpos, one substep ahead)
-    >>> bool(info["reward_forward"] == -abs(x - 1.0) - abs(y + 2.0)), terminated
-    (True, False)
+    Examples:
+        >>> import gymnasium as gym, metarl_envs
+        >>> env = gym.make("MetaRL/AntGoal-v0")
+        >>> obs, info = env.reset(seed=0, options={"task": {"goal": [1.0, -2.0]}})
+        >>> obs.shape
+        (113,)
+        >>> obs, reward, terminated, truncated, info = env.step(env.action_space.low * 0)
+        >>> x, y = env.unwrapped.data.xpos[1, :2]  # torso frame (obs[:2] is qpos, one substep ahead)
+        >>> bool(info["reward_forward"] == -abs(x - 1.0) - abs(y + 2.0)), terminated
+        (True, False)
     """
 
     task_type = AntGoalTask

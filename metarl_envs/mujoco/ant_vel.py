@@ -131,11 +131,12 @@ class AntVelEnv(VelocityTaskFamily, AntMetaEnv):
       velocity); the former definition is the new `pytorch-maml-rl` preset (100-step horizon). The maml
       task sets are unchanged.
 
-    >>> import gymnasium as gym, metarl_envs
-    >>> env = gym.make("MetaRL/AntVel-v0")
-    >>> obs, info = env.reset(seed=0, options={"task": {"velocity": 2.0}})
-    >>> obs.shape
-    (125,)
+    Examples:
+        >>> import gymnasium as gym, metarl_envs
+        >>> env = gym.make("MetaRL/AntVel-v0")
+        >>> obs, info = env.reset(seed=0, options={"task": {"velocity": 2.0}})
+        >>> obs.shape
+        (125,)
     """
 
     presets: ClassVar[dict[str, AntVelPreset]] = PRESETS

@@ -160,13 +160,14 @@ class HalfCheetahDirEnv(DirectionTaskFamily, HalfCheetahMetaEnv):
       start noise, com_subtree observation, subtree-COM velocity); the former definition is the new
       `pytorch-maml-rl` preset (100-step horizon). The task sets (±1) are unchanged.
 
-    >>> import gymnasium as gym, metarl_envs
-    >>> env = gym.make("MetaRL/HalfCheetahDir-v0", preset="promp")
-    >>> [t.direction for t in env.unwrapped.task_family(env.unwrapped.preset)]
-    [-1.0, 1.0]
-    >>> obs, info = env.reset(seed=0, options={"task": {"direction": -1.0}})
-    >>> obs.shape
-    (17,)
+    Examples:
+        >>> import gymnasium as gym, metarl_envs
+        >>> env = gym.make("MetaRL/HalfCheetahDir-v0", preset="promp")
+        >>> [t.direction for t in env.unwrapped.task_family(env.unwrapped.preset)]
+        [-1.0, 1.0]
+        >>> obs, info = env.reset(seed=0, options={"task": {"direction": -1.0}})
+        >>> obs.shape
+        (17,)
     """
 
     presets: ClassVar[dict[str, HalfCheetahPreset]] = PRESETS

@@ -186,14 +186,15 @@ class HalfCheetahVelEnv(VelocityTaskFamily, HalfCheetahMetaEnv):
       `pytorch-maml-rl` preset (with that code's 100-step horizon); the `pearl` sets are oyster's exact
       list (fingerprint changed).
 
-    >>> import gymnasium as gym, metarl_envs
-    >>> env = gym.make("MetaRL/HalfCheetahVel-v0")
-    >>> obs, info = env.reset(seed=0, options={"task": {"velocity": 1.5}})
-    >>> obs.shape
-    (20,)
-    >>> obs, reward, terminated, truncated, info = env.step(env.action_space.low * 0)
-    >>> bool(reward == info["reward_forward"] == -abs(info["x_velocity"] - 1.5))
-    True
+    Examples:
+        >>> import gymnasium as gym, metarl_envs
+        >>> env = gym.make("MetaRL/HalfCheetahVel-v0")
+        >>> obs, info = env.reset(seed=0, options={"task": {"velocity": 1.5}})
+        >>> obs.shape
+        (20,)
+        >>> obs, reward, terminated, truncated, info = env.step(env.action_space.low * 0)
+        >>> bool(reward == info["reward_forward"] == -abs(info["x_velocity"] - 1.5))
+        True
     """
 
     presets: ClassVar[dict[str, HalfCheetahVelPreset]] = PRESETS

@@ -91,9 +91,10 @@ class HopperParamsEnv(RandParamsMetaEnv):
     - v0, preset revised: dt 0.016 s, the source's (time step 0.004; it was Gymnasium's 0.002, dt
       0.008); the task sets are unchanged.
 
-    >>> import gymnasium as gym, metarl_envs
-    >>> gym.make("MetaRL/HopperParams-v0").reset(seed=0)[0].shape
-    (11,)
+    Examples:
+        >>> import gymnasium as gym, metarl_envs
+        >>> gym.make("MetaRL/HopperParams-v0").reset(seed=0)[0].shape
+        (11,)
     """
 
     xml_file: ClassVar[str] = "hopper.xml"

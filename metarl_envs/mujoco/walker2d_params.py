@@ -97,13 +97,14 @@ class Walker2DParamsEnv(RandParamsMetaEnv):
     - v0, preset revised: dt 0.016 s, the source's (time step 0.004; it was Gymnasium's 0.002, dt
       0.008); the task sets are unchanged.
 
-    >>> import gymnasium as gym, metarl_envs
-    >>> env = gym.make("MetaRL/Walker2DParams-v0")
-    >>> env.reset(seed=0)[0].shape
-    (17,)
-    >>> task = env.unwrapped.sample_tasks(1)[0]
-    >>> len(task.body_inertia), len(task.body_inertia[0])
-    (8, 3)
+    Examples:
+        >>> import gymnasium as gym, metarl_envs
+        >>> env = gym.make("MetaRL/Walker2DParams-v0")
+        >>> env.reset(seed=0)[0].shape
+        (17,)
+        >>> task = env.unwrapped.sample_tasks(1)[0]
+        >>> len(task.body_inertia), len(task.body_inertia[0])
+        (8, 3)
     """
 
     xml_file: ClassVar[str] = "walker2d_v5.xml"

@@ -232,14 +232,15 @@ class FrozenLakeHolesEnv(TabularEnv):
     ## Version History
     - v0: initial release.
 
-    >>> import gymnasium as gym, metarl_envs
-    >>> env = gym.make("MetaRL/FrozenLakeHoles-v0", task={"tiles": ["SFFF", "FHFH", "FFFH", "HFFG"]})
-    >>> env.reset(seed=0)
-    (0, {'state': 0})
-    >>> env.step(1)[:4], env.step(1)[:4], env.step(2)[:4]     # down, down, right
-    ((4, 0.0, False, False), (8, 0.0, False, False), (9, 0.0, False, False))
-    >>> env.step(0)[:3], env.unwrapped.terminal_mask.nonzero()[0].tolist()
-    ((8, 0.0, False), [5, 7, 11, 12, 15])
+    Examples:
+        >>> import gymnasium as gym, metarl_envs
+        >>> env = gym.make("MetaRL/FrozenLakeHoles-v0", task={"tiles": ["SFFF", "FHFH", "FFFH", "HFFG"]})
+        >>> env.reset(seed=0)
+        (0, {'state': 0})
+        >>> env.step(1)[:4], env.step(1)[:4], env.step(2)[:4]     # down, down, right
+        ((4, 0.0, False, False), (8, 0.0, False, False), (9, 0.0, False, False))
+        >>> env.step(0)[:3], env.unwrapped.terminal_mask.nonzero()[0].tolist()
+        ((8, 0.0, False), [5, 7, 11, 12, 15])
     """
 
     task_type = FrozenLakeTask

@@ -216,16 +216,17 @@ class GridNavigationEnv(TabularEnv):
     ## Version History
     - v0: initial release.
 
-    >>> import gymnasium as gym, metarl_envs
-    >>> env = gym.make("MetaRL/GridNavigation-v0", preset="memrl", task={"goal": [-4, 4], "size": 11})
-    >>> obs, info = env.reset(seed=0)
-    >>> obs.tolist(), info["state"]
-    ([2.0, -5.0], 77)
-    >>> obs, reward, terminated, truncated, info = env.step(4)      # (dx, dy) = (-1, 0)
-    >>> obs.tolist(), info["state"], f"{reward:.6e}"             # exp(-(5 + 9))
-    ([1.0, -5.0], 66, '8.315287e-07')
-    >>> env.unwrapped.transition_matrix.shape, env.unwrapped.reward_matrix.shape
-    ((121, 5, 121), (121, 5, 121))
+    Examples:
+        >>> import gymnasium as gym, metarl_envs
+        >>> env = gym.make("MetaRL/GridNavigation-v0", preset="memrl", task={"goal": [-4, 4], "size": 11})
+        >>> obs, info = env.reset(seed=0)
+        >>> obs.tolist(), info["state"]
+        ([2.0, -5.0], 77)
+        >>> obs, reward, terminated, truncated, info = env.step(4)      # (dx, dy) = (-1, 0)
+        >>> obs.tolist(), info["state"], f"{reward:.6e}"             # exp(-(5 + 9))
+        ([1.0, -5.0], 66, '8.315287e-07')
+        >>> env.unwrapped.transition_matrix.shape, env.unwrapped.reward_matrix.shape
+        ((121, 5, 121), (121, 5, 121))
     """
 
     task_type = GridTask

@@ -18,7 +18,7 @@ import metarl_envs
 from metarl_envs.rendering import has_display
 from metarl_envs.task_sets import env_class
 
-from .cards import card_of, cell, section, statements, states
+from .cards import card_of, cell, section, statements, states, tables
 from .conftest import make
 
 CARD_HEADINGS = ("Description", "Task distribution", "Action Space", "Observation Space", "Rewards",
@@ -185,3 +185,21 @@ def test_documented_info_keys_present(env_preset):
     card = card_of(env_class(env_id))
     documented = {word.split('"')[0] for word in card.split('info["')[1:]}
     assert documented <= set(info), f"documented info keys {documented - set(info)} missing after step"
+
+
+def test_docs_envs_page_lists_the_preset(env_preset):
+    """docs/envs.md has a row for every id × preset with the preset's horizon, set sizes and source."""
+    from pathlib import Path
+
+    env_id, preset = env_preset
+    spec = env_class(env_id).presets[preset]
+    page = (Path(__file__).resolve().parents[2] / "docs" / "envs.md").read_text()
+    default = gym.spec(env_id).kwargs["preset"]
+    name = f"{preset} (*default*)" if preset == default else preset
+    rows = [cells for _, table in tables(section(page, "Every id × preset")) for cells in table
+            if cells[:2] == [f"`{env_id}`", name]]
+    assert len(rows) == 1, f"docs/envs.md: no single row for {env_id} × {preset}"
+    _, _, horizon, sizes, source = rows[0]
+    assert horizon == str(spec.horizon) and sizes == f"{spec.n_train_tasks} / {spec.n_test_tasks}"
+    origin = spec.source.split("@")[0].split(" ")[0]  # the repository, or the paper's first author
+    assert origin in source, f"docs/envs.md row for {env_id} × {preset} names no source like {spec.source!r}"
