@@ -24,14 +24,19 @@ def is_mujoco(env_id: str) -> bool:
 
 @functools.cache
 def gl_backend_error() -> str | None:
-    """None if MuJoCo can render offscreen here, else why not."""
+    """None if MuJoCo can render offscreen here (probed on an empty model, apart from our envs),
+    else why not."""
+    import mujoco
+    from gymnasium.envs.mujoco.mujoco_rendering import MujocoRenderer
+
+    model = mujoco.MjModel.from_xml_string("<mujoco><worldbody><geom size='1'/></worldbody></mujoco>")
+    renderer = MujocoRenderer(model, mujoco.MjData(model), width=16, height=16)
     try:
-        env = gym.make("MetaRL/HalfCheetahVel-v0", render_mode="rgb_array", width=16, height=16)
-        env.reset(seed=0)
-        env.render()
-        env.close()
+        renderer.render("rgb_array")
     except Exception as error:  # any backend failure (no EGL/OSMesa/GLFW library, no display)
         return f"no OpenGL backend for MuJoCo (set MUJOCO_GL=egl or osmesa with Mesa installed): {error}"
+    finally:
+        renderer.close()
     return None
 
 
