@@ -3,18 +3,20 @@
     metarl-bench list
     metarl-bench run maml-nav2d --quick                    # results/maml-nav2d/*.json + the meta-test table
     metarl-bench run sgmrl-nav2d --seeds 3 --workers 2     # process pool; --backend ray for a Ray cluster
+    metarl-bench run maml-nav2d --quick --add-agent "NoAdapt=docs/examples/no_adapt.py:NoAdapt"
+    metarl-bench run path/to/my_experiment.py              # an experiment file outside the package
     metarl-bench report results/                           # results/leaderboard/: leaderboard.md, .html, PNG plots
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from benchmarks.leaderboard import (
@@ -27,6 +29,7 @@ from benchmarks.leaderboard import (
     title,
     write_leaderboard,
 )
+from benchmarks.progress import rich_progress
 from benchmarks.runner import MAX_SEEDS
 
 app = typer.Typer(help="Meta-RL benchmark runner: meta-train, meta-test, report.", no_args_is_help=True,
@@ -77,24 +80,39 @@ def _fail(error: Exception) -> NoReturn:
     raise typer.Exit(2) from error
 
 
-class _Bars:
-    """One rich progress bar per cell: meta-training iterations, then test tasks."""
+def _outside_agents(add_agent: list[str], agent_config: list[str]) -> list[Any]:
+    """`--add-agent LABEL=SPEC` (repeatable) and `--agent-config JSON` (one per added agent, in order)."""
+    from benchmarks.experiments import AgentSpec
 
-    def __init__(self, progress: Progress) -> None:
-        self.progress, self.bars = progress, {}
-
-    def __call__(self, event: tuple[str, str, int, int]) -> None:
-        key, phase, completed, total = event
-        if key not in self.bars:
-            self.bars[key] = self.progress.add_task(key, total=total)
-        bar = self.bars[key]
-        description = {"train": f"{key}: meta-train", "test": f"{key}: meta-test", "done": f"{key}: done"}[phase]
-        self.progress.update(bar, description=description, completed=completed, total=total)
+    if len(agent_config) > len(add_agent):
+        raise typer.BadParameter(f"{len(agent_config)} --agent-config for {len(add_agent)} --add-agent; give one "
+                                 "config per added agent, in the same order", param_hint="--agent-config")
+    specs = []
+    for i, item in enumerate(add_agent):
+        label, sep, spec = item.partition("=")
+        module, colon, name = spec.rpartition(":")
+        if not sep or not label or not colon or not module or not name:
+            raise typer.BadParameter(f"{item!r} must be LABEL=package.module:Class or LABEL=path/to/file.py:Class",
+                                     param_hint="--add-agent")
+        if module.endswith(".py"):
+            module = str(Path(module).expanduser().resolve())
+        config: Any = {}
+        if i < len(agent_config):
+            try:
+                config = json.loads(agent_config[i])
+            except json.JSONDecodeError as error:
+                raise typer.BadParameter(f"{agent_config[i]!r} is not JSON: {error}",
+                                         param_hint="--agent-config") from error
+            if not isinstance(config, dict):
+                raise typer.BadParameter(f"{agent_config[i]!r} must be a JSON object", param_hint="--agent-config")
+        specs.append(AgentSpec(label, f"{module}:{name}", config))
+    return specs
 
 
 @app.command()
 def run(
-    experiment: Annotated[str, typer.Argument(help="experiment name (see `metarl-bench list`)")],
+    experiment: Annotated[str, typer.Argument(
+        help="experiment name (see `metarl-bench list`) or path/to/my_experiment.py defining EXPERIMENT")],
     seeds: Annotated[int | None, typer.Option(
         min=1, max=MAX_SEEDS, help=f"seeds 0..N-1, N ≤ {MAX_SEEDS} (default: the experiment's)")] = None,
     quick: Annotated[bool, typer.Option("--quick", help="apply the experiment's quick overrides")] = False,
@@ -105,18 +123,37 @@ def run(
         help="run only the agent with this label (repeatable; default: every agent)")] = None,
     workers: Annotated[int, typer.Option(min=1, help="parallel cells (local process pool)")] = 1,
     backend: Annotated[str, typer.Option(help="local | ray")] = "local",
+    add_agent: Annotated[list[str] | None, typer.Option(
+        "--add-agent", help="LABEL=package.module:Class or LABEL=path/to/file.py:Class: an outside agent run beside "
+                            "the experiment's own, under the same protocol (repeatable)")] = None,
+    agent_config: Annotated[list[str] | None, typer.Option(
+        "--agent-config", help="JSON config of the added agent (one per --add-agent, in order)")] = None,
 ) -> None:
     """Meta-train and meta-test every (agent, seed) cell, resuming completed ones, and print the table."""
     from benchmarks.runner import BACKENDS, SettingsConflict, run_experiment
 
     _require_folder(out, "--out")
     known = _experiments()
-    if experiment not in known:
-        raise typer.BadParameter(f"unknown experiment {experiment!r}; choose from {sorted(known)}",
+    if experiment.endswith(".py"):
+        from benchmarks.experiments import load_experiment
+
+        try:
+            chosen = load_experiment(experiment)
+        except (ImportError, TypeError) as error:
+            raise typer.BadParameter(str(error), param_hint="EXPERIMENT") from error
+    elif experiment not in known:
+        raise typer.BadParameter(f"unknown experiment {experiment!r}; choose from {sorted(known)} or give a .py file",
                                  param_hint="EXPERIMENT")
+    else:
+        chosen = known[experiment]
     if backend not in BACKENDS:
         raise typer.BadParameter(f"{backend!r} is not one of {list(BACKENDS)}", param_hint="--backend")
-    chosen = known[experiment]
+    outside = _outside_agents(add_agent or [], agent_config or [])
+    if outside:
+        try:
+            chosen = chosen.with_agents(outside)
+        except ValueError as error:
+            raise typer.BadParameter(str(error), param_hint="--add-agent") from error
     if agent:
         try:
             chosen = chosen.only(agent)
@@ -126,12 +163,14 @@ def run(
     if quick and iterations is not None:
         raise typer.BadParameter("--iterations cannot be combined with --quick", param_hint="--iterations")
     resolved = chosen.resolve(quick)
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     try:
-        with Progress(*columns, console=console) as progress:
+        resolved.check_agents()  # every agent importable and every config valid before any cell runs
+    except (ImportError, TypeError, ValueError) as error:
+        _fail(error)
+    try:
+        with rich_progress(console) as bars:
             summary = run_experiment(chosen, out, quick=quick, seeds=seeds, iterations=iterations,
-                                     workers=workers,
-                                     backend=backend, progress=_Bars(progress))
+                                     workers=workers, backend=backend, progress=bars)
     except (RuntimeError, SettingsConflict, ValueError, OSError) as error:
         _fail(error)
     busy = f", left {len(summary.busy)} to another running sweep" if summary.busy else ""

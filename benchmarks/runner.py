@@ -40,11 +40,12 @@ import queue as queue_module
 import socket
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from benchmarks.experiments import AgentSpec, Experiment
+from benchmarks.progress import ProgressEvent, ProgressSink, rich_progress
 from benchmarks.results import (
     AgentInfo,
     CellId,
@@ -68,10 +69,6 @@ MAX_SEEDS = 1000
 """most seeds one sweep runs per cell"""
 STALE_LOCK_SECONDS = 24 * 3600
 """age after which a lock file written on another host is taken to be stale"""
-ProgressEvent = tuple[str, str, int, int]
-"""(cell key, phase, completed, total): "train" counts meta-training iterations, "test" the adaptation
-steps k = 0..K scored on all test tasks, "done" is (1, 1)"""
-ProgressSink = Callable[[ProgressEvent], None]
 
 
 class SettingsConflict(RuntimeError):
@@ -287,7 +284,7 @@ def run_cell(cell: Cell, progress: ProgressSink | None = None) -> Path:
     emit((cell.key, "test", 0, n_scored))
     result = meta_test(agent, test_set, experiment.protocol, seed=cell.seed, max_tasks=experiment.max_test_tasks,
                        progress=on_scored)
-    curve = list(log.records) if log is not None and log.records else seen
+    curve = [_iteration_record(r) for r in (list(log.records) if log is not None and log.records else seen)]
     record = ResultRecord(
         experiment=experiment.name, variant=cell.variant,
         agent=AgentInfo(cell.spec.label, cell.spec.agent, dict(agent.config.to_dict())),  # defaults included
@@ -301,11 +298,36 @@ def run_cell(cell: Cell, progress: ProgressSink | None = None) -> Path:
     return path
 
 
+def _iteration_record(record: Any) -> Any:
+    """An `IterationRecord`, or a mapping with its fields (what an agent that imports nothing from
+    `baselines` reports), as an `IterationRecord`."""
+    from baselines.common.agent import IterationRecord
+
+    if isinstance(record, IterationRecord):
+        return record
+    if not isinstance(record, Mapping):
+        raise TypeError(f"meta_train: a training record must be an IterationRecord or a mapping, got {record!r}")
+    fields = {f.name for f in dataclasses.fields(IterationRecord)}
+    unknown = sorted(set(record) - fields)
+    if unknown:
+        raise TypeError(f"meta_train: training record key {unknown[0]!r} is not one of {sorted(fields)}")
+    return IterationRecord(**record)
+
+
 def run_experiment(experiment: Experiment, out: str | Path, *, quick: bool = False, seeds: int | None = None,
                    iterations: int | None = None, workers: int = 1, backend: str = "local",
-                   progress: ProgressSink | None = None,
+                   progress: ProgressSink | str | None = "rich",
                    cell_runner: Callable[[Cell, ProgressSink | None], Path] = run_cell) -> RunSummary:
-    """Run every incomplete cell of `experiment` (see the module docstring); returns what ran and what was skipped."""
+    """Run every incomplete cell of `experiment` (see the module docstring); returns what ran and what was
+    skipped. Every agent class is imported and every cell's config built before the first cell starts.
+    `progress`: "rich" (default) draws one progress bar per cell, a callable receives every
+    `ProgressEvent`, None is silent."""
+    if progress == "rich":
+        with rich_progress() as bars:
+            return run_experiment(experiment, out, quick=quick, seeds=seeds, iterations=iterations, workers=workers,
+                                  backend=backend, progress=bars, cell_runner=cell_runner)
+    if progress is not None and not callable(progress):
+        raise ValueError(f"run_experiment: progress={progress!r} must be 'rich', a callable or None")
     if backend not in BACKENDS:
         raise ValueError(f"run_experiment: backend={backend!r} must be one of {BACKENDS}")
     if not isinstance(workers, int) or workers < 1:
@@ -314,6 +336,8 @@ def run_experiment(experiment: Experiment, out: str | Path, *, quick: bool = Fal
     cells = plan(experiment, out, quick=quick, seeds=seeds, iterations=iterations)
     for cell in cells:
         _sweep_temp_files(cell)
+    for spec in {cell.spec.label: cell.spec for cell in cells}.values():
+        spec.check()
     done = [cell for cell in cells if is_complete(cell)]
     todo = [cell for cell in cells if cell not in done]
     for cell in done:

@@ -20,11 +20,17 @@ Each module `benchmarks/experiments/<paper>_<figure>.py` defines one frozen `EXP
 | "iterations"     | replaces `iterations`                                                  |
 | "seeds"          | replaces `seeds`                                                       |
 | "max_test_tasks" | replaces `max_test_tasks` (None: the whole test set)                   |
-| "config"         | dict merged into every `AgentSpec.config`                              |
+| "config"         | dict merged into every reference agent's `AgentSpec.config` (not into  |
+|                  | outside agents added with `with_agents`)                               |
 | "agent_config"   | {label: dict} merged into that agent's config only (after "config")    |
 | "protocol"       | dict of `MetaTestProtocol` fields replaced in `protocol`               |
 
 Unknown keys, unknown protocol fields and unknown agent labels fail naming the key.
+
+An agent's class is "package.module:Class" or "path/to/file.py:Class" (the file is imported by
+path). `load_experiment(name_or_path)` finds an experiment by name, or reads `EXPERIMENT` from a
+Python file outside the package. `Experiment.with_agents(specs)` adds outside agents, and
+`Experiment.check_agents()` imports every agent class and builds every config before anything runs.
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ from typing import Any
 
 from benchmarks.evaluate import MetaTestProtocol
 
-__all__ = ["EXPERIMENTS", "AgentSpec", "Experiment", "Target", "discover"]
+__all__ = ["EXPERIMENTS", "AgentSpec", "Experiment", "Target", "discover", "load_experiment", "load_file"]
 
 QUICK_KEYS = ("iterations", "seeds", "max_test_tasks", "config", "agent_config", "protocol")
 
@@ -73,22 +79,41 @@ class AgentSpec:
     """"module:Class", e.g. "baselines.sgmrl:SGMRL" """
     config: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     """passed to `Class.config_class.from_dict`"""
+    reference: bool = True
+    """False for an outside agent added to the experiment: --quick's shared config is not merged into it"""
 
     def __post_init__(self) -> None:
         if not self.label:
             raise ValueError("AgentSpec.label: must be a non-empty string")
         if not isinstance(self.agent, str) or self.agent.count(":") != 1:
-            raise ValueError(f"AgentSpec.agent={self.agent!r}: must be a 'module:Class' string")
+            raise ValueError(f"AgentSpec.agent={self.agent!r}: must be 'package.module:Class' or "
+                             "'path/to/file.py:Class'")
         if not isinstance(self.config, Mapping):
             raise TypeError(f"AgentSpec.config of {self.label!r}: must be a mapping, got {type(self.config).__name__}")
         object.__setattr__(self, "config", dict(self.config))
 
     def agent_class(self) -> type:
         module, name = self.agent.split(":")
+        where = f"AgentSpec {self.label!r}: agent={self.agent!r}"
         try:
-            return getattr(importlib.import_module(module), name)
-        except AttributeError as error:
-            raise ImportError(f"AgentSpec.agent={self.agent!r}: module {module!r} has no {name!r}") from error
+            loaded = load_file(module, where) if module.endswith(".py") else importlib.import_module(module)
+        except ImportError as error:
+            raise ImportError(f"{where}: cannot import {module!r}: {error}") from error
+        if not hasattr(loaded, name):
+            raise ImportError(f"{where}: {module!r} has no {name!r}")
+        cls = getattr(loaded, name)
+        if not isinstance(cls, type) or not hasattr(cls, "config_class"):
+            raise TypeError(f"{where}: {name!r} must be a class with a `config_class` (see docs/your-agent.md)")
+        return cls
+
+    def check(self) -> None:
+        """Import the class and build its config (unknown keys fail by name) without building the agent."""
+        cls = self.agent_class()
+        try:
+            cls.config_class.from_dict(dict(self.config))
+        except (TypeError, ValueError) as error:
+            raise type(error)(f"AgentSpec {self.label!r} ({self.agent}): config {dict(self.config)}: "
+                              f"{error}") from error
 
     def build(self, env_id: str, env_kwargs: Mapping[str, Any]) -> Any:
         """Construct the agent: `Class(env_id, Class.config_class.from_dict(config), env_kwargs)`."""
@@ -159,6 +184,18 @@ class Experiment:
                 return spec
         raise KeyError(f"Experiment {self.name!r}: no agent labelled {label!r}")
 
+    def with_agents(self, specs: Sequence[AgentSpec]) -> Experiment:
+        """This experiment with outside agents added (run under the same protocol, in the same table);
+        they are not reference agents, so --quick's shared config is not merged into theirs."""
+        added = tuple(dataclasses.replace(spec, reference=False) for spec in specs)
+        return dataclasses.replace(self, agents=(*self.agents, *added))
+
+    def check_agents(self) -> None:
+        """Import every agent class and build every config: fails, naming the agent and the key, before
+        any cell runs."""
+        for spec in self.agents:
+            spec.check()
+
     def only(self, labels: Sequence[str]) -> Experiment:
         """This experiment with just the agents labelled `labels` (and their targets); the cells it
         plans are the same cells as the whole experiment's, so results mix and resume freely."""
@@ -177,7 +214,8 @@ class Experiment:
         overrides = self.quick
         shared = dict(overrides.get("config", {}))
         per_agent = overrides.get("agent_config", {})
-        agents = tuple(dataclasses.replace(spec, config={**spec.config, **shared, **per_agent.get(spec.label, {})})
+        agents = tuple(dataclasses.replace(spec, config={**spec.config, **(shared if spec.reference else {}),
+                                                         **per_agent.get(spec.label, {})})
                        for spec in self.agents)
         protocol = dataclasses.replace(self.protocol, **overrides.get("protocol", {}))
         targets = tuple(t for t in self.targets if t.step <= protocol.adaptation_steps)
@@ -203,6 +241,50 @@ def _check_quick(where: str, quick: Mapping[str, Any], labels: list[str]) -> Non
             raise ValueError(f"{where}: quick['agent_config'] names unknown agent {label!r}; choose from {labels}")
         if not isinstance(config, Mapping):
             raise TypeError(f"{where}: quick['agent_config'][{label!r}] must be a mapping")
+
+
+def load_file(path: str, where: str = "load_file") -> Any:
+    """Import a Python file by path (once per process; the module is registered under a name made
+    from its absolute path, so a spawned worker imports the same file under the same name)."""
+    import hashlib
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    file = Path(path).expanduser().resolve()
+    if not file.is_file():
+        raise ImportError(f"{where}: no such file {str(file)!r}")
+    name = f"metarl_bench_file_{file.stem}_{hashlib.sha256(str(file).encode()).hexdigest()[:10]}"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, file)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"{where}: {str(file)!r} is not an importable Python file")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as error:
+        del sys.modules[name]
+        raise ImportError(f"{where}: importing {str(file)!r} failed: {type(error).__name__}: {error}") from error
+    return module
+
+
+def load_experiment(name_or_path: str) -> Experiment:
+    """A registered experiment by name, or the `EXPERIMENT` of a Python file (`my_experiment.py`)."""
+    if name_or_path.endswith(".py"):
+        experiment = getattr(load_file(name_or_path, "load_experiment"), "EXPERIMENT", None)
+        if not isinstance(experiment, Experiment):
+            raise TypeError(f"load_experiment: {name_or_path!r} must define EXPERIMENT = Experiment(...)")
+        return experiment
+    known = _registry()
+    if name_or_path not in known:
+        raise KeyError(f"unknown experiment {name_or_path!r}; choose from {sorted(known)} or give a .py file")
+    return known[name_or_path]
+
+
+def _registry() -> dict[str, Experiment]:
+    return __getattr__("EXPERIMENTS")
 
 
 def discover(package: str = __name__) -> dict[str, Experiment]:

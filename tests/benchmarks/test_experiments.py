@@ -63,7 +63,7 @@ def test_bad_experiments_fail_naming_the_field(changes: dict, message: str) -> N
 
 
 def test_agent_spec_needs_module_colon_class() -> None:
-    with pytest.raises(ValueError, match="'module:Class'"):
+    with pytest.raises(ValueError, match=r"'package\.module:Class' or 'path/to/file\.py:Class'"):
         AgentSpec("A", "tests.benchmarks.agents.RandomAgent")
 
 
