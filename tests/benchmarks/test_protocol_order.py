@@ -75,10 +75,10 @@ def action_of(count: int, episode: int = 0) -> np.ndarray:
     return np.array([0.02 * (count + 1), -0.01 * count + 0.004 * episode], dtype=np.float32)
 
 
-def rollout_of(task, count: int, episode: int = 0, discount: float = 1.0) -> tuple[float, int]:
+def rollout_of(task, count: int, episode: int = 0, discount: float = 1.0, **env_kwargs) -> tuple[float, int]:
     """(return Σ γ^t r_t, length) of episode `episode` of the count-`count` policy on `task`, by stepping
     a single env."""
-    env = gym.make(NAV, preset="maml")
+    env = gym.make(NAV, **env_kwargs)
     env.reset(seed=0, options={"task": task})
     total, length, done = 0.0, 0, False
     while not done:
@@ -172,8 +172,80 @@ def test_short_protocols_and_max_tasks(k_max):
 
 def test_bad_requests_are_refused():
     agent = CountingAgent(NAV, {"preset": "maml"})
-    with pytest.raises(ValueError, match="empty"):
+    with pytest.raises(ValueError, match=r"^meta_test: the task set is empty$"):
         meta_test(agent, [], MetaTestProtocol(1, 1, adaptation_episodes=1), seed=0)
-    with pytest.raises(ValueError, match="exact"):   # exact needs a tabular env
+    with pytest.raises(ValueError, match=r"^meta_test: protocol.exact .*tabular=False, agent CountingAgent$"):
         meta_test(agent, list(metarl_envs.task_set(NAV, "test"))[:1],
                   MetaTestProtocol(1, 1, adaptation_episodes=1, exact=True), seed=0)
+
+
+def test_env_kwargs_reach_the_scored_env_and_the_record():
+    """The agent's env kwargs (here a shorter horizon) make every episode; with no preset among them
+    the result names the env's default preset; a plain list of tasks has no fingerprint."""
+    tasks = list(metarl_envs.task_set(NAV, "test"))[:2]
+    agent = CountingAgent(NAV, {"horizon": 20})
+    protocol = MetaTestProtocol(adaptation_steps=1, evaluation_episodes=2, adaptation_episodes=ROUND)
+    result = meta_test(agent, tasks, protocol, seed=2)
+    assert result.preset == "maml" and result.task_set_fingerprint == "" and result.track == "main"
+    assert result.protocol.to_dict() == {"adaptation_steps": 1, "evaluation_episodes": 2,
+                                         "adaptation_episodes": ROUND, "scored_episode": "mean", "exact": False,
+                                         "discount": 1.0}
+    for task, scored in zip(tasks, result.tasks, strict=True):
+        episodes = [[rollout_of(task, k, e, horizon=20) for e in range(2)] for k in range(2)]
+        np.testing.assert_allclose(scored.returns, [np.mean([r for r, _ in row]) for row in episodes], rtol=1e-6)
+        round_steps = sum(rollout_of(task, 0, e, horizon=20)[1] for e in range(ROUND))
+        assert scored.adaptation_env_steps == (0, round_steps)
+        assert scored.env_steps == round_steps + sum(length for row in episodes for _, length in row)
+    assert result.mean_adaptation_env_steps() == (0.0, float(np.mean([t.adaptation_env_steps[1]
+                                                                      for t in result.tasks])))
+
+
+def test_exact_protocol_reads_the_agents_env_kwargs():
+    tasks = list(metarl_envs.task_set(LAKE, "test", "bomrl-high"))[:4]
+    agent = CountingAgent(LAKE, {"preset": "bomrl-high", "horizon": 2})
+    protocol = MetaTestProtocol(adaptation_steps=K, evaluation_episodes=1, adaptation_episodes=ROUND, exact=True)
+    result = meta_test(agent, tasks, protocol, seed=0)
+    for task, scored in zip(tasks, result.tasks, strict=True):
+        np.testing.assert_allclose(scored.returns, [lake_walk(task, k % 4, 2) for k in range(K + 1)], atol=1e-12)
+        assert scored.optimal_return == 0.0   # no lake of this set reaches G in 2 steps
+
+
+class RandomActingAgent(CountingAgent):
+    """Acts with the generator the evaluator hands it: its scores show how the protocol is seeded."""
+
+    def begin_episodes(self, phase: str, rng: np.random.Generator) -> None:
+        self.phase, self.rng = phase, rng
+
+    def actions(self, obs: np.ndarray) -> np.ndarray:
+        return self.rng.uniform(-0.1, 0.1, size=(*np.asarray(obs).shape[:2], 2)).astype(np.float32)
+
+    def end_round(self, rollouts: Any) -> None:
+        pass
+
+
+def test_one_seed_repeats_and_two_seeds_differ():
+    tasks = list(metarl_envs.task_set(NAV, "test"))[:2]
+    protocol = MetaTestProtocol(adaptation_steps=2, evaluation_episodes=2, adaptation_episodes=1)
+    runs = {seed: [meta_test(RandomActingAgent(NAV, {"preset": "maml"}), tasks, protocol, seed=seed) for _ in (0, 1)]
+            for seed in (5, 6)}
+    assert runs[5][0].tasks == runs[5][1].tasks
+    assert runs[5][0].tasks != runs[6][0].tasks
+    returns = np.array([t.returns for t in runs[5][0].tasks])
+    assert len(np.unique(np.round(returns, 9))) == returns.size, "every (task, k) batch is drawn from its own stream"
+
+
+@pytest.mark.parametrize(("field", "value"), [("adaptation_steps", -1), ("evaluation_episodes", 0),
+                                              ("adaptation_episodes", 0), ("adaptation_steps", True),
+                                              ("scored_episode", "first"), ("discount", 0.0), ("discount", 1.5)])
+def test_bad_protocol_is_refused_naming_the_field(field, value):
+    kwargs = {"adaptation_steps": 1, "evaluation_episodes": 1, "adaptation_episodes": 1, field: value}
+    with pytest.raises(ValueError, match=rf"^MetaTestProtocol\.{field}={value!r}: must "):
+        MetaTestProtocol(**kwargs)
+
+
+def test_protocol_budget_is_every_field_but_none_other():
+    protocol = MetaTestProtocol(2, 3, adaptation_episodes=4, scored_episode="last", exact=False, discount=0.5)
+    assert protocol.budget() == {"adaptation_steps": 2, "adaptation_episodes": 4, "evaluation_episodes": 3,
+                                 "scored_episode": "last", "exact": False, "discount": 0.5}
+    assert protocol.budget() == protocol.to_dict()
+    assert MetaTestProtocol(0, 1, adaptation_episodes=1).adaptation_steps == 0
