@@ -249,3 +249,31 @@ def test_protocol_budget_is_every_field_but_none_other():
                                  "scored_episode": "last", "exact": False, "discount": 0.5}
     assert protocol.budget() == protocol.to_dict()
     assert MetaTestProtocol(0, 1, adaptation_episodes=1).adaptation_steps == 0
+
+
+class PrivilegedCountingAgent(CountingAgent):
+    """A counting agent that declares it reads the exact model: it receives one model per test task."""
+
+    privileged = True
+
+    def receive_models(self, models) -> None:
+        self.models = list(models)
+
+
+def test_privileged_agents_get_each_tasks_model_and_their_own_track():
+    from baselines.common.oracles import TabularModel
+
+    tasks = list(metarl_envs.task_set(LAKE, "test", "bomrl-high"))[:3]
+    agent = PrivilegedCountingAgent(LAKE, {"preset": "bomrl-high"})
+    protocol = MetaTestProtocol(adaptation_steps=1, evaluation_episodes=1, adaptation_episodes=ROUND, exact=True)
+    result = meta_test(agent, tasks, protocol, seed=0)
+    assert result.track == "privileged"
+    assert len(agent.models) == len(tasks)
+    for task, model in zip(tasks, agent.models, strict=True):
+        np.testing.assert_array_equal(model.transition,
+                                      TabularModel.from_env(gym.make(LAKE, preset="bomrl-high", task=task)).transition)
+    assert meta_test(CountingAgent(LAKE, {"preset": "bomrl-high"}), tasks, protocol, seed=0).track == "main"
+    with pytest.raises(ValueError, match=r"^meta_test: PrivilegedCountingAgent is privileged \(reads the exact "
+                                         r"model\), but MetaRL/Navigation2D-v0 is not a tabular env$"):
+        meta_test(PrivilegedCountingAgent(NAV, {"preset": "maml"}), list(metarl_envs.task_set(NAV, "test"))[:1],
+                  MetaTestProtocol(1, 1, adaptation_episodes=1), seed=0)
