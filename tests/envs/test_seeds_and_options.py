@@ -10,6 +10,8 @@ with a value computed here from the card's rule.
 
 from __future__ import annotations
 
+import dataclasses
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -218,3 +220,41 @@ def test_frozen_lake_slippery_moves_one_third_each_way():
     still = gym.make(LAKE, task=task)
     still.reset(seed=0)
     assert int(still.step(1)[0]) == size, "not slippery: down from the top-left cell is the cell below"
+
+
+# --------------------------------------------------------------------------------------------
+# The shared task API of metarl_envs.core, where no env overrides it
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("vector", [False, True], ids=["single", "vector"])
+def test_sample_tasks_counts_are_checked_by_name(vector):
+    env = (make_vector(NAV, 2) if vector else make_single(NAV)).unwrapped
+    owner = type(env).__name__
+    env.reset(seed=0)
+    assert env.sample_tasks(0) == []
+    with pytest.raises(ValueError, match=rf"^{owner}\.sample_tasks\.n=-1: must lie in \[0, None\]$"):
+        env.sample_tasks(-1)
+    with pytest.raises(TypeError, match=rf"^{owner}\.sample_tasks\.n='3': must be an integer, got str$"):
+        env.sample_tasks("3")
+
+
+def test_a_masked_reset_restarts_only_the_masked_sub_envs():
+    venv = make_vector(NAV, 3)
+    venv.reset(seed=0)
+    moved, *_ = venv.step(np.full((3, 2), 0.05, dtype=np.float32))
+    obs, _ = venv.reset(options={"reset_mask": [False, True, False]})
+    np.testing.assert_array_equal(obs[[0, 2]], moved[[0, 2]])
+    np.testing.assert_array_equal(obs[1], [0.0, 0.0])
+
+
+def test_preset_to_dict_is_its_fields_as_json():
+    preset = gym.make(LAKE).unwrapped.preset
+    data = preset.to_dict()
+    assert data["horizon"] == 100 and data["map_size"] == 4 and data["finite_family"] is True
+    assert set(data) == {f.name for f in dataclasses.fields(preset)}
+    assert all(not isinstance(v, tuple) for v in data.values())
+
+
+def test_a_continuous_family_has_no_task_list():
+    env = gym.make(NAV).unwrapped
+    with pytest.raises(NotImplementedError, match=r"^Navigation2DEnv: preset is not a finite family$"):
+        type(env).task_family(env.preset)
