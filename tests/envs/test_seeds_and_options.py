@@ -258,3 +258,17 @@ def test_a_continuous_family_has_no_task_list():
     env = gym.make(NAV).unwrapped
     with pytest.raises(NotImplementedError, match=r"^Navigation2DEnv: preset is not a finite family$"):
         type(env).task_family(env.preset)
+
+
+def test_a_task_outside_the_preset_box_is_refused_naming_field_value_and_support():
+    env = gym.make("MetaRL/CartPoleParams-v0", preset="carl").unwrapped
+    task = dataclasses.replace(env.get_task(), pole_mass=2.5)
+    with pytest.raises(ValueError, match=r"^CartPoleParamsTask\.pole_mass=2\.5: outside preset 'carl', "
+                                         r"which draws from \[0\.01, 1\.0\]$"):
+        env.set_task(task)
+
+
+def test_a_task_from_a_non_mapping_is_refused_naming_the_type():
+    task_type = gym.make(NAV).unwrapped.task_type
+    with pytest.raises(TypeError, match=r"^GoalTask2D\.from_dict: expected a mapping, got list$"):
+        task_type.from_dict([0.1, 0.2])
