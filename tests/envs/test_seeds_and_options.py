@@ -231,7 +231,7 @@ def test_sample_tasks_counts_are_checked_by_name(vector):
     owner = type(env).__name__
     env.reset(seed=0)
     assert env.sample_tasks(0) == []
-    with pytest.raises(ValueError, match=rf"^{owner}\.sample_tasks\.n=-1: must lie in \[0, None\]$"):
+    with pytest.raises(ValueError, match=rf"^{owner}\.sample_tasks\.n=-1: must lie in \[0, \d+\]$"):
         env.sample_tasks(-1)
     with pytest.raises(TypeError, match=rf"^{owner}\.sample_tasks\.n='3': must be an integer, got str$"):
         env.sample_tasks("3")
@@ -241,7 +241,7 @@ def test_a_masked_reset_restarts_only_the_masked_sub_envs():
     venv = make_vector(NAV, 3)
     venv.reset(seed=0)
     moved, *_ = venv.step(np.full((3, 2), 0.05, dtype=np.float32))
-    obs, _ = venv.reset(options={"reset_mask": [False, True, False]})
+    obs, _ = venv.reset(options={"reset_mask": np.array([False, True, False])})
     np.testing.assert_array_equal(obs[[0, 2]], moved[[0, 2]])
     np.testing.assert_array_equal(obs[1], [0.0, 0.0])
 
