@@ -154,6 +154,8 @@ def _run_with_budget(work: Path, max_children: int, budget: float | None) -> boo
 def run(target: Target, max_children: int, budget_minutes: float | None = None) -> dict:
     """One mutation pass over `target`: its summary (also written to build/mutation/<name>/summary.json)."""
     work = prepare(target)
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True, capture_output=True,
+                            check=False).stdout.strip()
     start = time.perf_counter()
     completed = _run_with_budget(work, max_children, None if budget_minutes is None else 60 * budget_minutes)
     wall = time.perf_counter() - start
@@ -166,7 +168,7 @@ def run(target: Target, max_children: int, budget_minutes: float | None = None) 
     unchecked = sum(counts.get(s, 0) for s in UNCHECKED)
     checked = len(statuses) - unchecked
     survivors = sorted(m for m, s in statuses.items() if s in SURVIVED or s == "no tests")
-    summary = {"target": target.name, "source": target.source, "tests": list(target.tests),
+    summary = {"target": target.name, "source": target.source, "commit": commit, "tests": list(target.tests),
                "pytest_args": list(target.pytest_args),
                "mutants": len(statuses), "checked": checked, "killed": killed,
                "survived": sum(counts.get(s, 0) for s in SURVIVED), "no_tests": counts.get("no tests", 0),
@@ -197,12 +199,12 @@ def document(summaries: Sequence[dict]) -> str:
              "A pass stopped at its time budget (`--budget-minutes`) leaves mutants unchecked; mutmut runs the",
              "mutants with the cheapest covering tests first, so a partial score is that of those mutants.",
              "Survivors that no input can tell from the original are listed in `design-notes.md` with the reason.",
-             "", "| target | tests | mutants | checked | killed | survived | no tests | score | wall time |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "", "| target | code at | tests | mutants | checked | killed | survived | no tests | score | wall time |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for s in summaries:
         stopped = "" if s["completed"] else f", stopped at the {s['budget_minutes']:g}-min budget"
         tests = ", ".join(f"`{t}`" for t in s["tests"]) + "".join(f" `{a}`" for a in s.get("pytest_args", []))
-        lines.append(f"| `{s['source']}` | {tests} | {s['mutants']} "
+        lines.append(f"| `{s['source']}` | {s.get('commit', '')} | {tests} | {s['mutants']} "
                      f"| {s['checked']} | {s['killed']} | {s['survived']} | {s['no_tests']} | {100 * s['score']:.1f} % "
                      f"| {s['wall_seconds'] / 60:.0f} min ({s['max_children']} workers{stopped}) |")
     for s in summaries:
