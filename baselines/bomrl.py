@@ -33,6 +33,7 @@ import torch
 from baselines import bomrl_solvers as solvers
 from baselines.common import tabular
 from baselines.common.agent import Callback, IterationRecord, TrainingLog, config_from_dict
+from baselines.common.sampler import training_envs
 from metarl_envs.core import Task
 
 __all__ = ["BOMRL", "BOMRLConfig"]
@@ -102,6 +103,7 @@ class BOMRL(tabular.TabularParameterAgent):
     def meta_train(self, train_tasks: Sequence[Task], *, iterations: int, seed: int,
                    callback: Callback | None = None) -> TrainingLog:
         cfg, log = self.config, TrainingLog()
+        self.estimator.sampler = train_tasks = training_envs(train_tasks, self.env_id, self.env_kwargs)
         rng = np.random.default_rng(np.random.SeedSequence(seed))
         self.phi = self._initial_logits(train_tasks[0])
         if not cfg.meta_learn:

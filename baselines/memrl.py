@@ -51,7 +51,7 @@ import torch
 from baselines.common import estimators, training
 from baselines.common.agent import Callback, ParameterAgent, Phase, TrainingLog, config_from_dict
 from baselines.common.policies import Params, build_policy, detach
-from baselines.common.sampler import Sampler, TrajectoryBatch
+from baselines.common.sampler import Sampler, TrajectoryBatch, training_envs
 from metarl_envs.core import Task
 
 __all__ = ["MEMRL", "MEMRLConfig", "meta_gradient", "moreau_inner_update"]
@@ -141,6 +141,7 @@ class MEMRL(ParameterAgent):
 
     def meta_train(self, train_tasks: Sequence[Task], *, iterations: int, seed: int,
                    callback: Callback | None = None) -> TrainingLog:
+        self.sampler = train_tasks = training_envs(train_tasks, self.env_id, self.env_kwargs)
         rng = training.seed_policy(self.policy, seed)
         self._warm = {}
         self._task_index = {_key(task): i for i, task in enumerate(train_tasks)}

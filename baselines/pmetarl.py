@@ -37,7 +37,7 @@ import numpy as np
 from baselines.common import tabular
 from baselines.common.agent import Callback, IterationRecord, ParameterAgent, Phase, TrainingLog, config_from_dict
 from baselines.common.oracles import TabularModel, policy_return
-from baselines.common.sampler import TrajectoryBatch
+from baselines.common.sampler import TrajectoryBatch, training_envs
 from metarl_envs.core import Task
 
 __all__ = ["PMetaRL", "PMetaRLConfig", "regularized_bellman"]
@@ -130,6 +130,7 @@ class PMetaRL(ParameterAgent):
         self.env_id, self.config, self.env_kwargs = env_id, config, dict(env_kwargs or {})
         self._models: dict[Task, tuple[TabularModel, np.ndarray]] = {}
         self._sampler: Any = None
+        """the harness's `TrainingEnvs` of the current meta-training (sampled mode collects there)"""
         self.q_meta: np.ndarray | None = None
         self.q_personal: dict[Task, np.ndarray] = {}
 
@@ -137,6 +138,7 @@ class PMetaRL(ParameterAgent):
     def meta_train(self, train_tasks: Sequence[Task], *, iterations: int, seed: int,
                    callback: Callback | None = None) -> TrainingLog:
         log = TrainingLog()
+        self._sampler = train_tasks = training_envs(train_tasks, self.env_id, self.env_kwargs)
         rng = np.random.default_rng(np.random.SeedSequence(seed))
         self.q_meta = np.zeros(self._model(train_tasks[0])[0].expected_reward.shape)
         start, env_steps = time.perf_counter(), 0
@@ -184,10 +186,6 @@ class PMetaRL(ParameterAgent):
         model, inside = self._model(task)
         if self.config.mode == "expected":
             return self._expected_update(model, inside, personal, anchor)
-        if self._sampler is None:
-            from baselines.common.sampler import Sampler
-
-            self._sampler = Sampler(self.env_id, self.env_kwargs)
         behaviour = self._behaviour(personal)
         batch = self._sampler.rollout([task], self.config.episodes_per_update,
                                       lambda obs: tabular.sample_actions(behaviour, tabular.batch_states(obs), rng),

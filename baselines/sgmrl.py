@@ -44,7 +44,7 @@ from baselines.common import estimators, training
 from baselines.common.agent import Callback, ParameterAgent, Phase, TrainingLog, config_from_dict
 from baselines.common.policies import Params, detach
 from baselines.common.returns import normalize
-from baselines.common.sampler import TrajectoryBatch
+from baselines.common.sampler import TrajectoryBatch, training_envs
 from metarl_envs.core import Task
 
 __all__ = ["SGMRL", "SGMRLConfig", "score_coefficients"]
@@ -143,6 +143,7 @@ class SGMRL(ParameterAgent):
 
     def meta_train(self, train_tasks: Sequence[Task], *, iterations: int, seed: int,
                    callback: Callback | None = None) -> TrainingLog:
+        self.sampler = train_tasks = training_envs(train_tasks, self.env_id, self.env_kwargs)
         rng = training.seed_policy(self.policy, seed)
         self._adam = torch.optim.Adam(self.policy.parameters(), lr=self.config.outer_lr)
         return training.run_meta_training(self.meta_train_step, train_tasks, self.config.tasks_per_iteration,

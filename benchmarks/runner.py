@@ -1,9 +1,10 @@
 """Run an experiment's (agent, seed) cells: meta-train, meta-test, write one results file per cell.
 
 A cell is one `AgentSpec` and one seed s ∈ {0..seeds-1}. Running it builds the agent, meta-trains it
-on the stored train task set with `seed=s`, meta-tests it on the stored test task set with the
-experiment's protocol and `seed=s`, and writes `<out>/<experiment>/<file>` atomically
-(`benchmarks.results`).
+on the stored train task set with `seed=s` through harness-built vector envs (`TrainingEnvs`: the
+train tasks only, every env step counted; the training curve records that count), meta-tests it on
+the stored test task set with the experiment's protocol and `seed=s` (the evaluator steps every env),
+and writes `<out>/<experiment>/<file>` atomically (`benchmarks.results`).
 
 Resume: before running, every cell whose results file exists and validates (`load_result`) with
 the same settings (protocol, agent class and config, iterations, env kwargs) is skipped; because
@@ -268,13 +269,18 @@ def run_cell(cell: Cell, progress: ProgressSink | None = None) -> Path:
     agent = cell.spec.build(experiment.env_id, experiment.env_kwargs)
     started, clock = utc_now(), time.perf_counter()
     seen: list[Any] = []
+    from baselines.common.sampler import TrainingEnvs
+
+    envs = TrainingEnvs(experiment.env_id, experiment.env_kwargs, train_set)  # train tasks only; steps counted
+    counted: list[int] = []
 
     def on_iteration(record: Any) -> None:
         seen.append(record)
+        counted.append(envs.env_steps)
         emit((cell.key, "train", len(seen), experiment.iterations))
 
     emit((cell.key, "train", 0, experiment.iterations))
-    log = agent.meta_train(train_set, iterations=experiment.iterations, seed=cell.seed, callback=on_iteration)
+    log = agent.meta_train(envs, iterations=experiment.iterations, seed=cell.seed, callback=on_iteration)
     scored = [0]
 
     def on_scored(_: int) -> None:  # meta_test calls progress(k) once step k is scored on every test task
@@ -284,7 +290,12 @@ def run_cell(cell: Cell, progress: ProgressSink | None = None) -> Path:
     emit((cell.key, "test", 0, n_scored))
     result = meta_test(agent, test_set, experiment.protocol, seed=cell.seed, max_tasks=experiment.max_test_tasks,
                        progress=on_scored)
-    curve = [_iteration_record(r) for r in (list(log.records) if log is not None and log.records else seen)]
+    records = list(log.records) if log is not None and log.records else seen
+    if len(records) != len(counted):
+        raise ValueError(f"{cell.key}: meta_train logged {len(records)} iterations but called its callback "
+                         f"{len(counted)} times; it must call callback(record) once per iteration")
+    curve = [dataclasses.replace(_iteration_record(r), env_steps=steps)  # the harness's count, not the agent's
+             for r, steps in zip(records, counted, strict=True)]
     record = ResultRecord(
         experiment=experiment.name, variant=cell.variant,
         agent=AgentInfo(cell.spec.label, cell.spec.agent, dict(agent.config.to_dict())),  # defaults included

@@ -33,7 +33,8 @@ from gymnasium import spaces
 from baselines.common.policies import Params, Policy, StackedParams
 from metarl_envs.core import Task
 
-__all__ = ["Sampler", "TrajectoryBatch", "Transition", "policy_sampler", "torch_generator"]
+__all__ = ["Sampler", "TrainingEnvs", "TrajectoryBatch", "Transition", "policy_sampler", "torch_generator",
+           "training_envs"]
 
 
 def torch_generator(rng: np.random.Generator) -> torch.Generator:
@@ -232,3 +233,47 @@ class Sampler:
 
 def _by_task(array: np.ndarray, n_tasks: int, n_episodes: int) -> np.ndarray:
     return np.asarray(array).reshape(n_tasks, n_episodes, *np.shape(array)[1:])
+
+
+class TrainingEnvs(Sampler):
+    """The train task set as meta-training receives it from the harness: a sequence of the train
+    tasks whose episodes are collected on the harness's vector envs (`rollout`, `collect`). Only the
+    train tasks can be set on them (any other task is refused), and every env step is counted in
+    `env_steps`, which the results file records as the training curve's env steps."""
+
+    def __init__(self, env_id: str, env_kwargs: Mapping[str, Any] | None, tasks: Sequence[Task]):
+        super().__init__(env_id, env_kwargs)
+        self.tasks = tuple(tasks)
+        if not self.tasks:
+            raise ValueError("TrainingEnvs: the train task set is empty")
+        self.fingerprint = getattr(tasks, "fingerprint", "")
+        self._allowed = frozenset(self.tasks)
+        self.env_steps = 0
+        """env steps of every episode collected on these envs so far"""
+
+    def __len__(self) -> int:
+        return len(self.tasks)
+
+    def __getitem__(self, index: Any) -> Any:
+        return self.tasks[index]
+
+    def __iter__(self) -> Any:
+        return iter(self.tasks)
+
+    def rollout(self, tasks: Sequence[Task], episodes_per_task: int,
+                act: Callable[[np.ndarray], np.ndarray], rng: np.random.Generator,
+                observe: Callable[[Transition], None] | None = None) -> TrajectoryBatch:
+        foreign = [task for task in tasks if task not in self._allowed]
+        if foreign:
+            raise ValueError(f"TrainingEnvs.rollout: {foreign[0]!r} is not a train task (meta-training reaches the "
+                             "train task set only)")
+        batch = super().rollout(tasks, episodes_per_task, act, rng, observe)
+        self.env_steps += batch.env_steps
+        return batch
+
+
+def training_envs(train_tasks: Sequence[Task], env_id: str, env_kwargs: Mapping[str, Any]) -> TrainingEnvs:
+    """The harness's `TrainingEnvs` as given, or ones built on `train_tasks` (an agent used directly)."""
+    if isinstance(train_tasks, TrainingEnvs):
+        return train_tasks
+    return TrainingEnvs(env_id, env_kwargs, train_tasks)

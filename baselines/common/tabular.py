@@ -203,7 +203,8 @@ class TaskEstimator:
         self.env_id, self.env_kwargs = env_id, dict(env_kwargs)
         self.discount, self.estimator, self.episodes = discount, estimator, episodes
         self._models: dict[Any, TorchModel] = {}
-        self._sampler: Any = None
+        self.sampler: Any = None
+        """where sampled estimates collect their episodes: the harness's `TrainingEnvs` in meta-training"""
 
     def model(self, task: Any) -> TorchModel:
         if task not in self._models:
@@ -215,12 +216,12 @@ class TaskEstimator:
         """(Q[s, a], ν[s], J or the mean discounted episode return, env steps used)."""
         if self.estimator == "exact":
             return (*model_estimates(self.model(task), logits, self.discount), 0)
-        if self._sampler is None:
+        if self.sampler is None:
             from baselines.common.sampler import Sampler
 
-            self._sampler = Sampler(self.env_id, self.env_kwargs)
+            self.sampler = Sampler(self.env_id, self.env_kwargs)
         policy = softmax(logits)
-        batch = self._sampler.rollout([task], self.episodes,
+        batch = self.sampler.rollout([task], self.episodes,
                                       lambda obs: sample_actions(policy, batch_states(obs), rng), rng)
         return (*batch_estimates(batch, 0, logits, self.discount), batch.env_steps)
 

@@ -2,7 +2,8 @@
 
 One linear Gaussian policy, a ~ N(W·[obs, 1], σ²), is trained by REINFORCE on episodes of the train
 tasks pooled together, and used unchanged on every test task: its R_k is the same for every k. It
-imports nothing from `baselines/`: numpy and gymnasium are all it needs. Run it beside MAML:
+imports nothing from `baselines/`: numpy and gymnasium are all it needs (the harness steps the
+envs, in meta-training as in meta-test). Run it beside MAML:
 
     metarl-bench run maml-nav2d --quick --add-agent "NoAdapt=docs/examples/no_adapt.py:NoAdapt"
 
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import gymnasium as gym
@@ -52,39 +53,30 @@ class NoAdapt:
         self.low, self.high = env.action_space.low, env.action_space.high
         self.weights = np.zeros((env.action_space.shape[0], env.observation_space.shape[0] + 1))
 
-    # ----- meta-training: the agent gets the train tasks (never the test set) ---------------------
-    def meta_train(self, train_tasks: Sequence[Any], *, iterations: int, seed: int,
+    # ----- meta-training: the harness hands over the train tasks and its envs on them -----------------
+    def meta_train(self, train_tasks: Any, *, iterations: int, seed: int,
                    callback: Callable[[dict[str, Any]], Any] | None = None) -> None:
+        """`train_tasks` is a sequence of the train tasks whose `rollout(tasks, episodes_per_task, act, rng)`
+        runs one episode per (task, episode) sub-env of the harness's vector env and returns the episodes
+        as arrays (task, episode, time, ...); the harness counts those env steps."""
         cfg, rng = self.config, np.random.default_rng(seed)
-        venv = gym.make_vec(self.env_id, num_envs=cfg.tasks_per_iteration * cfg.episodes_per_task,
-                            vectorization_mode="vector_entry_point", **self.env_kwargs)
         self.weights = np.zeros_like(self.weights)
         env_steps, start = 0, time.perf_counter()
         for iteration in range(iterations):
             chosen = rng.choice(len(train_tasks), cfg.tasks_per_iteration,
                                 replace=cfg.tasks_per_iteration > len(train_tasks))
-            venv.unwrapped.set_tasks([train_tasks[int(i)] for i in chosen for _ in range(cfg.episodes_per_task)])
-            obs, actions, rewards, alive = self._episodes(venv, rng)
-            env_steps += int(alive.sum())
-            self.weights = self.weights + cfg.learning_rate * self._gradient(self.weights, obs, actions, rewards, alive)
-            record = {"iteration": iteration, "env_steps": env_steps, "wall_time": time.perf_counter() - start,
-                      "pre_adaptation_return": float(rewards.sum(axis=1).mean()),
+            batch = train_tasks.rollout([train_tasks[int(i)] for i in chosen], cfg.episodes_per_task,
+                                        lambda obs: self._act(self.weights, obs, rng), rng)
+            episodes = [a.reshape(-1, *a.shape[2:]) for a in (batch.observations, batch.actions, batch.rewards,
+                                                              batch.mask)]
+            self.weights = self.weights + cfg.learning_rate * self._gradient(self.weights, *episodes)
+            env_steps += int(batch.mask.sum())
+            record = {"iteration": iteration, "env_steps": env_steps,
+                      "wall_time": time.perf_counter() - start,
+                      "pre_adaptation_return": float(batch.rewards.sum(axis=2).mean()),
                       "post_adaptation_return": float("nan"), "extra": {}}
             if callback is not None and callback(record):
                 break
-
-    def _episodes(self, venv: Any, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
-        """One episode per sub-env: (obs, actions, rewards, alive), each (env, time, ...)."""
-        obs, _ = venv.reset(seed=int(rng.integers(2**31 - 1)))
-        done = np.zeros(len(obs), dtype=bool)
-        trace: list[tuple[np.ndarray, ...]] = []
-        while not done.all():
-            action = self._act(self.weights, obs, rng)
-            next_obs, reward, terminated, truncated, _ = venv.step(np.clip(action, self.low, self.high))
-            trace.append((obs, action, np.where(done, 0.0, reward), ~done))
-            done = done | terminated | truncated
-            obs = next_obs
-        return tuple(np.stack(parts, axis=1) for parts in zip(*trace, strict=True))
 
     def _act(self, weights: np.ndarray, obs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         mean = np.concatenate([obs, np.ones((*obs.shape[:-1], 1))], axis=-1) @ weights.T

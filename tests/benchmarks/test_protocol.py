@@ -79,3 +79,39 @@ def test_an_agent_that_reads_the_exact_model_is_scored_in_the_privileged_track()
         tracks[estimator] = result.track
         assert all(t.adaptation_env_steps[1] > 0 for t in result.tasks)  # the round's episodes are always run
     assert tracks == {"exact": "privileged", "sampled": "main"}
+
+
+def test_meta_training_reaches_the_train_tasks_only_and_every_step_is_counted():
+    from baselines.common.sampler import TrainingEnvs
+
+    train, test = (metarl_envs.task_set(NAV, split, "maml") for split in ("train", "test"))
+    envs = TrainingEnvs(NAV, KWARGS, train)
+    assert len(envs) == len(train) and envs[3] == train[3] and envs.fingerprint == train.fingerprint
+    zero = functools.partial(np.zeros_like)
+    batch = envs.rollout([train[0], train[1]], 2, lambda obs: zero(obs), np.random.default_rng(0))
+    assert envs.env_steps == batch.env_steps == 2 * 2 * 100
+    with pytest.raises(ValueError, match="not a train task"):
+        envs.rollout([test[0]], 1, lambda obs: zero(obs), np.random.default_rng(0))
+    agent = MAML(NAV, MAMLConfig(hidden_sizes=(4,), tasks_per_iteration=2, episodes_per_task=2), KWARGS)
+    log = agent.meta_train(envs, iterations=2, seed=0)
+    assert agent.sampler is envs and envs.env_steps == batch.env_steps + log.records[-1].env_steps
+    with pytest.raises(ValueError, match="not a train task"):  # the agent's own sampler is the harness's now
+        agent.sampler.collect(agent.policy, agent.meta_params(), [test[0]], 1, np.random.default_rng(0))
+
+
+def test_the_results_file_records_the_harness_count_not_the_agents(tmp_path):
+    from benchmarks.experiments import AgentSpec, Experiment
+    from benchmarks.results import load_result
+    from benchmarks.runner import run_experiment
+
+    experiment = Experiment(
+        name="count", description="count", env_id=NAV, env_kwargs=KWARGS, iterations=2, seeds=1, max_test_tasks=2,
+        agents=(AgentSpec("MAML", "baselines.maml:MAML", {"hidden_sizes": [4], "tasks_per_iteration": 2,
+                                                         "episodes_per_task": 2, "cg_iterations": 2}),
+                AgentSpec("Self-stepping", "tests.benchmarks.agents:RandomAgent", {})),
+        protocol=MetaTestProtocol(adaptation_steps=1, evaluation_episodes=2, adaptation_episodes=2))
+    summary = run_experiment(experiment, tmp_path, progress=None)
+    curves = {load_result(p).agent.label: load_result(p).training_curve for p in summary.ran}
+    assert [r.env_steps for r in curves["MAML"]] == [2 * 2 * 2 * 100, 2 * 2 * 2 * 2 * 100]  # 2 batches/iteration
+    # the test agent steps an env of its own (and reports those steps): the harness counted none of them
+    assert [r.env_steps for r in curves["Self-stepping"]] == [0, 0]
