@@ -65,6 +65,12 @@ def test_undecodable_numbers_and_nesting_are_result_errors(tmp_path: Path, case:
     _refused(path, ".")
 
 
+def test_a_400_digit_return_with_a_valid_checksum_is_a_result_error(tmp_path: Path) -> None:
+    path = write_document(tmp_path, 0)
+    _rewrite(path, lambda d: d["meta_test"]["tasks"][0]["returns"].__setitem__(0, 10**400))
+    _refused(path, "an integer of 401 digits")
+
+
 def test_report_lists_undecodable_files_and_renders_the_rest(tmp_path: Path) -> None:
     good = [write_document(tmp_path / "r", seed) for seed in (0, 1)]
     bad = []
