@@ -30,6 +30,8 @@ CASES = {
     "Random init sampled": (LAKE, "baselines.bomrl:BOMRL", {"estimator": "sampled", "meta_learn": False}),
     "tabular MAML sampled": (LAKE, "baselines.tabular_maml:TabularMAML", {"estimator": "sampled"}),
     "pMeta-RL sampled": (GRID, "baselines.pmetarl:PMetaRL", {"mode": "sampled", "episodes_per_update": 2}),
+    "RL2": (NAV, "baselines.rl2:RL2", {"hidden_size": 4, "tasks_per_iteration": 2, "trials_per_task": 2,
+                                       "episodes_per_trial": 2}),
     "NoAdapt example": (NAV, f"{EXAMPLES / 'no_adapt.py'}:NoAdapt", {"tasks_per_iteration": 2}),
     "FineTune example": (NAV, f"{EXAMPLES / 'fine_tune.py'}:FineTune", {"tasks_per_iteration": 2}),
 }

@@ -1,0 +1,305 @@
+"""RL²: fast reinforcement learning via slow reinforcement learning (Duan et al. 2016), the
+context-based reference agent.
+
+A recurrent policy reads (o_t, a_{t−1}, r_{t−1}, d_{t−1}) and keeps its hidden state across the
+episodes of a trial on one task; learning a task happens in the hidden state, with no gradient step
+at meta-test. The outer loop is PPO on whole trials (Duan et al. used TRPO; PPO is what later RL²
+baselines, e.g. Metaworld's and VariBAD's, run).
+
+    for each iteration:
+        sample tasks; per task `trials_per_task` trials of `episodes_per_trial` episodes, the hidden
+        state carried from episode to episode (reset only between trials)
+        GAE(γ, λ) over each trial as one stream (rewards of later episodes credit earlier actions)
+        `ppo_epochs` epochs of the clipped surrogate + value loss on the whole batch (BPTT over trials)
+
+At meta-test each (task, parallel episode) sub-env is one trial: `observe` feeds every step into the
+hidden state, which carries across the adaptation rounds; R_k is episode k + 1 of the trial. What the
+evaluation episodes add to the state is dropped before the next round (they are scored, not learned
+from). Box actions only (Gaussian head, learned state-independent log-std).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from gymnasium import spaces
+from torch import nn
+
+from baselines.common import training
+from baselines.common.agent import Callback, IterationRecord, Phase, TrainingLog, config_from_dict
+from baselines.common.sampler import Sampler, TrajectoryBatch, Transition, torch_generator, training_envs
+from metarl_envs.core import Task
+
+__all__ = ["RL2", "RL2Config", "RecurrentPolicy"]
+
+
+@dataclasses.dataclass(frozen=True)
+class RL2Config:
+    hidden_size: int = 64
+    """GRU width"""
+    tasks_per_iteration: int = 20
+    trials_per_task: int = 10
+    """parallel trials (sub-envs) per task per iteration"""
+    episodes_per_trial: int = 4
+    """episodes a trial lasts in meta-training (the hidden state carries across them)"""
+    learning_rate: float = 3e-4
+    ppo_epochs: int = 4
+    clip: float = 0.2
+    value_coefficient: float = 0.5
+    discount: float = 0.99
+    gae_lambda: float = 0.95
+    init_std: float = 1.0
+
+    def __post_init__(self) -> None:
+        for name in ("hidden_size", "tasks_per_iteration", "trials_per_task", "episodes_per_trial", "ppo_epochs"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise ValueError(f"RL2Config.{name}={getattr(self, name)!r}: must be an int ≥ 1")
+        if not 0 < self.discount <= 1 or not 0 <= self.gae_lambda <= 1:
+            raise ValueError(f"RL2Config: discount={self.discount} must be in (0, 1], gae_lambda in [0, 1]")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RL2Config:
+        return config_from_dict(cls, data)
+
+
+class RecurrentPolicy(nn.Module):
+    """GRU over (obs, previous action, previous reward, previous done) → Gaussian mean and a value."""
+
+    def __init__(self, obs_dim: int, act_dim: int, hidden: int, init_std: float):
+        super().__init__()
+        self.cell = nn.GRUCell(obs_dim + act_dim + 2, hidden)
+        self.mean, self.value = nn.Linear(hidden, act_dim), nn.Linear(hidden, 1)
+        self.log_std = nn.Parameter(torch.full((act_dim,), float(np.log(init_std))))
+
+    def step(self, inputs: torch.Tensor, hidden: torch.Tensor, alive: torch.Tensor) -> torch.Tensor:
+        """The next hidden state; lanes whose episode has ended keep theirs."""
+        return torch.where(alive[:, None], self.cell(inputs, hidden), hidden)
+
+    def dist(self, hidden: torch.Tensor) -> torch.distributions.Normal:
+        return torch.distributions.Normal(self.mean(hidden), self.log_std.exp())
+
+
+class _Lanes:
+    """Per-lane context: hidden state and the previous action, reward and done flag, lanes (n, ...)."""
+
+    def __init__(self, n: int, hidden: int, act_dim: int):
+        self.hidden = torch.zeros(n, hidden)
+        self.action, self.reward = torch.zeros(n, act_dim), torch.zeros(n, 1)
+        self.done, self.alive = torch.ones(n, 1), torch.ones(n, dtype=torch.bool)
+
+    def inputs(self, obs: np.ndarray) -> torch.Tensor:
+        return torch.cat([torch.as_tensor(obs, dtype=torch.float32), self.action, self.reward, self.done], dim=1)
+
+    def new_episode(self) -> None:
+        self.done, self.alive = torch.ones_like(self.done), torch.ones_like(self.alive)
+
+    def record(self, transition: Transition) -> None:
+        alive = torch.as_tensor(transition.alive.reshape(-1))
+        act = torch.as_tensor(transition.actions.reshape(len(alive), -1), dtype=torch.float32)
+        self.action = torch.where(alive[:, None], act, self.action)
+        self.reward = torch.where(alive[:, None], torch.as_tensor(transition.rewards.reshape(-1, 1),
+                                                                  dtype=torch.float32), self.reward)
+        ended = (transition.terminated | transition.truncated).reshape(-1, 1)
+        self.done = torch.where(alive[:, None], torch.as_tensor(ended, dtype=torch.float32), self.done)
+        self.alive = alive & ~torch.as_tensor(ended.reshape(-1))
+
+
+def _copy(lanes: _Lanes) -> _Lanes:
+    out = object.__new__(_Lanes)
+    out.__dict__.update({k: v.clone() for k, v in lanes.__dict__.items()})
+    return out
+
+
+class RL2:
+    name = "rl2"
+    config_class = RL2Config
+    privileged = False
+
+    def __init__(self, env_id: str, config: RL2Config | None = None, env_kwargs: Mapping[str, Any] | None = None):
+        self.env_id, self.env_kwargs = env_id, dict(env_kwargs or {})
+        self.config = config or RL2Config()
+        self.sampler = Sampler(env_id, self.env_kwargs)
+        if not isinstance(self.sampler.action_space, spaces.Box):
+            raise TypeError(f"RL2: needs a Box action space, {env_id} has {self.sampler.action_space}")
+        self.obs_dim = int(np.prod(self.sampler.observation_space.shape))
+        self.act_dim = int(np.prod(self.sampler.action_space.shape))
+        self.policy = RecurrentPolicy(self.obs_dim, self.act_dim, self.config.hidden_size, self.config.init_std)
+
+    # ----- meta-training: PPO on trials ------------------------------------------------------
+    def meta_train(self, train_tasks: Sequence[Task], *, iterations: int, seed: int,
+                   callback: Callback | None = None) -> TrainingLog:
+        envs = training_envs(train_tasks, self.env_id, self.env_kwargs)
+        rng = training.seed_policy(self.policy, seed)  # the linear heads
+        generator, bound = torch_generator(rng), self.config.hidden_size ** -0.5
+        with torch.no_grad():  # the GRU, as PyTorch initialises it, from the seeded stream
+            for parameter in self.policy.cell.parameters():
+                parameter.uniform_(-bound, bound, generator=generator)
+        optimizer = torch.optim.Adam(self.policy.parameters(), lr=self.config.learning_rate)
+        log, steps, start = TrainingLog(), 0, time.perf_counter()
+        for iteration in range(iterations):
+            chosen = rng.choice(len(envs), self.config.tasks_per_iteration,
+                                replace=self.config.tasks_per_iteration > len(envs))
+            trial = self._trial(envs, [envs[int(i)] for i in chosen], rng)
+            info = self._ppo(trial, optimizer)
+            steps += int(trial["mask"].sum())
+            returns = trial["episode_returns"]
+            record = IterationRecord(iteration, steps, time.perf_counter() - start, float(returns[:, 0].mean()),
+                                     float(returns[:, -1].mean()), info)
+            log.records.append(record)
+            if callback is not None and callback(record):
+                break
+        return log
+
+    def _trial(self, envs: Any, tasks: list[Task], rng: np.random.Generator) -> dict[str, Any]:
+        """`episodes_per_trial` episodes per lane, the context carried: inputs, actions, rewards, masks (lane, t)."""
+        cfg = self.config
+        lanes = _Lanes(len(tasks) * cfg.trials_per_task, cfg.hidden_size, self.act_dim)
+        inputs, actions, rewards, masks, episode_returns = [], [], [], [], []
+        generator = torch_generator(rng)
+
+        def act(obs: np.ndarray) -> np.ndarray:
+            x = lanes.inputs(obs.reshape(len(lanes.hidden), -1))
+            with torch.no_grad():
+                lanes.hidden = self.policy.step(x, lanes.hidden, lanes.alive)
+                sample = _sample(self.policy.dist(lanes.hidden), generator)
+            inputs.append(x)
+            actions.append(sample)
+            return sample.numpy().reshape(obs.shape[0], obs.shape[1], -1)
+
+        def observe(transition: Transition) -> None:
+            rewards.append(torch.as_tensor(transition.rewards.reshape(-1), dtype=torch.float32))
+            masks.append(torch.as_tensor(transition.alive.reshape(-1)))
+            lanes.record(transition)
+
+        for _ in range(cfg.episodes_per_trial):
+            lanes.new_episode()
+            batch = envs.rollout(tasks, cfg.trials_per_task, act, rng, observe)
+            episode_returns.append(batch.episode_returns().reshape(-1))
+        return {"inputs": torch.stack(inputs, 1), "actions": torch.stack(actions, 1),
+                "rewards": torch.stack(rewards, 1), "mask": torch.stack(masks, 1),
+                "episode_returns": np.stack(episode_returns, 1)}
+
+    def _ppo(self, trial: dict[str, Any], optimizer: torch.optim.Optimizer) -> dict[str, float]:
+        cfg, mask = self.config, trial["mask"].float()
+        with torch.no_grad():
+            old_log_prob, values = self._evaluate(trial)
+        advantages, targets = _gae(trial["rewards"] * mask, values * mask, mask, cfg.discount, cfg.gae_lambda)
+        normalized = (advantages - advantages[mask.bool()].mean()) / (advantages[mask.bool()].std() + 1e-8)
+        for _ in range(cfg.ppo_epochs):
+            log_prob, value = self._evaluate(trial)
+            ratio = (log_prob - old_log_prob).exp()
+            surrogate = torch.min(ratio * normalized, ratio.clamp(1 - cfg.clip, 1 + cfg.clip) * normalized)
+            loss = -(surrogate * mask).sum() / mask.sum() + cfg.value_coefficient * (
+                ((value - targets) ** 2) * mask).sum() / mask.sum()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        return {"ppo_loss": float(loss.detach())}
+
+    def _evaluate(self, trial: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Log-probabilities and values of the trial's actions, the GRU re-run over each trial (BPTT)."""
+        inputs, mask = trial["inputs"], trial["mask"]
+        hidden = torch.zeros(inputs.shape[0], self.config.hidden_size)
+        log_probs, values = [], []
+        for t in range(inputs.shape[1]):
+            hidden = self.policy.step(inputs[:, t], hidden, mask[:, t])
+            log_probs.append(self.policy.dist(hidden).log_prob(trial["actions"][:, t]).sum(-1))
+            values.append(self.policy.value(hidden).squeeze(-1))
+        return torch.stack(log_probs, 1), torch.stack(values, 1)
+
+    # ----- meta-test: a context agent ---------------------------------------------------------
+    def start_trial(self, num_tasks: int) -> None:
+        self._tasks, self._lanes, self._saved = num_tasks, None, None
+
+    def begin_episodes(self, phase: Phase, rng: np.random.Generator) -> None:
+        if self._saved is not None:  # drop what the evaluation episodes added to the context
+            self._lanes, self._saved = self._saved[0], None
+        self._generator = torch_generator(rng)
+        if phase == "evaluate":
+            self._saved = (None if self._lanes is None else _copy(self._lanes),)
+        if self._lanes is not None:
+            self._lanes.new_episode()
+
+    def actions(self, observations: np.ndarray) -> np.ndarray:
+        tasks, lanes_per_task = observations.shape[:2]
+        n = tasks * lanes_per_task
+        if self._lanes is None or len(self._lanes.hidden) < n:
+            self._lanes = _grow(self._lanes, self._tasks, lanes_per_task, self.config.hidden_size, self.act_dim)
+            self._lanes.new_episode()
+        lanes = _view(self._lanes, self._tasks, lanes_per_task)
+        x = lanes.inputs(observations.reshape(n, -1))
+        with torch.no_grad():
+            lanes.hidden = self.policy.step(x, lanes.hidden, lanes.alive)
+            sample = _sample(self.policy.dist(lanes.hidden), self._generator)
+        _store(self._lanes, lanes, self._tasks, lanes_per_task)
+        self._active = lanes_per_task
+        return sample.numpy().reshape(tasks, lanes_per_task, -1)
+
+    def observe(self, transition: Transition) -> None:
+        lanes = _view(self._lanes, self._tasks, self._active)
+        lanes.record(transition)
+        _store(self._lanes, lanes, self._tasks, self._active)
+
+    def end_round(self, rollouts: TrajectoryBatch) -> None:
+        return None  # the adaptation lives in the hidden state
+
+    def save(self, path: str | Path) -> None:
+        training.save_agent(self, path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> RL2:
+        return training.load_agent(cls, path)
+
+
+def _sample(dist: torch.distributions.Normal, generator: torch.Generator) -> torch.Tensor:
+    return dist.mean + dist.stddev * torch.randn(dist.mean.shape, generator=generator)
+
+
+def _gae(rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, discount: float,
+         lam: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """GAE over each lane's trial as one stream of its live steps (0 after the trial's last step)."""
+    advantages = torch.zeros_like(rewards)
+    running, next_value = torch.zeros(rewards.shape[0]), torch.zeros(rewards.shape[0])
+    for t in range(rewards.shape[1] - 1, -1, -1):
+        live = mask[:, t]
+        delta = rewards[:, t] + discount * next_value - values[:, t]
+        running = torch.where(live.bool(), delta + discount * lam * running, running)
+        next_value = torch.where(live.bool(), values[:, t], next_value)
+        advantages[:, t] = running * live
+    return advantages, advantages + values
+
+
+def _grow(lanes: _Lanes | None, tasks: int, per_task: int, hidden: int, act_dim: int) -> _Lanes:
+    """Lanes (task, lane) for `per_task` lanes per task, keeping the ones that exist (new lanes start fresh)."""
+    grown = _Lanes(tasks * per_task, hidden, act_dim)
+    if lanes is not None:
+        old = len(lanes.hidden) // tasks
+        for name, value in lanes.__dict__.items():
+            target = getattr(grown, name).reshape(tasks, per_task, *value.shape[1:])
+            target[:, :old] = value.reshape(tasks, old, *value.shape[1:])
+    return grown
+
+
+def _view(lanes: _Lanes, tasks: int, per_task: int) -> _Lanes:
+    """The first `per_task` lanes of every task, flattened (a copy)."""
+    total = len(lanes.hidden) // tasks
+    out = object.__new__(_Lanes)
+    out.__dict__.update({k: v.reshape(tasks, total, *v.shape[1:])[:, :per_task]
+                         .reshape(tasks * per_task, *v.shape[1:]).clone() for k, v in lanes.__dict__.items()})
+    return out
+
+
+def _store(lanes: _Lanes, view: _Lanes, tasks: int, per_task: int) -> None:
+    total = len(lanes.hidden) // tasks
+    for name, value in view.__dict__.items():
+        target = getattr(lanes, name).reshape(tasks, total, *value.shape[1:])
+        target[:, :per_task] = value.reshape(tasks, per_task, *value.shape[1:])
