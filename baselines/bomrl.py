@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from baselines import bomrl_solvers as solvers
-from baselines.common import tabular
+from baselines.common import tabular, training
 from baselines.common.agent import Callback, IterationRecord, TrainingLog, config_from_dict
 from baselines.common.sampler import training_envs
 from metarl_envs.core import Task
@@ -104,7 +104,7 @@ class BOMRL(tabular.TabularParameterAgent):
                    callback: Callback | None = None) -> TrainingLog:
         cfg, log = self.config, TrainingLog()
         self.estimator.sampler = train_tasks = training_envs(train_tasks, self.env_id, self.env_kwargs)
-        rng = np.random.default_rng(np.random.SeedSequence(seed))
+        rng, _ = training.seeded_streams(seed)
         self.phi = self._initial_logits(train_tasks[0])
         if not cfg.meta_learn:
             return log

@@ -34,7 +34,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from baselines.common import tabular
+from baselines.common import tabular, training
 from baselines.common.agent import Callback, IterationRecord, ParameterAgent, Phase, TrainingLog, config_from_dict
 from baselines.common.oracles import TabularModel, policy_return
 from baselines.common.sampler import TrajectoryBatch, training_envs
@@ -139,7 +139,7 @@ class PMetaRL(ParameterAgent):
                    callback: Callback | None = None) -> TrainingLog:
         log = TrainingLog()
         self._sampler = train_tasks = training_envs(train_tasks, self.env_id, self.env_kwargs)
-        rng = np.random.default_rng(np.random.SeedSequence(seed))
+        rng, _ = training.seeded_streams(seed)
         self.q_meta = np.zeros(self._model(train_tasks[0])[0].expected_reward.shape)
         start, env_steps = time.perf_counter(), 0
         for round_index in range(iterations):                                   # line 1: c = 1..C

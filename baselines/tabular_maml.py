@@ -24,7 +24,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from baselines.common import tabular
+from baselines.common import tabular, training
 from baselines.common.agent import Callback, IterationRecord, TrainingLog, config_from_dict
 from metarl_envs.core import Task
 
@@ -78,7 +78,7 @@ class TabularMAML(tabular.TabularParameterAgent):
     def meta_train(self, train_tasks: Sequence[Task], *, iterations: int, seed: int,
                    callback: Callback | None = None) -> TrainingLog:
         cfg, log = self.config, TrainingLog()
-        rng = np.random.default_rng(np.random.SeedSequence(seed))
+        rng, _ = training.seeded_streams(seed)
         shape = self._exact.model(train_tasks[0]).reward.shape
         phi = torch.zeros(shape, dtype=torch.float64, requires_grad=True)
         optimizer = torch.optim.Adam([phi], lr=cfg.meta_lr)

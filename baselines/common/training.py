@@ -113,10 +113,16 @@ def sampler_and_policy(env_id: str, env_kwargs: Mapping[str, Any], config: Any) 
     return sampler, policy
 
 
-def seed_policy(policy: Policy, seed: int) -> np.random.Generator:
-    """Spawn the numpy stream of a training run and re-draw the policy's weights from its
-    torch stream: one seed drives numpy, torch and (through the sampler) the envs."""
+def seeded_streams(seed: int) -> tuple[np.random.Generator, torch.Generator]:
+    """The numpy and torch streams of a training run, spawned from one seed: the numpy stream draws
+    task batches and (through the sampler) actions and env resets, the torch one initial weights."""
     numpy_seed, torch_seed = np.random.SeedSequence(seed).spawn(2)
     generator = torch.Generator().manual_seed(int(torch_seed.generate_state(1, np.uint64)[0] >> np.uint64(1)))
+    return np.random.default_rng(numpy_seed), generator
+
+
+def seed_policy(policy: Policy, seed: int) -> np.random.Generator:
+    """Re-draw the policy's weights from the run's torch stream; returns its numpy stream."""
+    rng, generator = seeded_streams(seed)
     reset_parameters(policy, generator)
-    return np.random.default_rng(numpy_seed)
+    return rng
