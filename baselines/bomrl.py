@@ -22,9 +22,7 @@ The meta-gradient ∇_ϕ J_τ(π_θ') is taken by implicit differentiation (Prop
 from __future__ import annotations
 
 import dataclasses
-import time
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -32,8 +30,7 @@ import torch
 
 from baselines import bomrl_solvers as solvers
 from baselines.common import tabular, training
-from baselines.common.agent import Callback, IterationRecord, TrainingLog, config_from_dict
-from baselines.common.sampler import training_envs
+from baselines.common.agent import Callback, TrainingLog, config_from_dict
 from metarl_envs.core import Task
 
 __all__ = ["BOMRL", "BOMRLConfig"]
@@ -92,9 +89,7 @@ class BOMRL(tabular.TabularParameterAgent):
     config_class = BOMRLConfig
 
     def __init__(self, env_id: str, config: BOMRLConfig, env_kwargs: Mapping[str, Any] | None = None):
-        if not isinstance(config, BOMRLConfig):
-            raise TypeError(f"BOMRL: config must be a BOMRLConfig, got {type(config).__name__}")
-        self.env_id, self.config, self.env_kwargs = env_id, config, dict(env_kwargs or {})
+        super().__init__(env_id, config, env_kwargs)
         self.estimator = tabular.TaskEstimator(env_id, self.env_kwargs, config.discount, config.estimator,
                                                config.episodes_per_step)
         self.phi: np.ndarray | None = None
@@ -102,41 +97,36 @@ class BOMRL(tabular.TabularParameterAgent):
     # ----- Algorithm 1 -----------------------------------------------------------------------
     def meta_train(self, train_tasks: Sequence[Task], *, iterations: int, seed: int,
                    callback: Callback | None = None) -> TrainingLog:
-        cfg, log = self.config, TrainingLog()
-        self.estimator.sampler = train_tasks = training_envs(train_tasks, self.env_id, self.env_kwargs)
-        rng, _ = training.seeded_streams(seed)
+        """Algorithm 1; with `meta_learn=False` no iteration runs and ϕ stays 0 (random initialisation)."""
+        return super().meta_train(train_tasks, iterations=iterations if self.config.meta_learn else 0, seed=seed,
+                                  callback=callback)
+
+    def _begin_training(self, train_tasks: Any, generator: torch.Generator) -> None:
+        self.estimator.sampler = train_tasks
         self.phi = self._initial_logits(train_tasks[0])
-        if not cfg.meta_learn:
-            return log
-        phi_t = torch.tensor(self.phi, requires_grad=True)
-        optimizer = (torch.optim.Adam if cfg.meta_optimizer == "adam" else torch.optim.SGD)([phi_t], lr=cfg.meta_lr)
-        start, env_steps = time.perf_counter(), 0
-        for iteration in range(iterations):                                     # line 1
-            batch = rng.choice(len(train_tasks), size=min(cfg.tasks_per_iteration, len(train_tasks)),
-                               replace=False)                                   # line 2
-            hypergradients, pre, post, residuals = [], [], [], []
-            for index in batch:
-                task = train_tasks[int(index)]
-                q_values, nu, pre_return, steps = self.estimator.estimate(task, self.phi, rng)          # line 3
-                theta = solvers.solve_surrogate(self.phi, q_values, cfg.lam, cfg.divergence, nu)     # line 4
-                hyper, info, post_return, post_steps = self._hypergradient(task, theta, q_values, nu, rng)  # 5-6
-                hypergradients.append(hyper)
-                pre.append(pre_return)
-                post.append(post_return)
-                residuals.append(info["cg_residual"])
-                env_steps += steps + post_steps
-            optimizer.zero_grad()
-            phi_t.grad = torch.as_tensor(-np.mean(hypergradients, axis=0))       # ascent on J
-            optimizer.step()                                                    # line 7
-            self.phi = phi_t.detach().numpy().copy()
-            record = IterationRecord(iteration, env_steps, time.perf_counter() - start, float(np.mean(pre)),
-                                     float(np.mean(post)),
-                                     {"hypergradient_norm": float(np.linalg.norm(np.mean(hypergradients, axis=0))),
-                                      "cg_residual": float(np.max(residuals))})
-            log.records.append(record)
-            if callback is not None and callback(record):
-                break
-        return log
+        self._phi_t = torch.tensor(self.phi, requires_grad=True)
+        optimizer = torch.optim.Adam if self.config.meta_optimizer == "adam" else torch.optim.SGD
+        self._optimizer = optimizer([self._phi_t], lr=self.config.meta_lr)
+
+    def meta_train_step(self, tasks: list[Task], rng: np.random.Generator) -> training.StepResult:
+        cfg = self.config                                                       # line 2: the batch of tasks
+        hypergradients, pre, post, residuals, env_steps = [], [], [], [], 0
+        for task in tasks:
+            q_values, nu, pre_return, steps = self.estimator.estimate(task, self.phi, rng)      # line 3
+            theta = solvers.solve_surrogate(self.phi, q_values, cfg.lam, cfg.divergence, nu)     # line 4
+            hyper, info, post_return, post_steps = self._hypergradient(task, theta, q_values, nu, rng)  # 5-6
+            hypergradients.append(hyper)
+            pre.append(pre_return)
+            post.append(post_return)
+            residuals.append(info["cg_residual"])
+            env_steps += steps + post_steps
+        self._optimizer.zero_grad()
+        self._phi_t.grad = torch.as_tensor(-np.mean(hypergradients, axis=0))   # ascent on J
+        self._optimizer.step()                                                  # line 7
+        self.phi = self._phi_t.detach().numpy().copy()
+        return training.StepResult(env_steps, float(np.mean(pre)), float(np.mean(post)),
+                                   {"hypergradient_norm": float(np.linalg.norm(np.mean(hypergradients, axis=0))),
+                                    "cg_residual": float(np.max(residuals))})
 
     def _hypergradient(self, task: Task, theta: np.ndarray, q_values: np.ndarray, nu: np.ndarray,
                        rng: np.random.Generator) -> tuple[np.ndarray, dict[str, float], float, int]:
@@ -181,21 +171,8 @@ class BOMRL(tabular.TabularParameterAgent):
     def policy_matrix(self, params: np.ndarray) -> np.ndarray:
         return torch.softmax(torch.as_tensor(params), dim=-1).numpy()
 
-    def act(self, obs: np.ndarray, params: np.ndarray, *, deterministic: bool = False,
-            rng: np.random.Generator | None = None) -> np.ndarray:
-        states = tabular.batch_states(obs)
-        policy = self.policy_matrix(params)
-        if deterministic:
-            return policy[states].argmax(axis=-1)
-        if rng is None:
-            raise ValueError("BOMRL.act: stochastic actions need rng")
-        return tabular.sample_actions(policy, states, rng)
+    def _state(self) -> dict[str, Any]:
+        return {"phi": torch.from_numpy(self.meta_params())}
 
-    def save(self, path: str | Path) -> None:
-        tabular.save_tabular(path, self, {"phi": self.meta_params()})
-
-    @classmethod
-    def load(cls, path: str | Path) -> BOMRL:
-        agent, arrays = tabular.load_tabular(cls, path)
-        agent.phi = arrays["phi"]
-        return agent
+    def _load_state(self, state: Mapping[str, Any]) -> None:
+        self.phi = state["phi"].numpy()

@@ -36,21 +36,20 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import torch
 
 from baselines.common import estimators, training
-from baselines.common.agent import Callback, ParameterAgent, Phase, TrainingLog, config_from_dict
+from baselines.common.agent import config_from_dict
 from baselines.common.policies import Params, detach
-from baselines.common.sampler import TrajectoryBatch, training_envs
+from baselines.common.sampler import TrajectoryBatch
 from baselines.common.trpo import trpo_step
 from metarl_envs.core import Task
 
-__all__ = ["MAML", "AdaptedParams", "MAMLConfig"]
+__all__ = ["MAML", "AdaptedParams", "InnerBatch", "MAMLConfig", "steps_taken"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,124 +126,106 @@ class MAMLConfig:
 
 
 class AdaptedParams(dict):
-    """Params produced by `adaptation_steps` meta-test adaptation steps (the index into the schedule)."""
+    """Params after `adaptation_steps` meta-test adaptation steps (the step index into the schedule);
+    the meta-parameters themselves are a plain `Params`, step 0."""
 
     def __init__(self, params: Mapping[str, torch.Tensor], adaptation_steps: int):
         super().__init__(params)
         self.adaptation_steps = adaptation_steps
 
 
-class MAML(ParameterAgent):
+def steps_taken(params: Params) -> int:
+    """How many meta-test adaptation steps produced `params` (0 for the meta-parameters)."""
+    return params.adaptation_steps if isinstance(params, AdaptedParams) else 0
+
+
+@dataclasses.dataclass(frozen=True)
+class InnerBatch:
+    """One inner step's data D_t: the sampled batch and what the surrogates read of it."""
+
+    batch: TrajectoryBatch
+    data: estimators.StepData
+
+
+class MAML(training.PolicyGradientLearner):
     name = "maml"
     config_class = MAMLConfig
 
-    def __init__(self, env_id: str, config: MAMLConfig | None = None, env_kwargs: Mapping[str, Any] | None = None):
-        self.env_id, self.env_kwargs = env_id, dict(env_kwargs or {})
-        self.config = config or MAMLConfig()
-        self.sampler, self.policy = training.sampler_and_policy(env_id, self.env_kwargs, self.config)
-        self._adam = torch.optim.Adam(self.policy.parameters(), lr=self.config.outer_lr)
-
-    # ----- meta-training ---------------------------------------------------------------------
-    def meta_train(self, train_tasks: Sequence[Task], *, iterations: int, seed: int,
-                   callback: Callback | None = None) -> TrainingLog:
-        self.sampler = train_tasks = training_envs(train_tasks, self.env_id, self.env_kwargs)
-        rng = training.seed_policy(self.policy, seed)
-        self._adam = torch.optim.Adam(self.policy.parameters(), lr=self.config.outer_lr)
-        return training.run_meta_training(self.meta_train_step, train_tasks, self.config.tasks_per_iteration,
-                                    iterations=iterations, rng=rng, callback=callback)
-
+    # ----- meta-training (Alg. 3) ------------------------------------------------------------
     def meta_train_step(self, tasks: list[Task], rng: np.random.Generator) -> training.StepResult:
-        cfg, theta = self.config, detach(self.policy.meta_params())
-        inner, adapted = [], theta
+        cfg, theta = self.config, self.meta_params()
+        inner: list[InnerBatch] = []
+        adapted: Params | list[Params] = theta
         for _ in range(cfg.inner_steps):                                          # lines 5-7
             batch = self.sampler.collect(self.policy, adapted, tasks, cfg.episodes_per_task, rng)
-            inner.append((estimators.BatchTensors.of(batch),
-                          estimators.as_weights(estimators.weights(batch, cfg.weight_spec)), batch))
-            adapted = [detach(p) for p in self._inner(adapted, *inner[-1][:2])]
-        outer_batch = self.sampler.collect(self.policy, adapted, tasks, cfg.episodes_per_task, rng)  # line 8
-        outer = (estimators.BatchTensors.of(outer_batch),
-                 estimators.as_weights(estimators.weights(outer_batch, cfg.weight_spec)))
-        loss_fn, kl_fn = self.outer_objective(inner, outer, outer_batch, adapted)
+            inner.append(InnerBatch(batch, estimators.StepData.of(batch, cfg.weight_spec)))
+            adapted = [detach(p) for p in estimators.inner_step(self.policy, adapted, *inner[-1].data, cfg.inner_lr,
+                                                                cfg.reduction, first_order=True)]
+        outer_batch = self.sampler.collect(self.policy, adapted, tasks, cfg.episodes_per_task, rng)   # line 8
+        outer = InnerBatch(outer_batch, estimators.StepData.of(outer_batch, cfg.weight_spec))
+        loss_fn, kl_fn = self.outer_objective(inner, outer, adapted)
         if cfg.outer_optimizer == "trpo":                                          # line 10
+            old_dist = [d.detach() for d in self.policy.dist_params(adapted, outer.data.tensors.observations)]
             fisher = estimators.adapted_fisher_product(
-                self.policy, theta, [(t, w) for t, w, _ in inner], outer[0],
-                [d.detach() for d in self.policy.dist_params(adapted, outer[0].observations)], cfg.inner_lr,
+                self.policy, theta, [step.data for step in inner], outer.data.tensors, old_dist, cfg.inner_lr,
                 cfg.reduction, first_order=cfg.first_order, damping=cfg.cg_damping)   # = ∇²kl_fn(θ) + damping·I
             new, info = trpo_step(theta, loss_fn, kl_fn, max_kl=cfg.max_kl, damping=cfg.cg_damping,
                                   cg_iterations=cfg.cg_iterations, ls_max_steps=cfg.ls_max_steps,
                                   ls_ratio=cfg.ls_backtrack_ratio, fisher_product=fisher)
             training.apply(self.policy, new)
         else:
-            self._adam.zero_grad()
+            adam = self.adam()
+            adam.zero_grad()
             loss = loss_fn(self.policy.meta_params())
             loss.backward()
-            self._adam.step()
+            adam.step()
             info = {"loss_before": float(loss.detach())}
-        steps = sum(b.env_steps for *_, b in inner) + outer_batch.env_steps
-        return (steps, float(inner[0][2].episode_returns().mean()), float(outer_batch.episode_returns().mean()), info)
+        return training.StepResult(sum(step.batch.env_steps for step in inner) + outer_batch.env_steps,
+                                   float(inner[0].batch.episode_returns().mean()),
+                                   float(outer_batch.episode_returns().mean()), info)
 
-    def _inner(self, params, tensors: estimators.BatchTensors, step_weights: torch.Tensor, first_order: bool = True):
-        return estimators.inner_step(self.policy, params, tensors, step_weights, self.config.inner_lr,
-                             self.config.reduction, first_order=first_order)
-
-    def outer_objective(self, inner: list, outer: tuple, outer_batch, adapted_old: list[Params]):
-        """(loss(θ), kl(θ)) for the outer step: `estimators.meta_objective` re-runs the inner steps from θ
-        on the stored batches (differentiably unless first_order), then the post-update surrogate."""
+    def outer_objective(self, inner: Sequence[InnerBatch], outer: InnerBatch, adapted_old: Sequence[Params]):
+        """(loss(θ), kl(θ)) for the outer step: both re-run the inner steps from θ on the stored
+        batches (`estimators.rerun_inner_steps`, differentiably unless first_order); the loss is
+        minus the post-update surrogate (`estimators.meta_objective`), the KL is to the policies the
+        outer batch was sampled with."""
         cfg, policy = self.config, self.policy
-        outer_tensors = outer[0]
-        old_dist = [d.detach() for d in policy.dist_params(adapted_old, outer_tensors.observations)]
+        stored = [step.data for step in inner]
+        outer_tensors = outer.data.tensors
+        old_dist = [d.detach() for d in policy.dist_params(list(adapted_old), outer_tensors.observations)]
         old = None
         if cfg.outer_optimizer == "trpo":  # likelihood-ratio surrogates, so the line search sees real changes
-            pre = policy.log_prob(detach(policy.meta_params()), inner[0][0].observations, inner[0][0].actions)
+            first = stored[0].tensors
+            pre = policy.log_prob(self.meta_params(), first.observations, first.actions)
             old = (policy.log_prob_from(old_dist, outer_tensors.actions), [pre.detach()] + [None] * (len(inner) - 1))
         coefficients = None
         if cfg.exploration:  # E-MAML: standardised post-update returns, mean over the pre-update batch
-            post = outer_batch.episode_returns().mean(axis=1)
+            post = outer.batch.episode_returns().mean(axis=1)
             standardised = torch.as_tensor((post - post.mean()) / (post.std() + 1e-8), dtype=torch.float32)
             coefficients = [standardised / cfg.episodes_per_task] + [None] * (len(inner) - 1)
-        stored = [(tensors, step_weights) for tensors, step_weights, _ in inner]
 
         def loss_fn(theta: Params) -> torch.Tensor:
-            return -estimators.meta_objective(policy, theta, stored, outer, cfg.inner_lr, cfg.reduction,
-                                      first_order=cfg.first_order, score_coefficients=coefficients,
-                                      old_log_probs=old).mean()
+            return -estimators.meta_objective(policy, theta, stored, outer.data, cfg.inner_lr, cfg.reduction,
+                                              first_order=cfg.first_order, score_coefficients=coefficients,
+                                              old_log_probs=old).mean()
 
         def kl_fn(theta: Params) -> torch.Tensor:
-            params = theta
-            for tensors, step_weights in stored:
-                params = self._inner(params, tensors, step_weights, first_order=cfg.first_order)
-            kl = policy.kl(old_dist, policy.dist_params(params, outer_tensors.observations))
+            run = estimators.rerun_inner_steps(policy, theta, stored, cfg.inner_lr, cfg.reduction,
+                                               first_order=cfg.first_order)
+            kl = policy.kl(old_dist, policy.dist_params(run.adapted, outer_tensors.observations))
             return (kl * outer_tensors.mask).sum() / outer_tensors.mask.sum()
 
         return loss_fn, kl_fn
 
-    # ----- the Agent surface -----------------------------------------------------------------
-    def meta_params(self) -> Params:
-        return detach(self.policy.meta_params())
-
-    def episode_policy(self, params: Sequence[Params], phase: Phase,
-                       rng: np.random.Generator) -> Callable[[np.ndarray], np.ndarray]:
-        return training.episode_policy(self.policy, params, phase, rng)
-
+    # ----- meta-test adaptation --------------------------------------------------------------
     def adapt_round(self, params: Sequence[Params], rollouts: TrajectoryBatch) -> list[AdaptedParams]:
-        """One VPG step per task from the round's episodes, at the schedule's step size."""
+        """One VPG step per task from the round's episodes; step k + 1 of a task uses `adaptation_lrs[k]`,
+        k = `steps_taken(params)`."""
         cfg = self.config
-        step_weights = estimators.as_weights(estimators.weights(rollouts, cfg.weight_spec))
-        tensors = estimators.BatchTensors.of(rollouts)
-        gradients, stacked = estimators.policy_gradients(self.policy, list(params), tensors, step_weights,
+        data = estimators.StepData.of(rollouts, cfg.weight_spec)
+        gradients, stacked = estimators.policy_gradients(self.policy, list(params), data.tensors, data.weights,
                                                          cfg.adaptation_reduction or cfg.reduction, create_graph=False)
-        done = [getattr(p, "adaptation_steps", 0) for p in params]
+        done = [steps_taken(p) for p in params]
         lrs = torch.tensor([cfg.adaptation_lr(d + 1) for d in done])
         new = {k: stacked[k].detach() + lrs.reshape(-1, *[1] * (g.dim() - 1)) * g for k, g in gradients.items()}
         return [AdaptedParams(p, d + 1) for p, d in zip(estimators.unstack(new, len(params)), done, strict=True)]
-
-    def act(self, obs: np.ndarray, params: Params, *, deterministic: bool = False,
-            rng: np.random.Generator | None = None) -> np.ndarray:
-        return training.act(self.policy, obs, params, deterministic=deterministic, rng=rng)
-
-    def save(self, path: str | Path) -> None:
-        training.save_agent(self, path)
-
-    @classmethod
-    def load(cls, path: str | Path) -> MAML:
-        return training.load_agent(cls, path)

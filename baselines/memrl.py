@@ -16,7 +16,7 @@ trajectory, averaged over D, no baseline. The meta-gradient of task i is λ(θ̃
 | β | inner step size 0.02 | PAPER value, INFERRED meaning (§2.2) |
 | inner init | `inner_init="meta"`: θ⁰ = w (default); `"warm"`: θ⁰ = the task's last θ̃_i (finite task | §2.3 item 2 |
 |            | family, meta-training only; still anchored at the current w by λ). The θ̃_i are agent | |
-|            | state, saved with it (`inner_state.pt`) | |
+|            | state, saved with it (`state.pt`) | |
 | inner data | fresh D = 10 trajectories at every inner step (on-policy) | [DEFAULT] §2.3 item 3 |
 | `gradient="exact"` | ∇J_i on a tabular env's model instead of ĝ (an ablation: Algorithm 1 without | ours |
 |                    | sampling noise; no inner trajectories, the logged pre-adaptation return is the | |
@@ -40,8 +40,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import gymnasium as gym
@@ -49,9 +48,9 @@ import numpy as np
 import torch
 
 from baselines.common import estimators, training
-from baselines.common.agent import Callback, ParameterAgent, Phase, TrainingLog, config_from_dict
-from baselines.common.policies import Params, build_policy, detach
-from baselines.common.sampler import Sampler, TrajectoryBatch, training_envs
+from baselines.common.agent import config_from_dict
+from baselines.common.policies import Params, detach
+from baselines.common.sampler import TrajectoryBatch
 from metarl_envs.core import Task
 
 __all__ = ["MEMRL", "MEMRLConfig", "meta_gradient", "moreau_inner_update"]
@@ -118,17 +117,12 @@ def meta_gradient(thetas: Sequence[Mapping[str, torch.Tensor]], anchor: Mapping[
     return {k: moreau_lambda * (torch.stack([t[k] for t in thetas]).mean(0) - anchor[k]) for k in anchor}
 
 
-class MEMRL(ParameterAgent):
+class MEMRL(training.PolicyGradientLearner):
     name = "memrl"
     config_class = MEMRLConfig
 
     def __init__(self, env_id: str, config: MEMRLConfig | None = None, env_kwargs: Mapping[str, Any] | None = None):
-        self.env_id, self.env_kwargs = env_id, dict(env_kwargs or {})
-        self.config = config or MEMRLConfig()
-        self.sampler = Sampler(env_id, self.env_kwargs)
-        self.policy = build_policy(self.sampler.observation_space, self.sampler.action_space,
-                                   hidden_sizes=self.config.hidden_sizes, activation=self.config.activation,
-                                   obs_scale=self.config.obs_scale)
+        super().__init__(env_id, config, env_kwargs)
         self._state_obs: torch.Tensor | None = None
         self._warm: dict[str, Params] = {}
         """θ̃_i of every task solved so far in meta-training ('warm' inner init), by task key"""
@@ -139,14 +133,10 @@ class MEMRL(ParameterAgent):
             raise ValueError(f"MEMRLConfig.gradient='exact' needs a tabular env's model; {env_id} has none")
         self._models: dict[str, tuple[Any, Any, float]] = {}
 
-    def meta_train(self, train_tasks: Sequence[Task], *, iterations: int, seed: int,
-                   callback: Callback | None = None) -> TrainingLog:
-        self.sampler = train_tasks = training_envs(train_tasks, self.env_id, self.env_kwargs)
-        rng = training.seed_policy(self.policy, seed)
+    def _begin_training(self, train_tasks: Sequence[Task], generator: torch.Generator) -> None:
+        super()._begin_training(train_tasks, generator)
         self._warm = {}
         self._task_index = {_key(task): i for i, task in enumerate(train_tasks)}
-        return training.run_meta_training(self.meta_train_step, train_tasks, self.config.tasks_per_iteration,
-                                    iterations=iterations, rng=rng, callback=callback)
 
     def meta_train_step(self, tasks: list[Task], rng: np.random.Generator) -> training.StepResult:
         cfg, w = self.config, detach(self.policy.meta_params())                    # line 4: tasks given
@@ -158,7 +148,7 @@ class MEMRL(ParameterAgent):
         training.apply(self.policy, {k: w[k] + cfg.meta_lr * step[k] for k in w})         # line 8
         extra = {"meta_gradient_norm": float(torch.sqrt(sum((g**2).sum() for g in step.values())))}
         extra.update(self._task_log(tasks, thetas, logged.episode_returns().mean(axis=1)))
-        return steps + logged.env_steps, pre, float(logged.episode_returns().mean()), extra
+        return training.StepResult(steps + logged.env_steps, pre, float(logged.episode_returns().mean()), extra)
 
     def _starts(self, tasks: Sequence[Task], anchor: Params) -> list[Params]:
         """θ⁰ per task: w ('meta'), or the task's last θ̃ when there is one ('warm')."""
@@ -245,10 +235,7 @@ class MEMRL(ParameterAgent):
             self._state_obs = torch.as_tensor(self.sampler.state_observations())
         return self._state_obs
 
-    # ----- the Agent surface -----------------------------------------------------------------
-    def meta_params(self) -> Params:
-        return detach(self.policy.meta_params())
-
+    # ----- meta-test adaptation --------------------------------------------------------------
     @property
     def privileged(self) -> bool:
         """gradient='exact' reads each test task's exact model: the privileged track."""
@@ -258,10 +245,6 @@ class MEMRL(ParameterAgent):
         """θ⁰ = w for every test task (the agent cannot tell which task it faces), anchored at w."""
         super().start_trial(num_tasks)
         self._anchor = self.meta_params()
-
-    def episode_policy(self, params: Sequence[Params], phase: Phase,
-                       rng: np.random.Generator) -> Callable[[np.ndarray], np.ndarray]:
-        return training.episode_policy(self.policy, params, phase, rng)
 
     def adapt_round(self, params: Sequence[Params], rollouts: TrajectoryBatch) -> list[Params]:
         """One step θ ← θ + β(ĝ − λ(θ − w)) of the inner solve per round (eq. (16)), ĝ from the
@@ -280,26 +263,18 @@ class MEMRL(ParameterAgent):
         return [detach(moreau_inner_update(t, self._anchor, g, cfg.inner_lr, cfg.moreau_lambda))
                 for t, g in zip(thetas, gradients, strict=True)]
 
-    def act(self, obs: np.ndarray, params: Params, *, deterministic: bool = False,
-            rng: np.random.Generator | None = None) -> np.ndarray:
-        return training.act(self.policy, obs, params, deterministic=deterministic, rng=rng)
-
     def policy_matrix(self, params: Params) -> np.ndarray:
         """π[s, a] on every state of the tabular env (exact evaluation)."""
         with torch.no_grad():
             probs = self.policy.probabilities(params, self._state_observations()).double().numpy()
         return probs / probs.sum(axis=1, keepdims=True)
 
-    def save(self, path: str | Path) -> None:
-        training.save_agent(self, path)
-        torch.save({"warm": self._warm, "task_index": self._task_index}, Path(path) / "inner_state.pt")
+    def _state(self) -> dict[str, Any]:
+        return {**super()._state(), "warm": self._warm, "task_index": self._task_index}
 
-    @classmethod
-    def load(cls, path: str | Path) -> MEMRL:
-        agent = training.load_agent(cls, path)
-        state = torch.load(Path(path) / "inner_state.pt", weights_only=True)
-        agent._warm, agent._task_index = dict(state["warm"]), dict(state["task_index"])
-        return agent
+    def _load_state(self, state: Mapping[str, Any]) -> None:
+        super()._load_state(state)
+        self._warm, self._task_index = dict(state["warm"]), dict(state["task_index"])
 
 
 def _key(task: Task) -> str:

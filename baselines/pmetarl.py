@@ -27,17 +27,16 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import time
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+import torch
 
 from baselines.common import tabular, training
-from baselines.common.agent import Callback, IterationRecord, ParameterAgent, Phase, TrainingLog, config_from_dict
+from baselines.common.agent import Phase, config_from_dict
 from baselines.common.oracles import TabularModel, policy_return
-from baselines.common.sampler import TrajectoryBatch, training_envs
+from baselines.common.sampler import TrajectoryBatch
 from metarl_envs.core import Task
 
 __all__ = ["PMetaRL", "PMetaRLConfig", "regularized_bellman"]
@@ -117,7 +116,7 @@ class PMetaRLConfig:
         return config_from_dict(cls, data)
 
 
-class PMetaRL(ParameterAgent):
+class PMetaRL(tabular.TabularParameterAgent):
     """Params are {"meta": Q^π, "personal": Q_i^{π_i} or absent}; the policy is greedy in the personal
     table when there is one (PP), else in the meta table (MP)."""
 
@@ -125,9 +124,7 @@ class PMetaRL(ParameterAgent):
     config_class = PMetaRLConfig
 
     def __init__(self, env_id: str, config: PMetaRLConfig, env_kwargs: Mapping[str, Any] | None = None):
-        if not isinstance(config, PMetaRLConfig):
-            raise TypeError(f"PMetaRL: config must be a PMetaRLConfig, got {type(config).__name__}")
-        self.env_id, self.config, self.env_kwargs = env_id, config, dict(env_kwargs or {})
+        super().__init__(env_id, config, env_kwargs)
         self._models: dict[Task, tuple[TabularModel, np.ndarray]] = {}
         self._sampler: Any = None
         """the harness's `TrainingEnvs` of the current meta-training (sampled mode collects there)"""
@@ -135,32 +132,30 @@ class PMetaRL(ParameterAgent):
         self.q_personal: dict[Task, np.ndarray] = {}
 
     # ----- Algorithm 1 (tabular) -------------------------------------------------------------
-    def meta_train(self, train_tasks: Sequence[Task], *, iterations: int, seed: int,
-                   callback: Callback | None = None) -> TrainingLog:
-        log = TrainingLog()
-        self._sampler = train_tasks = training_envs(train_tasks, self.env_id, self.env_kwargs)
-        rng, _ = training.seeded_streams(seed)
+    @property
+    def tasks_per_iteration(self) -> None:
+        """Every round visits every train task, in order (line 8)."""
+        return None
+
+    def _begin_training(self, train_tasks: Any, generator: Any) -> None:
+        self._sampler = train_tasks
         self.q_meta = np.zeros(self._model(train_tasks[0])[0].expected_reward.shape)
-        start, env_steps = time.perf_counter(), 0
-        for round_index in range(iterations):                                   # line 1: c = 1..C
-            auxiliaries, masks = [], []
-            for task in train_tasks:                                            # line 8
-                personal, auxiliary, steps = self._round(task, self.q_meta, rng)  # lines 7, 9-12
-                self.q_personal[task] = personal
-                auxiliaries.append(auxiliary)
-                masks.append(self._model(task)[1])
-                env_steps += steps
-            self.q_meta = self._aggregate(self.q_meta, auxiliaries, masks)       # line 14, eq. 9
-            gap = float(np.mean([np.max(np.abs(self.q_personal[t] - self.q_meta)[self._model(t)[1]])
-                                 for t in train_tasks]))
-            meta_value = np.mean([self._value(t, self.q_meta) for t in train_tasks])
-            personal_value = np.mean([self._value(t, self.q_personal[t]) for t in train_tasks])
-            record = IterationRecord(round_index, env_steps, time.perf_counter() - start, float(meta_value),
-                                     float(personal_value), {"personal_meta_gap": gap})
-            log.records.append(record)
-            if callback is not None and callback(record):
-                break
-        return log
+
+    def meta_train_step(self, tasks: list[Task], rng: np.random.Generator) -> training.StepResult:
+        """One round c (lines 2-14) over `tasks`; logs the exact discounted J of the greedy meta (pre)
+        and personalized (post) policies and the mean largest personal-meta table gap."""
+        auxiliaries, masks, env_steps = [], [], 0
+        for task in tasks:                                                      # line 8
+            personal, auxiliary, steps = self._round(task, self.q_meta, rng)    # lines 7, 9-12
+            self.q_personal[task] = personal
+            auxiliaries.append(auxiliary)
+            masks.append(self._model(task)[1])
+            env_steps += steps
+        self.q_meta = self._aggregate(self.q_meta, auxiliaries, masks)           # line 14, eq. 9
+        gap = float(np.mean([np.max(np.abs(self.q_personal[t] - self.q_meta)[self._model(t)[1]]) for t in tasks]))
+        meta_value = np.mean([self._value(t, self.q_meta) for t in tasks])
+        personal_value = np.mean([self._value(t, self.q_personal[t]) for t in tasks])
+        return training.StepResult(env_steps, float(meta_value), float(personal_value), {"personal_meta_gap": gap})
 
     def _round(self, task: Task, q_meta: np.ndarray,
                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, int]:
@@ -283,21 +278,11 @@ class PMetaRL(ParameterAgent):
     def policy_matrix(self, params: Mapping[str, np.ndarray]) -> np.ndarray:
         return greedy_policy(params["personal"] if "personal" in params else params["meta"])
 
-    def act(self, obs: np.ndarray, params: Mapping[str, np.ndarray], *, deterministic: bool = False,
-            rng: np.random.Generator | None = None) -> np.ndarray:
-        states, policy = tabular.batch_states(obs), self.policy_matrix(params)
-        if deterministic or rng is None:
-            return policy[states].argmax(axis=-1)
-        return tabular.sample_actions(policy, states, rng)
+    def _state(self) -> dict[str, Any]:
+        return {"meta": torch.from_numpy(self.meta_params()["meta"])}
 
-    def save(self, path: str | Path) -> None:
-        tabular.save_tabular(path, self, self.meta_params())
-
-    @classmethod
-    def load(cls, path: str | Path) -> PMetaRL:
-        agent, arrays = tabular.load_tabular(cls, path)
-        agent.q_meta = arrays["meta"]
-        return agent
+    def _load_state(self, state: Mapping[str, Any]) -> None:
+        self.q_meta = state["meta"].numpy()
 
 
 def greedy_policy(q_values: np.ndarray) -> np.ndarray:

@@ -33,18 +33,16 @@ off (sgmrl.md §3); here the coefficient is the raw return estimate, so the term
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import torch
 
 from baselines.common import estimators, training
-from baselines.common.agent import Callback, ParameterAgent, Phase, TrainingLog, config_from_dict
+from baselines.common.agent import config_from_dict
 from baselines.common.policies import Params, detach
-from baselines.common.returns import normalize
-from baselines.common.sampler import TrajectoryBatch, training_envs
+from baselines.common.sampler import TrajectoryBatch
 from metarl_envs.core import Task
 
 __all__ = ["SGMRL", "SGMRLConfig", "score_coefficients"]
@@ -131,80 +129,49 @@ def score_coefficients(outer_batch: TrajectoryBatch, config: SGMRLConfig) -> tor
     return torch.as_tensor(config.debias_coef * returns, dtype=torch.float32)
 
 
-class SGMRL(ParameterAgent):
+class SGMRL(training.PolicyGradientLearner):
     name = "sgmrl"
     config_class = SGMRLConfig
 
-    def __init__(self, env_id: str, config: SGMRLConfig | None = None, env_kwargs: Mapping[str, Any] | None = None):
-        self.env_id, self.env_kwargs = env_id, dict(env_kwargs or {})
-        self.config = config or SGMRLConfig()
-        self.sampler, self.policy = training.sampler_and_policy(env_id, self.env_kwargs, self.config)
-        self._adam = torch.optim.Adam(self.policy.parameters(), lr=self.config.outer_lr)
+    def _data(self, batch: TrajectoryBatch) -> estimators.StepData:
+        """A batch's tensors and weights (normalised per task in practical mode)."""
+        return estimators.StepData.of(batch, self.config.weight_spec, normalized=not self.config.exact)
 
-    def meta_train(self, train_tasks: Sequence[Task], *, iterations: int, seed: int,
-                   callback: Callback | None = None) -> TrainingLog:
-        self.sampler = train_tasks = training_envs(train_tasks, self.env_id, self.env_kwargs)
-        rng = training.seed_policy(self.policy, seed)
-        self._adam = torch.optim.Adam(self.policy.parameters(), lr=self.config.outer_lr)
-        return training.run_meta_training(self.meta_train_step, train_tasks, self.config.tasks_per_iteration,
-                                    iterations=iterations, rng=rng, callback=callback)
-
-    def _step_data(self, batch: TrajectoryBatch) -> tuple[estimators.BatchTensors, torch.Tensor, np.ndarray]:
-        raw = estimators.weights(batch, self.config.weight_spec)
-        weights = raw if self.config.exact else normalize(raw, batch.mask)
-        return estimators.BatchTensors.of(batch), estimators.as_weights(weights), raw
-
+    # ----- meta-training (Alg. 1) ------------------------------------------------------------
     def meta_train_step(self, tasks: list[Task], rng: np.random.Generator) -> training.StepResult:
-        cfg, theta = self.config, detach(self.policy.meta_params())
-        inner, adapted, steps, pre = [], theta, 0, float("nan")
+        cfg, theta = self.config, self.meta_params()
+        inner: list[estimators.StepData] = []
+        adapted: Params | list[Params] = theta
+        steps, pre_return = 0, float("nan")
         for t in range(cfg.inner_steps):
-            batch = self.sampler.collect(self.policy, adapted, tasks, cfg.episodes_per_task, rng)   # D_in (D_t)
-            tensors, step_weights, _ = self._step_data(batch)
-            inner.append((tensors, step_weights))
-            adapted = [detach(p) for p in estimators.inner_step(self.policy, adapted, tensors, step_weights,
-                                                                cfg.inner_lr, cfg.reduction, first_order=True)]  # (12)
-            steps, pre = steps + batch.env_steps, float(batch.episode_returns().mean()) if t == 0 else pre
-        outer_batch = self.sampler.collect(self.policy, adapted, tasks, cfg.episodes_per_task, rng)  # D_o
-        outer_tensors, outer_weights, _ = self._step_data(outer_batch)
-        coefficients = score_coefficients(outer_batch, cfg)
+            d_in = self.sampler.collect(self.policy, adapted, tasks, cfg.episodes_per_task, rng)    # D_in (D_t)
+            inner.append(self._data(d_in))
+            adapted = [detach(p) for p in estimators.inner_step(self.policy, adapted, *inner[-1], cfg.inner_lr,
+                                                                cfg.reduction, first_order=True)]   # eq. (12)
+            steps += d_in.env_steps
+            if t == 0:
+                pre_return = float(d_in.episode_returns().mean())
+        d_out = self.sampler.collect(self.policy, adapted, tasks, cfg.episodes_per_task, rng)      # D_o
+        coefficients = score_coefficients(d_out, cfg)                                            # J̃_i(θ_i, D_o)
         leaves = self.policy.meta_params()
-        objective = estimators.meta_objective(self.policy, leaves, inner, (outer_tensors, outer_weights), cfg.inner_lr,
-                                      cfg.reduction, first_order=cfg.hessian == "first_order",
-                                      score_coefficients=[coefficients] * cfg.inner_steps).mean()   # eq. (13)
-        if cfg.exact:
-            gradient = torch.autograd.grad(objective, list(leaves.values()))
-            training.apply(self.policy, {k: theta[k] + cfg.outer_lr * g for (k, _), g in zip(leaves.items(), gradient,
-                                                                                       strict=True)})
-        else:
-            self._adam.zero_grad()
+        objective = estimators.meta_objective(self.policy, leaves, inner, self._data(d_out), cfg.inner_lr,
+                                              cfg.reduction, first_order=cfg.hessian == "first_order",
+                                              score_coefficients=[coefficients] * cfg.inner_steps).mean()  # eq. (13)
+        if cfg.exact:                                                            # θ ← θ + β · estimate
+            gradient = dict(zip(leaves, torch.autograd.grad(objective, list(leaves.values())), strict=True))
+            training.apply(self.policy, {k: theta[k] + cfg.outer_lr * gradient[k] for k in leaves})
+        else:                                                                    # Adam on the estimate
+            adam = self.adam()
+            adam.zero_grad()
             (-objective).backward()
-            self._adam.step()
-        return (steps + outer_batch.env_steps, pre, float(outer_batch.episode_returns().mean()),
-                {"score_coefficient_mean": float(coefficients.mean()),
-                 "score_coefficient_abs_mean": float(coefficients.abs().mean())})
+            adam.step()
+        return training.StepResult(steps + d_out.env_steps, pre_return, float(d_out.episode_returns().mean()),
+                                   {"score_coefficient_mean": float(coefficients.mean()),
+                                    "score_coefficient_abs_mean": float(coefficients.abs().mean())})
 
-    # ----- the Agent surface -----------------------------------------------------------------
-    def meta_params(self) -> Params:
-        return detach(self.policy.meta_params())
-
-    def episode_policy(self, params: Sequence[Params], phase: Phase,
-                       rng: np.random.Generator) -> Callable[[np.ndarray], np.ndarray]:
-        return training.episode_policy(self.policy, params, phase, rng)
-
+    # ----- meta-test adaptation --------------------------------------------------------------
     def adapt_round(self, params: Sequence[Params], rollouts: TrajectoryBatch) -> list[Params]:
         """One inner step (eq. (12)) per task from the round's trajectories, all tasks batched."""
-        tensors, step_weights, _ = self._step_data(rollouts)
-        adapted = estimators.inner_step(self.policy, list(params), tensors, step_weights, self.config.inner_lr,
-                                self.config.reduction, first_order=True)
+        adapted = estimators.inner_step(self.policy, list(params), *self._data(rollouts), self.config.inner_lr,
+                                        self.config.reduction, first_order=True)
         return [detach(p) for p in adapted]
-
-    def act(self, obs: np.ndarray, params: Params, *, deterministic: bool = False,
-            rng: np.random.Generator | None = None) -> np.ndarray:
-        return training.act(self.policy, obs, params, deterministic=deterministic, rng=rng)
-
-    def save(self, path: str | Path) -> None:
-        training.save_agent(self, path)
-
-    @classmethod
-    def load(cls, path: str | Path) -> SGMRL:
-        return training.load_agent(cls, path)

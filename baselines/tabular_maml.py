@@ -16,16 +16,14 @@ sampled mode's adaptation uses the MC policy gradient ν̂(s)/(1 − γ) π (Q̂
 from __future__ import annotations
 
 import dataclasses
-import time
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import torch
 
 from baselines.common import tabular, training
-from baselines.common.agent import Callback, IterationRecord, TrainingLog, config_from_dict
+from baselines.common.agent import config_from_dict
 from metarl_envs.core import Task
 
 __all__ = ["TabularMAML", "TabularMAMLConfig"]
@@ -67,42 +65,35 @@ class TabularMAML(tabular.TabularParameterAgent):
     config_class = TabularMAMLConfig
 
     def __init__(self, env_id: str, config: TabularMAMLConfig, env_kwargs: Mapping[str, Any] | None = None):
-        if not isinstance(config, TabularMAMLConfig):
-            raise TypeError(f"TabularMAML: config must be a TabularMAMLConfig, got {type(config).__name__}")
-        self.env_id, self.config, self.env_kwargs = env_id, config, dict(env_kwargs or {})
+        super().__init__(env_id, config, env_kwargs)
         self.estimator = tabular.TaskEstimator(env_id, self.env_kwargs, config.discount, config.estimator,
                                                config.episodes_per_step)
         self._exact = tabular.TaskEstimator(env_id, self.env_kwargs, config.discount, "exact", 1)
         self.phi: np.ndarray | None = None
 
-    def meta_train(self, train_tasks: Sequence[Task], *, iterations: int, seed: int,
-                   callback: Callback | None = None) -> TrainingLog:
-        cfg, log = self.config, TrainingLog()
-        rng, _ = training.seeded_streams(seed)
+    def _begin_training(self, train_tasks: Any, generator: torch.Generator) -> None:
+        self.estimator.sampler = train_tasks
         shape = self._exact.model(train_tasks[0]).reward.shape
-        phi = torch.zeros(shape, dtype=torch.float64, requires_grad=True)
-        optimizer = torch.optim.Adam([phi], lr=cfg.meta_lr)
-        start = time.perf_counter()
-        for iteration in range(iterations):
-            batch = rng.choice(len(train_tasks), size=min(cfg.tasks_per_iteration, len(train_tasks)), replace=False)
-            pre, post = [], []
-            for index in batch:                                     # inner step per task, then J at θ'
-                model = self._exact.model(train_tasks[int(index)])
-                j_pre = tabular.expected_return(model, phi, cfg.discount)
-                (grad,) = torch.autograd.grad(j_pre, phi, create_graph=True)
-                post.append(tabular.expected_return(model, phi + cfg.inner_lr * grad, cfg.discount))
-                pre.append(float(j_pre.detach()))
-            objective = torch.stack(post).mean()
-            optimizer.zero_grad()
-            (-objective).backward()
-            optimizer.step()
-            record = IterationRecord(iteration, 0, time.perf_counter() - start, float(np.mean(pre)),
-                                     float(objective.detach()))
-            log.records.append(record)
-            if callback is not None and callback(record):
-                break
+        self._phi_t = torch.zeros(shape, dtype=torch.float64, requires_grad=True)
+        self._optimizer = torch.optim.Adam([self._phi_t], lr=self.config.meta_lr)
+        self.phi = self._phi_t.detach().numpy().copy()
+
+    def meta_train_step(self, tasks: list[Task], rng: np.random.Generator) -> training.StepResult:
+        """θ'_τ = ϕ + α ∇J_τ(ϕ) per task (exact, differentiable), then Adam on mean_τ J_τ(θ'_τ)."""
+        cfg, phi = self.config, self._phi_t
+        pre, post = [], []
+        for task in tasks:
+            model = self._exact.model(task)
+            j_pre = tabular.expected_return(model, phi, cfg.discount)
+            (grad,) = torch.autograd.grad(j_pre, phi, create_graph=True)
+            post.append(tabular.expected_return(model, phi + cfg.inner_lr * grad, cfg.discount))
+            pre.append(float(j_pre.detach()))
+        objective = torch.stack(post).mean()
+        self._optimizer.zero_grad()
+        (-objective).backward()
+        self._optimizer.step()
         self.phi = phi.detach().numpy().copy()
-        return log
+        return training.StepResult(0, float(np.mean(pre)), float(objective.detach()), {})
 
     def meta_params(self) -> np.ndarray:
         if self.phi is None:
@@ -118,20 +109,8 @@ class TabularMAML(tabular.TabularParameterAgent):
     def policy_matrix(self, params: np.ndarray) -> np.ndarray:
         return torch.softmax(torch.as_tensor(params), dim=-1).numpy()
 
-    def act(self, obs: np.ndarray, params: np.ndarray, *, deterministic: bool = False,
-            rng: np.random.Generator | None = None) -> np.ndarray:
-        states, policy = tabular.batch_states(obs), self.policy_matrix(params)
-        if deterministic:
-            return policy[states].argmax(axis=-1)
-        if rng is None:
-            raise ValueError("TabularMAML.act: stochastic actions need rng")
-        return tabular.sample_actions(policy, states, rng)
+    def _state(self) -> dict[str, Any]:
+        return {"phi": torch.from_numpy(self.meta_params())}
 
-    def save(self, path: str | Path) -> None:
-        tabular.save_tabular(path, self, {"phi": self.meta_params()})
-
-    @classmethod
-    def load(cls, path: str | Path) -> TabularMAML:
-        agent, arrays = tabular.load_tabular(cls, path)
-        agent.phi = arrays["phi"]
-        return agent
+    def _load_state(self, state: Mapping[str, Any]) -> None:
+        self.phi = state["phi"].numpy()

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 import torch
@@ -29,8 +29,8 @@ from baselines.common.policies import Params, Policy, StackedParams
 from baselines.common.returns import LinearFeatureBaseline, discounted_returns, gae, normalize
 from baselines.common.sampler import TrajectoryBatch
 
-__all__ = ["BatchTensors", "WeightSpec", "adapted_fisher_product", "inner_step", "meta_objective", "policy_gradients",
-           "score_term", "surrogates", "weights"]
+__all__ = ["BatchTensors", "InnerRun", "InnerStep", "StepData", "WeightSpec", "adapted_fisher_product", "inner_step",
+           "meta_objective", "policy_gradients", "rerun_inner_steps", "score_term", "surrogates", "weights"]
 
 Reduction = Literal["episode_sum", "episode_mean", "step_mean"]
 REDUCTIONS = ("episode_sum", "episode_mean", "step_mean")
@@ -79,6 +79,36 @@ class BatchTensors:
     def of(cls, batch: TrajectoryBatch) -> BatchTensors:
         return cls(torch.as_tensor(batch.observations), torch.as_tensor(batch.actions),
                    torch.as_tensor(batch.mask, dtype=torch.float32))
+
+
+class StepData(NamedTuple):
+    """One collected batch as the surrogates read it: its tensors and its per-step weights w_h."""
+
+    tensors: BatchTensors
+    weights: torch.Tensor
+
+    @classmethod
+    def of(cls, batch: TrajectoryBatch, spec: WeightSpec, *, normalized: bool = False) -> StepData:
+        """The batch's tensors and `weights(batch, spec)`, normalised per task when `normalized`."""
+        step_weights = weights(batch, spec)
+        if normalized:
+            step_weights = normalize(step_weights, batch.mask)
+        return cls(BatchTensors.of(batch), as_weights(step_weights))
+
+
+class InnerStep(NamedTuple):
+    """One inner step of a re-run: the parameters it started from and ∇surrogate_i there (task-stacked)."""
+
+    start: Params | Sequence[Params]
+    gradient: dict[str, torch.Tensor]
+
+
+class InnerRun(NamedTuple):
+    """The inner steps re-run from θ on stored batches, and the adapted parameters θ_i^ζ (one Params per
+    task; task-stacked for a `separate` run)."""
+
+    steps: list[InnerStep]
+    adapted: list[Params] | StackedParams
 
 
 def _reduce(per_step: torch.Tensor, mask: torch.Tensor, reduction: Reduction) -> torch.Tensor:
@@ -140,44 +170,65 @@ def unstack(stacked: Mapping[str, torch.Tensor], count: int) -> list[Params]:
     return [{k: v[i] for k, v in stacked.items()} for i in range(count)]
 
 
+def rerun_inner_steps(policy: Policy, theta: Params | Sequence[Params], inner: Sequence[StepData], inner_lr: float,
+                      reduction: Reduction, *, first_order: bool = False, separate: bool = False) -> InnerRun:
+    """θ_i^t = θ_i^{t−1} + α ∇surrogate_i(θ_i^{t−1}; D_t) for t = 1..ζ, every task at once, from θ_i^0 = θ
+    on the stored batches D_t. By default one graph runs through every step (differentiable w.r.t. θ
+    unless `first_order`); with `separate` each step starts from a fresh leaf, so its gradient's graph
+    is its own (the per-step Hessian-vector products of `adapted_fisher_product`)."""
+    count = inner[0].tensors.mask.shape[0]
+    current: Params | Sequence[Params] | StackedParams = theta
+    if separate:
+        current = StackedParams({k: v.detach().unsqueeze(0).expand(count, *v.shape) for k, v in theta.items()})
+    steps = []
+    for data in inner:
+        start = StackedParams({k: v.detach().clone().requires_grad_(True) for k, v in current.items()}) \
+            if separate else current
+        gradients, stacked = policy_gradients(policy, start, data.tensors, data.weights, reduction,
+                                              create_graph=not first_order and (separate or torch.is_grad_enabled()))
+        steps.append(InnerStep(start, gradients))
+        if separate:
+            current = StackedParams({k: stacked[k].detach() + inner_lr * g.detach() for k, g in gradients.items()})
+        else:  # one Params per task (kept so: re-stacking them is the graph every number was pinned with)
+            current = unstack({k: stacked[k] + inner_lr * g for k, g in gradients.items()}, count)
+    return InnerRun(steps, current)
+
+
 def inner_step(policy: Policy, params: Params | Sequence[Params], tensors: BatchTensors, step_weights: torch.Tensor,
                inner_lr: float, reduction: Reduction, *, first_order: bool = False) -> list[Params]:
-    """θ_i' = θ_i + α ∇ surrogate_i(θ_i), for every task i at once. The result stays
-    differentiable with respect to `params` unless `first_order`."""
-    gradients, stacked = policy_gradients(policy, params, tensors, step_weights, reduction,
-                                          create_graph=not first_order and torch.is_grad_enabled())
-    new = {k: stacked[k] + inner_lr * g for k, g in gradients.items()}
-    return unstack(new, tensors.mask.shape[0])
+    """θ_i' = θ_i + α ∇ surrogate_i(θ_i), for every task i at once (one `rerun_inner_steps` step). The
+    result stays differentiable with respect to `params` unless `first_order`."""
+    run = rerun_inner_steps(policy, params, [StepData(tensors, step_weights)], inner_lr, reduction,
+                            first_order=first_order)
+    return list(run.adapted)
 
 
-def meta_objective(policy: Policy, theta: Params, inner: Sequence[tuple[BatchTensors, torch.Tensor]],
-                   outer: tuple[BatchTensors, torch.Tensor], inner_lr: float, reduction: Reduction, *,
-                   first_order: bool = False, score_coefficients: Sequence[torch.Tensor | None] | None = None,
+def meta_objective(policy: Policy, theta: Params, inner: Sequence[StepData], outer: StepData, inner_lr: float,
+                   reduction: Reduction, *, first_order: bool = False,
+                   score_coefficients: Sequence[torch.Tensor | None] | None = None,
                    old_log_probs: tuple[torch.Tensor | None, Sequence[torch.Tensor | None]] | None = None
                    ) -> torch.Tensor:
     """(T,) per-task meta-surrogates whose gradient w.r.t. θ is the outer estimate:
 
         L_i(θ) = surrogate_i(θ_i^ζ(θ); D_o) + Σ_t c_{t,i} · score_i(θ_i^{t−1}(θ); D_t),
-        θ_i^t(θ) = θ_i^{t−1}(θ) + α ∇surrogate_i(θ_i^{t−1}; D_t)    (the inner steps re-run from θ
-                                                                   on the stored batches)
+        θ_i^t(θ) = θ_i^{t−1}(θ) + α ∇surrogate_i(θ_i^{t−1}; D_t)    (`rerun_inner_steps`)
 
-    MAML: no score terms, so ∇L_i = (I + α∇²J̃(θ; D_1))·∇J̃(θ_i; D_o) for ζ = 1 (eq. (16) of
-    SG-MRL). SG-MRL: c_{t,i} = J̃_i(θ_i^ζ; D_o) for every t (eq. (13) and the multi-step form of
-    sgmrl.md §1.4). E-MAML: a coefficient for the first batch only. `first_order` cuts the
-    second-order path (Jacobians = I, score terms kept). `old_log_probs` switches every term
-    to the likelihood-ratio form (TRPO)."""
+    MAML: no score terms, so ∇L_i = (I + α∇²J̃(θ; D_1))·∇J̃(θ_i; D_o) for ζ = 1 (SG-MRL paper, eq. (16)).
+    SG-MRL: c_{t,i} = J̃_i(θ_i^ζ; D_o) for every t (eq. (13); with ζ steps every inner batch gets a score
+    term, docs/sources/sgmrl.md). E-MAML: a coefficient for the first batch only. `first_order` cuts
+    the second-order path (Jacobians = I, score terms kept). `old_log_probs` switches every term to
+    the likelihood-ratio form (TRPO)."""
     outer_old, inner_old = old_log_probs if old_log_probs is not None else (None, [None] * len(inner))
     coefficients = score_coefficients if score_coefficients is not None else [None] * len(inner)
-    params: Params | list[Params] = theta
-    total = torch.zeros(outer[0].mask.shape[0])
-    for (tensors, step_weights), coefficient, old in zip(inner, coefficients, inner_old, strict=True):
+    run = rerun_inner_steps(policy, theta, inner, inner_lr, reduction, first_order=first_order)
+    total = torch.zeros(outer.tensors.mask.shape[0])
+    for data, step, coefficient, old in zip(inner, run.steps, coefficients, inner_old, strict=True):
         if coefficient is not None:
-            total = total + coefficient.detach() * score_term(policy, params, tensors, reduction, old)
-        params = inner_step(policy, params, tensors, step_weights, inner_lr, reduction, first_order=first_order)
-    return total + surrogates(policy, params, outer[0], outer[1], reduction, outer_old)
+            total = total + coefficient.detach() * score_term(policy, step.start, data.tensors, reduction, old)
+    return total + surrogates(policy, run.adapted, outer.tensors, outer.weights, reduction, outer_old)
 
 
-def adapted_fisher_product(policy: Policy, theta: Params, inner: Sequence[tuple[BatchTensors, torch.Tensor]],
+def adapted_fisher_product(policy: Policy, theta: Params, inner: Sequence[StepData],
                            outer_tensors: BatchTensors, old_dist: Sequence[torch.Tensor], inner_lr: float,
                            reduction: Reduction, *, first_order: bool = False,
                            damping: float = 0.0) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -192,15 +243,8 @@ def adapted_fisher_product(policy: Policy, theta: Params, inner: Sequence[tuple[
     for the same reason). Each product is 2ζ per-task Hessian-vector products through the inner
     gradient graphs (built once; no third derivatives), one jvp (as two vjps) and one vjp of the outer policy."""
     count, names = outer_tensors.mask.shape[0], list(theta)
-    current = {k: v.detach().unsqueeze(0).expand(count, *v.shape) for k, v in theta.items()}
-    inputs, gradients = [], []
-    for tensors, step_weights in inner:
-        leaf = StackedParams({k: v.detach().clone().requires_grad_(True) for k, v in current.items()})
-        grads, _ = policy_gradients(policy, leaf, tensors, step_weights, reduction, create_graph=not first_order)
-        inputs.append(leaf)
-        gradients.append(grads)
-        current = {k: leaf[k].detach() + inner_lr * grads[k].detach() for k in names}
-    adapted = StackedParams({k: v.detach().requires_grad_(True) for k, v in current.items()})
+    run = rerun_inner_steps(policy, theta, inner, inner_lr, reduction, first_order=first_order, separate=True)
+    adapted = StackedParams({k: v.detach().requires_grad_(True) for k, v in run.adapted.items()})
     with torch.enable_grad():
         dist = policy.dist_params(adapted, outer_tensors.observations)   # kept for the products' vjp
         dist_leaves = [d.detach().requires_grad_(True) for d in dist]
@@ -229,7 +273,7 @@ def adapted_fisher_product(policy: Policy, theta: Params, inner: Sequence[tuple[
     def jacobian_product(step: int, vectors: list[torch.Tensor]) -> list[torch.Tensor]:  # (I + α∇²surrogate) v
         if first_order:
             return vectors
-        products = hessian_product([gradients[step][k] for k in names], inputs[step], vectors)
+        products = hessian_product([run.steps[step].gradient[k] for k in names], run.steps[step].start, vectors)
         return [v + inner_lr * h for v, h in zip(vectors, products, strict=True)]
 
     def product(vector: torch.Tensor) -> torch.Tensor:

@@ -3,7 +3,7 @@
 - softmax policies over (S, A) logits and exact policy evaluation in torch (float64), so that
   J(θ) = μᵀ V^{π_θ}, Q^{π_θ} and the discounted visitation ν^{π_θ} are differentiable in θ;
 - Monte-Carlo estimates Q̂, ν̂ from one collection, and `TaskEstimator`, which gives either per task;
-- the tabular policy gradient and config.json + arrays.npz saving for the tabular agents.
+- the tabular policy gradient.
 BO-MRL's surrogate, solvers and implicit hypergradient are in `baselines.bomrl_solvers`.
 
 Conventions. A model's terminal states are absorbing and pay nothing (`TabularModel.live_transition`).
@@ -21,12 +21,12 @@ import numpy as np
 import torch
 from scipy import special
 
-from baselines.common.agent import ParameterAgent
 from baselines.common.oracles import TabularModel
+from baselines.common.training import MetaLearner
 
 __all__ = ["TabularParameterAgent", "TaskEstimator", "TorchModel", "batch_estimates", "batch_states", "evaluate",
-           "expected_return", "finite_horizon_return", "load_tabular", "log_policy_logits", "mc_estimates",
-           "model_estimates", "policy_gradient", "reachable_states", "sample_actions", "save_tabular", "softmax",
+           "expected_return", "finite_horizon_return", "log_policy_logits", "mc_estimates",
+           "model_estimates", "policy_gradient", "reachable_states", "sample_actions", "softmax",
            "softmax_policy", "task_model", "task_policy_sampler", "task_state_mask", "visitation"]
 
 
@@ -261,9 +261,9 @@ def task_policy_sampler(policies: np.ndarray, rng: np.random.Generator) -> Any:
     return act
 
 
-class TabularParameterAgent(ParameterAgent):
-    """The meta-test surface of the tabular agents whose parameters are (S, A) logits or tables:
-    every task acts from its `policy_matrix`, and each round's Q, ν come from the round's episodes
+class TabularParameterAgent(MetaLearner):
+    """The tabular agents whose parameters are (S, A) logits or tables: every task acts from its
+    `policy_matrix` (`act`: its argmax, or a draw), and each round's Q, ν come from the round's episodes
     (MC) or, for a privileged agent (`estimator="exact"`), from the task's exact model."""
 
     estimator: TaskEstimator
@@ -275,6 +275,12 @@ class TabularParameterAgent(ParameterAgent):
     def episode_policy(self, params: Sequence[Any], phase: str,
                        rng: np.random.Generator) -> Callable[[np.ndarray], np.ndarray]:
         return task_policy_sampler(np.stack([self.policy_matrix(p) for p in params]), rng)
+
+    def _mode(self, obs: np.ndarray, params: Any) -> np.ndarray:
+        return self.policy_matrix(params)[batch_states(obs)].argmax(axis=-1)
+
+    def _sample(self, obs: np.ndarray, params: Any, rng: np.random.Generator) -> np.ndarray:
+        return sample_actions(self.policy_matrix(params), batch_states(obs), rng)
 
     def round_estimates(self, params: Sequence[np.ndarray], rollouts: Any) -> list[tuple[np.ndarray, np.ndarray]]:
         """(Q, ν) of each task's softmax policy under `params[i]` for one adaptation step."""
@@ -290,29 +296,3 @@ def policy_gradient(logits: np.ndarray, q_values: np.ndarray, nu: np.ndarray, di
     policy = np.exp(logits - special.logsumexp(logits, axis=1, keepdims=True))
     advantage = q_values - (policy * q_values).sum(axis=1, keepdims=True)
     return nu[:, None] / (1.0 - discount) * policy * advantage
-
-
-def save_tabular(path: Any, agent: Any, arrays: Mapping[str, np.ndarray]) -> None:
-    """config.json (the agent's config) + agent.json (env id, kwargs) + arrays.npz; nothing pickled (R16)."""
-    import json
-    from pathlib import Path
-
-    directory = Path(path)
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "config.json").write_text(json.dumps(agent.config.to_dict(), indent=2, sort_keys=True))
-    (directory / "agent.json").write_text(json.dumps(
-        {"name": agent.name, "env_id": agent.env_id, "env_kwargs": dict(agent.env_kwargs)}, indent=2))
-    np.savez(directory / "arrays.npz", **arrays)
-
-
-def load_tabular(cls: Any, path: Any) -> tuple[Any, dict[str, np.ndarray]]:
-    """(a new `cls` agent built from the saved config and env, the saved arrays)."""
-    import json
-    from pathlib import Path
-
-    directory = Path(path)
-    meta = json.loads((directory / "agent.json").read_text())
-    config = cls.config_class.from_dict(json.loads((directory / "config.json").read_text()))
-    with np.load(directory / "arrays.npz", allow_pickle=False) as data:
-        arrays = {k: data[k] for k in data.files}
-    return cls(meta["env_id"], config, meta["env_kwargs"]), arrays

@@ -1,4 +1,18 @@
-"""What every agent's training shares: seeding, the one meta-training loop, `act`, save and load."""
+"""What every agent shares, written once: seeding, the meta-training loop, `act`, save and load.
+
+`MetaLearner` is the base of every reference agent (a `ParameterAgent`: the v2 meta-test surface
+with one parameter set per task). Its `meta_train` seeds the run's streams
+(`seeded_streams`), lets the agent set up its parameters (`_begin_training`), then runs the one loop
+(`run_meta_training`) on the harness's `TrainingEnvs` (the train tasks and the envs every training
+episode is collected on): each iteration draws a task batch and calls the agent's `meta_train_step`,
+which returns a `StepResult`, logged as an `IterationRecord`. `act` is one rule for every agent: the
+mode when `deterministic`, else a draw that needs `rng` (a missing `rng` is an error, never a silent
+greedy action). `save` writes `config.json` (agent, env id, env kwargs, config) and `state.pt` (the
+agent's tensors, loaded with `weights_only=True`: nothing pickled).
+
+Two families fill in the policy: `PolicyGradientLearner` here (an MLP policy and the shared sampler)
+and `tabular.TabularParameterAgent` (a policy matrix π[s, a] on a tabular env).
+"""
 
 from __future__ import annotations
 
@@ -6,15 +20,18 @@ import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 import torch
 
-from baselines.common.agent import Callback, IterationRecord, TrainingLog
-from baselines.common.policies import Params, Policy, build_policy
-from baselines.common.sampler import Sampler, policy_sampler, torch_generator
+from baselines.common.agent import Callback, IterationRecord, ParameterAgent, Phase, TrainingLog
+from baselines.common.policies import Params, Policy, build_policy, detach
+from baselines.common.sampler import Sampler, TrainingEnvs, policy_sampler, torch_generator, training_envs
 from metarl_envs.core import Task
+
+__all__ = ["MetaLearner", "PolicyGradientLearner", "StepResult", "apply", "reset_parameters", "run_meta_training",
+           "seed_policy", "seeded_streams"]
 
 
 def apply(module: torch.nn.Module, params: Mapping[str, torch.Tensor]) -> None:
@@ -35,82 +52,176 @@ def reset_parameters(policy: Policy, generator: torch.Generator) -> None:
                 module.bias.uniform_(-bound, bound, generator=generator)
 
 
-# --------------------------------------------------------------------------------------------
-# Plumbing every policy-gradient agent shares (seeding, the training loop, act, save/load)
-# --------------------------------------------------------------------------------------------
-StepResult = tuple[int, float, float, dict[str, float]]
-"""(env steps, pre-adaptation return, post-adaptation return, extra diagnostics)"""
+class StepResult(NamedTuple):
+    """What one meta-training iteration reports (the training curve's row, without the clock)."""
+
+    env_steps: int
+    pre_adaptation_return: float
+    post_adaptation_return: float
+    extra: Mapping[str, float]
 
 
 def run_meta_training(step: Callable[[list[Task], np.random.Generator], StepResult], train_tasks: Sequence[Task],
-                      tasks_per_iteration: int, *, iterations: int, rng: np.random.Generator,
+                      tasks_per_iteration: int | None, *, iterations: int, rng: np.random.Generator,
                       callback: Callback | None) -> TrainingLog:
-    """Call `step` on a fresh task batch per iteration (drawn without replacement when the set
-    is large enough, with replacement otherwise) and log one `IterationRecord` each."""
+    """Call `step` on a task batch per iteration and log one `IterationRecord` each. The batch is
+    `tasks_per_iteration` tasks drawn from `rng`, without replacement when the set is large enough and
+    with replacement otherwise; `None` means every train task, in order (pMeta-RL's rounds)."""
     if len(train_tasks) == 0:
         raise ValueError("meta_train: train_tasks is empty")
     log, env_steps, start = TrainingLog(), 0, time.perf_counter()
-    replace = tasks_per_iteration > len(train_tasks)
     for iteration in range(iterations):
-        chosen = rng.choice(len(train_tasks), size=tasks_per_iteration, replace=replace)
-        steps, pre, post, extra = step([train_tasks[int(i)] for i in chosen], rng)
-        env_steps += steps
-        record = IterationRecord(iteration, env_steps, time.perf_counter() - start, pre, post, extra)
+        if tasks_per_iteration is None:
+            tasks = list(train_tasks)
+        else:
+            chosen = rng.choice(len(train_tasks), size=tasks_per_iteration,
+                                replace=tasks_per_iteration > len(train_tasks))
+            tasks = [train_tasks[int(i)] for i in chosen]
+        result = step(tasks, rng)
+        env_steps += result.env_steps
+        record = IterationRecord(iteration, env_steps, time.perf_counter() - start, result.pre_adaptation_return,
+                                 result.post_adaptation_return, dict(result.extra))
         log.records.append(record)
         if callback is not None and callback(record):
             break
     return log
 
 
-def act(policy: Policy, obs: np.ndarray, params: Params, *, deterministic: bool,
-        rng: np.random.Generator | None) -> np.ndarray:
-    """Actions for a batch of observations (unclipped: the sampler clips Box actions)."""
-    with torch.no_grad():
-        obs_tensor = torch.as_tensor(np.asarray(obs, dtype=np.float32))
+class MetaLearner(ParameterAgent):
+    """The base of every reference agent (see the module docstring). A subclass sets `name` and
+    `config_class` and writes `_begin_training`, `meta_train_step`, `meta_params`, `episode_policy`,
+    `adapt_round`, `_mode`, `_sample`, `_state` and `_load_state`."""
+
+    name: ClassVar[str]
+    config_class: ClassVar[type]
+
+    def __init__(self, env_id: str, config: Any = None, env_kwargs: Mapping[str, Any] | None = None):
+        config = self.config_class() if config is None else config
+        if not isinstance(config, self.config_class):
+            raise TypeError(f"{type(self).__name__}: config must be a {self.config_class.__name__}, "
+                            f"got {type(config).__name__}")
+        self.env_id, self.config, self.env_kwargs = env_id, config, dict(env_kwargs or {})
+
+    # ----- meta-training ---------------------------------------------------------------------
+    @property
+    def tasks_per_iteration(self) -> int | None:
+        """Tasks per meta-iteration (the config's), or None for every train task in order."""
+        return self.config.tasks_per_iteration
+
+    def meta_train(self, train_tasks: Sequence[Task], *, iterations: int, seed: int,
+                   callback: Callback | None = None) -> TrainingLog:
+        if len(train_tasks) == 0:
+            raise ValueError(f"{type(self).__name__}.meta_train: train_tasks is empty")
+        envs = training_envs(train_tasks, self.env_id, self.env_kwargs)
+        rng, generator = seeded_streams(seed)
+        self._begin_training(envs, generator)
+        return run_meta_training(self.meta_train_step, envs, self.tasks_per_iteration,
+                                 iterations=iterations, rng=rng, callback=callback)
+
+    def _begin_training(self, train_tasks: TrainingEnvs, generator: torch.Generator) -> None:
+        """Set up a run: collect on the harness's `train_tasks` envs, initial weights from `generator`,
+        fresh optimisers."""
+        raise NotImplementedError
+
+    def meta_train_step(self, tasks: list[Task], rng: np.random.Generator) -> StepResult:
+        raise NotImplementedError
+
+    # ----- acting ----------------------------------------------------------------------------
+    def act(self, obs: np.ndarray, params: Any, *, deterministic: bool = False,
+            rng: np.random.Generator | None = None) -> np.ndarray:
+        """Actions for a batch of observations under `params`: the mode, or a draw from `rng`."""
         if deterministic:
-            return policy.mode(params, obs_tensor).numpy()
+            return self._mode(obs, params)
         if rng is None:
-            raise ValueError("act: a stochastic action needs rng (an np.random.Generator)")
-        return policy.sample(params, obs_tensor, torch_generator(rng)).numpy()
+            raise ValueError(f"{type(self).__name__}.act: a stochastic action needs rng (an np.random.Generator)")
+        return self._sample(obs, params, rng)
+
+    def _mode(self, obs: np.ndarray, params: Any) -> np.ndarray:
+        raise NotImplementedError
+
+    def _sample(self, obs: np.ndarray, params: Any, rng: np.random.Generator) -> np.ndarray:
+        raise NotImplementedError
+
+    # ----- save / load -----------------------------------------------------------------------
+    def _state(self) -> dict[str, Any]:
+        """The agent's learned state as tensors (and dicts of them)."""
+        raise NotImplementedError
+
+    def _load_state(self, state: Mapping[str, Any]) -> None:
+        raise NotImplementedError
+
+    def save(self, path: str | Path) -> None:
+        """`config.json` (agent name, env id, env kwargs, config) and `state.pt` (the learned state)."""
+        folder = Path(path)
+        folder.mkdir(parents=True, exist_ok=True)
+        document = {"agent": self.name, "env_id": self.env_id, "env_kwargs": dict(self.env_kwargs),
+                    "config": self.config.to_dict()}
+        (folder / "config.json").write_text(json.dumps(document, indent=1) + "\n")
+        torch.save(self._state(), folder / "state.pt")
+
+    @classmethod
+    def load(cls, path: str | Path) -> Any:
+        folder = Path(path)
+        document = json.loads((folder / "config.json").read_text())
+        if document.get("agent") != cls.name:
+            raise ValueError(f"{cls.__name__}.load: {folder} holds a {document.get('agent')!r} agent, not {cls.name!r}")
+        agent = cls(document["env_id"], cls.config_class.from_dict(document["config"]), document["env_kwargs"])
+        agent._load_state(torch.load(folder / "state.pt", weights_only=True))
+        return agent
 
 
-def episode_policy(policy: Policy, params: Sequence[Params], phase: str,
-                   rng: np.random.Generator) -> Callable[[np.ndarray], np.ndarray]:
-    """The meta-test action function of a parameter-per-task policy agent (`ParameterAgent`): an
-    adaptation round samples like `Sampler.collect` (one torch stream for the batch), evaluation
-    episodes like `act` (one torch stream per step), so R_k repeats the pre-v2 evaluator's bit for bit."""
-    if phase == "adapt":
-        return policy_sampler(policy, list(params), rng)
-    return lambda obs: act(policy, obs, list(params), deterministic=False, rng=rng)
+class PolicyGradientLearner(MetaLearner):
+    """An MLP policy (`policies.build_policy`, from the config's hidden_sizes, activation and, where the
+    config has them, init_std, obs_scale, action_scale) whose weights are the meta-parameters, and the
+    shared sampler on the agent's env. One Adam optimiser per training run, made at its first use."""
 
+    _POLICY_FIELDS = ("init_std", "obs_scale", "action_scale")
 
-def save_agent(agent: Any, path: str | Path) -> None:
-    """`config.json` (agent name, env id, env kwargs, config) plus the policy's `state_dict`."""
-    folder = Path(path)
-    folder.mkdir(parents=True, exist_ok=True)
-    document = {"agent": agent.name, "env_id": agent.env_id, "env_kwargs": dict(agent.env_kwargs),
-                "config": agent.config.to_dict()}
-    (folder / "config.json").write_text(json.dumps(document, indent=1) + "\n")
-    torch.save(agent.policy.state_dict(), folder / "policy.pt")
+    def __init__(self, env_id: str, config: Any = None, env_kwargs: Mapping[str, Any] | None = None):
+        super().__init__(env_id, config, env_kwargs)
+        self.sampler = Sampler(env_id, self.env_kwargs)
+        options = {name: getattr(self.config, name) for name in self._POLICY_FIELDS if hasattr(self.config, name)}
+        self.policy = build_policy(self.sampler.observation_space, self.sampler.action_space,
+                                   hidden_sizes=self.config.hidden_sizes, activation=self.config.activation, **options)
+        self._adam: torch.optim.Adam | None = None
 
+    def _begin_training(self, train_tasks: TrainingEnvs, generator: torch.Generator) -> None:
+        self.sampler = train_tasks
+        reset_parameters(self.policy, generator)
+        self._adam = None
 
-def load_agent(cls: type, path: str | Path) -> Any:
-    folder = Path(path)
-    document = json.loads((folder / "config.json").read_text())
-    if document.get("agent") != cls.name:
-        raise ValueError(f"{cls.__name__}.load: {folder} holds a {document.get('agent')!r} agent, not {cls.name!r}")
-    agent = cls(document["env_id"], cls.config_class.from_dict(document["config"]), document["env_kwargs"])
-    agent.policy.load_state_dict(torch.load(folder / "policy.pt", weights_only=True))
-    return agent
+    def adam(self) -> torch.optim.Adam:
+        """The run's Adam optimiser on the policy's weights (lr = config.outer_lr)."""
+        if self._adam is None:
+            self._adam = torch.optim.Adam(self.policy.parameters(), lr=self.config.outer_lr)
+        return self._adam
 
+    def meta_params(self) -> Params:
+        return detach(self.policy.meta_params())
 
-def sampler_and_policy(env_id: str, env_kwargs: Mapping[str, Any], config: Any) -> tuple[Sampler, Policy]:
-    """The sampler on the agent's env and the policy its config describes (hidden_sizes, activation,
-    init_std, action_scale): what the MAML and SG-MRL constructors share."""
-    sampler = Sampler(env_id, env_kwargs)
-    policy = build_policy(sampler.observation_space, sampler.action_space, hidden_sizes=config.hidden_sizes,
-                          activation=config.activation, init_std=config.init_std, action_scale=config.action_scale)
-    return sampler, policy
+    def _mode(self, obs: np.ndarray, params: Params | Sequence[Params]) -> np.ndarray:
+        with torch.no_grad():
+            return self.policy.mode(params, torch.as_tensor(np.asarray(obs, dtype=np.float32))).numpy()
+
+    def _sample(self, obs: np.ndarray, params: Params | Sequence[Params], rng: np.random.Generator) -> np.ndarray:
+        """A draw from the policy (unclipped: the sampler clips Box actions)."""
+        with torch.no_grad():
+            obs_tensor = torch.as_tensor(np.asarray(obs, dtype=np.float32))
+            return self.policy.sample(params, obs_tensor, torch_generator(rng)).numpy()
+
+    def episode_policy(self, params: Sequence[Params], phase: Phase,
+                       rng: np.random.Generator) -> Callable[[np.ndarray], np.ndarray]:
+        """Meta-test actions, task i under `params[i]`: an adaptation round samples like `Sampler.collect`
+        (one torch stream for the batch), evaluation episodes like `act` (one torch stream per step)."""
+        if phase == "adapt":
+            return policy_sampler(self.policy, list(params), rng)
+        return lambda obs: self._sample(obs, list(params), rng)
+
+    def _state(self) -> dict[str, Any]:
+        return {"policy": self.policy.state_dict()}
+
+    def _load_state(self, state: Mapping[str, Any]) -> None:
+        self.policy.load_state_dict(state["policy"])
 
 
 def seeded_streams(seed: int) -> tuple[np.random.Generator, torch.Generator]:

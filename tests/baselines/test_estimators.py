@@ -101,17 +101,15 @@ def estimator_chunks(policy, theta, task: str, inner_lr: float, with_score: bool
     means = []
     for _ in range(chunks):
         inner_batch = batch_of(sample_actions(policy, theta, per_chunk, 2, rng), task)
-        inner = [(estimators.BatchTensors.of(inner_batch),
-                   estimators.as_weights(estimators.weights(inner_batch, EXACT_SPEC)))]
+        inner = [estimators.StepData.of(inner_batch, EXACT_SPEC)]
         adapted = [detach(p) for p in estimators.inner_step(policy, theta, *inner[0], inner_lr, "episode_sum",
-                                                     first_order=True)]
+                                                            first_order=True)]
         outer_batch = batch_of(sample_actions(policy, adapted, per_chunk, 2, rng), task)
-        raw = estimators.weights(outer_batch, EXACT_SPEC)
-        outer = (estimators.BatchTensors.of(outer_batch), estimators.as_weights(raw))
+        outer = estimators.StepData.of(outer_batch, EXACT_SPEC)
         coefficients = [score_coefficients(outer_batch, config)] if with_score else None
         leaves = {k: v.clone().requires_grad_(True) for k, v in theta.items()}
         objective = estimators.meta_objective(policy, leaves, inner, outer, inner_lr, "episode_sum",
-                                      score_coefficients=coefficients).mean()
+                                              score_coefficients=coefficients).mean()
         means.append(flat(torch.autograd.grad(objective, list(leaves.values()))).numpy())
     return np.array(means)
 

@@ -9,7 +9,7 @@ import metarl_envs
 from baselines.common import estimators, training
 from baselines.common.policies import detach
 from baselines.common.trpo import fisher_vector_product
-from baselines.maml import MAML, MAMLConfig
+from baselines.maml import MAML, InnerBatch, MAMLConfig
 
 NAV = "MetaRL/Navigation2D-v0"
 
@@ -26,17 +26,17 @@ def test_adapted_fisher_product_matches_double_backprop(inner_steps, first_order
     adapted = theta
     for _ in range(inner_steps):
         batch = agent.sampler.collect(agent.policy, adapted, tasks, 4, rng)
-        inner.append((estimators.BatchTensors.of(batch),
-                      estimators.as_weights(estimators.weights(batch, config.weight_spec)), batch))
-        adapted = [detach(p) for p in agent._inner(adapted, *inner[-1][:2])]
+        inner.append(InnerBatch(batch, estimators.StepData.of(batch, config.weight_spec)))
+        adapted = [detach(p) for p in estimators.inner_step(agent.policy, adapted, *inner[-1].data, config.inner_lr,
+                                                            config.reduction, first_order=True)]
     outer_batch = agent.sampler.collect(agent.policy, adapted, tasks, 4, rng)
-    outer = (estimators.BatchTensors.of(outer_batch),
-             estimators.as_weights(estimators.weights(outer_batch, config.weight_spec)))
-    _, kl_fn = agent.outer_objective(inner, outer, outer_batch, adapted)
+    outer = InnerBatch(outer_batch, estimators.StepData.of(outer_batch, config.weight_spec))
+    _, kl_fn = agent.outer_objective(inner, outer, adapted)
     reference = fisher_vector_product(kl_fn, theta, 1e-3)
-    old_dist = [d.detach() for d in agent.policy.dist_params(adapted, outer[0].observations)]
-    product = estimators.adapted_fisher_product(agent.policy, theta, [(t, w) for t, w, _ in inner], outer[0], old_dist,
-                                        config.inner_lr, config.reduction, first_order=first_order, damping=1e-3)
+    old_dist = [d.detach() for d in agent.policy.dist_params(adapted, outer.data.tensors.observations)]
+    product = estimators.adapted_fisher_product(agent.policy, theta, [step.data for step in inner], outer.data.tensors,
+                                                old_dist, config.inner_lr, config.reduction, first_order=first_order,
+                                                damping=1e-3)
     generator = torch.Generator().manual_seed(0)
     for _ in range(3):
         vector = torch.randn(sum(v.numel() for v in theta.values()), generator=generator)

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 import metarl_envs
-from baselines.common import training
 from baselines.common.sampler import Sampler
 from baselines.maml import MAML, MAMLConfig
 from baselines.sgmrl import SGMRL, SGMRLConfig
@@ -26,8 +25,8 @@ def agent_owned_meta_test(agent, tasks, protocol, seed):
     for k in range(protocol.adaptation_steps + 1):
         score_rng, adapt_rng = (np.random.default_rng(s) for s in streams[2 * k: 2 * k + 2])
         batch = sampler.rollout(tasks, protocol.evaluation_episodes,
-                                functools.partial(training.act, agent.policy, params=params, deterministic=False,
-                                                  rng=score_rng), score_rng)
+                                functools.partial(agent.act, params=params, deterministic=False, rng=score_rng),
+                                score_rng)
         returns.append(batch.episode_returns().mean(axis=1))
         if k < protocol.adaptation_steps:
             adaptation = sampler.collect(agent.policy, params, tasks, protocol.adaptation_episodes, adapt_rng)
