@@ -186,3 +186,38 @@ def test_reductions_weigh_early_ended_episodes_as_documented():
         estimators._reduce(per_step, mask, "mean")
     with pytest.raises(ValueError, match=r"MAMLConfig\.reduction"):
         MAMLConfig(reduction="mean")
+
+
+def _trained_agents():
+    """One small trained agent of each reference algorithm, with the env it runs on."""
+    from baselines.bomrl import BOMRL, BOMRLConfig
+    from baselines.pmetarl import PMetaRL, PMetaRLConfig
+    from baselines.tabular_maml import TabularMAML, TabularMAMLConfig
+
+    lake, lake_kwargs = "MetaRL/FrozenLakeHoles-v0", {"preset": "bomrl-high"}
+    grid, grid_kwargs = "MetaRL/GridNavigation-v0", {"preset": "pmeta"}
+    specs = [(MAML(NAV, MAMLConfig(tasks_per_iteration=2, episodes_per_task=2, hidden_sizes=(8,), cg_iterations=2),
+                   {"preset": "maml"}), NAV, "maml"),
+             (MEMRL("MetaRL/GridNavigation-v0", MEMRLConfig(inner_steps=1), {"preset": "memrl"}),
+              "MetaRL/GridNavigation-v0", "memrl"),
+             (BOMRL(lake, BOMRLConfig(tasks_per_iteration=2, cg_iterations=5), lake_kwargs), lake, "bomrl-high"),
+             (TabularMAML(lake, TabularMAMLConfig(tasks_per_iteration=2), lake_kwargs), lake, "bomrl-high"),
+             (PMetaRL(grid, PMetaRLConfig(), grid_kwargs), grid, "pmeta")]
+    for agent, env_id, preset in specs:
+        agent.meta_train(metarl_envs.task_set(env_id, "train", preset), iterations=1, seed=0)
+        yield agent, env_id
+
+
+def test_every_agent_acts_by_one_rule():
+    """Deterministic: the mode; stochastic: a draw that needs rng — a missing rng is an error for every
+    agent, never a silent greedy action (pMeta-RL acted greedily without one)."""
+    for agent, env_id in _trained_agents():
+        env = gym.make(env_id, **agent.env_kwargs)
+        obs = np.stack([env.reset(seed=s)[0] for s in range(3)])
+        params = agent.meta_params()
+        first = agent.act(obs, params, deterministic=True)
+        np.testing.assert_array_equal(first, agent.act(obs, params, deterministic=True, rng=np.random.default_rng(9)))
+        with pytest.raises(ValueError, match="rng"):
+            agent.act(obs, params, deterministic=False)
+        np.testing.assert_array_equal(agent.act(obs, params, rng=np.random.default_rng(4)),
+                                      agent.act(obs, params, rng=np.random.default_rng(4)))
