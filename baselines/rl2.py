@@ -21,7 +21,6 @@ from). Box actions only (Gaussian head, learned state-independent log-std).
 from __future__ import annotations
 
 import dataclasses
-import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,7 @@ from gymnasium import spaces
 from torch import nn
 
 from baselines.common import training
-from baselines.common.agent import Callback, IterationRecord, Phase, TrainingLog, config_from_dict
+from baselines.common.agent import Callback, Phase, TrainingLog, config_from_dict
 from baselines.common.sampler import Sampler, TrajectoryBatch, Transition, torch_generator, training_envs
 from metarl_envs.core import Task
 
@@ -144,20 +143,16 @@ class RL2:
             for parameter in self.policy.cell.parameters():
                 parameter.uniform_(-bound, bound, generator=generator)
         optimizer = torch.optim.Adam(self.policy.parameters(), lr=self.config.learning_rate)
-        log, steps, start = TrainingLog(), 0, time.perf_counter()
-        for iteration in range(iterations):
-            chosen = rng.choice(len(envs), self.config.tasks_per_iteration,
-                                replace=self.config.tasks_per_iteration > len(envs))
-            trial = self._trial(envs, [envs[int(i)] for i in chosen], rng)
+
+        def step(tasks: list[Task], rng: np.random.Generator) -> training.StepResult:  # one PPO update on trials
+            trial = self._trial(envs, tasks, rng)
             info = self._ppo(trial, optimizer)
-            steps += int(trial["mask"].sum())
             returns = trial["episode_returns"]
-            record = IterationRecord(iteration, steps, time.perf_counter() - start, float(returns[:, 0].mean()),
-                                     float(returns[:, -1].mean()), info)
-            log.records.append(record)
-            if callback is not None and callback(record):
-                break
-        return log
+            return training.StepResult(int(trial["mask"].sum()), float(returns[:, 0].mean()),
+                                       float(returns[:, -1].mean()), info)
+
+        return training.run_meta_training(step, envs, self.config.tasks_per_iteration, iterations=iterations,
+                                          rng=rng, callback=callback)
 
     def _trial(self, envs: Any, tasks: list[Task], rng: np.random.Generator) -> dict[str, Any]:
         """`episodes_per_trial` episodes per lane, the context carried: inputs, actions, rewards, masks (lane, t)."""
@@ -253,11 +248,13 @@ class RL2:
         return None  # the adaptation lives in the hidden state
 
     def save(self, path: str | Path) -> None:
-        training.save_agent(self, path)
+        training.save_agent(self, path, {"policy": self.policy.state_dict()})
 
     @classmethod
     def load(cls, path: str | Path) -> RL2:
-        return training.load_agent(cls, path)
+        agent, state = training.load_agent(cls, path)
+        agent.policy.load_state_dict(state["policy"])
+        return agent
 
 
 def _sample(dist: torch.distributions.Normal, generator: torch.Generator) -> torch.Tensor:

@@ -30,8 +30,8 @@ from baselines.common.policies import Params, Policy, build_policy, detach
 from baselines.common.sampler import Sampler, TrainingEnvs, policy_sampler, torch_generator, training_envs
 from metarl_envs.core import Task
 
-__all__ = ["MetaLearner", "PolicyGradientLearner", "StepResult", "apply", "reset_parameters", "run_meta_training",
-           "seed_policy", "seeded_streams"]
+__all__ = ["MetaLearner", "PolicyGradientLearner", "StepResult", "apply", "load_agent", "reset_parameters",
+           "run_meta_training", "save_agent", "seed_policy", "seeded_streams"]
 
 
 def apply(module: torch.nn.Module, params: Mapping[str, torch.Tensor]) -> None:
@@ -151,23 +151,33 @@ class MetaLearner(ParameterAgent):
         raise NotImplementedError
 
     def save(self, path: str | Path) -> None:
-        """`config.json` (agent name, env id, env kwargs, config) and `state.pt` (the learned state)."""
-        folder = Path(path)
-        folder.mkdir(parents=True, exist_ok=True)
-        document = {"agent": self.name, "env_id": self.env_id, "env_kwargs": dict(self.env_kwargs),
-                    "config": self.config.to_dict()}
-        (folder / "config.json").write_text(json.dumps(document, indent=1) + "\n")
-        torch.save(self._state(), folder / "state.pt")
+        save_agent(self, path, self._state())
 
     @classmethod
     def load(cls, path: str | Path) -> Any:
-        folder = Path(path)
-        document = json.loads((folder / "config.json").read_text())
-        if document.get("agent") != cls.name:
-            raise ValueError(f"{cls.__name__}.load: {folder} holds a {document.get('agent')!r} agent, not {cls.name!r}")
-        agent = cls(document["env_id"], cls.config_class.from_dict(document["config"]), document["env_kwargs"])
-        agent._load_state(torch.load(folder / "state.pt", weights_only=True))
+        agent, state = load_agent(cls, path)
+        agent._load_state(state)
         return agent
+
+
+def save_agent(agent: Any, path: str | Path, state: Mapping[str, Any]) -> None:
+    """`config.json` (agent name, env id, env kwargs, config) and `state.pt` (the learned state, tensors)."""
+    folder = Path(path)
+    folder.mkdir(parents=True, exist_ok=True)
+    document = {"agent": agent.name, "env_id": agent.env_id, "env_kwargs": dict(agent.env_kwargs),
+                "config": agent.config.to_dict()}
+    (folder / "config.json").write_text(json.dumps(document, indent=1) + "\n")
+    torch.save(dict(state), folder / "state.pt")
+
+
+def load_agent(cls: Any, path: str | Path) -> tuple[Any, dict[str, Any]]:
+    """(a new `cls` agent built from the saved config and env, its saved state), loaded weights_only."""
+    folder = Path(path)
+    document = json.loads((folder / "config.json").read_text())
+    if document.get("agent") != cls.name:
+        raise ValueError(f"{cls.__name__}.load: {folder} holds a {document.get('agent')!r} agent, not {cls.name!r}")
+    agent = cls(document["env_id"], cls.config_class.from_dict(document["config"]), document["env_kwargs"])
+    return agent, torch.load(folder / "state.pt", weights_only=True)
 
 
 class PolicyGradientLearner(MetaLearner):
