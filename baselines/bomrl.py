@@ -1,5 +1,5 @@
 """BO-MRL, tabular: Xu & Zhu, "Meta-Reinforcement Learning with Universal Policy Adaptation: Provable
-Near-Optimality under All-task Optimum Comparator", NeurIPS 2024, Algorithm 1 (reference/bomrl.md §1.5).
+Near-Optimality under All-task Optimum Comparator", NeurIPS 2024, Algorithm 1 (docs/sources/bomrl.md §1.5).
 
 Meta-policy π_ϕ(·|s) = softmax(ϕ(s, ·)). One adaptation step ("one-time adaptation", §4) evaluates
 Q^{π_ϕ} once and solves the regularized surrogate to optimality:

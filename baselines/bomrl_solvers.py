@@ -1,5 +1,5 @@
 """BO-MRL's regularized surrogate, its three within-task solvers and the implicit hypergradient
-(reference/bomrl.md §1.2, §1.4), on the differentiable tabular machinery of `baselines.common.tabular`.
+(docs/sources/bomrl.md §1.2, §1.4), on the differentiable tabular machinery of `baselines.common.tabular`.
 
 - the surrogate for the three divergences (eq. 1, and eq. 2 with f_θ(s, a) = θ(s, a) for D3);
 - its solvers: closed form for D2, a 1-D root search per state for D1, L-BFGS + Newton for D3;
@@ -29,7 +29,7 @@ from baselines.common.trpo import conjugate_gradient
 __all__ = ["DIVERGENCES", "implicit_hypergradient", "solve_surrogate", "surrogate", "surrogate_hessian_blocks"]
 
 DIVERGENCES = (1, 2, 3)
-"""1: KL(π_ϕ ‖ π_θ); 2: KL(π_θ ‖ π_ϕ); 3: ‖θ − ϕ‖² (reference/bomrl.md §1.1: Alg(1), Alg(2), Alg(3))"""
+"""1: KL(π_ϕ ‖ π_θ); 2: KL(π_θ ‖ π_ϕ); 3: ‖θ − ϕ‖² (docs/sources/bomrl.md §1.1: Alg(1), Alg(2), Alg(3))"""
 
 
 # --------------------------------------------------------------------------------------------
@@ -55,7 +55,7 @@ def surrogate(theta: torch.Tensor, phi: torch.Tensor, q_values: torch.Tensor, we
 
 def _solve_d1(phi: np.ndarray, q_values: np.ndarray, lam: float) -> np.ndarray:
     """π'(a|s) = λ π_ϕ(a|s) / (μ_s − Q(s, a)), with μ_s the root of Σ_a λπ_ϕ/(μ − Q) = 1 in
-    (max_a Q, max_a Q + λ] (bomrl.md §1.2 closed form); vectorised bisection plus Newton polish."""
+    (max_a Q, max_a Q + λ] (docs/sources/bomrl.md §1.2 closed form); vectorised bisection plus Newton polish."""
     pi_phi = np.exp(phi - phi.max(axis=1, keepdims=True))
     pi_phi /= pi_phi.sum(axis=1, keepdims=True)
     q_max = q_values.max(axis=1)

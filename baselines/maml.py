@@ -17,10 +17,10 @@
 | batch | 20 tasks × 20 trajectories (pytorch-maml-rl 2d-navigation.yaml) |
 | policy | Gaussian MLP 64×64 tanh, learned state-independent log-std (adapted too), init std 1 |
 | second order | through the inner step (autodiff); `first_order=True` gives FO-MAML (MAML §5.3) |
-| truncation | GAE bootstraps V(final obs) at truncation, 0 at termination (STYLE R10; |
+| truncation | GAE bootstraps V(final obs) at truncation, 0 at termination (|
 |            | pytorch-maml-rl uses 0 at both) |
 | E-MAML | `exploration=True`: + c_i · mean log π_θ(pre-update batch), c_i = post-update mean return |
-|        | standardised over the meta-batch (Stadie et al. 2018; ProMP `vpg_maml.py`, sgmrl.md §1.5) |
+|        | standardised over the meta-batch (Stadie et al. 2018; ProMP `vpg_maml.py`, docs/sources/sgmrl.md §1.5) |
 | Adam outer | lr 1e-3, one step per iteration on the mean task surrogate (ProMP / SG-MRL code) |
 
 Meta-test adaptation (`adapt_round`) is one VPG step per round from the round's trajectories (the

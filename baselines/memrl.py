@@ -11,7 +11,7 @@
 ĝ is eq. (8)-(9): REINFORCE with causal reward-to-go discounted from t = 0 (γ^l), summed over the
 trajectory, averaged over D, no baseline. The meta-gradient of task i is λ(θ̃_i − w) (eq. (13)).
 
-| choice (memrl.md) | value here | status |
+| choice (docs/sources/memrl.md) | value here | status |
 |---|---|---|
 | β | inner step size 0.02 | PAPER value, INFERRED meaning (§2.2) |
 | inner init | `inner_init="meta"`: θ⁰ = w (default); `"warm"`: θ⁰ = the task's last θ̃_i (finite task | §2.3 item 2 |
@@ -77,7 +77,7 @@ class MEMRLConfig:
     obs_scale: float = 0.2
     """policy input scaling (grid coordinates −5..5 → −1..1)"""
     inner_init: str = "meta"
-    """θ⁰ of the inner solve: 'meta' (= w) or 'warm' (the task's last θ̃_i; memrl.md §2.3 item 2)"""
+    """θ⁰ of the inner solve: 'meta' (= w) or 'warm' (the task's last θ̃_i; docs/sources/memrl.md §2.3 item 2)"""
     gradient: str = "sampled"
     """ĝ of the inner step: 'sampled' (eqs. (8)-(9) from D fresh trajectories, the paper's) or 'exact'
     (∇J_i itself, on a tabular env's model: what ĝ estimates without bias; no trajectories are drawn
@@ -91,7 +91,7 @@ class MEMRLConfig:
             raise ValueError(f"MEMRLConfig.gradient={self.gradient!r}: must be 'sampled' or 'exact'")
         if self.inner_lr * self.moreau_lambda >= 2:
             raise ValueError(f"MEMRLConfig: inner_lr·moreau_lambda={self.inner_lr * self.moreau_lambda} must be < 2 "
-                             "(the inner recursion diverges otherwise; memrl.md §7.6)")
+                             "(the inner recursion diverges otherwise; docs/sources/memrl.md §7.6)")
 
     @property
     def weight_spec(self) -> estimators.WeightSpec:

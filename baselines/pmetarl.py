@@ -1,5 +1,5 @@
 """pMeta-RL, tabular: Wang et al., "On the Convergence Theory of Meta Reinforcement Learning with
-Personalized Policies", arXiv:2209.10072, §IV-A eqs. 3–9 and Algorithm 1 (reference/pmetarl.md §1.4,
+Personalized Policies", arXiv:2209.10072, §IV-A eqs. 3–9 and Algorithm 1 (docs/sources/pmetarl.md §1.4,
 corrected pseudocode).
 
 Three Q-tables: the meta table Q^π over S = ∪ S_i, and per task a personalized table Q_i^{π_i} and an

@@ -11,8 +11,8 @@
 
 The outer estimate is the gradient of `estimators.meta_objective` with score coefficient J̃_i: the
 Jacobian (I + α∇̃²J) comes from differentiating the inner step with D_in held fixed (the ∇²ν
-part only, sgmrl.md A1), the second term from the score term. With ζ inner steps every inner
-batch D_t gets a score term at θ^{t−1}(θ) (sgmrl.md §1.4; the released code only adds the first).
+part only, docs/sources/sgmrl.md A1), the second term from the score term. With ζ inner steps every inner
+batch D_t gets a score term at θ^{t−1}(θ) (docs/sources/sgmrl.md §1.4; the released code only adds the first).
 
 | choice | exact mode (theory) | practical mode (released code's setting) |
 |---|---|---|
@@ -20,14 +20,15 @@ batch D_t gets a score term at θ^{t−1}(θ) (sgmrl.md §1.4; the released code
 | surrogate units | per-trajectory sum, mean over D (eq. (5)) | per-step mean (ProMP `log_likelihood`) |
 | outer step | plain gradient ascent with β = `outer_lr` | Adam(`outer_lr` = 1e-3), one step per iteration |
 | score coefficient | raw J̃_i = mean over D_o of Σ_h γ^h r_h (never normalised) | J̃_i / σ, σ = std of J̃ over the |
-|                   |                                             | meta-batch (O(1) like the first term; sgmrl.md §6) |
+|                   |                                             | meta-batch (O(1) like the first term; |
+|                   |                                             | docs/sources/sgmrl.md §6) |
 | Hessian | autodiff through the inner step (`hessian="first_order"`: Jacobian = I, score term kept) | same |
 | score baseline | none: the raw J̃_i (the paper's estimator) | leave-one-out: J̃_i − mean_{j≠i} J̃_j, |
 |                |                                          | independent of D_in^i, so still unbiased |
 |                | (`score_baseline` overrides either default) | (raw J̃ did not learn on nav2d: −113 flat) |
 
 The authors' code multiplies the score term by mean(normalised advantages) ≈ 1e-9, i.e. turns it
-off (sgmrl.md §3); here the coefficient is the raw return estimate, so the term is active.
+off (docs/sources/sgmrl.md §3); here the coefficient is the raw return estimate, so the term is active.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ class SGMRLConfig:
     init_std: float = 1.0
     action_scale: float = 1.0
     """1.0: the Gaussian in env units; the released code's normalize wrapper maps a policy in [-10, 10]
-    onto the env's bounds, i.e. 0.01 for the ±0.1 point env (sgmrl.md §2.1)"""
+    onto the env's bounds, i.e. 0.01 for the ±0.1 point env (docs/sources/sgmrl.md §2.1)"""
     inner_lr: float = 0.1
     """α (sgmrl_full.json inner_lr)"""
     inner_steps: int = 1
@@ -100,7 +101,7 @@ class SGMRLConfig:
     @property
     def reduction(self) -> str:
         # exact: the paper's per-trajectory sums; practical: the released code's surrogate, a mean over
-        # every (s, a) sample of the task's batch (sgmrl.md §3), which weighs an early-ended episode's
+        # every (s, a) sample of the task's batch (docs/sources/sgmrl.md §3), which weighs an early-ended episode's
         # steps like any other
         return "episode_sum" if self.exact else "step_mean"
 

@@ -1,4 +1,4 @@
-"""Tabular softmax MAML: the baseline of BO-MRL's FrozenLake figures (reference/bomrl.md §3.1, §6.1).
+"""Tabular softmax MAML: the baseline of BO-MRL's FrozenLake figures (docs/sources/bomrl.md §3.1, §6.1).
 
 Finn et al. 2017, Algorithm 3 with one policy-gradient inner step on a tabular softmax policy:
     θ'_τ = ϕ + α ∇_ϕ J_τ(ϕ);      ϕ ← ϕ + β ∇_ϕ E_τ J_τ(θ'_τ)

@@ -2,9 +2,9 @@
 
     python -m benchmarks.bound bomrl-frozenlake-high [--results results] [--quick]
 
-For each divergence i of the experiment's BO-MRL agents (reference/bomrl.md §4.2, §5, §6.1):
+For each divergence i of the experiment's BO-MRL agents (docs/sources/bomrl.md §4.2, §5, §6.1):
 - π*_τ: the "optimal softmax policy" π ∝ exp(β A*_τ(s, ·)) with β doubled until J(π*_β) ≥ J* − 1e-3
-  (a deterministic optimum has infinite D1/D3 distance under softmax; bomrl.md §6.1 fix);
+  (a deterministic optimum has infinite D1/D3 distance under softmax; docs/sources/bomrl.md §6.1 fix);
 - Var_i = min_θ mean_τ D²_{τ,i}(π_θ, π*_τ), D² = Σ_s ν_τ^{π_θ}(s) d_i²(s) for i = 1, 2 (d1 = KL(π_θ‖π*),
   d2 = KL(π*‖π_θ)) and ‖θ − θ*_τ‖² for i = 3 (per-state logit shifts removed: the min over Θ*_τ),
   by L-BFGS on exact ν; its argmin is the centre ϕ';

@@ -211,7 +211,8 @@ def check_discrete_action(owner: str, action: Any, n: int, batch: int | None = N
 # --------------------------------------------------------------------------------------------
 class MetaEnv(gym.Env):
     """Task API of a single environment. Subclasses set `task_type` and `presets` and implement
-    `_sample_tasks(rng, n)`, `_check_task_in_preset(task)` and `_on_task_change()`."""
+    the classmethod `draw_tasks(preset, rng, n)` (and `task_family(preset)` for a finite family), and
+    the hooks `_check_task_in_preset(task)` and `_on_task_change()`."""
 
     task_type: ClassVar[type[Task]]
     presets: ClassVar[Mapping[str, Preset]]

@@ -182,7 +182,7 @@ class ParameterAgent(abc.ABC):
 
 
 def config_from_dict(cls: type[ConfigT], data: Mapping[str, Any]) -> ConfigT:
-    """Build a frozen config dataclass; unknown keys fail by name (STYLE R12)."""
+    """Build a frozen config dataclass; unknown keys fail by name."""
     names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     for key in data:
         if key not in names:

@@ -1,4 +1,4 @@
-"""MLP policies with functional parameters (STYLE R15).
+"""MLP policies with functional parameters.
 
 A policy is an `nn.Module` whose weights are the *meta*-parameters. Inner loops never touch the
 module: they hold `Params` (a dict name → tensor, as `dict(module.named_parameters())`) and

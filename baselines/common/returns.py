@@ -1,4 +1,4 @@
-"""Returns, advantages and the linear feature baseline, written once (STYLE R14).
+"""Returns, advantages and the linear feature baseline, written once.
 
 Arrays are indexed (..., time) with a boolean `mask` of the steps that happened; episodes never
 continue past their last masked step (the sampler runs one episode per sub-env).
@@ -7,7 +7,7 @@ continue past their last masked step (the sampler runs one episode per sub-env).
   GPOMDP form Σ_{l≥h} γ^l r_l of MEMRL eq. (8b) / SG-MRL eq. (4) (discount counted from t = 0).
 - `gae`: generalized advantage estimation. At a *terminated* step the next value is 0; at a
   *truncated* step it is V(final observation) (bootstrapping). The two flags arrive separately
-  and are never merged (STYLE R10).
+  and are never merged.
 - `LinearFeatureBaseline`: ridge regression of returns on the features of rllab / pytorch-maml-rl
   [obs, obs², t/100, (t/100)², (t/100)³, 1] (observations clipped to ±10 as in rllab and ProMP),
   regularisation 1e-5, multiplied by 10 on a singular system; fitted per task.

@@ -1,4 +1,4 @@
-"""The one trajectory sampler (STYLE R13): batched, multi-task, on the native vector envs.
+"""The one trajectory sampler: batched, multi-task, on the native vector envs.
 
 `Sampler.collect(policy, params, tasks, episodes_per_task, rng)` runs `len(tasks) ×
 episodes_per_task` sub-envs of one native vector env (`gym.make_vec(...,
@@ -12,7 +12,7 @@ and clipped to the action space only on the way to the env, as pytorch-maml-rl d
 raise on out-of-space actions rather than clip silently.
 
 Randomness: one `np.random.Generator` per call seeds the vector env's reset and the torch
-`Generator` the actions are drawn with, so a seed fixes the whole batch (STYLE R5).
+`Generator` the actions are drawn with, so a seed fixes the whole batch.
 `Sampler.rollout` is the same loop driven by any `act(obs[task, episode, ...]) -> actions`
 callable; the meta-test evaluator drives it with the agent's `actions` and, for agents that keep
 a context, hands every step to an `observe(Transition)` callback.

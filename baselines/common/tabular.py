@@ -1,4 +1,4 @@
-"""Differentiable tabular machinery, written once for the tabular meta-learners (STYLE R14).
+"""Differentiable tabular machinery, written once for the tabular meta-learners.
 
 - softmax policies over (S, A) logits and exact policy evaluation in torch (float64), so that
   J(θ) = μᵀ V^{π_θ}, Q^{π_θ} and the discounted visitation ν^{π_θ} are differentiable in θ;
@@ -139,7 +139,7 @@ def expected_return(model: TorchModel, logits: torch.Tensor, discount: float) ->
 
 
 # --------------------------------------------------------------------------------------------
-# Monte-Carlo estimates from one collection (BO-MRL's "Q by MC", bomrl.md §1.5)
+# Monte-Carlo estimates from one collection (BO-MRL's "Q by MC", docs/sources/bomrl.md §1.5)
 # --------------------------------------------------------------------------------------------
 def batch_states(observations: np.ndarray) -> np.ndarray:
     """State indices from a batch of `Discrete(S)` observations (tabular envs with index observations)."""
@@ -194,7 +194,7 @@ def _sample_rows(rows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 class TaskEstimator:
     """Q^π, ν^π and J(π) of a task under logits θ: `estimator="exact"` reads the task's model;
-    `"sampled"` collects `episodes` episodes of π through the shared sampler (STYLE R13) and returns
+    `"sampled"` collects `episodes` episodes of π through the shared sampler and returns
     MC estimates (`mc_estimates`). Needs `obs_mode="index"` observations in sampled mode."""
 
     def __init__(self, env_id: str, env_kwargs: Mapping[str, Any], discount: float, estimator: str, episodes: int):

@@ -43,7 +43,7 @@ def apply(module: torch.nn.Module, params: Mapping[str, torch.Tensor]) -> None:
 
 def reset_parameters(policy: Policy, generator: torch.Generator) -> None:
     """Re-draw the policy's initial weights from `generator` (PyTorch's default Linear scheme;
-    the global torch RNG is never used: STYLE R5). Log-stds keep their configured value."""
+    the global torch RNG is never used). Log-stds keep their configured value."""
     with torch.no_grad():
         for module in policy.modules():
             if isinstance(module, torch.nn.Linear):

@@ -1,4 +1,4 @@
-"""The TRPO step, written once (STYLE R14): conjugate gradient, Fisher-vector products and a
+"""The TRPO step, written once: conjugate gradient, Fisher-vector products and a
 backtracking line search on a KL trust region (Schulman et al. 2015, App. C).
 
 `trpo_step(params, loss_fn, kl_fn, ...)` is functional: it takes a dict of parameter tensors,

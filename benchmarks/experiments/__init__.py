@@ -1,4 +1,4 @@
-"""Experiments as declarative data that carry their own targets (STYLE R20).
+"""Experiments as declarative data that carry their own targets.
 
 Each module `benchmarks/experiments/<paper>_<figure>.py` defines one frozen `EXPERIMENT`:
 
@@ -9,7 +9,7 @@ Each module `benchmarks/experiments/<paper>_<figure>.py` defines one frozen `EXP
         iterations=500, seeds=3,
         protocol=MetaTestProtocol(adaptation_steps=1, evaluation_episodes=20, adaptation_episodes=20),
         targets=(Target("SG-MRL Table 1", agent="SG-MRL", step=1, mean=-16.90, ci=0.70),),
-        quick={"iterations": 2, "seeds": 1, "max_test_tasks": 4, "config": {"meta_batch_size": 4}},
+        quick={"iterations": 2, "seeds": 1, "max_test_tasks": 4, "config": {"tasks_per_iteration": 4}},
     )
 
 `EXPERIMENTS` (name → Experiment) discovers every module of this package that defines

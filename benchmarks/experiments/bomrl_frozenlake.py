@@ -31,9 +31,10 @@ EXPERIMENT = Experiment(
     protocol=MetaTestProtocol(adaptation_steps=4, evaluation_episodes=1, adaptation_episodes=20, exact=True,
                               discount=DISCOUNT),
     quick={"iterations": 3, "seeds": 1, "max_test_tasks": 4},
-    notes=("Exact mode: Q^{π_ϕ} and J from the task's model (bomrl.md §6.1 (a)); train = test = the 20 maps "
-           "(finite family). start_distribution='uniform' (non-terminal cells) so Assumption 2 holds "
-           "(ε > 0); the preset's non-slippery dynamics. MAML: one exact policy-gradient step per adaptation, "
+    notes=("Exact mode: Q^{π_ϕ} and J from the task's model (docs/sources/bomrl.md §6.1 (a)); "
+           "train = test = the 20 maps (finite family). start_distribution='uniform' (non-terminal cells) "
+           "so Assumption 2 holds (ε > 0); the preset's non-slippery dynamics. MAML: one exact policy-gradient "
+           "step per adaptation, "
            "α = (1 − γ)/(2λ₃) (App. H correspondence with the paper's λ for Alg(3)). 'Random init': the same "
            "Alg(i) from the uniform policy ϕ = 0. The paper's figures have no numbers, so there are no targets."),
 )

@@ -1,6 +1,6 @@
 """MAML (Finn et al. 2017) on 2-D navigation: 40 test tasks, returns after 0..3 VPG steps.
 
-Numbers: anchors.md §4.1 (cbfinn/maml_rl icml results pickles): -40.4, -11.7, -3.3, -3.2 after
+Numbers: docs/sources/maml.md §3 (cbfinn/maml_rl icml results pickles): -40.4, -11.7, -3.3, -3.2 after
 0, 1, 2, 3 steps. Settings of the code that produced them (cbfinn/maml_rl):
 - training, `maml_examples/maml_trpo_point.py` and the params file `test_maml_point.py` loads
   (`trpomaml1_fbs20_mbs20_flr_0.5metalr_0.01_step11`): 20 tasks × 20 trajectories, one inner VPG
@@ -35,7 +35,7 @@ known here.
 from benchmarks.evaluate import MetaTestProtocol
 from benchmarks.experiments import AgentSpec, Experiment, Target
 
-_SOURCE = "MAML ICML'17 (anchors.md §4.1)"
+_SOURCE = "MAML ICML'17 (docs/sources/maml.md §3)"
 _CONFIG = {"hidden_sizes": [100, 100], "activation": "relu", "action_scale": 0.1, "inner_lr": 0.5,
            "tasks_per_iteration": 20, "episodes_per_task": 20,
            "adaptation_lrs": [0.5, 0.25], "adaptation_reduction": "step_mean"}

@@ -8,7 +8,7 @@ result's optimality gap). The paper gives no number, so there is no `Target`: su
 R_8 ≥ 0.95·J* on each of the three tasks at iteration 120. At meta-test the agent is not told
 which task it faces, so the inner solve starts from w there (no warm start).
 
-Inner initialisation (memrl.md §2.3 item 2, unspecified): "warm" — each task's K steps start from
+Inner initialisation (docs/sources/memrl.md §2.3 item 2, unspecified): "warm" — each task's K steps start from
 its last θ̃_i (still anchored at the current w by λ), since Fig. 1 plots J̃(θ̃_i^t) of a fixed
 family of three tasks over iterations. Measured (120 iterations, exact J(θ̃_i)/J* per task at
 its last sampled iteration): warm 0.29-0.39 on every task for seeds 0-2; θ⁰ = w 0.006-0.23.
@@ -51,7 +51,8 @@ EXPERIMENT = Experiment(
     quick={"iterations": 2, "seeds": 1, "config": {"inner_steps": 2}, "protocol": {"adaptation_steps": 2}},
     notes="target: R_8 ≥ 0.95 J*(task) on each of the 3 tasks at iteration 120 (paper: 'optimal'); "
           "J* from value iteration on the exact model with the scored horizon and discount. inner_init='warm' "
-          "(θ⁰ = the task's last θ̃_i, memrl.md §2.3 item 2): Fig. 1 follows θ̃_i^t of a fixed three-task family; "
+          "(θ⁰ = the task's last θ̃_i, docs/sources/memrl.md §2.3 item 2): Fig. 1 follows θ̃_i^t of a fixed "
+          "three-task family; "
           "measured 120 iterations, seeds 0-1: warm J(θ̃)/J* 0.25-0.37 per task, θ⁰ = w 0.006-0.23 (below the "
           "paper's 'optimal'). At meta-test the solve starts from w (the agent is not told the task). "
           "'MEMRL (exact gradient)' reads the model: privileged track.",

@@ -1,9 +1,9 @@
 """SG-MRL Table 2 (Fallah et al. 2021, §5): Half-Cheetah Random Velocity, SG-MRL vs MAML with 1, 2, 3 inner steps.
 
-Released-code settings (sgmrl_mujoco.json, sgmrl.md §3): 40 tasks × 20 trajectories, 100×100 tanh,
+Released-code settings (sgmrl_mujoco.json, docs/sources/sgmrl.md §3): 40 tasks × 20 trajectories, 100×100 tanh,
 γ 0.99, GAE λ 0.997, α 0.1, Adam 1e-3, 400 iterations, horizon 200; ProMP's velocity U[0, 3] ("promp"
 preset, horizon raised to the config's 200). Actions: the policy acts in [−10, 10]⁶, mapped ×0.1
-onto the actuator range [−1, 1] (the released code's normalize wrapper, sgmrl.md §2.2), so
+onto the actuator range [−1, 1] (the released code's normalize wrapper, docs/sources/sgmrl.md §2.2), so
 `action_scale=0.1`. Each agent is trained and evaluated with its own number of inner steps ζ: the
 target of the ζ-step agent sits at k = ζ.
 

@@ -3,11 +3,11 @@
 Env: Navigation2D's `sgmrl` preset, the released code's point env (point_env_2d_v2.py): the position
 is clipped to [−0.5, 0.5]² and that square is the observation box.
 
-Settings of the released code's sgmrl_full.json, shared by all three (sgmrl.md §3): 20 tasks ×
+Settings of the released code's sgmrl_full.json, shared by all three (docs/sources/sgmrl.md §3): 20 tasks ×
 20 trajectories, 100×100 tanh, γ 0.99, GAE λ 0.997, α 0.1, Adam 1e-3, 500 iterations. The
 paper's "negative square distance" reward is the code's (and this env's) Euclidean distance
-(sgmrl.md §2.1). Actions: the released code runs the env under rllab's normalize wrapper, the policy
-acting in [−10, 10]² mapped ×0.01 onto the ±0.1 box (sgmrl.md §2.1), so `action_scale=0.01` with init
+(docs/sources/sgmrl.md §2.1). Actions: the released code runs the env under rllab's normalize wrapper, the policy
+acting in [−10, 10]² mapped ×0.01 onto the ±0.1 box (docs/sources/sgmrl.md §2.1), so `action_scale=0.01` with init
 std 1. Surrogates are means over every (s, a) sample of a task's batch (the code's `reduce_mean`,
 `reduction="step_mean"`; SG-MRL's practical mode uses it too), which matters here because episodes
 end early at the goal. Meta-test: 40 fixed test tasks, 20 adaptation and 20 evaluation trajectories.
@@ -20,7 +20,7 @@ steps and 250-430 s per cell on 2 cores shared by
 below its own and below MAML. The data on why: (1) SG-MRL trains worse, not only tests worse: its
 post-adaptation training return over the last 50 iterations is −18.3 / −20.1 / −17.6 against
 MAML's −16.2 / −15.4 / −14.9, so the active score term J̃·Σ∇log π costs variance here; (2) the
-released code's term is ≈ 1e-9 (sgmrl.md §3), so its "SG-MRL" is this MAML, whose −16.10 sits at
+released code's term is ≈ 1e-9 (docs/sources/sgmrl.md §3), so its "SG-MRL" is this MAML, whose −16.10 sits at
 the edge of the paper's SG-MRL interval; (3) the code scores the best validation iteration, and the
 best 10-iteration mean of our training curves is 1.5-3.0 above their last-50 mean, for every agent.
 """

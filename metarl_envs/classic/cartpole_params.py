@@ -83,7 +83,7 @@ PRESETS: dict[str, CartPoleParamsPreset] = {
         horizon=200, n_train_tasks=5, n_test_tasks=5, finite_family=True, family=_PMETA_FAMILY,
         low=tuple(min(column) for column in zip(*_PMETA_FAMILY, strict=True)),
         high=tuple(max(column) for column in zip(*_PMETA_FAMILY, strict=True)),
-        source="pMeta-RL Table I (reference/pmetarl.md §2.2); Gymnasium CartPole-v0",
+        source="pMeta-RL Table I (docs/sources/pmetarl.md §2.2); Gymnasium CartPole-v0",
     ),
     "carl": CartPoleParamsPreset(
         horizon=200, n_train_tasks=100, n_test_tasks=20,
@@ -211,7 +211,7 @@ class CartPoleParamsEnv(MetaEnv):
     ## Sources
     - Farama-Foundation/Gymnasium@v1.4.0:gymnasium/envs/classic_control/cartpole.py (dynamics, Euler
       integration with tau = 0.02, thresholds, start state, reward)
-    - pMeta-RL, Table I and §V-A (the five variants; CartPole-v0, 200 steps) — reference/pmetarl.md §2.2
+    - pMeta-RL, Table I and §V-A (the five variants; CartPole-v0, 200 steps) — docs/sources/pmetarl.md §2.2
     - automl/CARL:carl/envs/gymnasium/classic_control/carl_cartpole.py (context bounds of `carl`)
 
     ## Version History

@@ -66,7 +66,7 @@ PRESETS: dict[str, MountainCarParamsPreset] = {
     "pmeta": MountainCarParamsPreset(
         horizon=200, n_train_tasks=5, n_test_tasks=5, finite_family=True,
         family=tuple((slope, 0.001, 0.0025) for slope in (3.0, 3.5, 4.0, 4.5, 5.0)),
-        source="pMeta-RL Table I and eq. 15 (reference/pmetarl.md §2.2); Gymnasium MountainCar-v0",
+        source="pMeta-RL Table I and eq. 15 (docs/sources/pmetarl.md §2.2); Gymnasium MountainCar-v0",
     ),
 }
 
@@ -134,7 +134,7 @@ class MountainCarParamsEnv(MetaEnv):
 
     ## Action Space
     `Discrete(3)`: 0 accelerates left, 1 does not push, 2 accelerates right (Gymnasium's labels;
-    the paper's text mislabels them, reference/pmetarl.md §2.2 erratum).
+    the paper's text mislabels them, docs/sources/pmetarl.md §2.2 erratum).
 
     ## Observation Space
     `Box(float32)` of shape (2,): position in [−1.2, 0.6], velocity in [−0.07, 0.07]. The task is not
@@ -169,7 +169,7 @@ class MountainCarParamsEnv(MetaEnv):
     ## Sources
     - Farama-Foundation/Gymnasium@v1.4.0:gymnasium/envs/classic_control/mountain_car.py (dynamics,
       clipping, start, reward, goal)
-    - pMeta-RL, eq. 15, Table I and §V-A (ζ values; MountainCar-v0, 200 steps) — reference/pmetarl.md §2.2
+    - pMeta-RL, eq. 15, Table I and §V-A (ζ values; MountainCar-v0, 200 steps) — docs/sources/pmetarl.md §2.2
 
     ## Version History
     - v0: initial release.

@@ -85,11 +85,11 @@ class FrozenLakePreset(Preset):
 PRESETS: dict[str, FrozenLakePreset] = {
     "bomrl-high": FrozenLakePreset(
         horizon=100, n_train_tasks=20, n_test_tasks=20, finite_family=True, map_size=4, hole_probability=0.3,
-        family_seed=30, source="Xu & Zhu 2024 (BO-MRL) §6.1, App. A; defaults reference/bomrl.md §6.1",
+        family_seed=30, source="Xu & Zhu 2024 (BO-MRL) §6.1, App. A; defaults docs/sources/bomrl.md §6.1",
     ),
     "bomrl-low": FrozenLakePreset(
         horizon=100, n_train_tasks=20, n_test_tasks=20, finite_family=True, map_size=4, hole_probability=0.1,
-        family_seed=10, source="Xu & Zhu 2024 (BO-MRL) §6.1, App. A; defaults reference/bomrl.md §6.1",
+        family_seed=10, source="Xu & Zhu 2024 (BO-MRL) §6.1, App. A; defaults docs/sources/bomrl.md §6.1",
     ),
 }
 
@@ -162,7 +162,7 @@ class FrozenLakeHolesEnv(TabularEnv):
 
     Both presets are finite families (`n_train_tasks` = `n_test_tasks` = 20): the paper trains on its
     20 tasks and reports the expected gap over the same 20, so train = test = the family (reference
-    bomrl.md §6.1). The family is the first 20 *distinct* valid maps drawn with
+    docs/sources/bomrl.md §6.1). The family is the first 20 *distinct* valid maps drawn with
     `np.random.default_rng(family_seed)` (a repeated map, likely at p = 0.1 where the hole-free map has
     probability ≈ 0.23, would be the same task twice). `sample_tasks` draws fresh maps from the same
     generator (p_hole, path guaranteed): held-out maps for generalisation. The paper's discount is
@@ -201,7 +201,7 @@ class FrozenLakeHolesEnv(TabularEnv):
     ## Starting State
     `start_distribution="start"` (default): the S cell. `"uniform"`: uniform over the non-terminal
     cells, which BO-MRL's Assumption 2 (ν(s) ≥ ε > 0) needs for the bound-verification experiment
-    (reference bomrl.md §6.1). A reset draws one uniform from `np_random` (Gymnasium's rule).
+    (docs/sources/bomrl.md §6.1). A reset draws one uniform from `np_random` (Gymnasium's rule).
 
     ## Episode End
     - Termination: entering G or H (both absorbing in the model, paying 0 afterwards).
@@ -225,7 +225,7 @@ class FrozenLakeHolesEnv(TabularEnv):
 
     ## Sources
     - Xu & Zhu, NeurIPS 2024 (BO-MRL), §6.1 and App. A (no public code): p_hole 0.3 / 0.1, 20 tasks,
-      +1/−1 rewards, γ = 0.8; defaults from reference/bomrl.md §2.1 and §6.1.
+      +1/−1 rewards, γ = 0.8; defaults from docs/sources/bomrl.md §2.1 and §6.1.
     - Farama-Foundation/Gymnasium@v1.x:gymnasium/envs/toy_text/frozen_lake.py (map generation with the
       path check, action order, slippery branches, TimeLimit 100 for 4×4).
 

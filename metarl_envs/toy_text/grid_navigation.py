@@ -69,13 +69,13 @@ PRESETS: dict[str, GridNavigationPreset] = {
         horizon=20, n_train_tasks=3, n_test_tasks=3, finite_family=True, coordinate_low=-5, frame_size=11,
         min_size=11, actions=((0, 0), (0, 1), (0, -1), (1, 0), (-1, 0)), reward="exp_l1", goal_terminal=False,
         start="uniform", family_goals=((-4, 4), (4, 3), (0, -4)), family_sizes=(11, 11, 11),
-        source="Toghani et al. 2023 (MEMRL) §4 eqs. (67)-(68); defaults reference/memrl.md §7.1",
+        source="Toghani et al. 2023 (MEMRL) §4 eqs. (67)-(68); defaults docs/sources/memrl.md §7.1",
     ),
     "pmeta": GridNavigationPreset(
         horizon=324, n_train_tasks=5, n_test_tasks=5, finite_family=True, coordinate_low=0, frame_size=9,
         min_size=2, actions=((0, 1), (0, -1), (1, 0), (-1, 0)), reward="scaled_l1", goal_terminal=True,
         start="corner", family_goals=((4, 4), (5, 5), (6, 6), (7, 7), (8, 8)), family_sizes=(5, 6, 7, 8, 9),
-        source="Wang et al. 2022 (pMeta-RL) §V-C; defaults reference/pmetarl.md §2.1",
+        source="Wang et al. 2022 (pMeta-RL) §V-C; defaults docs/sources/pmetarl.md §2.1",
     ),
 }
 
@@ -132,7 +132,7 @@ class GridNavigationEnv(TabularEnv):
     an 11×11 grid, five actions including "pause", reward exp(−‖s′ − g‖₁), three goals. `pmeta` is the
     gridworld warm-up of Wang et al. (2022, pMeta-RL, §V-C): five tasks "of different grid sizes" with a
     landmark to reach; the paper gives no sizes, positions or horizon, so the values below are the
-    documented defaults of the reference extraction (reference/pmetarl.md §2.1).
+    documented defaults of the reference extraction (docs/sources/pmetarl.md §2.1).
 
     All tasks of a preset share one coordinate frame (the largest grid), so states have one index
     across tasks; the cells of the frame outside a smaller task's grid are unreachable (`state_mask`
@@ -158,7 +158,7 @@ class GridNavigationEnv(TabularEnv):
     whole family, scored on the tasks trained on, as in both papers. `sample_tasks` draws uniformly
     from the family; `set_task` accepts any goal inside a task grid of the preset's frame (e.g. held-out
     goals for `memrl`). MEMRL gives no goal coordinates (only stars in its Fig. 1): the three goals are
-    the reference's suggested well-separated cells (reference/memrl.md §7.1). pMeta-RL's horizon
+    the reference's suggested well-separated cells (docs/sources/memrl.md §7.1). pMeta-RL's horizon
     "4·size² steps" is applied at the largest size, 4·9² = 324, to every task (one horizon per preset,
     so every task gets at least its own budget and the vector env truncates all sub-envs alike).
     Discounts are the agent's: γ = 0.99 for `memrl` (MEMRL §4), γ = 0.95 for `pmeta` (reference default).
@@ -208,9 +208,9 @@ class GridNavigationEnv(TabularEnv):
 
     ## Sources
     - MEMRL: Toghani, Perez-Salazar, Uribe, ICML 2023 workshop, §4 eqs. (67)–(68) (no public code);
-      defaults H = 20, uniform start, clip at the boundary, goals from reference/memrl.md §3, §7.1.
+      defaults H = 20, uniform start, clip at the boundary, goals from docs/sources/memrl.md §3, §7.1.
     - pMeta-RL: Wang et al., arXiv:2209.10072v1, §III-C Def. 1, §V-C (no public code); defaults from
-      reference/pmetarl.md §2.1 and §6.3 (4 actions, sizes 5..9, start (0, 0), landmark at the far
+      docs/sources/pmetarl.md §2.1 (4 actions, sizes 5..9, start (0, 0), landmark at the far
       corner, normalised negative ℓ1 reward, termination on the landmark, 4·size² steps).
 
     ## Version History

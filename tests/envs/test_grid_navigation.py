@@ -22,7 +22,7 @@ def test_memrl_goals_are_the_documented_three():
     assert family == [GridTask(goal=g, size=11) for g in MEMRL_GOALS]
     assert list(metarl_envs.task_set(ENV_ID, "test", "memrl")) == family
     card = inspect.getdoc(grid_navigation.GridNavigationEnv)
-    assert "goal (-4,4) (4,3) (0,-4)" in card and "reference/memrl.md §7.1" in card
+    assert "goal (-4,4) (4,3) (0,-4)" in card and "docs/sources/memrl.md §7.1" in card
     env = gym.make(ENV_ID).unwrapped
     env.reset(seed=0)
     assert set(env.sample_tasks(60)) == set(family)

@@ -1,5 +1,5 @@
 """The exact model of the tabular envs agrees with simulation, with Gymnasium, and with the
-MEMRL reference's dynamic-programming values (reference/memrl.md §3)."""
+MEMRL reference's dynamic-programming values (docs/sources/memrl.md §3)."""
 
 from __future__ import annotations
 
@@ -134,7 +134,7 @@ def finite_horizon_value(env, discount, horizon, policy=None):
 
 @pytest.mark.parametrize(("goal", "optimal", "uniform_random"), [((0, 0), 14.360, 0.700), ((5, 5), 10.161, 0.377)])
 def test_memrl_values_match_the_reference_dynamic_programming(goal, optimal, uniform_random):
-    # reference/memrl.md §3: exact DP, uniform start over 121 cells, clip at the boundary, γ = 0.99, H = 20
+    # docs/sources/memrl.md §3: exact DP, uniform start over 121 cells, clip at the boundary, γ = 0.99, H = 20
     env = gym.make(GRID, preset="memrl", task={"goal": list(goal), "size": 11}).unwrapped
     assert finite_horizon_value(env, 0.99, 20) == pytest.approx(optimal, abs=1e-3)
     random_policy = np.full((121, 5), 0.2)
