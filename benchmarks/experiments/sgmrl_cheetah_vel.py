@@ -19,24 +19,17 @@ iterations) is 14.0 h per seed; 4 seeds are 56 h on one core, 28 h with `--worke
 """
 
 from benchmarks.evaluate import MetaTestProtocol
-from benchmarks.experiments import AgentSpec, Experiment, Target
+from benchmarks.experiments import Experiment, Target
+from benchmarks.experiments.shared import sgmrl_vs_maml
 
 _SOURCE = "SG-MRL Table 2"
-_SHARED = {"hidden_sizes": [100, 100], "tasks_per_iteration": 40, "episodes_per_task": 20, "inner_lr": 0.1,
-           "action_scale": 0.1}
-_MAML = {**_SHARED, "gae_lambda": 0.997, "outer_optimizer": "adam", "outer_lr": 1e-3, "reduction": "step_mean"}
 
 EXPERIMENT = Experiment(
     name="sgmrl-cheetah-vel",
     description="SG-MRL Table 2: Half-Cheetah Random Velocity, SG-MRL vs MAML, 1-3 inner steps, 400 iterations",
     env_id="MetaRL/HalfCheetahVel-v0",
     env_kwargs={"preset": "promp", "horizon": 200},
-    agents=tuple(
-        AgentSpec(f"{label} ({steps} step)", agent, {**config, "inner_steps": steps})
-        for steps in (1, 2, 3)
-        for label, agent, config in (("SG-MRL", "baselines.sgmrl:SGMRL", {**_SHARED, "mode": "practical"}),
-                                     ("MAML", "baselines.maml:MAML", _MAML))
-    ),
+    agents=sgmrl_vs_maml(tasks_per_iteration=40, action_scale=0.1),
     iterations=400,
     seeds=4,
     protocol=MetaTestProtocol(adaptation_steps=3, evaluation_episodes=20, adaptation_episodes=20),

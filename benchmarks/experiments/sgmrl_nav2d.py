@@ -27,11 +27,10 @@ best 10-iteration mean of our training curves is 1.5-3.0 above their last-50 mea
 
 from benchmarks.evaluate import MetaTestProtocol
 from benchmarks.experiments import AgentSpec, Experiment, Target
+from benchmarks.experiments.shared import sgmrl_released
 
 _SOURCE = "SG-MRL Table 1"
-_SHARED = {"hidden_sizes": [100, 100], "tasks_per_iteration": 20, "episodes_per_task": 20, "inner_lr": 0.1,
-           "action_scale": 0.01}
-_MAML = {**_SHARED, "gae_lambda": 0.997, "outer_optimizer": "adam", "outer_lr": 1e-3, "reduction": "step_mean"}
+_SGMRL, _MAML = sgmrl_released(tasks_per_iteration=20, action_scale=0.01)
 
 EXPERIMENT = Experiment(
     name="sgmrl-nav2d",
@@ -39,7 +38,7 @@ EXPERIMENT = Experiment(
     env_id="MetaRL/Navigation2D-v0",
     env_kwargs={"preset": "sgmrl"},
     agents=(
-        AgentSpec("SG-MRL", "baselines.sgmrl:SGMRL", {**_SHARED, "mode": "practical"}),
+        AgentSpec("SG-MRL", "baselines.sgmrl:SGMRL", _SGMRL),
         AgentSpec("MAML", "baselines.maml:MAML", _MAML),
         AgentSpec("E-MAML", "baselines.maml:MAML", {**_MAML, "exploration": True}),
     ),
