@@ -52,6 +52,7 @@ from baselines.common.agent import config_from_dict
 from baselines.common.policies import Params, detach
 from baselines.common.sampler import TrajectoryBatch
 from metarl_envs.core import Task
+from metarl_envs.toy_text.tabular import TabularEnv
 
 __all__ = ["MEMRL", "MEMRLConfig", "meta_gradient", "moreau_inner_update"]
 
@@ -128,7 +129,7 @@ class MEMRL(training.PolicyGradientLearner):
         """θ̃_i of every task solved so far in meta-training ('warm' inner init), by task key"""
         self._task_index: dict[str, int] = {}
         self._probe = gym.make(env_id, **self.env_kwargs)
-        self._tabular = hasattr(self._probe.unwrapped, "transition_matrix")
+        self._tabular = isinstance(self._probe.unwrapped, TabularEnv)
         if self.config.gradient == "exact" and not self._tabular:
             raise ValueError(f"MEMRLConfig.gradient='exact' needs a tabular env's model; {env_id} has none")
         self._models: dict[str, tuple[Any, Any, float]] = {}

@@ -127,12 +127,13 @@ def meta_test(agent: Any, task_set: Sequence[Any], protocol: MetaTestProtocol, *
     from baselines.common.agent import is_privileged
     from baselines.common.oracles import optimal_return, policy_return
     from baselines.common.sampler import Sampler
+    from metarl_envs.toy_text.tabular import TabularEnv
 
     tasks = list(task_set)[: max_tasks if max_tasks is not None else len(task_set)]
     if not tasks:
         raise ValueError("meta_test: the task set is empty")
     env = gym.make(agent.env_id, **dict(agent.env_kwargs))
-    tabular, privileged = hasattr(env.unwrapped, "transition_matrix"), is_privileged(agent)
+    tabular, privileged = isinstance(env.unwrapped, TabularEnv), is_privileged(agent)
     if protocol.exact and not (tabular and hasattr(agent, "policy_matrices")):
         raise ValueError(f"meta_test: protocol.exact needs a tabular env and an agent with policy_matrices; "
                          f"{agent.env_id} tabular={tabular}, agent {type(agent).__name__}")

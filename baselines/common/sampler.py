@@ -163,8 +163,10 @@ class Sampler:
     def state_observations(self) -> np.ndarray:
         """The observation of every state index of a tabular env, in index order (what a
         tabular agent's `policy_matrix` feeds its policy)."""
+        from metarl_envs.toy_text.tabular import TabularEnv
+
         env = gym.make(self.env_id, **self.env_kwargs).unwrapped
-        if not hasattr(env, "transition_matrix"):
+        if not isinstance(env, TabularEnv):
             raise TypeError(f"Sampler.state_observations: {self.env_id} is not a tabular env")
         return np.asarray(env.state_observations(), dtype=np.float32)
 
