@@ -195,6 +195,7 @@ def test_env_kwargs_reach_the_scored_env_and_the_record():
         np.testing.assert_allclose(scored.returns, [np.mean([r for r, _ in row]) for row in episodes], rtol=1e-6)
         round_steps = sum(rollout_of(task, 0, e, horizon=20)[1] for e in range(ROUND))
         assert scored.adaptation_env_steps == (0, round_steps)
+        assert all(type(steps) is int for steps in scored.adaptation_env_steps)
         assert scored.env_steps == round_steps + sum(length for row in episodes for _, length in row)
     assert result.mean_adaptation_env_steps() == (0.0, float(np.mean([t.adaptation_env_steps[1]
                                                                       for t in result.tasks])))
