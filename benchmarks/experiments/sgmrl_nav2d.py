@@ -12,13 +12,14 @@ std 1. Surrogates are means over every (s, a) sample of a task's batch (the code
 `reduction="step_mean"`; SG-MRL's practical mode uses it too), which matters here because episodes
 end early at the goal. Meta-test: 40 fixed test tasks, 20 adaptation and 20 evaluation trajectories.
 
-Re-measured on the walled `sgmrl` preset (code at 8f486e3, full settings; only seed 0 of MAML and
-E-MAML finished in the session: 4358 / 4445 s wall each, niced on 2 cores shared with ~8 jobs; the
-SG-MRL cells did not finish):
+Re-measured on the walled `sgmrl` preset (full settings, seed 0 only so far). MAML and E-MAML ran on
+8f486e3's code, 4358 / 4445 s wall each, niced on 2 cores shared with ~8 jobs. SG-MRL ran on
+9356eb2's code (protocol v2, whose sgmrl-nav2d numbers are bit-identical to v1's on a 10-iteration
+cut), 775 s wall on a nearly idle machine:
 
 | agent  | R₀ walled (seed 0) | R₁ walled (seed 0) | R₁ open (3 seeds) | paper R₁        |
 |--------|--------------------|--------------------|-------------------|-----------------|
-| SG-MRL | not finished       | not finished       | −19.88            | −16.90 ± 0.70   |
+| SG-MRL | −40.61             | −17.90             | −19.88            | −16.90 ± 0.70   |
 | MAML   | −62.00             | −20.96             | −16.10            | −17.77 ± 0.11   |
 | E-MAML | −69.69             | −21.18             | −16.05            | −17.80 ± 0.12   |
 
@@ -26,7 +27,10 @@ The walls did not close the gap: MAML and E-MAML moved from 1.7 above the paper 
 The data behind that: their post-adaptation training return over the last 50 iterations is −22.19 /
 −22.53 walled against −16.2 / −15.4 / −14.9 (MAML, open, per seed), and the pre-adaptation return
 R₀ fell from −39.9 / −39.7 to −62.0 / −69.7, so the walled runs learn a worse initial policy, not
-only a worse adaptation; with one seed each this is not yet separable from seed noise.
+only a worse adaptation. SG-MRL behaves the other way on seed 0: R₀ −40.6 as on the open plane,
+R₁ −17.90, inside one interval of the paper's −16.90 ± 0.70, and post-adaptation training return
+−19.83 over the last 50 iterations, so on this seed the walls help SG-MRL and hurt MAML. With one
+seed each, none of this is yet separable from seed noise; seeds 1-2 are the next measurement.
 
 Measured on the open-plane `maml` preset, before the walls (3 seeds, 500 iterations, ≈ 38 M env
 steps and 250-430 s per cell on 2 cores shared by
