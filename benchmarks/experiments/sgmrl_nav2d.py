@@ -29,8 +29,9 @@ The data behind that: their post-adaptation training return over the last 50 ite
 R₀ fell from −39.9 / −39.7 to −62.0 / −69.7, so the walled runs learn a worse initial policy, not
 only a worse adaptation. SG-MRL behaves the other way on seed 0: R₀ −40.6 as on the open plane,
 R₁ −17.90, 1.0 below the paper's −16.90 ± 0.70 (outside it, but the closest of the three), and
-post-adaptation training return −19.83 over the last 50 iterations, so on this seed the walls help SG-MRL and hurt MAML. With one
-seed each, none of this is yet separable from seed noise; seeds 1-2 are the next measurement.
+post-adaptation training return −19.83 over the last 50 iterations, so on this seed the walls help
+SG-MRL and hurt MAML. With one seed each, none of this is yet separable from seed noise; seeds 1-2
+are the next measurement.
 
 Measured on the open-plane `maml` preset, before the walls (3 seeds, 500 iterations, ≈ 38 M env
 steps and 250-430 s per cell on 2 cores shared by
