@@ -17,13 +17,7 @@ GAMMA = 0.8
 LAMBDAS = {1: 0.5, 2: 0.5, 3: 0.3}
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Tiny tensors: one thread avoids oversubscribing a shared 2-core machine (restored afterwards)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def tiny_model(seed: int = 0, n_states: int = 4, n_actions: int = 3) -> tabular.TorchModel:

@@ -3,20 +3,13 @@ gridworld run against each task's optimum."""
 
 import numpy as np
 import pytest
-import torch
 
 from baselines.common import tabular
 from baselines.common.oracles import TabularModel, optimal_return, policy_return
 from baselines.pmetarl import PMetaRL, PMetaRLConfig, greedy_policy, regularized_bellman
 from tests.baselines.trial import adapted_params
 
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def ergodic_model(seed: int = 0, n_states: int = 5, n_actions: int = 3) -> TabularModel:

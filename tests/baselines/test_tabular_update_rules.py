@@ -33,12 +33,7 @@ GRID = "MetaRL/GridNavigation-v0"
 GRID_KWARGS = {"preset": "pmeta", "obs_mode": "index"}
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def model_of(env_id: str, kwargs: dict, task) -> tuple[TabularModel, np.ndarray]:
