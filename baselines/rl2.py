@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -118,7 +117,7 @@ def _copy(lanes: _Lanes) -> _Lanes:
     return out
 
 
-class RL2:
+class RL2(training.PersistentAgent):
     name = "rl2"
     config_class = RL2Config
     privileged = False
@@ -247,14 +246,11 @@ class RL2:
     def end_round(self, rollouts: TrajectoryBatch) -> None:
         return None  # the adaptation lives in the hidden state
 
-    def save(self, path: str | Path) -> None:
-        training.save_agent(self, path, {"policy": self.policy.state_dict()})
+    def get_parameters(self) -> dict[str, Any]:
+        return {"policy": self.policy.state_dict()}
 
-    @classmethod
-    def load(cls, path: str | Path) -> RL2:
-        agent, state = training.load_agent(cls, path)
-        agent.policy.load_state_dict(state["policy"])
-        return agent
+    def set_parameters(self, state: Mapping[str, Any]) -> None:
+        self.policy.load_state_dict(state["policy"])
 
 
 def _sample(dist: torch.distributions.Normal, generator: torch.Generator) -> torch.Tensor:

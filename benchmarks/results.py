@@ -21,7 +21,11 @@ leaderboard groups by it; a cell's files are its seeds.
                                     adaptation env steps spent before it; its env id, preset, fingerprint,
                                     protocol and seed are the record's own (stored once, at the top)
       started, finished, wall_time  ISO-8601 UTC timestamps; seconds
-      machine: Machine              {platform, python, cpu_count, packages: {name: version or null}}
+      parameters                    "sha256:<hex>": the meta-trained parameters, stored beside the file
+                                    as `<hex>.pt` (`write_parameters`); null for an agent without
+                                    `get_parameters`
+      machine: Machine              {platform, python, cpu_count, torch_threads, packages: {name: version
+                                    or null}}
       package_version, git_commit   metarl-envs version; `git rev-parse HEAD` when the process first
                                     asked (its first cell started), or "unknown"
     checksum                        "sha256:" + sha256 of the canonical JSON of everything else
@@ -61,6 +65,7 @@ import dataclasses
 import datetime as dt
 import functools
 import hashlib
+import io
 import json
 import math
 import os
@@ -79,11 +84,12 @@ from benchmarks.evaluate import MetaTestProtocol, MetaTestResult, TaskResult
 from metarl_envs.task_sets import MAX_JSON_DEPTH, atomic_write, read_json_file
 
 __all__ = ["MAX_JSON_DEPTH", "MAX_MAGNITUDE", "MAX_RESULT_BYTES", "SCHEMA", "SCHEMA_VERSION", "AgentInfo", "CellId",
-           "EnvInfo", "Machine", "ResultError", "ResultRecord", "TaskSetIds", "checksum", "load_result",
-           "mean_optimality_gaps", "utc_now", "write_result"]
+           "EnvInfo", "Machine", "ResultError", "ResultRecord", "TaskSetIds", "checksum", "encode_parameters",
+           "load_parameters", "load_result", "mean_optimality_gaps", "parameters_path", "utc_now",
+           "write_parameters", "write_result"]
 
 SCHEMA = "metarl-bench/result"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 _NULLABLE_NAN = re.compile(r"^training_curve\[\d+\]\.(post_adaptation_return|extra\..+)$")
 _MACHINE_PACKAGES = ("metarl-envs", "numpy", "torch", "gymnasium", "mujoco")
 MAX_RESULT_BYTES = 32 * 2**20
@@ -96,6 +102,10 @@ SAFE_LABEL = r"[A-Za-z0-9][A-Za-z0-9 _.+()-]{0,63}"
 """agent labels, e.g. "BO-MRL (1)" (rendered in tables; slugged in file names)"""
 SAFE_ENV_ID = rf"(?:{SAFE_NAME}/)?{SAFE_NAME}"
 SAFE_VARIANT = r"full|quick|iters[1-9][0-9]{0,8}"
+PARAMETERS_DIGEST = r"sha256:[0-9a-f]{64}"
+"""the `parameters` field: the sha256 of the parameters file, which is named by its hex digits"""
+MAX_PARAMETERS_BYTES = 2**30
+"""largest parameters file read"""
 
 
 class ResultError(ValueError):
@@ -173,6 +183,8 @@ class Machine:
     platform: str
     python: str
     cpu_count: int | None
+    torch_threads: int | None
+    """torch's intra-op threads when the record was made (reductions change their last bits with it)"""
     packages: Mapping[str, str | None]
 
     @classmethod
@@ -183,7 +195,13 @@ class Machine:
                 packages[name] = metadata.version(name)
             except metadata.PackageNotFoundError:
                 packages[name] = None
-        return cls(platform.platform(), platform.python_version(), os.cpu_count(), packages)
+        try:
+            import torch
+        except ImportError:
+            threads = None
+        else:
+            threads = torch.get_num_threads()
+        return cls(platform.platform(), platform.python_version(), os.cpu_count(), threads, packages)
 
 
 @functools.cache
@@ -231,6 +249,8 @@ class ResultRecord:
     started: str
     finished: str
     wall_time: float
+    parameters: str | None = None
+    """"sha256:<hex>" of the meta-trained parameters file `<hex>.pt` beside the results file, or None"""
     machine: Machine = dataclasses.field(default_factory=Machine.current)
     package_version: str = dataclasses.field(default_factory=package_version)
     git_commit: str = dataclasses.field(default_factory=git_commit)
@@ -246,6 +266,9 @@ class ResultRecord:
             value = getattr(self, name)
             if value is not None and value < low:
                 raise ValueError(f"field {name} = {value} must be ≥ {low}")
+        if self.parameters is not None and (not isinstance(self.parameters, str)
+                                            or not re.fullmatch(PARAMETERS_DIGEST, self.parameters)):
+            raise ValueError(f"field parameters = {_short(self.parameters)} must be null or match {PARAMETERS_DIGEST}")
         if len(self.training_curve) > self.iterations:
             raise ValueError(f"field training_curve has {len(self.training_curve)} rows, more than the "
                              f"{self.iterations} iterations")
@@ -505,6 +528,62 @@ def write_result(path: str | Path, record: ResultRecord) -> Path:
     document = record.to_document()
     document["checksum"] = checksum(document)
     return atomic_write(path, json.dumps(document, indent=1, sort_keys=True, allow_nan=False) + "\n")
+
+
+def encode_parameters(state: Mapping[str, Any]) -> tuple[str, bytes]:
+    """("sha256:<hex>", the bytes of `torch.save(dict(state))`) for an agent's `get_parameters()`.
+    Saved to a buffer, not a named file: torch names the archive inside after the file, so the bytes
+    (and the digest) depend on the state alone."""
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save(dict(state), buffer)
+    data = buffer.getvalue()
+    return "sha256:" + hashlib.sha256(data).hexdigest(), data
+
+
+def parameters_path(result_path: str | Path, digest: str) -> Path:
+    """The parameters file a results file's `parameters` digest names: `<hex>.pt` in the same folder."""
+    if not isinstance(digest, str) or not re.fullmatch(PARAMETERS_DIGEST, digest):
+        raise ValueError(f"field parameters = {_short(digest)} must match {PARAMETERS_DIGEST}")
+    return Path(result_path).parent / f"{digest.removeprefix('sha256:')}.pt"
+
+
+def write_parameters(folder: str | Path, state: Mapping[str, Any]) -> str:
+    """Store an agent's `get_parameters()` in `folder` as `<sha256 hex>.pt`, atomically; returns the
+    digest. The same state always gets the same name, so writing it twice changes nothing."""
+    digest, data = encode_parameters(state)
+    atomic_write(Path(folder) / f"{digest.removeprefix('sha256:')}.pt", data)
+    return digest
+
+
+def load_parameters(result_path: str | Path, record: ResultRecord) -> dict[str, Any]:
+    """The meta-trained parameters stored beside a results file, read `weights_only` after checking
+    that the file's sha256 is the one its name and the record give. Raises `ResultError` naming the file."""
+    import torch
+
+    if record.parameters is None:
+        raise ResultError(f"{result_path}: field parameters is null: the agent stored no parameters")
+    path = parameters_path(result_path, record.parameters)
+    try:
+        if not path.is_file():
+            raise ResultError(f"{result_path}: the parameters file {path.name} is missing")
+        if path.stat().st_size > MAX_PARAMETERS_BYTES:
+            raise ResultError(f"{path}: parameters file larger than {MAX_PARAMETERS_BYTES} bytes")
+        data = path.read_bytes()
+    except OSError as error:
+        raise ResultError(f"{path}: cannot read the parameters file: {error}") from error
+    actual = "sha256:" + hashlib.sha256(data).hexdigest()
+    if actual != record.parameters:
+        raise ResultError(f"{path}: the parameters file's sha256 is {actual}, not {record.parameters} "
+                          "(its name and the record's parameters field); it was edited or corrupted")
+    try:
+        state = torch.load(io.BytesIO(data), weights_only=True)
+    except Exception as error:  # any unpickling failure of a file with the right hash but bad content
+        raise ResultError(f"{path}: not a parameters file torch.load(weights_only=True) reads: {error}") from error
+    if not isinstance(state, dict):
+        raise ResultError(f"{path}: the parameters file holds a {type(state).__name__}, not a dict")
+    return state
 
 
 # ---------------------------------------------------------------------------------------------- loading

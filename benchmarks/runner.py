@@ -4,7 +4,10 @@ A cell is one `AgentSpec` and one seed s ∈ {0..seeds-1}. Running it builds the
 on the stored train task set with `seed=s` through harness-built vector envs (`TrainingEnvs`: the
 train tasks only, every env step counted; the training curve records that count), meta-tests it on
 the stored test task set with the experiment's protocol and `seed=s` (the evaluator steps every env),
-and writes `<out>/<experiment>/<file>` atomically (`benchmarks.results`).
+and writes `<out>/<experiment>/<file>` atomically (`benchmarks.results`). An agent with
+`get_parameters()` has its meta-trained parameters (as they are after meta-training; meta-test must
+leave them unchanged, which is checked) stored beside the file as `<sha256 hex>.pt`, named in the
+record's `parameters` field; an agent without it stores none.
 
 Resume: before running, every cell whose results file exists and validates (`load_result`) with
 the same settings (protocol, agent class and config, iterations, env kwargs) is skipped; because
@@ -54,10 +57,12 @@ from benchmarks.results import (
     ResultError,
     ResultRecord,
     TaskSetIds,
+    encode_parameters,
     git_commit,
     load_result,
     to_json,
     utc_now,
+    write_parameters,
     write_result,
 )
 from metarl_envs.task_sets import read_json_file
@@ -281,6 +286,8 @@ def run_cell(cell: Cell, progress: ProgressSink | None = None) -> Path:
 
     emit((cell.key, "train", 0, experiment.iterations))
     log = agent.meta_train(envs, iterations=experiment.iterations, seed=cell.seed, callback=on_iteration)
+    learned = getattr(agent, "get_parameters", None)
+    parameters = None if learned is None else write_parameters(cell.path.parent, learned())
     scored = [0]
 
     def on_scored(_: int) -> None:  # meta_test calls progress(k) once step k is scored on every test task
@@ -290,6 +297,9 @@ def run_cell(cell: Cell, progress: ProgressSink | None = None) -> Path:
     emit((cell.key, "test", 0, n_scored))
     result = meta_test(agent, test_set, experiment.protocol, seed=cell.seed, max_tasks=experiment.max_test_tasks,
                        progress=on_scored)
+    if learned is not None and encode_parameters(learned())[0] != parameters:
+        raise RuntimeError(f"{cell.key}: meta_test changed the agent's parameters (get_parameters()); the stored "
+                           "parameters would not reproduce the meta-test. Adapt copies, never the meta-parameters")
     records = list(log.records) if log is not None and log.records else seen
     if len(records) != len(counted):
         raise ValueError(f"{cell.key}: meta_train logged {len(records)} iterations but called its callback "
@@ -303,7 +313,7 @@ def run_cell(cell: Cell, progress: ProgressSink | None = None) -> Path:
         task_sets=TaskSetIds(train_set.fingerprint, test_set.fingerprint), protocol=experiment.protocol,
         seed=cell.seed, iterations=experiment.iterations, max_test_tasks=experiment.max_test_tasks,
         training_curve=tuple(curve), meta_test=result, started=started, finished=utc_now(),
-        wall_time=float(time.perf_counter() - clock))
+        wall_time=float(time.perf_counter() - clock), parameters=parameters)
     path = write_result(cell.path, record)
     emit((cell.key, "done", 1, 1))
     return path

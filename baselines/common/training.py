@@ -7,8 +7,10 @@ with one parameter set per task). Its `meta_train` seeds the run's streams
 episode is collected on): each iteration draws a task batch and calls the agent's `meta_train_step`,
 which returns a `StepResult`, logged as an `IterationRecord`. `act` is one rule for every agent: the
 mode when `deterministic`, else a draw that needs `rng` (a missing `rng` is an error, never a silent
-greedy action). `save` writes `config.json` (agent, env id, env kwargs, config) and `state.pt` (the
-agent's tensors, loaded with `weights_only=True`: nothing pickled).
+greedy action). `get_parameters()` / `set_parameters(state)` (Stable-Baselines3's names) read and
+write the agent's learned state, a dict of tensors; `save` writes `config.json` (agent, env id, env
+kwargs, config) and `state.pt` (that state, loaded with `weights_only=True`: nothing pickled), and
+the benchmark runner stores the same state beside every result.
 
 Two families fill in the policy: `PolicyGradientLearner` here (an MLP policy and the shared sampler)
 and `tabular.TabularParameterAgent` (a policy matrix π[s, a] on a tabular env).
@@ -30,8 +32,8 @@ from baselines.common.policies import Params, Policy, build_policy, detach
 from baselines.common.sampler import Sampler, TrainingEnvs, policy_sampler, torch_generator, training_envs
 from metarl_envs.core import Task
 
-__all__ = ["MetaLearner", "PolicyGradientLearner", "StepResult", "apply", "load_agent", "reset_parameters",
-           "run_meta_training", "save_agent", "seed_policy", "seeded_streams"]
+__all__ = ["MetaLearner", "PersistentAgent", "PolicyGradientLearner", "StepResult", "apply", "load_agent",
+           "reset_parameters", "run_meta_training", "save_agent", "seed_policy", "seeded_streams"]
 
 
 def apply(module: torch.nn.Module, params: Mapping[str, torch.Tensor]) -> None:
@@ -87,13 +89,33 @@ def run_meta_training(step: Callable[[list[Task], np.random.Generator], StepResu
     return log
 
 
-class MetaLearner(ParameterAgent):
-    """The base of every reference agent (see the module docstring). A subclass sets `name` and
-    `config_class` and writes `_begin_training`, `meta_train_step`, `meta_params`, `episode_policy`,
-    `adapt_round`, `_mode`, `_sample`, `_state` and `_load_state`."""
+class PersistentAgent:
+    """`save` / `load` for an agent built as `Class(env_id, config, env_kwargs)` whose learned state is
+    `get_parameters()` (a dict of tensors, and dicts of them) and `set_parameters(state)`."""
 
     name: ClassVar[str]
     config_class: ClassVar[type]
+
+    def get_parameters(self) -> dict[str, Any]:
+        """The agent's learned state as tensors (and dicts, lists and numbers holding them)."""
+        raise NotImplementedError
+
+    def set_parameters(self, state: Mapping[str, Any]) -> None:
+        """Load a state `get_parameters` returned (the agent built with the same config and env)."""
+        raise NotImplementedError
+
+    def save(self, path: str | Path) -> None:
+        save_agent(self, path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Any:
+        return load_agent(cls, path)
+
+
+class MetaLearner(ParameterAgent, PersistentAgent):
+    """The base of every reference agent (see the module docstring). A subclass sets `name` and
+    `config_class` and writes `_begin_training`, `meta_train_step`, `meta_params`, `episode_policy`,
+    `adapt_round`, `_mode`, `_sample`, `_state` and `_load_state`."""
 
     def __init__(self, env_id: str, config: Any = None, env_kwargs: Mapping[str, Any] | None = None):
         config = self.config_class() if config is None else config
@@ -142,7 +164,13 @@ class MetaLearner(ParameterAgent):
     def _sample(self, obs: np.ndarray, params: Any, rng: np.random.Generator) -> np.ndarray:
         raise NotImplementedError
 
-    # ----- save / load -----------------------------------------------------------------------
+    # ----- parameters (save / load are `PersistentAgent`'s) ------------------------------------
+    def get_parameters(self) -> dict[str, Any]:
+        return self._state()
+
+    def set_parameters(self, state: Mapping[str, Any]) -> None:
+        self._load_state(state)
+
     def _state(self) -> dict[str, Any]:
         """The agent's learned state as tensors (and dicts of them)."""
         raise NotImplementedError
@@ -150,34 +178,26 @@ class MetaLearner(ParameterAgent):
     def _load_state(self, state: Mapping[str, Any]) -> None:
         raise NotImplementedError
 
-    def save(self, path: str | Path) -> None:
-        save_agent(self, path, self._state())
 
-    @classmethod
-    def load(cls, path: str | Path) -> Any:
-        agent, state = load_agent(cls, path)
-        agent._load_state(state)
-        return agent
-
-
-def save_agent(agent: Any, path: str | Path, state: Mapping[str, Any]) -> None:
-    """`config.json` (agent name, env id, env kwargs, config) and `state.pt` (the learned state, tensors)."""
+def save_agent(agent: Any, path: str | Path) -> None:
+    """`config.json` (agent name, env id, env kwargs, config) and `state.pt` (`agent.get_parameters()`)."""
     folder = Path(path)
     folder.mkdir(parents=True, exist_ok=True)
     document = {"agent": agent.name, "env_id": agent.env_id, "env_kwargs": dict(agent.env_kwargs),
                 "config": agent.config.to_dict()}
     (folder / "config.json").write_text(json.dumps(document, indent=1) + "\n")
-    torch.save(dict(state), folder / "state.pt")
+    torch.save(dict(agent.get_parameters()), folder / "state.pt")
 
 
-def load_agent(cls: Any, path: str | Path) -> tuple[Any, dict[str, Any]]:
-    """(a new `cls` agent built from the saved config and env, its saved state), loaded weights_only."""
+def load_agent(cls: Any, path: str | Path) -> Any:
+    """A new `cls` agent built from the saved config and env, its saved state (loaded weights_only) set."""
     folder = Path(path)
     document = json.loads((folder / "config.json").read_text())
     if document.get("agent") != cls.name:
         raise ValueError(f"{cls.__name__}.load: {folder} holds a {document.get('agent')!r} agent, not {cls.name!r}")
     agent = cls(document["env_id"], cls.config_class.from_dict(document["config"]), document["env_kwargs"])
-    return agent, torch.load(folder / "state.pt", weights_only=True)
+    agent.set_parameters(torch.load(folder / "state.pt", weights_only=True))
+    return agent
 
 
 class PolicyGradientLearner(MetaLearner):

@@ -9,8 +9,8 @@ import math
 
 import pytest
 
-from benchmarks.experiments import EXPERIMENTS
-from benchmarks.results import load_result
+from benchmarks.experiments import EXPERIMENTS, AgentSpec
+from benchmarks.results import encode_parameters, load_parameters, load_result
 from benchmarks.runner import run_experiment
 from metarl_envs.task_sets import env_class
 from tests.benchmarks.quick_results import experiment_numbers, first_difference, one_torch_thread, stored_path, text
@@ -37,6 +37,11 @@ def test_quick_variant_runs_and_writes_valid_results(name, tmp_path):
         # an agent without meta-training (BO-MRL's "random initialisation" baseline) logs no iterations
         assert len(curve) in (0, experiment.iterations)
         assert all(math.isfinite(record.pre_adaptation_return) for record in curve)
+        # every reference agent stores its meta-trained parameters, and a rebuilt agent takes them back exactly
+        agent = AgentSpec(data.agent.label, data.agent.agent_class, data.agent.config).build(data.env.id,
+                                                                                             data.env.kwargs)
+        agent.set_parameters(load_parameters(path, data))
+        assert encode_parameters(agent.get_parameters())[0] == data.parameters
     numbers = experiment_numbers(summary.ran)
     stored = json.loads(stored_path(name).read_text())
     assert text(numbers) == text(stored), (
