@@ -6,6 +6,8 @@
     metarl-bench run maml-nav2d --quick --add-agent "NoAdapt=docs/examples/no_adapt.py:NoAdapt"
     metarl-bench run path/to/my_experiment.py              # an experiment file outside the package
     metarl-bench report results/                           # results/leaderboard/: leaderboard.md, .html, PNG plots
+    metarl-bench verify results/maml-nav2d/*.json          # re-run each meta-test from its stored parameters
+    metarl-bench report results/ --verify --sample 5       # the report, and 5 of its files verified
 """
 
 from __future__ import annotations
@@ -190,12 +192,54 @@ def run(
             console.print(f"targets for {cell.label} from {', '.join(sorted({t.source for t in cell.targets}))}")
 
 
+def _verify(paths: list[Path]) -> bool:
+    """Verify each results file (`benchmarks.verify`), printing one line per file; True if all passed."""
+    from benchmarks.results import ResultError
+    from benchmarks.verify import CROSS_MACHINE_ATOL, CROSS_MACHINE_RTOL, verify_result
+
+    passed = True
+    for path in paths:
+        try:
+            check = verify_result(path)
+        except ResultError as error:
+            console.print(f"[red]cannot verify[/red] {escape(str(error))}", soft_wrap=True)
+            passed = False
+            continue
+        how = "bit for bit" if check.exact else (
+            f"within rel {CROSS_MACHINE_RTOL:g} / abs {CROSS_MACHINE_ATOL:g}: recorded on another machine ("
+            + "; ".join(check.machine_differs) + ")")
+        if check.ok:
+            console.print(f"[green]verified[/green] {escape(str(path))}: {len(check.record.meta_test.tasks)} task(s) "
+                          f"reproduced {escape(how)}", soft_wrap=True)
+            continue
+        passed = False
+        console.print(f"[red]differs[/red] {escape(str(path))} (compared {escape(how)}): "
+                      f"{len(check.mismatches)} number(s)", soft_wrap=True)
+        for mismatch in check.mismatches[:20]:
+            console.print(f"  {escape(mismatch.describe())}", soft_wrap=True)
+    return passed
+
+
+@app.command()
+def verify(
+    results: Annotated[list[Path], typer.Argument(help="results files (.json) to re-check")],
+) -> None:
+    """Re-run each result's meta-test from its stored parameters (same protocol, seed and thread count) and
+    compare every R_k; exit code 1 if any differs or cannot be re-run."""
+    if not _verify(results):
+        raise typer.Exit(1)
+
+
 @app.command()
 def report(
     directory: Annotated[Path, typer.Argument(help="folder of results files (searched recursively)")],
     out: Annotated[Path | None, typer.Option(help="leaderboard folder (default DIRECTORY/leaderboard)")] = None,
+    verify: Annotated[bool, typer.Option("--verify", help="also re-run the meta-test of every valid file")] = False,
+    sample: Annotated[int | None, typer.Option(
+        min=1, help="with --verify: re-run a random sample of N files instead of all")] = None,
 ) -> None:
-    """Validate every results file and render the leaderboard; exit code 1 if any file was refused."""
+    """Validate every results file and render the leaderboard; exit code 1 if any file was refused (or, with
+    --verify, did not reproduce)."""
     if not directory.is_dir():
         raise typer.BadParameter(f"{directory} is not a folder", param_hint="DIRECTORY")
     if out is not None:
@@ -210,7 +254,16 @@ def report(
         console.print(results_table(title(key), cells))
     console.print(f"{len(result.cells)} cell(s) rendered, {len(result.bad)} file(s) refused; wrote "
                   + ", ".join(str(p) for p in result.written[:2]) + f" and {len(result.written) - 2} plot(s)")
-    if result.bad:
+    reproduced = True
+    if verify:
+        import numpy as np
+
+        paths = sorted(path for path, _ in collect(directory)[0])
+        if sample is not None and sample < len(paths):
+            chosen = np.random.default_rng().choice(len(paths), size=sample, replace=False)
+            paths = [paths[int(i)] for i in sorted(chosen)]
+        reproduced = _verify(paths)
+    if result.bad or not reproduced:
         raise typer.Exit(1)
 
 

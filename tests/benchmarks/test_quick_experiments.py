@@ -12,6 +12,7 @@ import pytest
 from benchmarks.experiments import EXPERIMENTS, AgentSpec
 from benchmarks.results import encode_parameters, load_parameters, load_result
 from benchmarks.runner import run_experiment
+from benchmarks.verify import verify_result
 from metarl_envs.task_sets import env_class
 from tests.benchmarks.quick_results import experiment_numbers, first_difference, one_torch_thread, stored_path, text
 
@@ -42,6 +43,8 @@ def test_quick_variant_runs_and_writes_valid_results(name, tmp_path):
                                                                                              data.env.kwargs)
         agent.set_parameters(load_parameters(path, data))
         assert encode_parameters(agent.get_parameters())[0] == data.parameters
+        check = verify_result(path)  # the meta-test re-run from the stored parameters, bit for bit
+        assert check.exact and check.mismatches == (), [m.describe() for m in check.mismatches]
     numbers = experiment_numbers(summary.ran)
     stored = json.loads(stored_path(name).read_text())
     assert text(numbers) == text(stored), (
