@@ -1,0 +1,691 @@
+"""pMeta-RL, DQN version: Wang et al., "On the Convergence Theory of Meta Reinforcement Learning with
+Personalized Policies", arXiv:2209.10072, Algorithm 1 (§IV-C) with the DQN inner learner of §V-B/§V-C
+and Table II, and the three baselines of Table V under the same budget (docs/sources/pmetarl.md §3).
+
+Algorithm 1 with one Q-network per model (the personalized θ_i, the auxiliary ϑ_i, the meta ϑ), as
+`PMetaDQN` runs it; one meta-training iteration is one round c:
+
+    for c = 1..C:
+        line 7:      θ_i ← ϑ, ϑ_i ← ϑ, target θ̄_i ← ϑ, a fresh Adam, for every task i
+        lines 8-12:  every task in parallel (one sub-env each), R times:
+                       one env step of T_i, ε-greedy in θ_i, stored in T_i's own prioritized buffer D_i
+                       line 10, eq. 12: Adam step on θ_i with ∇[mean_b w_b δ_b²] + λ(θ_i − ϑ_i)
+                       line 11, eq. 13: ϑ_i ← ϑ_i − ηλ(ϑ_i − θ_i)
+                       θ̄_i ← θ_i every 350 gradient steps of task i
+        line 14, eq. 14:  ϑ ← (1 − β) ϑ + β mean_i ϑ_i
+        evaluation:  MP = greedy ϑ on every task, PP = greedy θ_i on T_i, 10 episodes each
+
+Every personalized gradient uses task i's own buffer only; the auxiliary and meta updates use
+parameters only (no trajectories are shared).
+
+| item | value | source |
+|---|---|---|
+| learning rate α, hidden layers, batch | 1e-3 (Adam), [512, 512] ReLU, 64 | Table II |
+| replay buffer D_i | 2e5 transitions per task, prioritized | Table II, §V-B |
+| C, R | 30 rounds; R = 200 (CartPole), 500 (MountainCar) personalized steps per round | Table II |
+| λ, η, β, γ | 20, 1e-3, 1, 0.99 | Table II, §V-C ("|D_i| = 64, C = 30, α = η = 0.001, β = 1") |
+| ε-greedy | 0.3 → 0.01, linear over the first half of each task's C·R steps, then 0.01 | Table II; schedule length [DEFAULT] |
+| target network | hard copy every 350 gradient steps (counted per task over the run); reset to ϑ at line 7 | Table II; reset [DEFAULT] |
+| one personalized step | one env step + one gradient step (update-to-data ratio 1) | [DEFAULT] (Table III arithmetic) |
+| TD target | vanilla DQN: r + γ(1 − terminated) max_a' Q_θ̄(s', a'); a time-limit truncation bootstraps | DQN [3] as the paper names it; truncation [DEFAULT] |
+| loss | PER-weighted squared TD error, mean over the batch | [DEFAULT] (Tianshou) |
+| PER | proportional, α = 0.6, β = 0.4 (constant), priority (|δ| + 1e-6)^α, new = max priority | [DEFAULT] |
+| proximal term | (λ/2)‖θ_i − ϑ_i‖² on every parameter (weights and biases); its gradient λ(θ_i − ϑ_i) is added to the TD gradient before Adam | eq. 12; Adam [DEFAULT] |
+| Adam state | fresh at every round start (the personalized net restarts from ϑ) | [DEFAULT] |
+| warm-up | 2000 uniform-random transitions per task into D_i before round 1 | [DEFAULT] |
+| initial weights | PyTorch's Linear scheme, drawn from the run's torch stream; every task starts at ϑ | ours |
+
+A round runs whole episodes (the harness's `rollout`): each task takes exactly R gradient steps per
+round, one per env step; the steps of the round's last episode past the R-th are stored in D_i with no
+update, so a round takes between R and R + horizon − 1 env steps per task.
+
+Baselines of Table V (one core, `DQNCore`, the same network, buffer, TD loss, ε schedule, target
+cadence and per-task env-step budget C·R):
+- `IndependentDQN` (DQN*): one DQN per task on its own buffer, never averaged;
+- `PooledDQN` (DQN): one DQN on one buffer that all tasks' transitions enter, one gradient step per
+  transition (the same N·C·R gradient steps);
+- `ModelAveragingDQN` (Model-Averaging): FedAvg of the per-task DQNs: every round the task networks
+  restart from the average and train alone (λ = 0), then the average of the task networks is taken.
+
+Scoring. The paper reports the best average return over training (Table V). The training curve
+records after every round the greedy returns of the meta network (`meta_return`: pMeta-RL's MP, DQN,
+Model-Averaging) and of each task's own network on its task (`personal_return`: pMeta-RL's PP, DQN*,
+Model-Averaging's local networks), `evaluation_episodes` (10) each, and their best so far
+(`best_meta_return`, `best_personal_return`). These evaluation episodes run on the harness's envs, so
+the harness's env-step count includes them; `collection_env_steps` counts the training data alone.
+
+Meta-test (protocol v2: the agent never sees the task). R_0 is the final meta network, greedy (MP;
+for DQN*, which has no meta network, the greedy policy of the mean of its task networks' Q-values).
+An adaptation round is the personalization step of Algorithm 1 run by the agent on the round's
+episodes alone: the task's network starts from the meta network, and R gradient steps (λ-proximal to
+an auxiliary network that starts at ϑ, as in training; λ = 0 for DQN and Model-Averaging, whose
+adaptation is plain fine-tuning) run on a fresh prioritized buffer holding the task's episodes so far.
+R_k after it is that personalized network, greedy (PP). DQN*'s adaptation picks, among its task
+networks, the one with the smallest mean squared TD error on the episodes (task identification).
+Adaptation episodes act ε-greedily with `adapt_epsilon`; evaluation episodes greedily.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ClassVar, NamedTuple
+
+import numpy as np
+import torch
+from gymnasium import spaces
+from stable_baselines3.common.buffers import ReplayBuffer
+from stable_baselines3.common.torch_layers import FlattenExtractor
+from stable_baselines3.common.utils import polyak_update
+from stable_baselines3.dqn.policies import QNetwork
+
+from baselines.common import training
+from baselines.common.agent import Phase, config_from_dict
+from baselines.common.policies import Params, detach
+from baselines.common.sampler import TrainingEnvs, TrajectoryBatch, Transition
+from metarl_envs.core import Task
+
+__all__ = ["DQNConfig", "DQNCore", "IndependentDQN", "ModelAveragingDQN", "PMetaDQN", "PMetaDQNConfig",
+           "PooledDQN", "PrioritizedReplayBuffer", "Transitions", "add_proximal_gradient", "aggregate",
+           "auxiliary_step", "build_q_network", "linear_epsilon", "td_target"]
+
+
+# --------------------------------------------------------------------------------------------
+# The DQN pieces (each checked against a hand computation in tests/baselines/test_pmetarl_dqn.py)
+# --------------------------------------------------------------------------------------------
+def td_target(rewards: torch.Tensor, terminated: torch.Tensor, next_q_target: torch.Tensor,
+              discount: float) -> torch.Tensor:
+    """y = r + γ (1 − terminated) max_a' Q̄(s', a') (vanilla DQN; a truncated step bootstraps)."""
+    return rewards + discount * (1.0 - terminated.float()) * next_q_target.max(dim=1).values
+
+
+def linear_epsilon(step: int, total_steps: int, start: float, end: float, fraction: float) -> float:
+    """ε after `step` env steps of a task: linear from `start` to `end` over `fraction·total_steps`."""
+    span = fraction * total_steps
+    progress = 1.0 if span <= 0 else min(1.0, step / span)
+    return start + (end - start) * progress
+
+
+def add_proximal_gradient(params: Sequence[torch.Tensor], anchor: Sequence[torch.Tensor], lam: float) -> None:
+    """Add ∇(λ/2)‖θ − anchor‖² = λ(θ − anchor) to every parameter's gradient (eq. 12, all parameters)."""
+    with torch.no_grad():
+        for param in params:
+            if param.grad is None:
+                param.grad = torch.zeros_like(param)
+        torch._foreach_add_([p.grad for p in params], torch._foreach_sub(list(params), list(anchor)), alpha=lam)
+
+
+def auxiliary_step(auxiliary: Params, personal: Params, rate: float) -> None:
+    """Eq. 13 in place: ϑ_i ← ϑ_i − ηλ(ϑ_i − θ_i) = lerp(ϑ_i, θ_i, ηλ), with rate = ηλ."""
+    with torch.no_grad():
+        torch._foreach_lerp_(list(auxiliary.values()), [personal[k] for k in auxiliary], rate)
+
+
+def aggregate(meta: Params, auxiliaries: Sequence[Params], beta: float) -> Params:
+    """Eq. 14: ϑ ← (1 − β) ϑ + β (1/N) Σ_i ϑ_i (uniform weights)."""
+    with torch.no_grad():
+        return {k: (1.0 - beta) * meta[k] + beta * torch.stack([a[k] for a in auxiliaries]).mean(dim=0) for k in meta}
+
+
+def build_q_network(observation_space: spaces.Space, action_space: spaces.Discrete,
+                    hidden_sizes: Sequence[int]) -> QNetwork:
+    """SB3's DQN Q-network: a ReLU MLP obs → Q(s, ·) with the given hidden layers."""
+    return QNetwork(observation_space, action_space, FlattenExtractor(observation_space),
+                    features_dim=spaces.flatdim(observation_space), net_arch=list(hidden_sizes))
+
+
+class Transitions(NamedTuple):
+    """Flat arrays of transitions (obs, action, reward, next obs, terminated)."""
+
+    observations: np.ndarray
+    actions: np.ndarray
+    rewards: np.ndarray
+    next_observations: np.ndarray
+    terminated: np.ndarray
+
+    @classmethod
+    def of_batch(cls, batch: TrajectoryBatch, index: int) -> Transitions:
+        """Every step of task `index`'s episodes in `batch`, in order; the next observation of an
+        episode's last step is its final observation."""
+        obs = batch.observations[index]                                          # (E, H, d)
+        following = np.concatenate([obs[:, 1:], batch.final_observations[index][:, None]], axis=1)
+        last = np.zeros_like(batch.mask[index])
+        lengths = batch.mask[index].sum(axis=1)
+        last[np.arange(len(lengths))[lengths > 0], lengths[lengths > 0] - 1] = True
+        rows = batch.mask[index]
+        next_obs = np.where(last[..., None], batch.final_observations[index][:, None], following)
+        return cls(obs[rows], batch.actions[index][rows], batch.rewards[index][rows], next_obs[rows],
+                   batch.terminated[index][rows])
+
+    @classmethod
+    def concatenate(cls, parts: Sequence[Transitions]) -> Transitions:
+        return cls(*(np.concatenate([getattr(p, f) for p in parts]) for f in cls._fields))
+
+
+class PrioritizedReplayBuffer(ReplayBuffer):
+    """Proportional prioritized replay (Schaul et al. 2016) on SB3's `ReplayBuffer` storage.
+
+    P(i) = p_i^α / Σ_k p_k^α over the stored transitions; the importance weight of a draw is
+    w_i = (N·P(i))^(−β) / max_j (N·P(j))^(−β) = (P(i) / min_j P(j))^(−β). A new transition gets the
+    largest priority seen so far; `update_priorities` sets p_i = |δ_i| + eps. Draws come from the
+    caller's `np.random.Generator` (SB3's `sample` uses the global NumPy stream, and cpprb's prioritized
+    buffer its own internal one, so neither can be seeded from the run's stream); sampling is exact and
+    O(N) per batch (cumulative sums), which at 2e5 transitions costs well under a gradient step."""
+
+    def __init__(self, buffer_size: int, observation_space: spaces.Space, action_space: spaces.Space, *,
+                 alpha: float, beta: float, eps: float = 1e-6):
+        super().__init__(buffer_size, observation_space, action_space, device="cpu", n_envs=1,
+                         handle_timeout_termination=False)
+        self.alpha, self.beta, self.eps = alpha, beta, eps
+        self.scaled_priorities = np.zeros(buffer_size)
+        """p_i^α of each slot"""
+        self.max_priority = 1.0
+
+    def add_transitions(self, transitions: Transitions) -> None:
+        """Store transitions (terminated is the done flag: truncation bootstraps), each at the
+        largest priority so far."""
+        for obs, action, reward, next_obs, terminated in zip(*transitions, strict=True):
+            self.scaled_priorities[self.pos] = self.max_priority ** self.alpha
+            self.add(np.asarray(obs)[None], np.asarray(next_obs)[None], np.asarray(action).reshape(1, 1),
+                     np.asarray([reward]), np.asarray([float(terminated)]), [{}])
+
+    def probabilities(self) -> np.ndarray:
+        """P(i) of every stored transition, in slot order."""
+        stored = self.scaled_priorities[:self.size()]
+        return stored / stored.sum()
+
+    def sample_prioritized(self, batch_size: int, rng: np.random.Generator
+                           ) -> tuple[np.ndarray, dict[str, torch.Tensor], torch.Tensor]:
+        """(slots, batch tensors, importance weights) of `batch_size` draws with replacement."""
+        probabilities = self.probabilities()
+        slots = rng.choice(len(probabilities), size=batch_size, p=probabilities)
+        weights = (probabilities[slots] / probabilities.min()) ** (-self.beta)
+        batch = {"observations": torch.as_tensor(self.observations[slots, 0]),
+                 "actions": torch.as_tensor(self.actions[slots, 0, 0], dtype=torch.int64),
+                 "rewards": torch.as_tensor(self.rewards[slots, 0]),
+                 "next_observations": torch.as_tensor(self.next_observations[slots, 0]),
+                 "terminated": torch.as_tensor(self.dones[slots, 0])}
+        return slots, batch, torch.as_tensor(weights, dtype=torch.float32)
+
+    def update_priorities(self, slots: np.ndarray, td_errors: np.ndarray) -> None:
+        priorities = np.abs(np.asarray(td_errors, dtype=np.float64)) + self.eps
+        self.scaled_priorities[slots] = priorities ** self.alpha
+        self.max_priority = max(self.max_priority, float(priorities.max()))
+
+
+# --------------------------------------------------------------------------------------------
+# Configs
+# --------------------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class DQNConfig:
+    """The shared DQN settings (Table II; [DEFAULT]s in the module docstring)."""
+
+    learning_rate: float = 1e-3
+    hidden_sizes: tuple[int, ...] = (512, 512)
+    batch_size: int = 64
+    buffer_size: int = 200_000
+    personal_updates: int = 200
+    """R: personalized env + gradient steps per task per round (CartPole 200, MountainCar 500)"""
+    discount: float = 0.99
+    epsilon_start: float = 0.3
+    epsilon_end: float = 0.01
+    epsilon_fraction: float = 0.5
+    """ε decays over this fraction of each task's C·R steps"""
+    target_update_interval: int = 350
+    per_alpha: float = 0.6
+    per_beta: float = 0.4
+    warmup_steps: int = 2000
+    """uniform-random transitions per task stored before the first round"""
+    evaluation_episodes: int = 10
+    """greedy episodes per task behind each training-curve evaluation"""
+    adapt_epsilon: float = 0.01
+    """ε of the meta-test adaptation episodes"""
+
+    def __post_init__(self) -> None:
+        name = type(self).__name__
+        object.__setattr__(self, "hidden_sizes", tuple(int(h) for h in self.hidden_sizes))
+        for field in ("batch_size", "buffer_size", "personal_updates", "target_update_interval",
+                      "evaluation_episodes"):
+            value = getattr(self, field)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name}.{field}={value!r}: must be an int ≥ 1")
+        if isinstance(self.warmup_steps, bool) or not isinstance(self.warmup_steps, int) or self.warmup_steps < 0:
+            raise ValueError(f"{name}.warmup_steps={self.warmup_steps!r}: must be an int ≥ 0")
+        if not self.hidden_sizes or min(self.hidden_sizes) < 1:
+            raise ValueError(f"{name}.hidden_sizes={self.hidden_sizes!r}: must be positive ints")
+        if not self.learning_rate > 0:
+            raise ValueError(f"{name}.learning_rate={self.learning_rate!r}: must be > 0")
+        if not 0 < self.discount < 1:
+            raise ValueError(f"{name}.discount={self.discount!r}: must lie in (0, 1)")
+        for field in ("epsilon_start", "epsilon_end", "epsilon_fraction", "adapt_epsilon", "per_beta"):
+            if not 0 <= getattr(self, field) <= 1:
+                raise ValueError(f"{name}.{field}={getattr(self, field)!r}: must lie in [0, 1]")
+        if not self.per_alpha >= 0:
+            raise ValueError(f"{name}.per_alpha={self.per_alpha!r}: must be ≥ 0")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "hidden_sizes": list(self.hidden_sizes)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Any:
+        return config_from_dict(cls, data)
+
+
+@dataclasses.dataclass(frozen=True)
+class PMetaDQNConfig(DQNConfig):
+    lam: float = 20.0
+    """λ, the proximal weight (Table II; Table IV sweeps 5, 20, 30, 50)"""
+    aux_lr: float = 1e-3
+    """η of the auxiliary step (eq. 13; §V-C); ηλ must lie in (0, 1]"""
+    beta: float = 1.0
+    """β of the aggregation (eq. 14; §V-C)"""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.lam > 0:
+            raise ValueError(f"PMetaDQNConfig.lam={self.lam!r}: must be > 0")
+        if not 0 < self.aux_lr * self.lam <= 1:
+            raise ValueError(f"PMetaDQNConfig.aux_lr={self.aux_lr!r}: need 0 < ηλ ≤ 1 (λ = {self.lam})")
+        if not 0 < self.beta <= 1:
+            raise ValueError(f"PMetaDQNConfig.beta={self.beta!r}: must lie in (0, 1]")
+
+
+# --------------------------------------------------------------------------------------------
+# The one DQN core
+# --------------------------------------------------------------------------------------------
+@dataclasses.dataclass
+class Learner:
+    """One trained Q-network: its target, optimiser, replay buffer and gradient-step count."""
+
+    net: QNetwork
+    target: QNetwork
+    buffer: PrioritizedReplayBuffer
+    optimizer: torch.optim.Adam
+    gradient_steps: int = 0
+    anchor: Params | None = None
+    """the auxiliary network ϑ_i the proximal term pulls toward (None: no proximal term)"""
+
+
+@dataclasses.dataclass(frozen=True)
+class TrialTask:
+    """One test task's state during a meta-test trial."""
+
+    acting: tuple[Params, ...]
+    """the network(s) the task acts with (greedy in the mean of their Q-values)"""
+    meta: Params | None
+    """the meta network the next personalization step starts from (None: DQN*)"""
+    memory: Transitions | None = None
+    """the task's adaptation transitions so far"""
+
+
+class DQNCore(training.MetaLearner):
+    """The shared DQN machinery; subclasses choose the learners, the round start and end (see the
+    module docstring)."""
+
+    name: ClassVar[str]
+    config_class: ClassVar[type] = DQNConfig
+    proximal_weight: ClassVar[float] = 0.0
+    has_meta: ClassVar[bool] = True
+    has_personal: ClassVar[bool] = True
+
+    def __init__(self, env_id: str, config: Any = None, env_kwargs: Mapping[str, Any] | None = None):
+        super().__init__(env_id, config, env_kwargs)
+        import gymnasium as gym
+
+        import metarl_envs  # noqa: F401  (registers the ids)
+
+        probe = gym.make(env_id, **self.env_kwargs)
+        if not isinstance(probe.action_space, spaces.Discrete):
+            raise TypeError(f"{type(self).__name__}: {env_id} must have a Discrete action space")
+        self.observation_space, self.action_space = probe.observation_space, probe.action_space
+        probe.close()
+        self._template = build_q_network(self.observation_space, self.action_space, self.config.hidden_sizes)
+        self.meta: Params | None = None
+        self.learners: list[Learner] = []
+
+    # ----- set-up ----------------------------------------------------------------------------
+    @property
+    def tasks_per_iteration(self) -> None:
+        """Every round visits every train task, in order (Algorithm 1 line 8)."""
+        return None
+
+    def meta_train(self, train_tasks: Sequence[Task], *, iterations: int, seed: int,
+                   callback: Any = None) -> Any:
+        self._rounds = int(iterations)
+        return super().meta_train(train_tasks, iterations=iterations, seed=seed, callback=callback)
+
+    def n_learners(self, n_tasks: int) -> int:
+        return n_tasks
+
+    def learner_of(self, task_index: int) -> int:
+        return task_index
+
+    def _new_learner(self, start: Params) -> Learner:
+        cfg = self.config
+        net = build_q_network(self.observation_space, self.action_space, cfg.hidden_sizes)
+        target = build_q_network(self.observation_space, self.action_space, cfg.hidden_sizes)
+        training.apply(net, start)
+        training.apply(target, start)
+        buffer = PrioritizedReplayBuffer(cfg.buffer_size, self.observation_space, self.action_space,
+                                         alpha=cfg.per_alpha, beta=cfg.per_beta)
+        return Learner(net, target, buffer, torch.optim.Adam(net.parameters(), lr=cfg.learning_rate, foreach=True))
+
+    def _begin_training(self, train_tasks: TrainingEnvs, generator: torch.Generator) -> None:
+        self._envs = train_tasks
+        training.reset_parameters(self._template, generator)  # type: ignore[arg-type]
+        self.meta = detach(dict(self._template.named_parameters()))
+        self.learners = [self._new_learner(self.meta) for _ in range(self.n_learners(len(train_tasks)))]
+        self._task_steps = np.zeros(len(train_tasks), dtype=np.int64)
+        self._collected = 0
+        self._best = {"meta": -math.inf, "personal": -math.inf}
+        self._warmed_up = False
+
+    # ----- one round (one meta-training iteration) -------------------------------------------
+    def meta_train_step(self, tasks: list[Task], rng: np.random.Generator) -> training.StepResult:
+        start_steps = self._envs.env_steps
+        if not self._warmed_up:
+            self._warm_up(tasks, rng)
+            self._warmed_up = True
+        self._start_round()                                                          # line 7
+        returns = self._collect_round(tasks, rng)                                    # lines 8-12
+        personal = self._personal_networks()
+        self._end_round()                                                            # line 14
+        meta_return = self._evaluate(tasks, [(self.meta,)] * len(tasks), rng) if self.has_meta else math.nan
+        personal_return = self._evaluate(tasks, [(p,) for p in personal], rng) if self.has_personal else math.nan
+        for key, value in (("meta", meta_return), ("personal", personal_return)):
+            if not math.isnan(value):
+                self._best[key] = max(self._best[key], value)
+        extra = {"meta_return": meta_return, "personal_return": personal_return,
+                 "best_meta_return": self._best["meta"] if self.has_meta else math.nan,
+                 "best_personal_return": self._best["personal"] if self.has_personal else math.nan,
+                 "collection_env_steps": float(self._collected),
+                 "gradient_steps": float(sum(learner.gradient_steps for learner in self.learners)),
+                 "epsilon": self._epsilon(int(self._task_steps.min()))}
+        return training.StepResult(self._envs.env_steps - start_steps, float(np.mean(returns)), personal_return,
+                                   extra)
+
+    def _start_round(self) -> None:
+        """Line 7 (subclasses that restart the task networks from the meta network)."""
+
+    def _after_gradient_step(self, learner: Learner) -> None:
+        """Line 11 (pMeta-RL's auxiliary step)."""
+
+    def _end_round(self) -> None:
+        """Line 14 (the aggregation of subclasses that have one)."""
+
+    def _personal_networks(self) -> list[Params]:
+        """Each train task's own network (PP), by task."""
+        return [detach(dict(self.learners[self.learner_of(i)].net.named_parameters()))
+                for i in range(len(self._task_steps))]
+
+    def _restart_learners(self) -> None:
+        """θ_i ← ϑ, target ← ϑ, fresh Adam (line 7); the buffers and step counts persist."""
+        for learner in self.learners:
+            training.apply(learner.net, self.meta)
+            training.apply(learner.target, self.meta)
+            learner.optimizer = torch.optim.Adam(learner.net.parameters(), lr=self.config.learning_rate, foreach=True)
+
+    def _epsilon(self, step: int) -> float:
+        cfg = self.config
+        total = self._rounds * cfg.personal_updates
+        return linear_epsilon(step, total, cfg.epsilon_start, cfg.epsilon_end, cfg.epsilon_fraction)
+
+    def _warm_up(self, tasks: list[Task], rng: np.random.Generator) -> None:
+        """`warmup_steps` uniform-random transitions per task into the buffers (whole episodes)."""
+        counts = np.zeros(len(tasks), dtype=np.int64)
+        episodes = max(1, math.ceil(self.config.warmup_steps / self._envs.horizon))
+        while (counts < self.config.warmup_steps).any():
+            active = np.flatnonzero(counts < self.config.warmup_steps)
+            batch = self._envs.rollout([tasks[i] for i in active], episodes,
+                                       lambda obs: rng.integers(self.action_space.n, size=obs.shape[:2]), rng)
+            for j, i in enumerate(active):
+                transitions = Transitions.of_batch(batch, j)
+                self.learners[self.learner_of(i)].buffer.add_transitions(transitions)
+                counts[i] += len(transitions.rewards)
+        self._collected += int(counts.sum())
+
+    def _collect_round(self, tasks: list[Task], rng: np.random.Generator) -> list[float]:
+        """Lines 8-12: R gradient steps per task, one per env step of the task (module docstring);
+        returns the round's training-episode returns."""
+        cfg, updates, returns = self.config, np.zeros(len(tasks), dtype=np.int64), []
+        while (updates < cfg.personal_updates).any():
+            active = np.flatnonzero(updates < cfg.personal_updates)
+
+            def act(obs: np.ndarray, active: np.ndarray = active) -> np.ndarray:
+                actions = np.zeros(obs.shape[:2], dtype=np.int64)
+                for j, i in enumerate(active):
+                    net = self.learners[self.learner_of(i)].net
+                    actions[j] = self._epsilon_greedy(net, obs[j], self._epsilon(int(self._task_steps[i])), rng)
+                return actions
+
+            def observe(step: Transition, active: np.ndarray = active) -> None:
+                for j, i in enumerate(active):
+                    if not step.alive[j, 0]:
+                        continue
+                    learner = self.learners[self.learner_of(i)]
+                    learner.buffer.add_transitions(Transitions(
+                        step.observations[j], step.actions[j], step.rewards[j], step.next_observations[j],
+                        step.terminated[j]))
+                    self._task_steps[i] += 1
+                    self._collected += 1
+                    if updates[i] < cfg.personal_updates:
+                        self._gradient_step(learner, rng)
+                        self._after_gradient_step(learner)
+                        updates[i] += 1
+
+            batch = self._envs.rollout([tasks[i] for i in active], 1, act, rng, observe)
+            returns.extend(batch.episode_returns().ravel().tolist())
+        return returns
+
+    def _epsilon_greedy(self, net: QNetwork, obs: np.ndarray, epsilon: float, rng: np.random.Generator) -> np.ndarray:
+        """Actions for a batch of observations (E, d): uniform with probability ε, else greedy."""
+        with torch.no_grad():
+            greedy = net(torch.as_tensor(obs, dtype=torch.float32)).argmax(dim=1).numpy()
+        explore = rng.random(len(obs)) < epsilon
+        return np.where(explore, rng.integers(self.action_space.n, size=len(obs)), greedy)
+
+    def _gradient_step(self, learner: Learner, rng: np.random.Generator, lam: float | None = None) -> None:
+        """One Adam step on the PER-weighted squared TD error (+ the proximal term), the priority
+        update, and the hard target copy every `target_update_interval` steps."""
+        cfg = self.config
+        lam = self.proximal_weight if lam is None else lam
+        slots, batch, weights = learner.buffer.sample_prioritized(cfg.batch_size, rng)
+        with torch.no_grad():
+            target = td_target(batch["rewards"], batch["terminated"], learner.target(batch["next_observations"]),
+                               cfg.discount)
+        q_taken = learner.net(batch["observations"]).gather(1, batch["actions"][:, None])[:, 0]
+        td_error = target - q_taken
+        loss = (weights * td_error.pow(2)).mean()
+        learner.optimizer.zero_grad()
+        loss.backward()
+        if lam > 0 and learner.anchor is not None:
+            add_proximal_gradient(list(learner.net.parameters()), list(learner.anchor.values()), lam)
+        learner.optimizer.step()
+        learner.buffer.update_priorities(slots, td_error.detach().numpy())
+        learner.gradient_steps += 1
+        if learner.gradient_steps % cfg.target_update_interval == 0:
+            polyak_update(learner.net.parameters(), learner.target.parameters(), 1.0)
+
+    def _evaluate(self, tasks: list[Task], networks: Sequence[tuple[Params, ...]], rng: np.random.Generator) -> float:
+        """Mean greedy return over tasks, `evaluation_episodes` episodes each, task i acting with `networks[i]`."""
+        batch = self._envs.rollout(tasks, self.config.evaluation_episodes,
+                                   self._acting_policy(networks, 0.0, rng), rng)
+        return float(batch.episode_returns().mean())
+
+    def q_values(self, params: Params, obs: torch.Tensor) -> torch.Tensor:
+        """Q(obs, ·) of the network with parameters `params`."""
+        return torch.func.functional_call(self._template, params, (obs,))
+
+    def _acting_policy(self, networks: Sequence[tuple[Params, ...]], epsilon: float,
+                       rng: np.random.Generator) -> Callable[[np.ndarray], np.ndarray]:
+        """obs (task, episode, d) ↦ actions, task i ε-greedy in the mean Q of `networks[i]`."""
+
+        def act(obs: np.ndarray) -> np.ndarray:
+            actions = np.zeros(obs.shape[:2], dtype=np.int64)
+            with torch.no_grad():
+                for i, sets in enumerate(networks):
+                    x = torch.as_tensor(obs[i], dtype=torch.float32)
+                    greedy = torch.stack([self.q_values(p, x) for p in sets]).mean(dim=0).argmax(dim=1).numpy()
+                    if epsilon > 0:
+                        explore = rng.random(len(greedy)) < epsilon
+                        greedy = np.where(explore, rng.integers(self.action_space.n, size=len(greedy)), greedy)
+                    actions[i] = greedy
+            return actions
+
+        return act
+
+    # ----- meta-test -------------------------------------------------------------------------
+    def meta_params(self) -> TrialTask:
+        if self.meta is None:
+            raise RuntimeError(f"{type(self).__name__}.meta_params: call meta_train() or load() first")
+        return TrialTask((self.meta,), self.meta)
+
+    def episode_policy(self, params: Sequence[TrialTask], phase: Phase,
+                       rng: np.random.Generator) -> Callable[[np.ndarray], np.ndarray]:
+        """Adaptation episodes act ε-greedily (`adapt_epsilon`), evaluation episodes greedily."""
+        if phase == "adapt":
+            self._adapt_rng = rng
+        epsilon = self.config.adapt_epsilon if phase == "adapt" else 0.0
+        return self._acting_policy([p.acting for p in params], epsilon, rng)
+
+    def adapt_round(self, params: Sequence[TrialTask], rollouts: TrajectoryBatch) -> list[TrialTask]:
+        adapted = []
+        for i, task in enumerate(params):
+            fresh = Transitions.of_batch(rollouts, i)
+            memory = fresh if task.memory is None else Transitions.concatenate([task.memory, fresh])
+            adapted.append(self._adapt(task, memory, self._adapt_rng))
+        return adapted
+
+    def _adapt(self, task: TrialTask, memory: Transitions, rng: np.random.Generator) -> TrialTask:
+        """The personalization step of Algorithm 1 on the task's episodes (module docstring)."""
+        if task.meta is None:
+            raise RuntimeError(f"{type(self).__name__}: no meta network to personalize")
+        personal, auxiliary = self.personalize(task.meta, memory, rng)
+        return TrialTask((personal,), self._next_meta(task.meta, auxiliary), memory)
+
+    def personalize(self, start: Params, memory: Transitions, rng: np.random.Generator) -> tuple[Params, Params]:
+        """(θ, ϑ_aux) after R personalized steps from `start` on a fresh prioritized buffer holding
+        `memory`, λ-proximal to an auxiliary network that starts at `start` (λ = this agent's)."""
+        learner = self._new_learner(start)
+        learner.buffer.add_transitions(memory)
+        learner.anchor = detach(start) if self.proximal_weight > 0 else None
+        for _ in range(self.config.personal_updates):
+            self._gradient_step(learner, rng)
+            self._after_gradient_step(learner)
+        personal = detach(dict(learner.net.named_parameters()))
+        return personal, (personal if learner.anchor is None else learner.anchor)
+
+    def _next_meta(self, meta: Params, auxiliary: Params) -> Params:
+        return meta
+
+    # ----- acting, save and load -------------------------------------------------------------
+    def _mode(self, obs: np.ndarray, params: TrialTask) -> np.ndarray:
+        return self._acting_policy([params.acting], 0.0, np.random.default_rng(0))(np.asarray(obs)[None])[0]
+
+    def _sample(self, obs: np.ndarray, params: TrialTask, rng: np.random.Generator) -> np.ndarray:
+        return self._acting_policy([params.acting], self.config.adapt_epsilon, rng)(np.asarray(obs)[None])[0]
+
+    def _state(self) -> dict[str, Any]:
+        if self.meta is None:
+            raise RuntimeError(f"{type(self).__name__}.save: nothing learned yet")
+        return {"meta": dict(self.meta),
+                "personal": [dict(learner.net.named_parameters()) for learner in self.learners]}
+
+    def _load_state(self, state: Mapping[str, Any]) -> None:
+        self.meta = detach(state["meta"])
+        self.learners = [self._new_learner(detach(p)) for p in state["personal"]]
+
+
+class PooledDQN(DQNCore):
+    """DQN (Table V): one network trained on the pooled transitions of every task."""
+
+    name = "DQN (pooled)"
+    has_personal = False
+
+    def n_learners(self, n_tasks: int) -> int:
+        return 1
+
+    def learner_of(self, task_index: int) -> int:
+        return 0
+
+    def _end_round(self) -> None:
+        self.meta = detach(dict(self.learners[0].net.named_parameters()))
+
+
+class IndependentDQN(DQNCore):
+    """DQN* (Table V): one independent DQN per task, each on its own buffer."""
+
+    name = "DQN*"
+    has_meta = False
+
+    def _end_round(self) -> None:
+        # no meta network: kept at the initial weights for save/load; the trial acts with the task networks
+        return None
+
+    def meta_params(self) -> TrialTask:
+        if not self.learners:
+            raise RuntimeError("IndependentDQN.meta_params: call meta_train() or load() first")
+        return TrialTask(tuple(self._personal_networks_all()), None)
+
+    def _personal_networks_all(self) -> list[Params]:
+        return [detach(dict(learner.net.named_parameters())) for learner in self.learners]
+
+    def _adapt(self, task: TrialTask, memory: Transitions, rng: np.random.Generator) -> TrialTask:
+        """Keep the task network with the smallest mean squared TD error on the episodes."""
+        candidates = self._personal_networks_all()
+        errors = [self.td_error(p, memory) for p in candidates]
+        return TrialTask((candidates[int(np.argmin(errors))],), None, memory)
+
+    def td_error(self, params: Params, memory: Transitions) -> float:
+        """Mean squared TD error of Q_params on `memory`, bootstrapping with Q_params itself."""
+        with torch.no_grad():
+            obs = torch.as_tensor(memory.observations, dtype=torch.float32)
+            next_obs = torch.as_tensor(memory.next_observations, dtype=torch.float32)
+            target = td_target(torch.as_tensor(memory.rewards, dtype=torch.float32),
+                               torch.as_tensor(memory.terminated), self.q_values(params, next_obs),
+                               self.config.discount)
+            taken = self.q_values(params, obs).gather(1, torch.as_tensor(memory.actions, dtype=torch.int64)[:, None])
+            return float((target - taken[:, 0]).pow(2).mean())
+
+
+class ModelAveragingDQN(DQNCore):
+    """Model-Averaging (Table V): every round the task networks restart from the average (line 7)
+    and train alone; the new average is the mean of the task networks (FedAvg, uniform weights)."""
+
+    name = "Model-Averaging DQN"
+
+    def _start_round(self) -> None:
+        self._restart_learners()
+
+    def _end_round(self) -> None:
+        self.meta = aggregate(self.meta, self._personal_networks(), 1.0)
+
+    def _next_meta(self, meta: Params, auxiliary: Params) -> Params:
+        return aggregate(meta, [auxiliary], 1.0)
+
+
+class PMetaDQN(DQNCore):
+    """pMeta-RL with the DQN inner learner (Algorithm 1; module docstring)."""
+
+    name = "pMeta-RL DQN"
+    config_class = PMetaDQNConfig
+
+    @property
+    def proximal_weight(self) -> float:  # type: ignore[override]
+        return self.config.lam
+
+    def _start_round(self) -> None:
+        self._restart_learners()                                                    # θ_i ← ϑ
+        for learner in self.learners:
+            learner.anchor = detach(self.meta)                                      # ϑ_i ← ϑ (eq. 25)
+
+    def _after_gradient_step(self, learner: Learner) -> None:
+        if learner.anchor is not None:                                              # eq. 13
+            auxiliary_step(learner.anchor, dict(learner.net.named_parameters()), self.config.aux_lr * self.config.lam)
+
+    def _end_round(self) -> None:                                                   # eq. 14
+        self.meta = aggregate(self.meta, [learner.anchor for learner in self.learners], self.config.beta)
+
+    def _next_meta(self, meta: Params, auxiliary: Params) -> Params:
+        return aggregate(meta, [auxiliary], self.config.beta)

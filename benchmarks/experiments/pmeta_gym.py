@@ -1,0 +1,55 @@
+"""The pMeta-RL Gym experiments' shared pieces, written once (this module defines no experiment):
+the four Table V agents (pMeta-RL with its DQN inner learner, DQN*, DQN, Model-Averaging) on one DQN
+core (`baselines/pmetarl_dqn.py`), the Table IV λ sweep, the meta-test protocol and the --quick cut."""
+
+from __future__ import annotations
+
+from benchmarks.evaluate import MetaTestProtocol
+from benchmarks.experiments import AgentSpec, Target
+
+__all__ = ["PROTOCOL", "QUICK", "lambda_sweep", "table_five"]
+
+PROTOCOL = MetaTestProtocol(adaptation_steps=1, evaluation_episodes=10, adaptation_episodes=5)
+"""R_0 = the meta policy (MP), R_1 = the policy after the agent's personalization step on 5 episodes
+of the task (PP); 10 greedy evaluation episodes per task, as the paper's evaluations"""
+
+QUICK = {"iterations": 2, "seeds": 1,
+         "config": {"hidden_sizes": [16, 16], "personal_updates": 10, "warmup_steps": 50, "batch_size": 8,
+                    "evaluation_episodes": 2},
+         "protocol": {"evaluation_episodes": 2, "adaptation_episodes": 1}}
+"""seconds, not a result: 16×16 networks, R = 10, two rounds, one seed"""
+
+_MODULE = "baselines.pmetarl_dqn"
+
+
+def table_five(personal_updates: int, paper: dict[str, tuple[float, float]]) -> tuple[tuple[AgentSpec, ...],
+                                                                                        tuple[Target, ...]]:
+    """(agents, targets) of Table V with R = `personal_updates`; `paper` maps "MP", "PP", "DQN*", "DQN",
+    "Model-Averaging" to the table's (mean, ±). The paper's numbers are best-over-training scores;
+    they are attached to the R_k that plays the same role (MP, DQN, Model-Averaging: R_0, the meta
+    network; PP and DQN*: R_1, a task's own network)."""
+    config = {"personal_updates": personal_updates}
+    agents = (AgentSpec("pMeta-RL", f"{_MODULE}:PMetaDQN", {**config, "lam": 20.0}),
+              AgentSpec("DQN per task", f"{_MODULE}:IndependentDQN", config),
+              AgentSpec("DQN pooled", f"{_MODULE}:PooledDQN", config),
+              AgentSpec("Model-Averaging", f"{_MODULE}:ModelAveragingDQN", config))
+    source = "pMeta-RL Table V (best over training)"
+    targets = (Target(f"{source}, MP", "pMeta-RL", 0, *paper["MP"]),
+               Target(f"{source}, PP", "pMeta-RL", 1, *paper["PP"]),
+               Target(f"{source}, DQN*", "DQN per task", 1, *paper["DQN*"]),
+               Target(f"{source}, DQN", "DQN pooled", 0, *paper["DQN"]),
+               Target(source, "Model-Averaging", 0, *paper["Model-Averaging"]))
+    return agents, targets
+
+
+def lambda_sweep(personal_updates: int, paper: dict[float, tuple[tuple[float, float], tuple[float, float]]]
+                 ) -> tuple[tuple[AgentSpec, ...], tuple[Target, ...]]:
+    """(agents, targets) of Table IV: pMeta-RL at λ ∈ {5, 20, 30, 50} (η = 1e-3, so ηλ ≤ 0.05);
+    `paper` maps λ to ((MP mean, ±), (PP mean, ±))."""
+    agents, targets = [], []
+    for lam, (meta, personal) in paper.items():
+        label = f"pMeta-RL lam {lam:g}"
+        agents.append(AgentSpec(label, f"{_MODULE}:PMetaDQN", {"personal_updates": personal_updates, "lam": lam}))
+        targets += [Target("pMeta-RL Table IV (best over training), MP", label, 0, *meta),
+                    Target("pMeta-RL Table IV (best over training), PP", label, 1, *personal)]
+    return tuple(agents), tuple(targets)

@@ -1,0 +1,30 @@
+"""pMeta-RL Table V, MountainCar: the five Table I variants (inclination ζ = 3.0 .. 5.0, `pmeta` preset;
+train = test = the five), pMeta-RL with its DQN inner learner (MP and PP) against DQN*, DQN and
+Model-Averaging under the same budget: C = 30 rounds of R = 500 env and gradient steps per task (15 000
+per task, 75 000 in all, plus 2000 warm-up transitions per task), Table II's settings
+(baselines/pmetarl_dqn.py lists every choice).
+
+Scoring as in pmeta-cartpole: the paper's best-over-training score (which flatters: a maximum over
+30 noisy evaluations) is in the training curve's `extra.best_*_return`; R_k is the final policy's.
+"""
+
+from benchmarks.experiments import Experiment
+from benchmarks.experiments.pmeta_gym import PROTOCOL, QUICK, table_five
+
+AGENTS, TARGETS = table_five(500, {"MP": (-107.15, 4.10), "PP": (-93.05, 0.95), "DQN*": (-92.96, 2.08),
+                                   "DQN": (-133.96, 3.25), "Model-Averaging": (-111.34, 5.95)})
+
+EXPERIMENT = Experiment(
+    name="pmeta-mountaincar",
+    description="pMeta-RL Table V, MountainCar (Table I variants): pMeta-RL MP/PP vs DQN*, DQN, Model-Averaging",
+    env_id="MetaRL/MountainCarParams-v0",
+    env_kwargs={"preset": "pmeta"},
+    agents=AGENTS,
+    iterations=30,
+    seeds=5,
+    protocol=PROTOCOL,
+    targets=TARGETS,
+    quick=QUICK,
+    notes=("iterations = C rounds; R = 500. The paper scores the best average return over training "
+           "(extra.best_*_return in the training curve); R_k is the final policy's."),
+)

@@ -1,0 +1,23 @@
+"""pMeta-RL Table IV, the λ sweep (5, 20, 30, 50) on MountainCar (Table I variants), every other
+setting as in pmeta-mountaincar. Table IV scores the best average return over training (the paper's
+MountainCar rows say GM/PM for MP/PP); R_k is the final policy's."""
+
+from benchmarks.experiments import Experiment
+from benchmarks.experiments.pmeta_gym import PROTOCOL, QUICK, lambda_sweep
+
+_AGENTS, _TARGETS = lambda_sweep(500, {
+    5.0: ((-111.15, 4.31), (-93.05, 1.07)), 20.0: ((-107.08, 3.21), (-92.13, 0.95)),
+    30.0: ((-110.49, 3.89), (-92.41, 1.25)), 50.0: ((-108.41, 2.78), (-98.16, 2.13))})
+
+EXPERIMENT = Experiment(
+    name="pmeta-mountaincar-lambda",
+    description="pMeta-RL Table IV, MountainCar: λ ∈ {5, 20, 30, 50}",
+    env_id="MetaRL/MountainCarParams-v0",
+    env_kwargs={"preset": "pmeta"},
+    agents=_AGENTS,
+    iterations=30,
+    seeds=5,
+    protocol=PROTOCOL,
+    targets=_TARGETS,
+    quick=QUICK,
+)
