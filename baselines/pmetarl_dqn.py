@@ -1,6 +1,6 @@
 """pMeta-RL, DQN version: Wang et al., "On the Convergence Theory of Meta Reinforcement Learning with
 Personalized Policies", arXiv:2209.10072, Algorithm 1 (§IV-C) with the DQN inner learner of §V-B/§V-C
-and Table II, and the three baselines of Table V under the same budget (docs/sources/pmetarl.md §3).
+and Table II, and the three baselines of Table V under the same budget (docs/sources/pmetarl.md §1.5).
 
 Algorithm 1 with one Q-network per model (the personalized θ_i, the auxiliary ϑ_i, the meta ϑ), as
 `PMetaDQN` runs it; one meta-training iteration is one round c:
@@ -22,18 +22,23 @@ parameters only (no trajectories are shared).
 |---|---|---|
 | learning rate α, hidden layers, batch | 1e-3 (Adam), [512, 512] ReLU, 64 | Table II |
 | replay buffer D_i | 2e5 transitions per task, prioritized | Table II, §V-B |
-| C, R | 30 rounds; R = 200 (CartPole), 500 (MountainCar) personalized steps per round | Table II |
-| λ, η, β, γ | 20, 1e-3, 1, 0.99 | Table II, §V-C ("|D_i| = 64, C = 30, α = η = 0.001, β = 1") |
-| ε-greedy | 0.3 → 0.01, linear over the first half of each task's C·R steps, then 0.01 | Table II; schedule length [DEFAULT] |
-| target network | hard copy every 350 gradient steps (counted per task over the run); reset to ϑ at line 7 | Table II; reset [DEFAULT] |
-| one personalized step | one env step + one gradient step (update-to-data ratio 1) | [DEFAULT] (Table III arithmetic) |
-| TD target | vanilla DQN: r + γ(1 − terminated) max_a' Q_θ̄(s', a'); a time-limit truncation bootstraps | DQN [3] as the paper names it; truncation [DEFAULT] |
+| C, R | 30 rounds; R = 200 (CartPole), 500 (MountainCar) steps per task per round | Table II |
+| λ, η, β, γ | 20, 1e-3, 1, 0.99 | Table II; §V-C (α = η = 0.001, β = 1) |
+| ε-greedy | 0.3 → 0.01, linear over the first half of each task's C·R steps | Table II; length [DEFAULT] |
+| target network | hard copy every 350 gradient steps (per task, over the run) | Table II |
+| target at line 7 | reset to ϑ with the personalized network | [DEFAULT] |
+| one personalized step | one env step + one gradient step (update-to-data ratio 1) | [DEFAULT] (Table III) |
+| TD target | vanilla DQN: r + γ(1 − terminated) max_a' Q_θ̄(s', a') | DQN [3], as the paper names it |
+| time-limit truncation | bootstraps (only termination is stored as done) | [DEFAULT] |
 | loss | PER-weighted squared TD error, mean over the batch | [DEFAULT] (Tianshou) |
-| PER | proportional, α = 0.6, β = 0.4 (constant), priority (|δ| + 1e-6)^α, new = max priority | [DEFAULT] |
-| proximal term | (λ/2)‖θ_i − ϑ_i‖² on every parameter (weights and biases); its gradient λ(θ_i − ϑ_i) is added to the TD gradient before Adam | eq. 12; Adam [DEFAULT] |
-| Adam state | fresh at every round start (the personalized net restarts from ϑ) | [DEFAULT] |
+| PER | proportional, α = 0.6, β = 0.4 constant, priority abs(δ) + 1e-6, new = max | [DEFAULT] |
+| proximal term | (λ/2)‖θ_i − ϑ_i‖² on every weight and bias | eq. 12 |
+| its gradient | λ(θ_i − ϑ_i), added to the TD gradient before the Adam step | eq. 12; Adam [DEFAULT] |
+| Adam state | fresh at every round start (the personalized network restarts from ϑ) | [DEFAULT] |
 | warm-up | 2000 uniform-random transitions per task into D_i before round 1 | [DEFAULT] |
-| initial weights | PyTorch's Linear scheme, drawn from the run's torch stream; every task starts at ϑ | ours |
+| initial weights | PyTorch's Linear scheme, from the run's torch stream; every task starts at ϑ | ours |
+
+[DEFAULT]: the recommended defaults where the paper is silent (docs/sources/pmetarl.md §1.5).
 
 A round runs whole episodes (the harness's `rollout`): each task takes exactly R gradient steps per
 round, one per env step; the steps of the round's last episode past the R-th are stored in D_i with no
@@ -306,6 +311,10 @@ class Learner:
     anchor: Params | None = None
     """the auxiliary network ϑ_i the proximal term pulls toward (None: no proximal term)"""
 
+    def __post_init__(self) -> None:
+        self.params: dict[str, torch.nn.Parameter] = dict(self.net.named_parameters())
+        self.target_params: dict[str, torch.nn.Parameter] = dict(self.target.named_parameters())
+
 
 @dataclasses.dataclass(frozen=True)
 class TrialTask:
@@ -341,6 +350,8 @@ class DQNCore(training.MetaLearner):
         self.observation_space, self.action_space = probe.observation_space, probe.action_space
         probe.close()
         self._template = build_q_network(self.observation_space, self.action_space, self.config.hidden_sizes)
+        self._layers = [(f"{name}.weight", f"{name}.bias") for name, module in self._template.named_modules()
+                        if isinstance(module, torch.nn.Linear)]
         self.meta: Params | None = None
         self.learners: list[Learner] = []
 
@@ -455,8 +466,8 @@ class DQNCore(training.MetaLearner):
             def act(obs: np.ndarray, active: np.ndarray = active) -> np.ndarray:
                 actions = np.zeros(obs.shape[:2], dtype=np.int64)
                 for j, i in enumerate(active):
-                    net = self.learners[self.learner_of(i)].net
-                    actions[j] = self._epsilon_greedy(net, obs[j], self._epsilon(int(self._task_steps[i])), rng)
+                    params = self.learners[self.learner_of(i)].params
+                    actions[j] = self._epsilon_greedy(params, obs[j], self._epsilon(int(self._task_steps[i])), rng)
                 return actions
 
             def observe(step: Transition, active: np.ndarray = active) -> None:
@@ -478,10 +489,10 @@ class DQNCore(training.MetaLearner):
             returns.extend(batch.episode_returns().ravel().tolist())
         return returns
 
-    def _epsilon_greedy(self, net: QNetwork, obs: np.ndarray, epsilon: float, rng: np.random.Generator) -> np.ndarray:
+    def _epsilon_greedy(self, params: Params, obs: np.ndarray, epsilon: float, rng: np.random.Generator) -> np.ndarray:
         """Actions for a batch of observations (E, d): uniform with probability ε, else greedy."""
         with torch.no_grad():
-            greedy = net(torch.as_tensor(obs, dtype=torch.float32)).argmax(dim=1).numpy()
+            greedy = self.q_values(params, torch.as_tensor(obs)).argmax(dim=1).numpy()
         explore = rng.random(len(obs)) < epsilon
         return np.where(explore, rng.integers(self.action_space.n, size=len(obs)), greedy)
 
@@ -492,15 +503,15 @@ class DQNCore(training.MetaLearner):
         lam = self.proximal_weight if lam is None else lam
         slots, batch, weights = learner.buffer.sample_prioritized(cfg.batch_size, rng)
         with torch.no_grad():
-            target = td_target(batch["rewards"], batch["terminated"], learner.target(batch["next_observations"]),
-                               cfg.discount)
-        q_taken = learner.net(batch["observations"]).gather(1, batch["actions"][:, None])[:, 0]
+            target = td_target(batch["rewards"], batch["terminated"],
+                               self.q_values(learner.target_params, batch["next_observations"]), cfg.discount)
+        q_taken = self.q_values(learner.params, batch["observations"]).gather(1, batch["actions"][:, None])[:, 0]
         td_error = target - q_taken
         loss = (weights * td_error.pow(2)).mean()
         learner.optimizer.zero_grad()
         loss.backward()
         if lam > 0 and learner.anchor is not None:
-            add_proximal_gradient(list(learner.net.parameters()), list(learner.anchor.values()), lam)
+            add_proximal_gradient(list(learner.params.values()), [learner.anchor[k] for k in learner.params], lam)
         learner.optimizer.step()
         learner.buffer.update_priorities(slots, td_error.detach().numpy())
         learner.gradient_steps += 1
@@ -514,8 +525,13 @@ class DQNCore(training.MetaLearner):
         return float(batch.episode_returns().mean())
 
     def q_values(self, params: Params, obs: torch.Tensor) -> torch.Tensor:
-        """Q(obs, ·) of the network with parameters `params`."""
-        return torch.func.functional_call(self._template, params, (obs,))
+        """Q(obs, ·) of the network with parameters `params` (the template's layers, ReLU between)."""
+        x = obs.float()
+        for index, (weight, bias) in enumerate(self._layers):
+            x = torch.nn.functional.linear(x, params[weight], params[bias])
+            if index < len(self._layers) - 1:
+                x = torch.relu(x)
+        return x
 
     def _acting_policy(self, networks: Sequence[tuple[Params, ...]], epsilon: float,
                        rng: np.random.Generator) -> Callable[[np.ndarray], np.ndarray]:
@@ -526,7 +542,9 @@ class DQNCore(training.MetaLearner):
             with torch.no_grad():
                 for i, sets in enumerate(networks):
                     x = torch.as_tensor(obs[i], dtype=torch.float32)
-                    greedy = torch.stack([self.q_values(p, x) for p in sets]).mean(dim=0).argmax(dim=1).numpy()
+                    q = self.q_values(sets[0], x) if len(sets) == 1 else \
+                        torch.stack([self.q_values(p, x) for p in sets]).mean(dim=0)
+                    greedy = q.argmax(dim=1).numpy()
                     if epsilon > 0:
                         explore = rng.random(len(greedy)) < epsilon
                         greedy = np.where(explore, rng.integers(self.action_space.n, size=len(greedy)), greedy)
@@ -682,7 +700,7 @@ class PMetaDQN(DQNCore):
 
     def _after_gradient_step(self, learner: Learner) -> None:
         if learner.anchor is not None:                                              # eq. 13
-            auxiliary_step(learner.anchor, dict(learner.net.named_parameters()), self.config.aux_lr * self.config.lam)
+            auxiliary_step(learner.anchor, learner.params, self.config.aux_lr * self.config.lam)
 
     def _end_round(self) -> None:                                                   # eq. 14
         self.meta = aggregate(self.meta, [learner.anchor for learner in self.learners], self.config.beta)

@@ -15,8 +15,8 @@ of the task (PP); 10 greedy evaluation episodes per task, as the paper's evaluat
 
 QUICK = {"iterations": 2, "seeds": 1,
          "config": {"hidden_sizes": [16, 16], "personal_updates": 10, "warmup_steps": 50, "batch_size": 8,
-                    "evaluation_episodes": 2},
-         "protocol": {"evaluation_episodes": 2, "adaptation_episodes": 1}}
+                    "evaluation_episodes": 1},
+         "protocol": {"evaluation_episodes": 1, "adaptation_episodes": 1}}
 """seconds, not a result: 16×16 networks, R = 10, two rounds, one seed"""
 
 _MODULE = "baselines.pmetarl_dqn"

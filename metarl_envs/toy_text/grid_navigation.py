@@ -77,6 +77,13 @@ PRESETS: dict[str, GridNavigationPreset] = {
         start="corner", family_goals=((4, 4), (5, 5), (6, 6), (7, 7), (8, 8)), family_sizes=(5, 6, 7, 8, 9),
         source="Wang et al. 2022 (pMeta-RL) §V-C; defaults docs/sources/pmetarl.md §2.1",
     ),
+    "pmeta-spread": GridNavigationPreset(
+        horizon=324, n_train_tasks=5, n_test_tasks=5, finite_family=True, coordinate_low=0, frame_size=9,
+        min_size=2, actions=((0, 1), (0, -1), (1, 0), (-1, 0)), reward="scaled_l1", goal_terminal=True,
+        start="corner", family_goals=((4, 0), (0, 5), (6, 6), (7, 2), (2, 8)), family_sizes=(5, 6, 7, 8, 9),
+        source=("Wang et al. 2022 (pMeta-RL) §V-C with landmarks in different directions (ours); "
+                "docs/sources/pmetarl.md §2.1"),
+    ),
 }
 
 
@@ -143,18 +150,27 @@ class GridNavigationEnv(TabularEnv):
     |--------|------------------------------------------|---------|--------------|---------|---------|-----------------|
     | memrl  | 11×11 {-5..5}²; goal (-4,4) (4,3) (0,-4) | 20      | 3 / 3        | 5       | uniform | exp(−‖s′ − g‖₁) |
     | pmeta  | n×n {0..n-1}², n = 5..9; goal (n-1,n-1)  | 324     | 5 / 5        | 4       | (0, 0)  | (1)             |
+    | pmeta-spread | n×n {0..n-1}², n = 5..9; goal (4,0) (0,5) (6,6) (7,2) (2,8) | 324 | 5 / 5 | 4 | (0, 0) | (1) |
 
     (1) −‖s′ − g‖₁ / (2(n − 1)).
 
-    Tasks are drawn uniformly over the family. The goal cell is terminal for `pmeta` and not for
-    `memrl` (the episode goes on at the goal).
+    `pmeta-spread` is `pmeta` (same sizes, frame, start, actions, reward, horizon) with the landmarks
+    in different directions from the start (ours): in `pmeta` every landmark is the far corner, so one
+    shared policy (up and right) is optimal for every task and the meta, personalized and averaged
+    policies cannot be told apart; in `pmeta-spread` the landmark of the 5×5 task lies along the x
+    axis and that of the 6×6 task along the y axis, so at the start cell no single action is optimal
+    for both, and a shared policy is suboptimal on some task.
+
+    Tasks are drawn uniformly over the family. The goal cell is terminal for `pmeta` (and
+    `pmeta-spread`) and not for `memrl` (the episode goes on at the goal). Where `pmeta` is named
+    below, `pmeta-spread` is the same.
 
     Frames (shared state indexing): `memrl` {-5..5}² (121 states), `pmeta` {0..8}² (81 states, the
     largest task's grid; a task of size n uses the cells {0..n-1}²). Scored episodes: MEMRL plots the
     mean return of 10 episodes after the K = 8 inner steps; pMeta-RL the average return of the
     meta-policy and of the personalised policies (greedy in their Q-tables).
 
-    Both presets are finite families (`n_train_tasks` = `n_test_tasks` = 3 and 5): the test set is the
+    Every preset is a finite family (`n_train_tasks` = `n_test_tasks` = 3 and 5): the test set is the
     whole family, scored on the tasks trained on, as in both papers. `sample_tasks` draws uniformly
     from the family; `set_task` accepts any goal inside a task grid of the preset's frame (e.g. held-out
     goals for `memrl`). MEMRL gives no goal coordinates (only stars in its Fig. 1): the three goals are

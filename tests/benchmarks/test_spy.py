@@ -20,6 +20,8 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples"
 NAV = ("MetaRL/Navigation2D-v0", {"preset": "maml"})
 LAKE = ("MetaRL/FrozenLakeHoles-v0", {"preset": "bomrl-high", "start_distribution": "uniform"})
 GRID = ("MetaRL/GridNavigation-v0", {"preset": "pmeta", "obs_mode": "index"})
+CARTPOLE = ("MetaRL/CartPoleParams-v0", {"preset": "pmeta"})
+DQN = {"hidden_sizes": [4], "personal_updates": 3, "warmup_steps": 10, "batch_size": 4, "evaluation_episodes": 1}
 SMALL = {"hidden_sizes": [4], "tasks_per_iteration": 2, "episodes_per_task": 2}
 CASES = {
     "MAML": (NAV, "baselines.maml:MAML", {**SMALL, "cg_iterations": 2}),
@@ -30,6 +32,8 @@ CASES = {
     "Random init sampled": (LAKE, "baselines.bomrl:BOMRL", {"estimator": "sampled", "meta_learn": False}),
     "tabular MAML sampled": (LAKE, "baselines.tabular_maml:TabularMAML", {"estimator": "sampled"}),
     "pMeta-RL sampled": (GRID, "baselines.pmetarl:PMetaRL", {"mode": "sampled", "episodes_per_update": 2}),
+    "pMeta-RL DQN": (CARTPOLE, "baselines.pmetarl_dqn:PMetaDQN", DQN),
+    "DQN per task": (CARTPOLE, "baselines.pmetarl_dqn:IndependentDQN", DQN),
     "RL2": (NAV, "baselines.rl2:RL2", {"hidden_size": 4, "tasks_per_iteration": 2, "trials_per_task": 2,
                                        "episodes_per_trial": 2}),
     "NoAdapt example": (NAV, f"{EXAMPLES / 'no_adapt.py'}:NoAdapt", {"tasks_per_iteration": 2}),

@@ -19,6 +19,7 @@ PINNED_TEST_FINGERPRINTS = {
     ("MetaRL/SparsePointRobot-v0", "varibad"): "094bc7eff5505ef64cfe9b57df282f012c0dbd2c1657342d389a29e733503b2f",
     ("MetaRL/GridNavigation-v0", "memrl"): "7198297ab0fbc1f872656d6d9618dbb723385d50b86174a9a066c8bc94621ad7",
     ("MetaRL/GridNavigation-v0", "pmeta"): "455087c7470ed1dad41e6ea2af278ec29786c10ceaaf6d61cfe053dd0358252b",
+    ("MetaRL/GridNavigation-v0", "pmeta-spread"): "6421c22892c9cc40209b879a7d1b9850bae22215b5b34dbf01220867733e677f",
     ("MetaRL/MountainCarParams-v0", "pmeta"): "f41b6325af81fa91a87ac5e75ade0c0a716f325d5f0c5506f1581a896453a49a",
     ("MetaRL/CartPoleParams-v0", "pmeta"): "eb97b82a8170f0fb32bc8e69031d719c4442f812dfcd265d217e78c9c756907a",
     ("MetaRL/CartPoleParams-v0", "carl"): "f1bf8378480dca5dfed514ccbbf2ab2ad24a9839d4217e7b997a1309db7e1e7a",
