@@ -10,7 +10,7 @@ Softmax logits are invariant to a per-state shift; solvers return logits with lo
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -24,9 +24,10 @@ from baselines.common.tabular import (
     softmax_policy,
     visitation,
 )
-from baselines.common.trpo import conjugate_gradient
+from baselines.common.trpo import conjugate_gradient, unflatten
 
-__all__ = ["DIVERGENCES", "implicit_hypergradient", "solve_surrogate", "surrogate", "surrogate_hessian_blocks"]
+__all__ = ["DIVERGENCES", "implicit_gradient", "implicit_hypergradient", "solve_surrogate", "surrogate",
+           "surrogate_hessian_blocks"]
 
 DIVERGENCES = (1, 2, 3)
 """1: KL(π_ϕ ‖ π_θ); 2: KL(π_θ ‖ π_ϕ); 3: ‖θ − ϕ‖² (docs/sources/bomrl.md §1.1: Alg(1), Alg(2), Alg(3))"""
@@ -187,7 +188,24 @@ def implicit_hypergradient(model: TorchModel | None, phi: np.ndarray, theta_star
         return -torch.einsum("sab,sb->sa", blocks, vector.view_as(theta_t)).ravel()
 
     rhs = outer_gradient.detach().ravel()
-    solution = conjugate_gradient(negative_hessian, rhs, cg_iterations, tolerance=1e-24)  # on ‖r‖²
-    residual = float(torch.linalg.norm(negative_hessian(solution) - rhs))
-    (hyper,) = torch.autograd.grad(grad_theta, phi_t, solution.view_as(theta_t))
-    return hyper.numpy(), {"cg_residual": residual, "stationarity": float(torch.linalg.norm(grad_theta.detach()))}
+    (hyper,), info = implicit_gradient([grad_theta], [phi_t], negative_hessian, rhs, cg_iterations,
+                                       tolerance=1e-24)  # on ‖r‖²
+    return hyper.numpy(), {**info, "stationarity": float(torch.linalg.norm(grad_theta.detach()))}
+
+
+def implicit_gradient(grad_theta: Sequence[torch.Tensor], phi: Sequence[torch.Tensor],
+                      negative_hessian: Callable[[torch.Tensor], torch.Tensor], outer_gradient: torch.Tensor,
+                      cg_iterations: int, tolerance: float = 1e-10) -> tuple[list[torch.Tensor], dict[str, float]]:
+    """The implicit-function-theorem step both BO-MRL agents share (Prop. 1/2, eq. 8): with θ' a
+    stationary point of F(·, ϕ), ∇_ϕ J(θ'(ϕ)) = ∇²_ϕθ F · v where (−∇²_θθ F) v = ∇_θ J(θ').
+
+    `grad_theta` is ∇_θ F at θ' (built with create_graph=True, so it still depends on the leaves
+    `phi`), `negative_hessian` the product v ↦ −∇²_θθ F v (flat vectors, or task rows for stacked θ:
+    `trpo.unflatten`'s layouts) and `outer_gradient` = ∇_θ J(θ') in the same layout. v is found by
+    CG (`trpo.conjugate_gradient`), then ∇_ϕ⟨v, ∇_θ F⟩ with v held fixed (one more backward pass).
+    Returns (the hypergradient per leaf of `phi`, {"cg_residual": ‖−∇²F v − ∇J‖})."""
+    solution = conjugate_gradient(negative_hessian, outer_gradient, cg_iterations, tolerance)
+    residual = float(torch.linalg.norm(negative_hessian(solution) - outer_gradient))
+    hyper = torch.autograd.grad(list(grad_theta), list(phi), unflatten(solution, grad_theta), allow_unused=True)
+    hyper = [torch.zeros_like(p) if h is None else h for p, h in zip(phi, hyper, strict=True)]
+    return hyper, {"cg_residual": residual}

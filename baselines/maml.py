@@ -53,7 +53,7 @@ __all__ = ["MAML", "AdaptedParams", "InnerBatch", "MAMLConfig", "steps_taken"]
 
 
 @dataclasses.dataclass(frozen=True)
-class MAMLConfig:
+class MAMLConfig(estimators.AdvantageSettings):
     hidden_sizes: tuple[int, ...] = (64, 64)
     """policy MLP widths (pytorch-maml-rl 2d-navigation.yaml: [64, 64], tanh)"""
     activation: str = "tanh"
@@ -69,9 +69,6 @@ class MAMLConfig:
     """meta-batch size (pytorch-maml-rl meta-batch-size)"""
     episodes_per_task: int = 20
     """trajectories per task per inner step and for the outer batch (fast-batch-size)"""
-    discount: float = 0.99
-    gae_lambda: float = 1.0
-    normalize_advantages: bool = True
     reduction: str = "episode_mean"
     """surrogate units: 'episode_mean' (per-episode per-step mean, pytorch-maml-rl), 'step_mean' (mean
     over every sample of the batch: rllab/ProMP, the original MAML and SG-MRL code) or 'episode_sum'"""
@@ -107,10 +104,6 @@ class MAMLConfig:
             raise ValueError(f"MAMLConfig.outer_optimizer={self.outer_optimizer!r}: must be 'trpo' or 'adam'")
         if self.inner_steps < 1 or self.tasks_per_iteration < 1 or self.episodes_per_task < 1:
             raise ValueError("MAMLConfig: inner_steps, tasks_per_iteration and episodes_per_task must be ≥ 1")
-
-    @property
-    def weight_spec(self) -> estimators.WeightSpec:
-        return estimators.WeightSpec(self.discount, "gae", self.gae_lambda, normalize=self.normalize_advantages)
 
     def to_dict(self) -> dict[str, Any]:
         return {**dataclasses.asdict(self), "hidden_sizes": list(self.hidden_sizes),

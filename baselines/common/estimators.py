@@ -29,8 +29,9 @@ from baselines.common.policies import Params, Policy, StackedParams
 from baselines.common.returns import LinearFeatureBaseline, discounted_returns, gae, normalize
 from baselines.common.sampler import TrajectoryBatch
 
-__all__ = ["BatchTensors", "InnerRun", "InnerStep", "StepData", "WeightSpec", "adapted_fisher_product", "inner_step",
-           "meta_objective", "policy_gradients", "rerun_inner_steps", "score_term", "surrogates", "weights"]
+__all__ = ["AdvantageSettings", "BatchTensors", "InnerRun", "InnerStep", "StepData", "WeightSpec",
+           "adapted_fisher_product", "inner_step", "meta_objective", "policy_gradients", "reduce_steps",
+           "rerun_inner_steps", "score_term", "surrogates", "weights"]
 
 Reduction = Literal["episode_sum", "episode_mean", "step_mean"]
 REDUCTIONS = ("episode_sum", "episode_mean", "step_mean")
@@ -48,6 +49,21 @@ class WeightSpec:
     """reward_to_go only: discount counted from t = 0 (γ^l, the papers' eq. (8b)) instead of from h"""
     normalize: bool = True
     """gae only: advantages to zero mean and unit std per task (pytorch-maml-rl, ProMP)"""
+
+
+@dataclasses.dataclass(frozen=True)
+class AdvantageSettings:
+    """The advantage fields of a policy-gradient agent's config (a base of the config dataclass) and the
+    `WeightSpec` they give: GAE(`discount`, `gae_lambda`) on the linear baseline, normalised per task
+    when `normalize_advantages` (pytorch-maml-rl's and ProMP's defaults: 0.99, 1.0, True)."""
+
+    discount: float = 0.99
+    gae_lambda: float = 1.0
+    normalize_advantages: bool = True
+
+    @property
+    def weight_spec(self) -> WeightSpec:
+        return WeightSpec(self.discount, "gae", self.gae_lambda, normalize=self.normalize_advantages)
 
 
 def weights(batch: TrajectoryBatch, spec: WeightSpec) -> np.ndarray:
@@ -111,7 +127,7 @@ class InnerRun(NamedTuple):
     adapted: list[Params] | StackedParams
 
 
-def _reduce(per_step: torch.Tensor, mask: torch.Tensor, reduction: Reduction) -> torch.Tensor:
+def reduce_steps(per_step: torch.Tensor, mask: torch.Tensor, reduction: Reduction) -> torch.Tensor:
     """Mean over episodes (axis −2) of Σ_h per_step, scaled by 1/len(τ) for episode_mean; for
     step_mean, Σ over every step of the batch / its number of steps."""
     per_episode = (per_step * mask).sum(-1)
@@ -134,13 +150,14 @@ def _log_terms(policy: Policy, params, tensors: BatchTensors, old_log_probs: tor
 def surrogates(policy: Policy, params: Params | Sequence[Params], tensors: BatchTensors, step_weights: torch.Tensor,
                reduction: Reduction, old_log_probs: torch.Tensor | None = None) -> torch.Tensor:
     """(T,) per-task surrogate values; `params` shared by all tasks or one per task."""
-    return _reduce(_log_terms(policy, params, tensors, old_log_probs) * step_weights, tensors.mask, reduction)
+    return reduce_steps(_log_terms(policy, params, tensors, old_log_probs) * step_weights, tensors.mask, reduction)
 
 
 def score_term(policy: Policy, params: Params | Sequence[Params], tensors: BatchTensors,
                reduction: Reduction, old_log_probs: torch.Tensor | None = None) -> torch.Tensor:
     """(T,) Σ_{τ∈D} ρ(τ) Σ_h log π(a_h|s_h; θ): a *sum* over the batch's trajectories (SG-MRL eq. (13))."""
-    return _reduce(_log_terms(policy, params, tensors, old_log_probs), tensors.mask, reduction) * tensors.mask.shape[-2]
+    terms = _log_terms(policy, params, tensors, old_log_probs)
+    return reduce_steps(terms, tensors.mask, reduction) * tensors.mask.shape[-2]
 
 
 def policy_gradients(policy: Policy, params: Params | Sequence[Params], tensors: BatchTensors,

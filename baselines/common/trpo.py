@@ -1,5 +1,6 @@
-"""The TRPO step, written once: conjugate gradient, Fisher-vector products and a
-backtracking line search on a KL trust region (Schulman et al. 2015, App. C).
+"""The TRPO step, written once: conjugate gradient, Hessian- and Fisher-vector products by double
+backpropagation and a backtracking line search on a KL trust region (Schulman et al. 2015, App. C).
+CG and the Hessian products also serve BO-MRL's implicit hypergradient (`baselines.bomrl_solvers`).
 
 `trpo_step(params, loss_fn, kl_fn, ...)` is functional: it takes a dict of parameter tensors,
 a differentiable surrogate `loss_fn(params) -> scalar` (minimised) and `kl_fn(params) -> scalar`
@@ -12,18 +13,26 @@ steps with ratio 0.8.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 
 from baselines.common.policies import Params, flat
 
-__all__ = ["backtracking_line_search", "conjugate_gradient", "fisher_vector_product", "trpo_step"]
+__all__ = ["backtracking_line_search", "conjugate_gradient", "fisher_vector_product", "flat_rows",
+           "hessian_vector_product", "trpo_step", "unflatten"]
 
 
 def conjugate_gradient(matvec: Callable[[torch.Tensor], torch.Tensor], b: torch.Tensor, iterations: int = 10,
                        tolerance: float = 1e-10) -> torch.Tensor:
-    """Approximate solution x of A x = b for symmetric positive definite A given as `matvec`."""
+    """Approximate solution x of A x = b for symmetric positive definite A given as `matvec`.
+
+    `b` is one vector (n,), or independent systems stacked as rows (T, n) of a block-diagonal A
+    (`matvec` maps rows to rows): each row then runs its own CG (its own step sizes, stopping when its
+    ‖r‖² < `tolerance`), and a row that meets non-positive curvature stops where it is (at its first
+    iteration: x = b, the steepest-ascent direction), as truncated CG does on an indefinite matrix."""
+    if b.dim() == 2:
+        return _conjugate_gradient_rows(matvec, b, iterations, tolerance)
     x = torch.zeros_like(b)
     residual = b.clone()
     direction = b.clone()
@@ -41,18 +50,70 @@ def conjugate_gradient(matvec: Callable[[torch.Tensor], torch.Tensor], b: torch.
     return x
 
 
+def _conjugate_gradient_rows(matvec: Callable[[torch.Tensor], torch.Tensor], b: torch.Tensor, iterations: int,
+                             tolerance: float) -> torch.Tensor:
+    x, residual, direction = torch.zeros_like(b), b.clone(), b.clone()
+    rr = (residual * residual).sum(-1, keepdim=True)
+    active = rr >= tolerance
+    for iteration in range(iterations):
+        if not active.any():
+            break
+        a_dir = matvec(direction)
+        curvature = (direction * a_dir).sum(-1, keepdim=True)
+        negative = active & (curvature <= 0)
+        if iteration == 0:
+            x = torch.where(negative, b, x)
+        active = active & ~negative
+        step = torch.where(active, rr / torch.where(active, curvature, 1.0), 0.0)
+        x = x + step * direction
+        residual = residual - step * a_dir
+        rr_new = (residual * residual).sum(-1, keepdim=True)
+        direction = torch.where(active, residual + (rr_new / torch.where(active, rr, 1.0)) * direction, direction)
+        rr = rr_new
+        active = active & (rr >= tolerance)
+    return x
+
+
+def hessian_vector_product(gradients: Sequence[torch.Tensor], wrt: Sequence[torch.Tensor], damping: float = 0.0,
+                           rows: bool = False) -> Callable[[torch.Tensor], torch.Tensor]:
+    """v ↦ (∇²f + damping·I) v by double backpropagation, from `gradients` = ∇f w.r.t. the leaves `wrt`
+    (taken with create_graph=True). Vectors are flat (n,) over the leaves in order, or with `rows`
+    (leaves stacked on a leading task axis T, f a sum of per-task terms, so ∇²f is block-diagonal)
+    (T, n), one row per task."""
+    if not rows:
+        flat_grad = flat(gradients)
+
+        def product(vector: torch.Tensor) -> torch.Tensor:
+            hvp = torch.autograd.grad(flat_grad @ vector, list(wrt), retain_graph=True)
+            return flat(hvp) + damping * vector
+
+        return product
+
+    def row_product(vectors: torch.Tensor) -> torch.Tensor:
+        hvp = torch.autograd.grad(list(gradients), list(wrt), grad_outputs=unflatten(vectors, wrt), retain_graph=True)
+        return flat_rows(hvp) + damping * vectors
+
+    return row_product
+
+
+def flat_rows(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
+    """(T, n): task-stacked tensors (T, ...) flattened per task and concatenated."""
+    return torch.cat([t.reshape(t.shape[0], -1) for t in tensors], dim=1)
+
+
+def unflatten(vector: torch.Tensor, like: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    """`vector` (n,) or (T, n) cut into tensors shaped like `like` (the inverse of `flat` / `flat_rows`)."""
+    rows = 1 if vector.dim() == 1 else vector.shape[0]
+    chunks = torch.split(vector, [t.numel() // rows for t in like], dim=-1)
+    return [c.reshape(t.shape) for c, t in zip(chunks, like, strict=True)]
+
+
 def fisher_vector_product(kl_fn: Callable[[Params], torch.Tensor], params: Params,
                           damping: float) -> Callable[[torch.Tensor], torch.Tensor]:
     """v ↦ (∇²KL + damping·I) v at `params` by double backpropagation."""
     leaves = {k: v.detach().requires_grad_(True) for k, v in params.items()}
     grads = torch.autograd.grad(kl_fn(leaves), list(leaves.values()), create_graph=True)
-    flat_grad = flat(grads)
-
-    def product(vector: torch.Tensor) -> torch.Tensor:
-        hvp = torch.autograd.grad(flat_grad @ vector, list(leaves.values()), retain_graph=True)
-        return flat(hvp) + damping * vector
-
-    return product
+    return hessian_vector_product(grads, list(leaves.values()), damping)
 
 
 def backtracking_line_search(evaluate: Callable[[float], tuple[float, float]], loss_before: float, max_kl: float,

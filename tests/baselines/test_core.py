@@ -179,11 +179,11 @@ def test_meta_test_exact_carries_the_oracle_gap():
 def test_reductions_weigh_early_ended_episodes_as_documented():
     per_step = torch.tensor([[[1.0, 1.0, 1.0, 1.0], [4.0, 0.0, 0.0, 0.0]]])  # one task, episodes of length 4 and 1
     mask = torch.tensor([[[1.0, 1.0, 1.0, 1.0], [1.0, 0.0, 0.0, 0.0]]])
-    assert estimators._reduce(per_step, mask, "episode_sum").item() == pytest.approx((4 + 4) / 2)
-    assert estimators._reduce(per_step, mask, "episode_mean").item() == pytest.approx((1 + 4) / 2)
-    assert estimators._reduce(per_step, mask, "step_mean").item() == pytest.approx(8 / 5)
+    assert estimators.reduce_steps(per_step, mask, "episode_sum").item() == pytest.approx((4 + 4) / 2)
+    assert estimators.reduce_steps(per_step, mask, "episode_mean").item() == pytest.approx((1 + 4) / 2)
+    assert estimators.reduce_steps(per_step, mask, "step_mean").item() == pytest.approx(8 / 5)
     with pytest.raises(ValueError, match="reduction"):
-        estimators._reduce(per_step, mask, "mean")
+        estimators.reduce_steps(per_step, mask, "mean")
     with pytest.raises(ValueError, match=r"MAMLConfig\.reduction"):
         MAMLConfig(reduction="mean")
 
