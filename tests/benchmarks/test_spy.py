@@ -27,6 +27,8 @@ CASES = {
     "MAML": (NAV, "baselines.maml:MAML", {**SMALL, "cg_iterations": 2}),
     "E-MAML": (NAV, "baselines.maml:MAML", {**SMALL, "exploration": True, "outer_optimizer": "adam"}),
     "SG-MRL": (NAV, "baselines.sgmrl:SGMRL", {**SMALL, "mode": "practical"}),
+    "BO-MRL deep": (NAV, "baselines.bomrl_deep:DeepBOMRL", {**SMALL, "inner_iterations": 2,
+                                                             "hypergradient_cg_iterations": 2, "cg_iterations": 2}),
     "MEMRL": (NAV, "baselines.memrl:MEMRL", {"hidden_sizes": [4], "inner_steps": 2, "episodes_per_step": 2}),
     "BO-MRL sampled": (LAKE, "baselines.bomrl:BOMRL", {"estimator": "sampled", "episodes_per_step": 3}),
     "Random init sampled": (LAKE, "baselines.bomrl:BOMRL", {"estimator": "sampled", "meta_learn": False}),
