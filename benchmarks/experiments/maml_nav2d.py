@@ -32,23 +32,20 @@ The original test script's schedule is reproduced; why its policies did not over
 known here.
 """
 
-from benchmarks.evaluate import MetaTestProtocol
 from benchmarks.experiments import AgentSpec, Experiment, Target
+from benchmarks.experiments.shared import MAML_NAV2D, NAV2D_PROTOCOL
 
 _SOURCE = "MAML ICML'17 (docs/sources/maml.md §3)"
-_CONFIG = {"hidden_sizes": [100, 100], "activation": "relu", "action_scale": 0.1, "inner_lr": 0.5,
-           "tasks_per_iteration": 20, "episodes_per_task": 20,
-           "adaptation_lrs": [0.5, 0.25], "adaptation_reduction": "step_mean"}
 
 EXPERIMENT = Experiment(
     name="maml-nav2d",
     description="MAML-TRPO on Navigation2D (maml preset), 40 test tasks, 0-3 adaptation steps",
     env_id="MetaRL/Navigation2D-v0",
     env_kwargs={"preset": "maml"},
-    agents=(AgentSpec("MAML", "baselines.maml:MAML", _CONFIG),),
+    agents=(AgentSpec("MAML", "baselines.maml:MAML", MAML_NAV2D),),
     iterations=100,
     seeds=3,
-    protocol=MetaTestProtocol(adaptation_steps=3, evaluation_episodes=20, adaptation_episodes=40),
+    protocol=NAV2D_PROTOCOL,
     targets=(Target(_SOURCE, "MAML", 0, -40.4), Target(_SOURCE, "MAML", 1, -11.7),
              Target(_SOURCE, "MAML", 2, -3.3), Target(_SOURCE, "MAML", 3, -3.2)),
     quick={"iterations": 1, "seeds": 1, "max_test_tasks": 3,

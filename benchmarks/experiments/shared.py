@@ -4,9 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from benchmarks.evaluate import MetaTestProtocol
 from benchmarks.experiments import AgentSpec
 
-__all__ = ["sgmrl_released", "sgmrl_vs_maml"]
+__all__ = ["MAML_NAV2D", "NAV2D_PROTOCOL", "bomrl_cheetah", "sgmrl_released", "sgmrl_vs_maml"]
+
+MAML_NAV2D: dict[str, Any] = {"hidden_sizes": [100, 100], "activation": "relu", "action_scale": 0.1, "inner_lr": 0.5,
+                              "tasks_per_iteration": 20, "episodes_per_task": 20,
+                              "adaptation_lrs": [0.5, 0.25], "adaptation_reduction": "step_mean"}
+"""MAML on 2-D navigation as the original code trained and tested it (maml-nav2d's card gives the sources)"""
+
+NAV2D_PROTOCOL = MetaTestProtocol(adaptation_steps=3, evaluation_episodes=20, adaptation_episodes=40)
+"""MAML's 2-D navigation meta-test: 3 adaptation rounds of 40 episodes, 20 evaluation episodes per R_k"""
 
 
 def sgmrl_released(tasks_per_iteration: int, action_scale: float) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -30,3 +39,17 @@ def sgmrl_vs_maml(tasks_per_iteration: int, action_scale: float, inner_steps: tu
                  for steps in inner_steps
                  for label, agent, config in (("SG-MRL", "baselines.sgmrl:SGMRL", sgmrl),
                                               ("MAML", "baselines.maml:MAML", maml)))
+
+
+def bomrl_cheetah(lam_alg2: float) -> dict[str, Any]:
+    """The Experiment fields BO-MRL's two Half-Cheetah panels of Fig. 2 share (docs/sources/bomrl.md §3.2):
+    "BO-MRL (i)" for Alg(1) (λ 0.5), Alg(2) (λ `lam_alg2`) and Alg(3) (λ 5.0, not reported), 500
+    iterations, 3 seeds, 3 adaptation rounds of 20 episodes, R_k from 20 evaluation episodes."""
+    agents = tuple(AgentSpec(f"BO-MRL ({i})", "baselines.bomrl_deep:DeepBOMRL", {"divergence": i, "lam": lam})
+                   for i, lam in ((1, 0.5), (2, lam_alg2), (3, 5.0)))
+    quick = {"iterations": 1, "seeds": 1, "max_test_tasks": 2,
+             "config": {"tasks_per_iteration": 2, "episodes_per_task": 1, "hidden_sizes": [8], "inner_iterations": 3,
+                        "hypergradient_cg_iterations": 2, "cg_iterations": 2},
+             "protocol": {"evaluation_episodes": 1, "adaptation_episodes": 1}}
+    return {"agents": agents, "iterations": 500, "seeds": 3, "quick": quick,
+            "protocol": MetaTestProtocol(adaptation_steps=3, evaluation_episodes=20, adaptation_episodes=20)}
