@@ -17,18 +17,27 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from benchmarks.leaderboard import (
     COLUMNS,
+    ESTIMATED_CELL_SECONDS,
+    REFERENCE_FOLDER,
     CellSummary,
+    _duration,
+    cite,
     collect,
+    is_reference_path,
+    measured_cell_seconds,
+    reference_root,
     summarize_cells,
     table_rows,
     tables,
     title,
+    verdict,
     write_leaderboard,
 )
 from benchmarks.progress import rich_progress
@@ -47,21 +56,47 @@ def _experiments() -> dict:
 
 @app.command("list")
 def list_experiments() -> None:
-    """List the experiments with their descriptions."""
-    table = Table("experiment", "env", "agents", "iterations × seeds", "description")
+    """One line per experiment: name, env, agents, seeds × iterations, wall time per cell (fits 80 columns)."""
+    measured = measured_cell_seconds(reference_root())
+    table = Table("experiment", "env", "agents", "seeds×iters", "time/cell", box=None, pad_edge=False,
+                  collapse_padding=True)
+    marks = set()
     for name, experiment in sorted(_experiments().items()):
-        table.add_row(name, f"{experiment.env_id} ({experiment.preset})",
-                      ", ".join(spec.label for spec in experiment.agents),
-                      f"{experiment.iterations} × {experiment.seeds}", experiment.description)
+        labels = [spec.label for spec in experiment.agents]
+        agents = ", ".join(labels) if len(", ".join(labels)) <= 18 else f"{labels[0]} +{len(labels) - 1}"
+        env = experiment.env_id.split("/")[-1].removesuffix("-v0")
+        if name in measured:
+            seconds, mark = measured[name]
+        elif name in ESTIMATED_CELL_SECONDS:
+            seconds, mark = ESTIMATED_CELL_SECONDS[name], "*"
+        else:
+            seconds, mark = None, ""
+        marks.add(mark)
+        table.add_row(name, env, agents, f"{experiment.seeds}×{experiment.iterations}",
+                      "unknown" if seconds is None else _duration(seconds) + mark)
+    for column in table.columns:
+        column.no_wrap = True
     console.print(table)
+    notes = {"": "measured mean wall time of the full cells in results/reference/",
+             "†": "projected from a cut run in results/reference/ (s/iteration × iterations)",
+             "*": "estimate from the experiment card's measured times (no reference result yet)"}
+    for mark, note in notes.items():
+        if mark in marks:
+            console.print(f"{mark or 'no mark'}: {note}", soft_wrap=True)
 
 
 def results_table(title: str, cells: list[CellSummary]) -> Table:
-    """The meta-test table: one row per agent and adaptation step k, next to the targets."""
-    table = Table(*(name for _, name in COLUMNS), title=title)
-    for cell in cells:
-        for row in table_rows(cell):
-            table.add_row(*(escape(row[name]) for name, _ in COLUMNS))
+    """The meta-test table: one row per agent and adaptation step k, next to the paper's numbers; the
+    optimality-gap and paper columns only where some row has one (readable at 80 columns)."""
+    rows = [row for cell in cells for row in table_rows(cell)]
+    columns = [(key, name) for key, name in COLUMNS if key not in ("gap", "target") or any(r[key] for r in rows)]
+    table = Table(title=title, box=box.MINIMAL, pad_edge=False, title_justify="left")
+    for key, name in columns:  # labels and numbers are never cut; an interval may wrap at its comma
+        widest = max((len(r[key]) for r in rows), default=0)
+        table.add_column(name, min_width=widest if key in ("agent", "mean", "iqm", "gap", "steps") else None,
+                         no_wrap=key not in ("ci95", "target"))
+    for row in rows:
+        table.add_row(*(escape(row[key]) for key, _ in columns))
     return table
 
 
@@ -111,6 +146,43 @@ def _outside_agents(add_agent: list[str], agent_config: list[str]) -> list[Any]:
     return specs
 
 
+def _take_reference_cells(experiment: Any, out: Path, *, quick: bool, seeds: int | None,
+                          iterations: int | None) -> list[Path]:
+    """Copy into `out` every planned cell whose valid file with the same settings is committed in
+    results/reference/ (and the files stored beside it under the same name); returns the copies."""
+    import shutil
+
+    from benchmarks.results import ResultError, load_result
+    from benchmarks.runner import SettingsConflict, is_complete, plan
+
+    root = reference_root()
+    taken = []
+    for cell, stored in zip(plan(experiment, out, quick=quick, seeds=seeds, iterations=iterations),
+                            plan(experiment, root, quick=quick, seeds=seeds, iterations=iterations), strict=True):
+        if cell.path.exists() or not stored.path.is_file():
+            continue
+        try:
+            load_result(stored.path)
+            if not is_complete(stored):
+                continue
+        except (ResultError, SettingsConflict) as error:
+            console.print(f"not taken from the references: {escape(str(error))}", soft_wrap=True)
+            continue
+        cell.path.parent.mkdir(parents=True, exist_ok=True)
+        for beside in sorted(stored.path.parent.glob(stored.path.stem + "*")):
+            shutil.copyfile(beside, cell.path.parent / beside.name)
+        taken.append(cell.path)
+    return taken
+
+
+def _print_verdicts(cells: list[CellSummary]) -> None:
+    """Below a table: each agent's paper numbers, their source in words, and the verdict."""
+    for cell in cells:
+        if cell.targets and cell.cell.variant != "quick":
+            sources = "; ".join(cite(source)[0] for source in sorted({t.source for t in cell.targets}))
+            console.print(f"{escape(cell.label)}: {verdict(cell)} against {escape(sources)}", soft_wrap=True)
+
+
 @app.command()
 def run(
     experiment: Annotated[str, typer.Argument(
@@ -130,10 +202,22 @@ def run(
                             "the experiment's own, under the same protocol (repeatable)")] = None,
     agent_config: Annotated[list[str] | None, typer.Option(
         "--agent-config", help="JSON config of the added agent (one per --add-agent, in order)")] = None,
+    from_reference: Annotated[bool, typer.Option(
+        "--from-reference", help="take every cell already committed in results/reference/ (copied into --out, "
+                                 "not re-run) and run only the missing ones")] = False,
+    reference: Annotated[bool, typer.Option(
+        "--reference", help="write into results/reference/, the committed reference results (maintainers only; "
+                            "without this flag no --out inside it is accepted)")] = False,
 ) -> None:
     """Meta-train and meta-test every (agent, seed) cell, resuming completed ones, and print the table."""
     from benchmarks.runner import BACKENDS, SettingsConflict, run_experiment
 
+    if reference and out == Path("results"):
+        out = Path("results") / REFERENCE_FOLDER
+    if is_reference_path(out) and not reference:
+        raise typer.BadParameter(f"{out} is inside results/{REFERENCE_FOLDER}/, the committed reference results; "
+                                 "your runs go elsewhere (default results/). Maintainers regenerating the "
+                                 "references add --reference", param_hint="--out")
     _require_folder(out, "--out")
     known = _experiments()
     if experiment.endswith(".py"):
@@ -169,6 +253,15 @@ def run(
         resolved.check_agents()  # every agent importable and every config valid before any cell runs
     except (ImportError, TypeError, ValueError) as error:
         _fail(error)
+    taken: list[Path] = []
+    if from_reference:
+        if reference:
+            raise typer.BadParameter("--from-reference reads results/reference/; it cannot also write there",
+                                     param_hint="--from-reference")
+        try:
+            taken = _take_reference_cells(chosen, out, quick=quick, seeds=seeds, iterations=iterations)
+        except (OSError, ValueError) as error:
+            _fail(error)
     try:
         with rich_progress(console) as bars:
             summary = run_experiment(chosen, out, quick=quick, seeds=seeds, iterations=iterations,
@@ -176,20 +269,26 @@ def run(
     except (RuntimeError, SettingsConflict, ValueError, OSError) as error:
         _fail(error)
     busy = f", left {len(summary.busy)} to another running sweep" if summary.busy else ""
-    console.print(f"ran {len(summary.ran)} cell(s), skipped {len(summary.skipped)} complete one(s){busy}; "
-                  f"results in {out / resolved.name}")
+    if from_reference:
+        console.print(f"took {len(taken)} cell(s) from {reference_root()} (the committed reference results, "
+                      f"not re-run), ran {len(summary.ran)} missing one(s), skipped "
+                      f"{len(summary.skipped) - len(taken)} of yours already complete{busy}; results in "
+                      f"{out / resolved.name}", soft_wrap=True)
+    else:
+        console.print(f"ran {len(summary.ran)} cell(s), skipped {len(summary.skipped)} complete one(s){busy}; "
+                      f"results in {out / resolved.name}")
     valid, _ = collect(out / resolved.name)
     mine = {cell.path for cell in summary.cells}
     cells = summarize_cells([(path, data) for path, data in valid if path in mine],
                             experiments={resolved.name: resolved})
-    variant = " (quick)" if quick else f" ({iterations} iterations)" if iterations else ""
+    variant = " (quick: a smoke test, not a result)" if quick else f" ({iterations} iterations)" if iterations else ""
+    setting = (f"{resolved.iterations} meta-training iterations per seed, "
+               f"{resolved.max_test_tasks or 'all'} test tasks")
     for key, group in tables(cells).items():
         track = "" if key[4] == "main" else ", privileged track (agents read the env's exact model)"
-        console.print(results_table(f"{resolved.name}{variant}: meta-test return after k adaptation steps{track}",
-                                    group))
-    for cell in cells:
-        if cell.targets:
-            console.print(f"targets for {cell.label} from {', '.join(sorted({t.source for t in cell.targets}))}")
+        console.print(results_table(f"{resolved.name}{variant}: meta-test return after k adaptation steps "
+                                    f"({setting}){track}", group))
+    _print_verdicts(cells)
 
 
 def _verify(paths: list[Path]) -> bool:
@@ -232,20 +331,29 @@ def verify(
 
 @app.command()
 def report(
-    directory: Annotated[Path, typer.Argument(help="folder of results files (searched recursively)")],
-    out: Annotated[Path | None, typer.Option(help="leaderboard folder (default DIRECTORY/leaderboard)")] = None,
+    directories: Annotated[list[Path], typer.Argument(
+        help="folders of results files (searched recursively); several are shown in one table, e.g. "
+             "`results/ results/reference/` puts your cells next to the reference cells")],
+    out: Annotated[Path | None, typer.Option(help="leaderboard folder (default FIRST/leaderboard)")] = None,
+    docs: Annotated[Path | None, typer.Option(
+        help="publish into this docs folder instead: leaderboard.md (+ .html, plots, experiments.md); "
+             "--quick smoke tests are refused")] = None,
     verify: Annotated[bool, typer.Option("--verify", help="also re-run the meta-test of every valid file")] = False,
     sample: Annotated[int | None, typer.Option(
         min=1, help="with --verify: re-run a random sample of N files instead of all")] = None,
 ) -> None:
     """Validate every results file and render the leaderboard; exit code 1 if any file was refused (or, with
     --verify, did not reproduce)."""
-    if not directory.is_dir():
-        raise typer.BadParameter(f"{directory} is not a folder", param_hint="DIRECTORY")
-    if out is not None:
-        _require_folder(out, "--out")
+    for directory in directories:
+        if not directory.is_dir():
+            raise typer.BadParameter(f"{directory} is not a folder", param_hint="DIRECTORIES")
+    if out is not None and docs is not None:
+        raise typer.BadParameter("give --out or --docs, not both", param_hint="--docs")
+    for option, folder in (("--out", out), ("--docs", docs)):
+        if folder is not None:
+            _require_folder(folder, option)
     try:
-        result = write_leaderboard(directory, out)
+        result = write_leaderboard(directories, docs if docs is not None else out, publish=docs is not None)
     except OSError as error:
         _fail(error)
     for path, reason in result.bad:
@@ -253,12 +361,13 @@ def report(
     for key, cells in tables(result.cells).items():
         console.print(results_table(title(key), cells))
     console.print(f"{len(result.cells)} cell(s) rendered, {len(result.bad)} file(s) refused; wrote "
-                  + ", ".join(str(p) for p in result.written[:2]) + f" and {len(result.written) - 2} plot(s)")
+                  + ", ".join(str(p) for p in result.written if p.suffix != ".png")
+                  + f" and {sum(p.suffix == '.png' for p in result.written)} plot(s)")
     reproduced = True
     if verify:
         import numpy as np
 
-        paths = sorted(path for path, _ in collect(directory)[0])
+        paths = sorted(path for path, _ in collect(*directories)[0])
         if sample is not None and sample < len(paths):
             chosen = np.random.default_rng().choice(len(paths), size=sample, replace=False)
             paths = [paths[int(i)] for i in sorted(chosen)]

@@ -4,6 +4,15 @@ The IQM is the mean of the middle 50 % of the values (`scipy.stats.trim_mean(x, 
 Agarwal et al. 2021, "Deep RL at the edge of the statistical precipice"). The bootstrap resamples
 the seeds with replacement from an explicit `np.random.Generator` (seeded, so a report is
 reproducible); with fewer than two values there is no interval and `ci` is None.
+
+Across experiments (`aggregate_iqm`, `probability_of_improvement`) the statistics are rliable's
+(Agarwal et al. 2021, §4 and Appendix A): the IQM of every (experiment, seed) score pooled, and
+P(X > Y) = the mean over experiments of the Mann-Whitney probability that a seed of X beats a seed
+of Y (ties count one half), each with a percentile interval from the stratified bootstrap (seeds
+resampled with replacement within each experiment). They are written here on numpy rather than
+taken from the `rliable` package because rliable takes rectangular (runs × tasks) matrices, and
+experiments here have different numbers of seeds; tests check both against rliable where it is
+installed.
 """
 
 from __future__ import annotations
@@ -14,7 +23,8 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from scipy import stats as scipy_stats
 
-__all__ = ["Summary", "bootstrap_ci", "iqm", "summarize"]
+__all__ = ["Summary", "aggregate_iqm", "bootstrap_ci", "iqm", "probability_of_improvement", "stratified_bootstrap_ci",
+           "summarize"]
 
 DEFAULT_RESAMPLES = 2000
 DEFAULT_SEED = 0
@@ -68,3 +78,61 @@ class Summary:
 def summarize(values: Sequence[float], *, rng: np.random.Generator | None = None) -> Summary:
     array = _as_array(values)
     return Summary(n=int(array.size), mean=float(array.mean()), iqm=iqm(array), ci=bootstrap_ci(array, rng=rng))
+
+
+def _groups(groups: Sequence[Sequence[float]], where: str) -> list[np.ndarray]:
+    arrays = [_as_array(g) for g in groups]
+    if not arrays:
+        raise ValueError(f"{where}: needs at least one group of scores")
+    return arrays
+
+
+def stratified_bootstrap_ci(groups: Sequence[Sequence[float]], statistic: Callable[[list[np.ndarray]], float], *,
+                            confidence: float = 0.95, n_resamples: int = DEFAULT_RESAMPLES,
+                            rng: np.random.Generator | None = None) -> tuple[float, float] | None:
+    """Percentile interval of `statistic(groups)` when each group's values (one experiment's seeds) are
+    resampled with replacement within the group; None when every group has fewer than 2 values."""
+    arrays = _groups(groups, "stratified_bootstrap_ci")
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"stratified_bootstrap_ci: confidence={confidence!r} must be in (0, 1)")
+    if all(a.size < 2 for a in arrays):
+        return None
+    rng = np.random.default_rng(DEFAULT_SEED) if rng is None else rng
+    draws = np.array([statistic([a[rng.integers(0, a.size, a.size)] for a in arrays]) for _ in range(n_resamples)])
+    tail = (1.0 - confidence) / 2 * 100
+    low, high = np.percentile(draws, [tail, 100 - tail])
+    return float(low), float(high)
+
+
+def _pooled_iqm(arrays: list[np.ndarray]) -> float:
+    return float(scipy_stats.trim_mean(np.concatenate(arrays), 0.25))
+
+
+def aggregate_iqm(groups: Sequence[Sequence[float]], *, rng: np.random.Generator | None = None,
+                  n_resamples: int = DEFAULT_RESAMPLES) -> tuple[float, tuple[float, float] | None]:
+    """IQM of the scores of every group pooled, and its stratified-bootstrap 95 % interval."""
+    arrays = _groups(groups, "aggregate_iqm")
+    return _pooled_iqm(arrays), stratified_bootstrap_ci(arrays, _pooled_iqm, rng=rng, n_resamples=n_resamples)
+
+
+def _improvement(x: np.ndarray, y: np.ndarray) -> float:
+    """P(X > Y) for one experiment: the fraction of (seed of X, seed of Y) pairs X wins, ties one half."""
+    wins = (x[:, None] > y[None, :]).mean() + 0.5 * (x[:, None] == y[None, :]).mean()
+    return float(wins)
+
+
+def probability_of_improvement(x: Sequence[Sequence[float]], y: Sequence[Sequence[float]], *,
+                               rng: np.random.Generator | None = None, n_resamples: int = DEFAULT_RESAMPLES,
+                               ) -> tuple[float, tuple[float, float] | None]:
+    """P(X > Y) averaged over experiments (`x[i]`, `y[i]`: the two agents' per-seed scores on experiment i),
+    and its stratified-bootstrap 95 % interval (X's and Y's seeds resampled within each experiment)."""
+    xs, ys = _groups(x, "probability_of_improvement"), _groups(y, "probability_of_improvement")
+    if len(xs) != len(ys):
+        raise ValueError(f"probability_of_improvement: x has {len(xs)} experiments, y has {len(ys)}")
+    n = len(xs)
+
+    def statistic(arrays: list[np.ndarray]) -> float:
+        return float(np.mean([_improvement(arrays[i], arrays[n + i]) for i in range(n)]))
+
+    both = [*xs, *ys]
+    return statistic(both), stratified_bootstrap_ci(both, statistic, rng=rng, n_resamples=n_resamples)

@@ -27,17 +27,20 @@ def test_leaderboard_renders_markdown_html_and_plots(results_dir: Path, tmp_path
     report = write_leaderboard(results_dir, tmp_path / "site")
     assert report.bad == ()
     assert [(c.label, c.seeds) for c in report.cells] == [("Better", (0, 1, 2)), ("Random", (0, 1, 2))]
-    names = sorted(p.name for p in report.written)
-    assert names == ["leaderboard.html", "leaderboard.md", "unit-test__full__Navigation2D-v0__maml__returns.png",
-                     "unit-test__full__Navigation2D-v0__maml__training.png"]
+    names = sorted(str(p.relative_to(tmp_path / "site")) for p in report.written)
+    stem = "leaderboard/unit-test__full__Navigation2D-v0__maml"
+    assert names == ["leaderboard.html", "leaderboard.md", f"{stem}__returns.png", f"{stem}__training.png"]
     for path in report.written:
         if path.suffix == ".png":
             assert path.read_bytes()[:8] == PNG_MAGIC and path.stat().st_size > 5000
     markdown = (tmp_path / "site" / "leaderboard.md").read_text()
-    table = [line for line in markdown.splitlines() if line.startswith("| Random") or line.startswith("| Better")]
-    assert len(table) == 6  # two agents × k = 0, 1, 2
+    table = markdown.split("## unit-test")[1]
+    assert "| agent | seeds | R\\_0 | R\\_1 | R\\_2 | IQM R\\_2 | gap J\\*−R\\_2 |" in table
+    rows = [line for line in table.splitlines() if line.startswith(("| Random", "| Better"))]
+    assert len(rows) == 2  # one row per agent, R_0..R_2 as columns
+    assert rows[0].startswith("| Better | 3 | −35.50 \\[") and rows[0].endswith("| 80 | 600 |  | no target |")
     html = (tmp_path / "site" / "leaderboard.html").read_text()
-    assert html.count("<tr>") == 7 and "__returns.png" in html
+    assert html.count("<tr>") == 3 + 3 and "__returns.png" in html  # the aggregate table and the experiment's
 
 
 def test_table_numbers_are_the_seed_statistics(results_dir: Path, tmp_path: Path) -> None:
@@ -102,6 +105,6 @@ def test_privileged_cells_get_a_table_of_their_own(results_dir: Path, tmp_path: 
     report = write_leaderboard(results_dir, tmp_path / "site")
     assert report.bad == ()
     markdown = (tmp_path / "site" / "leaderboard.md").read_text()
-    main, privileged = markdown.split("privileged track")
+    main, privileged = markdown.split("## unit-test")[1:]
     assert "| Better" in main and "| Exact model" not in main
     assert "| Exact model" in privileged and "| Better" not in privileged

@@ -1,0 +1,254 @@
+"""results/reference/: the committed reference results, the published leaderboard generated from them,
+and the commands that read them (`report` with several folders, `run --from-reference`, `list`)."""
+
+from __future__ import annotations
+
+import dataclasses
+import filecmp
+import re
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from benchmarks.cli import app
+from benchmarks.evaluate import MetaTestProtocol
+from benchmarks.experiments import EXPERIMENTS, AgentSpec, Experiment, Target
+from benchmarks.leaderboard import collect, verdict, write_leaderboard
+from benchmarks.results import write_result
+from tests.benchmarks.conftest import ENV_ID, PROTOCOL, document, write_document
+
+ROOT = Path(__file__).resolve().parents[2]
+REFERENCE = ROOT / "results" / "reference"
+SIZE_BUDGET = 20 * 2**20
+"""results/reference/ stays below 20 MB: ~130 cells (every experiment's agents × ≥ 3 seeds) × (a results
+file of 10-300 kB + stored meta-parameters of 10-100 kB) is ~10 MB, so the budget leaves room for
+the experiments still to come while a clone stays quick; anything bigger (videos, checkpoints,
+replay data) belongs in a release asset, not in git"""
+NARROW = {"COLUMNS": "80"}
+cli = CliRunner()
+
+
+# ------------------------------------------------------------------ the committed folder
+
+
+def test_every_committed_reference_file_is_valid_and_none_is_a_smoke_test() -> None:
+    valid, bad = collect(REFERENCE)
+    assert bad == [], bad
+    assert not [path for path, record in valid if record.variant == "quick"]
+    assert all(record.cell.experiment in EXPERIMENTS for _, record in valid)
+
+
+def test_reference_folder_is_within_its_size_budget() -> None:
+    size = sum(p.stat().st_size for p in REFERENCE.rglob("*") if p.is_file())
+    assert size <= SIZE_BUDGET, f"results/reference/ holds {size / 2**20:.1f} MB, above its 20 MB budget"
+
+
+def test_reference_folder_is_tracked_and_user_results_are_not() -> None:
+    ignore = (ROOT / ".gitignore").read_text().splitlines()
+    assert "results/*" in ignore and "!results/reference/" in ignore and "results/" not in ignore
+    assert (REFERENCE / "README.md").is_file()
+
+
+def test_checked_in_leaderboard_is_not_stale(tmp_path: Path, monkeypatch) -> None:
+    """`metarl-bench report results/reference/ --docs docs/` regenerated into tmp equals what is checked in
+    (Markdown, HTML and the cards page byte for byte; the plots by name, their data by the fingerprint
+    each page carries)."""
+    monkeypatch.chdir(ROOT)
+    result = cli.invoke(app, ["report", "results/reference/", "--docs", str(tmp_path)], env=NARROW)
+    assert result.exit_code == 0, result.output
+    for name in ("leaderboard.md", "leaderboard.html", "experiments.md"):
+        assert filecmp.cmp(tmp_path / name, ROOT / "docs" / name, shallow=False), (
+            f"docs/{name} is stale: run `metarl-bench report results/reference/ --docs docs/`")
+    plots = sorted(p.name for p in (tmp_path / "leaderboard").glob("*.png"))
+    assert plots == sorted(p.name for p in (ROOT / "docs" / "leaderboard").glob("*.png"))
+
+
+def test_mkdocs_nav_holds_the_leaderboard_and_the_cards() -> None:
+    nav = (ROOT / "mkdocs.yml").read_text()
+    assert "leaderboard.md" in nav and "experiments.md" in nav
+
+
+# ------------------------------------------------------------------ user runs never write there
+
+
+def test_run_refuses_an_out_inside_the_reference_folder_without_the_flag(tmp_path: Path, monkeypatch) -> None:
+    from tests.benchmarks.test_runner import EXPERIMENT
+
+    monkeypatch.setattr("benchmarks.cli._experiments", lambda: {EXPERIMENT.name: EXPERIMENT})
+    inside = tmp_path / "results" / "reference"
+    for out in (inside, inside / "sub"):
+        result = cli.invoke(app, ["run", EXPERIMENT.name, "--quick", "--out", str(out)], env=NARROW)
+        assert result.exit_code == 2 and "--reference" in result.output, result.output
+        assert not out.exists()
+    result = cli.invoke(app, ["run", EXPERIMENT.name, "--quick", "--seeds", "1", "--out", str(inside), "--reference"],
+                        env=NARROW)
+    assert result.exit_code == 0, result.output
+    assert len(list(inside.rglob("*__quick.json"))) == len(EXPERIMENT.agents)
+
+
+def test_from_reference_takes_the_committed_cells_and_runs_only_the_missing(tmp_path: Path, monkeypatch) -> None:
+    from tests.benchmarks.test_runner import EXPERIMENT
+
+    monkeypatch.setattr("benchmarks.cli._experiments", lambda: {EXPERIMENT.name: EXPERIMENT})
+    monkeypatch.chdir(tmp_path)
+    made = cli.invoke(app, ["run", EXPERIMENT.name, "--quick", "--seeds", "2", "--reference"], env=NARROW)
+    assert made.exit_code == 0, made.output
+    stored = sorted((tmp_path / "results" / "reference" / EXPERIMENT.name).glob("*.json"))
+    assert len(stored) == 4
+    stored[0].unlink()  # one reference cell missing: it is the only one run
+    args = ["run", EXPERIMENT.name, "--quick", "--seeds", "2", "--from-reference", "--out", "mine"]
+    result = cli.invoke(app, args, env=NARROW)
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "took 3 cell(s) from results/reference (the committed reference results, not re-run), ran 1 missing" \
+        in text
+    for path in stored[1:]:
+        assert (tmp_path / "mine" / EXPERIMENT.name / path.name).read_bytes() == path.read_bytes()
+    report = cli.invoke(app, ["report", "mine", "results/reference"], env=NARROW)
+    assert report.exit_code == 0, report.output  # the copies are shown once, as the reference cells:
+    assert "3 cell(s) rendered" in report.output  # Random and Timid [reference], and the one cell run in mine
+
+
+# ------------------------------------------------------------------ report: several folders, one table
+
+
+def test_report_puts_my_cells_next_to_the_reference_cells(tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    for seed in range(3):
+        write_document(results / "reference", seed, label="Random")
+        write_document(results, seed, label="Random", offset=2.0)
+    for folders in ([results], [results, results / "reference"]):
+        report = write_leaderboard(folders, tmp_path / "site")
+        assert report.bad == ()
+        assert {c.label for c in report.cells} == {"Random [reference]", f"Random [{results}]"}
+        assert len({c.table for c in report.cells}) == 1  # one table, two rows
+    result = cli.invoke(app, ["report", str(results), str(results / "reference"), "--out", str(tmp_path / "s")],
+                        env=NARROW)
+    assert result.exit_code == 0 and "Random [reference]" in result.output
+
+
+def test_report_defaults_its_page_outside_the_reference_folder(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    write_document(Path("results/reference"), 0)
+    result = cli.invoke(app, ["report", "results/reference"], env=NARROW)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "results" / "leaderboard" / "leaderboard.md").is_file()
+    assert not (tmp_path / "results" / "reference" / "leaderboard").exists()
+
+
+# ------------------------------------------------------------------ the page
+
+
+def _experiment(iterations: int = 100) -> Experiment:
+    return Experiment(
+        name="unit-test", description="a test experiment", env_id=ENV_ID, env_kwargs={"preset": "maml"},
+        agents=(AgentSpec("Random", "tests.benchmarks.agents:RandomAgent"),
+                AgentSpec("Better", "tests.benchmarks.agents:RandomAgent"),
+                AgentSpec("MAML", "tests.benchmarks.agents:RandomAgent")),
+        iterations=iterations, seeds=3, protocol=PROTOCOL,
+        targets=(Target("SG-MRL Table 1", "Random", 1, -30.0, 1.0), Target("SG-MRL Table 1", "Better", 1, -30.0, 1.0)))
+
+
+def _write(folder: Path, seed: int, *, variant: str = "full", iterations: int = 3, **kwargs) -> Path:
+    record = document(seed, iterations=iterations, **kwargs)
+    record = dataclasses.replace(record, variant=variant)
+    return write_result(folder / record.experiment / record.cell.filename(seed), record)
+
+
+def test_page_rows_verdicts_and_paper_in_words(tmp_path: Path) -> None:
+    for seed in range(3):
+        _write(tmp_path / "r", seed, label="Random")
+        _write(tmp_path / "r", seed, label="Better", offset=5.0)
+        _write(tmp_path / "r", seed, label="MAML", offset=-1.0)
+    report = write_leaderboard(tmp_path / "r", tmp_path / "site", experiments={"unit-test": _experiment()})
+    marks = {c.label: verdict(c) for c in report.cells}
+    assert marks == {"Random": "reproduced", "Better": "not reproduced", "MAML": "no target"}
+    markdown = (tmp_path / "site" / "leaderboard.md").read_text()
+    assert "Fallah, Georgiev, Mokhtari, Ozdaglar" in markdown and "NeurIPS 2021, Table 1" in markdown
+    assert "Meta-test on 5 test task(s): R\\_k is the mean of 4 evaluation episodes' returns" in markdown
+    assert "{'adaptation_steps'" not in markdown  # the protocol in words, not a dict
+    assert "| Random | 3 | −40.50 \\[" in markdown and "R\\_1 −30.00 ± 1.00 | reproduced |" in markdown
+    aggregate = markdown.split("## Across experiments")[1].split("## unit-test")[0]
+    assert re.search(r"\| Better \| 1 \| [0-9.]+ \\\[.*\] \| 1\.00 \\\[1\.00, 1\.00\\\] vs MAML \(1 table\) \|",
+                     aggregate), aggregate
+    html = (tmp_path / "site" / "leaderboard.html").read_text()
+    assert "<td>reproduced</td>" in html and "Full run: 3 meta-training iterations" in html
+
+
+def test_cut_runs_are_labelled_with_the_projected_full_time(tmp_path: Path) -> None:
+    for seed in range(3):
+        _write(tmp_path / "r", seed, variant="iters3", label="Random")
+    report = write_leaderboard(tmp_path / "r", tmp_path / "site", experiments={"unit-test": _experiment(400)})
+    markdown = (tmp_path / "site" / "leaderboard.md").read_text()
+    assert "## unit-test — cut run (3 iterations)" in markdown
+    # wall_time 1.0 s over 3 iterations: 0.33 s per iteration × 400 = 133 s ≈ 2 min
+    assert "Cut run: meta-training stopped after 3 of the full 400 iterations" in markdown
+    assert "the full run would take about 2 min per cell here (0.3 s × 400)" in markdown
+    assert report.bad == ()
+
+
+def test_quick_results_are_never_rendered_as_real(tmp_path: Path) -> None:
+    for seed in range(2):
+        _write(tmp_path / "r", seed, variant="quick", label="Random")
+    experiments = {"unit-test": _experiment()}
+    report = write_leaderboard(tmp_path / "r", tmp_path / "site", experiments=experiments)
+    markdown = (tmp_path / "site" / "leaderboard.md").read_text()
+    assert "SMOKE TEST" in markdown and "not a result" in markdown
+    assert "reproduced" not in markdown.split("## unit-test")[1] and "Table 1" not in markdown
+    assert {verdict(c) for c in report.cells} == {"smoke test"}
+    published = write_leaderboard(tmp_path / "r", tmp_path / "docs", publish=True, experiments=experiments)
+    assert published.cells == () and len(published.bad) == 2
+    assert all("smoke test" in reason for _, reason in published.bad)
+    assert "## unit-test" not in (tmp_path / "docs" / "leaderboard.md").read_text()
+
+
+def test_a_one_iteration_curve_is_not_drawn(tmp_path: Path) -> None:
+    for seed in range(2):
+        _write(tmp_path / "r", seed, iterations=1)
+    report = write_leaderboard(tmp_path / "r", tmp_path / "site")
+    plots = [p.name for p in report.written if p.suffix == ".png"]
+    assert plots == ["unit-test__full__Navigation2D-v0__maml__returns.png"]
+    assert "no learning curve is drawn" in (tmp_path / "site" / "leaderboard.md").read_text()
+
+
+def test_the_page_is_deterministic_and_old_plots_are_removed(tmp_path: Path) -> None:
+    for seed in range(3):
+        write_document(tmp_path / "r", seed)
+    stale = tmp_path / "site" / "leaderboard" / "gone__full__X__y__returns.png"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"old")
+    first = write_leaderboard(tmp_path / "r", tmp_path / "site")
+    pages = {p: p.read_bytes() for p in first.written}
+    again = write_leaderboard(tmp_path / "r", tmp_path / "site")
+    assert {p: p.read_bytes() for p in again.written} == pages  # PNGs too: no timestamp, no version
+    assert not stale.exists()
+
+
+# ------------------------------------------------------------------ 80 columns
+
+
+def test_list_fits_80_columns_one_line_per_experiment() -> None:
+    result = cli.invoke(app, ["list"], env=NARROW)
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert all(len(line) <= 80 for line in lines)
+    assert "…" not in result.output
+    for name, experiment in EXPERIMENTS.items():
+        line = next(line for line in lines if line.startswith(name + " "))
+        assert f"{experiment.seeds}×{experiment.iterations}" in line
+        assert re.search(r"(\d+ (s|min)|\d+\.\d h)[*†]?\s*$|unknown\s*$", line), line
+
+
+def test_report_and_run_tables_are_readable_at_80_columns(tmp_path: Path, monkeypatch) -> None:
+    from tests.benchmarks.test_runner import EXPERIMENT
+
+    monkeypatch.setattr("benchmarks.cli._experiments", lambda: {EXPERIMENT.name: EXPERIMENT})
+    for seed in range(2):
+        _write(tmp_path / "r", seed, label="Model-Averaging (long)", offset=1e4,
+               protocol=MetaTestProtocol(adaptation_steps=2, evaluation_episodes=4, adaptation_episodes=4))
+    outputs = [cli.invoke(app, ["report", str(tmp_path / "r"), "--out", str(tmp_path / "s")], env=NARROW).output,
+               cli.invoke(app, ["run", EXPERIMENT.name, "--quick", "--out", str(tmp_path / "q")], env=NARROW).output]
+    for output in outputs:
+        assert "…" not in output and all(len(line) <= 80 for line in output.splitlines()), output
+    assert "Model-Averaging (long)" in outputs[0] and "9959.60" in outputs[0]
+    assert EXPERIMENT.name in outputs[1]
