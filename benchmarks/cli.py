@@ -149,10 +149,10 @@ def _outside_agents(add_agent: list[str], agent_config: list[str]) -> list[Any]:
 def _take_reference_cells(experiment: Any, out: Path, *, quick: bool, seeds: int | None,
                           iterations: int | None) -> list[Path]:
     """Copy into `out` every planned cell whose valid file with the same settings is committed in
-    results/reference/ (and the files stored beside it under the same name); returns the copies."""
+    results/reference/ (with its stored parameters); returns the copies."""
     import shutil
 
-    from benchmarks.results import ResultError, load_result
+    from benchmarks.results import ResultError, load_result, parameters_path
     from benchmarks.runner import SettingsConflict, is_complete, plan
 
     root = reference_root()
@@ -162,15 +162,18 @@ def _take_reference_cells(experiment: Any, out: Path, *, quick: bool, seeds: int
         if cell.path.exists() or not stored.path.is_file():
             continue
         try:
-            load_result(stored.path)
+            record = load_result(stored.path)
             if not is_complete(stored):
                 continue
         except (ResultError, SettingsConflict) as error:
             console.print(f"not taken from the references: {escape(str(error))}", soft_wrap=True)
             continue
         cell.path.parent.mkdir(parents=True, exist_ok=True)
-        for beside in sorted(stored.path.parent.glob(stored.path.stem + "*")):
-            shutil.copyfile(beside, cell.path.parent / beside.name)
+        if record.parameters is not None:  # the meta-trained parameters stored beside it, if committed
+            weights = parameters_path(stored.path, record.parameters)
+            if weights.is_file():
+                shutil.copyfile(weights, cell.path.parent / weights.name)
+        shutil.copyfile(stored.path, cell.path)
         taken.append(cell.path)
     return taken
 
