@@ -292,6 +292,9 @@ def run(
         console.print(results_table(f"{resolved.name}{variant}: meta-test return after k adaptation steps "
                                     f"({setting}){track}", group))
     _print_verdicts(cells)
+    if from_reference:
+        console.print("every experiment's reference results: docs/leaderboard.md (`metarl-bench report "
+                      "results/reference/ --docs docs/`)", soft_wrap=True)
 
 
 def _verify(paths: list[Path]) -> bool:

@@ -252,3 +252,55 @@ def test_report_and_run_tables_are_readable_at_80_columns(tmp_path: Path, monkey
         assert "…" not in output and all(len(line) <= 80 for line in output.splitlines()), output
     assert "Model-Averaging (long)" in outputs[0] and "9959.60" in outputs[0]
     assert EXPERIMENT.name in outputs[1]
+
+
+# ------------------------------------------------------------------ the README's main job
+
+
+def _full_reference_cell(folder: Path, name: str, seed: int, returns: tuple[float, ...]) -> Path:
+    """A results file of `name`'s full setting (what `run NAME --reference` writes), with given R_k."""
+    import metarl_envs
+    from baselines.common.agent import IterationRecord
+    from benchmarks.evaluate import MetaTestResult, TaskResult
+    from benchmarks.results import AgentInfo, EnvInfo, ResultRecord, TaskSetIds
+
+    experiment = EXPERIMENTS[name]
+    spec = experiment.agents[0]
+    config = spec.agent_class().config_class.from_dict(dict(spec.config)).to_dict()
+    train, test = (metarl_envs.task_set(experiment.env_id, split, experiment.preset) for split in ("train", "test"))
+    steps = experiment.protocol.adaptation_steps + 1
+    tasks = tuple(TaskResult(task=t.to_dict(), returns=returns, env_steps=100,
+                             adaptation_env_steps=tuple(4000 * k for k in range(steps))) for t in test)
+    meta_test = MetaTestResult(experiment.env_id, experiment.preset, test.fingerprint, experiment.protocol, seed, tasks)
+    curve = [IterationRecord(i, 74000 * (i + 1), 1.0, -60.0 + 0.2 * i, -30.0 + 0.2 * i)
+             for i in range(experiment.iterations)]
+    record = ResultRecord(
+        experiment=name, variant="full", agent=AgentInfo(spec.label, spec.agent, config),
+        env=EnvInfo(experiment.env_id, dict(experiment.env_kwargs), experiment.preset),
+        task_sets=TaskSetIds(train.fingerprint, test.fingerprint), protocol=experiment.protocol, seed=seed,
+        iterations=experiment.iterations, max_test_tasks=experiment.max_test_tasks, training_curve=tuple(curve),
+        meta_test=meta_test, started="2026-01-01T00:00:00+00:00", finished="2026-01-01T00:10:00+00:00",
+        wall_time=600.0)
+    return write_result(folder / name / record.cell.filename(seed), record)
+
+
+def test_the_readme_main_job_shows_the_reference_cells_next_to_the_paper(tmp_path: Path, monkeypatch) -> None:
+    """`metarl-bench run maml-nav2d --from-reference` (the README's first command) with the three full
+    cells committed: nothing is meta-trained, the output says what it took and shows the paper's numbers."""
+    import time
+
+    readme = (ROOT / "README.md").read_text()
+    assert 'metarl-bench run maml-nav2d --from-reference\n' in readme
+    monkeypatch.chdir(tmp_path)
+    for seed, shift in enumerate((-0.3, 0.0, 0.3)):
+        _full_reference_cell(Path("results/reference"), "maml-nav2d", seed, (-40.4 + shift, -11.7 + shift,
+                                                                              -3.3 + shift, -3.2 + shift))
+    clock = time.perf_counter()
+    result = cli.invoke(app, ["run", "maml-nav2d", "--from-reference"], env=NARROW)
+    assert time.perf_counter() - clock < 60
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "took 3 cell(s) from results/reference (the committed reference results, not re-run), ran 0 missing" in text
+    assert "(100 meta-training iterations per seed, all test tasks)" in text
+    assert "-40.40" in text and "-11.70" in text  # the paper's numbers beside the measured ones
+    assert "MAML: reproduced against Finn, Abbeel, Levine" in text and "docs/leaderboard.md" in text
