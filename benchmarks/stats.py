@@ -87,38 +87,46 @@ def _groups(groups: Sequence[Sequence[float]], where: str) -> list[np.ndarray]:
     return arrays
 
 
-def stratified_bootstrap_ci(groups: Sequence[Sequence[float]], statistic: Callable[[list[np.ndarray]], float], *,
+def stratified_bootstrap_ci(groups: Sequence[Sequence[float]], statistic: Callable[[list[np.ndarray]], np.ndarray], *,
                             confidence: float = 0.95, n_resamples: int = DEFAULT_RESAMPLES,
                             rng: np.random.Generator | None = None) -> tuple[float, float] | None:
-    """Percentile interval of `statistic(groups)` when each group's values (one experiment's seeds) are
-    resampled with replacement within the group; None when every group has fewer than 2 values."""
+    """Percentile interval of `statistic` when each group's values (one experiment's seeds) are
+    resampled with replacement within the group; None when every group has fewer than 2 values.
+    `statistic` is vectorised: it receives one (resamples, group size) array per group and returns one
+    value per resample."""
     arrays = _groups(groups, "stratified_bootstrap_ci")
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"stratified_bootstrap_ci: confidence={confidence!r} must be in (0, 1)")
     if all(a.size < 2 for a in arrays):
         return None
     rng = np.random.default_rng(DEFAULT_SEED) if rng is None else rng
-    draws = np.array([statistic([a[rng.integers(0, a.size, a.size)] for a in arrays]) for _ in range(n_resamples)])
+    draws = statistic([a[rng.integers(0, a.size, (n_resamples, a.size))] for a in arrays])
     tail = (1.0 - confidence) / 2 * 100
     low, high = np.percentile(draws, [tail, 100 - tail])
     return float(low), float(high)
 
 
-def _pooled_iqm(arrays: list[np.ndarray]) -> float:
-    return float(scipy_stats.trim_mean(np.concatenate(arrays), 0.25))
+def _pooled_iqm(arrays: list[np.ndarray]) -> np.ndarray:
+    """Per row: `scipy.stats.trim_mean(row, 0.25)` of the groups' rows pooled (int(n/4) values cut from
+    each end), vectorised over the bootstrap's resamples."""
+    pooled = np.sort(np.concatenate(arrays, axis=1), axis=1)
+    cut = int(0.25 * pooled.shape[1])
+    return pooled[:, cut:pooled.shape[1] - cut].mean(axis=1)
 
 
 def aggregate_iqm(groups: Sequence[Sequence[float]], *, rng: np.random.Generator | None = None,
                   n_resamples: int = DEFAULT_RESAMPLES) -> tuple[float, tuple[float, float] | None]:
     """IQM of the scores of every group pooled, and its stratified-bootstrap 95 % interval."""
     arrays = _groups(groups, "aggregate_iqm")
-    return _pooled_iqm(arrays), stratified_bootstrap_ci(arrays, _pooled_iqm, rng=rng, n_resamples=n_resamples)
+    value = float(_pooled_iqm([a[None, :] for a in arrays])[0])
+    return value, stratified_bootstrap_ci(arrays, _pooled_iqm, rng=rng, n_resamples=n_resamples)
 
 
-def _improvement(x: np.ndarray, y: np.ndarray) -> float:
-    """P(X > Y) for one experiment: the fraction of (seed of X, seed of Y) pairs X wins, ties one half."""
-    wins = (x[:, None] > y[None, :]).mean() + 0.5 * (x[:, None] == y[None, :]).mean()
-    return float(wins)
+def _improvement(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Per row, P(X > Y) on one experiment: the fraction of (seed of X, seed of Y) pairs X wins, ties one half."""
+    wins = x[:, :, None] > y[:, None, :]
+    ties = x[:, :, None] == y[:, None, :]
+    return wins.mean(axis=(1, 2)) + 0.5 * ties.mean(axis=(1, 2))
 
 
 def probability_of_improvement(x: Sequence[Sequence[float]], y: Sequence[Sequence[float]], *,
@@ -131,8 +139,9 @@ def probability_of_improvement(x: Sequence[Sequence[float]], y: Sequence[Sequenc
         raise ValueError(f"probability_of_improvement: x has {len(xs)} experiments, y has {len(ys)}")
     n = len(xs)
 
-    def statistic(arrays: list[np.ndarray]) -> float:
-        return float(np.mean([_improvement(arrays[i], arrays[n + i]) for i in range(n)]))
+    def statistic(arrays: list[np.ndarray]) -> np.ndarray:
+        return np.mean([_improvement(arrays[i], arrays[n + i]) for i in range(n)], axis=0)
 
     both = [*xs, *ys]
-    return statistic(both), stratified_bootstrap_ci(both, statistic, rng=rng, n_resamples=n_resamples)
+    value = float(statistic([a[None, :] for a in both])[0])
+    return value, stratified_bootstrap_ci(both, statistic, rng=rng, n_resamples=n_resamples)

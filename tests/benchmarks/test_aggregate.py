@@ -26,11 +26,11 @@ def test_aggregate_iqm_pools_ragged_experiments_and_trims_outliers() -> None:
 
 def test_stratified_bootstrap_keeps_each_experiment_apart() -> None:
     # resampling within groups never mixes them: group means stay inside their own range
-    low, high = stratified_bootstrap_ci([[0.0, 1.0], [10.0, 11.0]], lambda a: float(a[1].mean() - a[0].mean()),
+    low, high = stratified_bootstrap_ci([[0.0, 1.0], [10.0, 11.0]], lambda a: a[1].mean(axis=1) - a[0].mean(axis=1),
                                         rng=np.random.default_rng(1))
     assert 9.0 <= low <= high <= 11.0
     with pytest.raises(ValueError, match="at least one group"):
-        stratified_bootstrap_ci([], lambda a: 0.0)
+        stratified_bootstrap_ci([], lambda a: np.zeros(1))
 
 
 def test_agrees_with_rliable_on_rectangular_scores() -> None:
