@@ -347,6 +347,9 @@ def report(
     verify: Annotated[bool, typer.Option("--verify", help="also re-run the meta-test of every valid file")] = False,
     sample: Annotated[int | None, typer.Option(
         min=1, help="with --verify: re-run a random sample of N files instead of all")] = None,
+    videos: Annotated[bool, typer.Option(
+        "--videos", help="per experiment, mp4s of a stored meta-policy before and after adaptation on one test "
+                         "task, linked from the page (extra: video; MuJoCo renders through EGL)")] = False,
 ) -> None:
     """Validate every results file and render the leaderboard; exit code 1 if any file was refused (or, with
     --verify, did not reproduce)."""
@@ -359,16 +362,21 @@ def report(
         if folder is not None:
             _require_folder(folder, option)
     try:
-        result = write_leaderboard(directories, docs if docs is not None else out, publish=docs is not None)
+        result = write_leaderboard(directories, docs if docs is not None else out, publish=docs is not None,
+                                   videos=videos)
     except OSError as error:
         _fail(error)
     for path, reason in result.bad:
         console.print(f"[red]refused[/red] {escape(str(path))}: {escape(reason)}")
     for key, cells in tables(result.cells).items():
         console.print(results_table(title(key), cells))
+    for note in result.notes:
+        console.print(escape(note), soft_wrap=True)
+    videos_made = sum(p.suffix == ".mp4" for p in result.written)
     console.print(f"{len(result.cells)} cell(s) rendered, {len(result.bad)} file(s) refused; wrote "
-                  + ", ".join(str(p) for p in result.written if p.suffix != ".png")
-                  + f" and {sum(p.suffix == '.png' for p in result.written)} plot(s)")
+                  + ", ".join(str(p) for p in result.written if p.suffix not in (".png", ".mp4"))
+                  + f" and {sum(p.suffix == '.png' for p in result.written)} plot(s)"
+                  + (f" and {videos_made} video(s)" if videos else ""))
     reproduced = True
     if verify:
         import numpy as np

@@ -581,8 +581,9 @@ def _has_curve(group: Sequence[CellSummary]) -> bool:
 
 
 def build_page(cells: Sequence[CellSummary], bad: Sequence[tuple[Path, str]], *, publish: bool,
-               sources: Sequence[str], experiments: Mapping[str, Any], assets: str) -> list[Block]:
-    """The page as blocks (rendered by `to_markdown` and `to_html`)."""
+               sources: Sequence[str], experiments: Mapping[str, Any], assets: str,
+               videos: Mapping[TableKey, Any] | None = None) -> list[Block]:
+    """The page as blocks (rendered by `to_markdown` and `to_html`); `videos`: table → (record, Video)."""
     cards = _card_modules() if publish else {}
     header = "Leaderboard" if publish else "metarl-bench leaderboard"
     blocks: list[Block] = [("h1", header)]
@@ -620,7 +621,8 @@ def build_page(cells: Sequence[CellSummary], bad: Sequence[tuple[Path, str]], *,
         blocks.append(("table", (["agent", "tables", "IQM of normalised R_K [95 % CI]", "P(agent > MAML) [95 % CI]"],
                                  body)))
     for key, group in tables(cells).items():
-        blocks += _table_blocks(key, group, cards=cards, experiments=experiments, assets=assets, publish=publish)
+        blocks += _table_blocks(key, group, cards=cards, experiments=experiments, assets=assets, publish=publish,
+                                video=(videos or {}).get(key))
     if bad:
         blocks.append(("h2", "Refused files"))
         blocks.append(("list", [[f"{path}: {reason}"] for path, reason in bad]))
@@ -628,7 +630,7 @@ def build_page(cells: Sequence[CellSummary], bad: Sequence[tuple[Path, str]], *,
 
 
 def _table_blocks(key: TableKey, group: Sequence[CellSummary], *, cards: Mapping[str, str],
-                  experiments: Mapping[str, Any], assets: str, publish: bool) -> list[Block]:
+                  experiments: Mapping[str, Any], assets: str, publish: bool, video: Any = None) -> list[Block]:
     first = group[0]
     known = experiments.get(key[0])
     blocks: list[Block] = [("h2", title(key))]
@@ -660,6 +662,14 @@ def _table_blocks(key: TableKey, group: Sequence[CellSummary], *, cards: Mapping
     else:
         blocks.append(("p", ["One meta-training iteration per seed: no learning curve is drawn."]))
     blocks.append(("img", images))
+    if video is not None:
+        record, made = video
+        blocks.append(("p", [f"Videos of {record.agent.label} (seed {record.seed}, meta-parameters stored with its "
+                             "result) on the first test task: ",
+                             Link("the meta-policy before adaptation", f"{assets}/{made.before.name}"),
+                             f" (episode return {_number(made.returns[0])}), ",
+                             Link(f"after {made.rounds} adaptation round(s)", f"{assets}/{made.after.name}"),
+                             f" (episode return {_number(made.returns[1])})."]))
     blocks.append(("comment", f"plot data {_fingerprint(_plot_data(group))}"))
     return blocks
 
@@ -842,15 +852,20 @@ class Report:
     cells: tuple[CellSummary, ...]
     bad: tuple[tuple[Path, str], ...]
     written: tuple[Path, ...]
+    notes: tuple[str, ...] = ()
+    """what was not made (a table without a video, and why)"""
 
 
 def write_leaderboard(directory: str | Path | Sequence[str | Path], out: str | Path | None = None, *,
-                      publish: bool = False, experiments: Mapping[str, Any] | None = None) -> Report:
+                      publish: bool = False, experiments: Mapping[str, Any] | None = None,
+                      videos: bool = False) -> Report:
     """Validate the results under `directory` (one folder or several) and write leaderboard.md,
     leaderboard.html and the PNGs (in `leaderboard/`) into `out` (default `<first folder>/leaderboard`),
     each atomically (a full disk leaves the previous page, never a truncated one). `publish`: the
     page for the docs site (`metarl-bench report results/reference/ --docs docs/`): smoke tests are
-    refused, verdicts link to the experiment cards, and `experiments.md` (the cards) is written too."""
+    refused, verdicts link to the experiment cards, and `experiments.md` (the cards) is written too.
+    `videos`: per table, mp4s of one stored meta-policy before and after adaptation (`benchmarks.videos`),
+    linked from the page; a table whose results store no parameters gets none (named in `Report.notes`)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -869,8 +884,9 @@ def write_leaderboard(directory: str | Path | Sequence[str | Path], out: str | P
     bad = sorted(bad, key=lambda item: str(item[0]))
     cells = summarize_cells(valid, experiments=experiments, roots=folders)
     assets = "leaderboard"
+    made, notes = _videos(valid, out / assets) if videos else ({}, [])
     blocks = build_page(cells, bad, publish=publish, sources=[str(f) for f in folders], experiments=experiments,
-                        assets=assets)
+                        assets=assets, videos=made)
     written = [atomic_write(out / "leaderboard.md", to_markdown(blocks)),
                atomic_write(out / "leaderboard.html", to_html(blocks))]
     if publish:
@@ -883,6 +899,31 @@ def write_leaderboard(directory: str | Path | Sequence[str | Path], out: str | P
         if _has_curve(group):
             _plot_training(key, group, Path(f"{stem}__training.png"))
             written.append(Path(f"{stem}__training.png"))
-    for old in sorted(set((out / assets).glob("*.png")) - set(written)):  # plots of tables no longer on the page
+    for _, video in made.values():
+        written += [video.before, video.after]
+    stale = {*(out / assets).glob("*.png"), *(out / assets).glob("*.mp4")} - set(written)
+    for old in sorted(stale):  # plots and videos of tables no longer on the page
         old.unlink()
-    return Report(tuple(cells), tuple(bad), tuple(written))
+    return Report(tuple(cells), tuple(bad), tuple(written), tuple(notes))
+
+
+def _videos(valid: Sequence[tuple[Path, ResultRecord]], folder: Path) -> tuple[dict[TableKey, Any], list[str]]:
+    """Per table, the before/after videos of its first agent's (by label) lowest seed that stored parameters."""
+    from benchmarks.videos import record_before_after
+
+    chosen: dict[TableKey, tuple[Path, ResultRecord]] = {}
+    for path, record in sorted(valid, key=lambda item: (item[1].cell.label, item[1].seed, str(item[0]))):
+        key = (*record.cell.table, record.meta_test.track)
+        if record.parameters is not None:
+            chosen.setdefault(key, (path, record))
+    made, notes = {}, []
+    for key in sorted({(*r.cell.table, r.meta_test.track) for _, r in valid}):
+        if key not in chosen:
+            notes.append(f"{title(key)}: no video, no result of this table stores its meta-parameters")
+            continue
+        path, record = chosen[key]
+        try:
+            made[key] = (record, record_before_after(path, folder / _plot_stem(key)))
+        except (ResultError, TypeError, ValueError, RuntimeError, ImportError) as error:
+            notes.append(f"{title(key)}: no video: {error}")
+    return made, notes
