@@ -58,31 +58,36 @@ def _experiments() -> dict:
 def list_experiments() -> None:
     """One line per experiment: name, env, agents, seeds × iterations, wall time per cell (fits 80 columns)."""
     measured = measured_cell_seconds(reference_root())
-    table = Table("experiment", "env", "agents", "seeds×iters", "time/cell", box=None, pad_edge=False,
-                  collapse_padding=True)
-    marks = set()
+    rows, marks = [], set()
     for name, experiment in sorted(_experiments().items()):
         labels = [spec.label for spec in experiment.agents]
-        agents = ", ".join(labels) if len(", ".join(labels)) <= 18 else f"{labels[0]} +{len(labels) - 1}"
-        env = experiment.env_id.split("/")[-1].removesuffix("-v0")
+        agents = ", ".join(labels)
+        if len(agents) > 14:
+            agents = f"{labels[0]} +{len(labels) - 1}" if len(labels[0]) <= 11 else f"{len(labels)} agents"
         if name in measured:
             seconds, mark = measured[name]
         elif name in ESTIMATED_CELL_SECONDS:
             seconds, mark = ESTIMATED_CELL_SECONDS[name], "*"
         else:
             seconds, mark = None, ""
-        marks.add(mark)
-        table.add_row(name, env, agents, f"{experiment.seeds}×{experiment.iterations}",
-                      "unknown" if seconds is None else _duration(seconds) + mark)
-    for column in table.columns:
-        column.no_wrap = True
+        marks.add(mark if seconds is not None else "?")
+        rows.append((name, experiment.env_id.split("/")[-1].removesuffix("-v0"), agents,
+                     f"{experiment.seeds}×{experiment.iterations}",
+                     "unknown" if seconds is None else _duration(seconds) + mark))
+    table = Table(box=None, pad_edge=False, collapse_padding=True)
+    for i, header in enumerate(("experiment", "env", "agents", "seeds×iters", "per cell")):
+        # nothing is cut: each column is as wide as its widest entry (the widest line is 78 characters)
+        table.add_column(header, no_wrap=True, min_width=max(len(header), *(len(row[i]) for row in rows)))
+    for row in rows:
+        table.add_row(*row)
     console.print(table)
     notes = {"": "measured mean wall time of the full cells in results/reference/",
              "†": "projected from a cut run in results/reference/ (s/iteration × iterations)",
-             "*": "estimate from the experiment card's measured times (no reference result yet)"}
+             "*": "estimate from measured times (the card's or this machine's; no reference result yet)",
+             "?": "unknown: not measured yet"}
     for mark, note in notes.items():
         if mark in marks:
-            console.print(f"{mark or 'no mark'}: {note}", soft_wrap=True)
+            console.print(f"{mark or 'no mark'}: {note}")
 
 
 def results_table(title: str, cells: list[CellSummary]) -> Table:

@@ -126,6 +126,9 @@ ESTIMATED_CELL_SECONDS: dict[str, float] = {
     "sgmrl-cheetah-dir": 5400.0,  # card: ≈ 13 s per iteration × 400 iterations
     "sgmrl-cheetah-vel": 5200.0,  # card: 12-14 s per iteration × 400 iterations
     "memrl-gridnav": 135.0,       # card: t = 120 in 135 s
+    "pmeta-gridworld": 1.0,       # measured: 0.5-1.0 s per cell (all 6 cells, 2 shared cores)
+    "bomrl-frozenlake-high": 340.0,  # measured, seed 0, niced on a loaded machine: BO-MRL (1) 487 s, MAML 198 s
+    "bomrl-frozenlake-low": 340.0,   # the same agents and budget as bomrl-frozenlake-high (not measured apart)
 }
 """seconds per (agent, seed) cell at full settings on the 2-core reference machine, from the experiment
 cards' measured times; `metarl-bench list` prints these, marked "est.", where results/reference/ has none"""
