@@ -11,6 +11,7 @@ import torch
 from gymnasium import spaces
 
 import metarl_envs
+from baselines.common.policies import detach
 from baselines.common.sampler import TrajectoryBatch
 from baselines.pmetarl_dqn import (
     IndependentDQN,
@@ -108,6 +109,24 @@ def test_auxiliary_step_and_aggregation_match_hand_computation():
     merged = aggregate(meta, auxiliaries, 0.5)                                  # (1 − β)ϑ + β mean ϑ_i
     torch.testing.assert_close(merged["w"], torch.tensor([2.5, 4.0]))
     torch.testing.assert_close(merged["b"], torch.tensor([1.0]))
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+def test_auxiliary_step_of_the_agent(optimizer):
+    """"sgd": eq. 13 as written; "adam": the first Adam step moves every coordinate by η·g/(|g| + 1e-8),
+    g = λ(ϑ_i − θ_i) (bias-corrected moments m̂ = g, v̂ = g²)."""
+    agent = _agent(PMetaDQN, lam=20.0, aux_lr=0.01, aux_optimizer=optimizer)
+    learner = agent._new_learner(detach(dict(agent._template.named_parameters())))
+    start = {k: v + 0.5 * torch.randn_like(v) for k, v in learner.params.items()}
+    agent._attach_auxiliary(learner, start)
+    agent._after_gradient_step(learner)
+    for k, theta in learner.params.items():
+        g = 20.0 * (start[k] - theta.detach())
+        if optimizer == "adam":
+            expected = start[k] - 0.01 * g / (g.abs() + 1e-8)
+        else:
+            expected = start[k] - 0.2 * (start[k] - theta)
+        torch.testing.assert_close(learner.anchor[k].detach(), expected.detach())
 
 
 def test_linear_epsilon_schedule():
@@ -213,7 +232,7 @@ def test_meta_test_scores_the_meta_network_then_the_personalized_one(tmp_path):
 
 
 def test_personalization_pulls_toward_the_meta_network():
-    agent = _agent(PMetaDQN, personal_updates=30)
+    agent = _agent(PMetaDQN, personal_updates=30, aux_optimizer="sgd")
     _train(agent, rounds=1)
     rng = np.random.default_rng(0)
     batch = agent._envs.rollout([agent._envs[0]], 2, lambda obs: np.zeros(obs.shape[:2], np.int64), rng)
@@ -244,7 +263,7 @@ def test_dqn_star_adaptation_picks_the_network_with_the_smallest_td_error():
 
 
 @pytest.mark.parametrize("field, value", [("lam", 0.0), ("aux_lr", 0.1), ("beta", 0.0), ("personal_updates", 0),
-                                          ("epsilon_start", 1.5), ("discount", 1.0)])
+                                          ("epsilon_start", 1.5), ("discount", 1.0), ("aux_optimizer", "sgdx")])
 def test_config_rejects_bad_values_by_name(field, value):
     with pytest.raises(ValueError, match=field):
         PMetaDQNConfig.from_dict({field: value})
