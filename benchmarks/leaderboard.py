@@ -39,6 +39,7 @@ import html
 import importlib
 import io
 import json
+import math
 import pkgutil
 import re
 from collections import defaultdict
@@ -504,14 +505,23 @@ def _comparator(cell: CellSummary, group: Sequence[CellSummary]) -> CellSummary 
 
 
 def aggregate(cells: Sequence[CellSummary], *, seed: int = 0) -> list[AggregateRow]:
-    """Per agent label, over every ranked table (smoke tests left out): the IQM of the per-seed R_K
+    """Per agent label, over one table per experiment and track (its full run, else its longest cut run;
+    smoke tests left out): the IQM of the per-seed R_K
     normalised within its table (0 = the lowest, 1 = the highest per-seed R_k of any agent and k in the
     table), and P(agent > its MAML comparator) on R_K, both with stratified-bootstrap 95 % CIs."""
     rng = np.random.default_rng(seed)
     scores: dict[str, list[list[float]]] = defaultdict(list)
     pairs: dict[str, tuple[list[list[float]], list[list[float]], set[str]]] = {}
-    for key, group in tables(cells).items():
-        if key[1] == "quick":
+    ranked = {key: group for key, group in tables(cells).items() if key[1] != "quick"}
+    longest: dict[tuple[str, ...], TableKey] = {}  # per experiment and track: the full run, else the longest cut
+    for key in ranked:
+        where = (key[0], *key[2:])
+        length = math.inf if key[1] == "full" else int(key[1].removeprefix("iters"))
+        current = longest.get(where)
+        if current is None or length > (math.inf if current[1] == "full" else int(current[1].removeprefix("iters"))):
+            longest[where] = key
+    for key, group in ranked.items():
+        if longest[(key[0], *key[2:])] != key:
             continue
         everything = [r for c in group for seed_returns in c.per_seed_returns for r in seed_returns]
         low, high = min(everything), max(everything)
@@ -605,8 +615,9 @@ def build_page(cells: Sequence[CellSummary], bad: Sequence[tuple[Path, str]], *,
     rows = aggregate(cells)
     if rows:
         blocks.append(("h2", "Across experiments"))
-        blocks.append(("p", ["rliable-style aggregate (Agarwal et al. 2021) over the tables below (smoke tests "
-                             "excluded): the IQM of every (table, seed) score of the agent, where a score is R_K "
+        blocks.append(("p", ["rliable-style aggregate (Agarwal et al. 2021) over the tables below, one per "
+                             "experiment (its full run, else its longest cut run; smoke tests excluded): the IQM "
+                             "of every (table, seed) score of the agent, where a score is R_K "
                              "normalised within its table (0 = the lowest and 1 = the highest per-seed R_k of "
                              "any agent at any k there), with a stratified-bootstrap 95 % CI; and the probability "
                              "that a seed of the agent beats a seed of its MAML comparator on R_K (ties count "
@@ -728,9 +739,16 @@ def _html_spans(spans: Sequence[Span]) -> str:
     return "".join(out)
 
 
+def _html_cell(cell: Span) -> str:
+    """A table cell: a number's CI under it, a list of paper numbers one per line (the table stays narrow)."""
+    text = _html_spans([cell])
+    return text if isinstance(cell, Link) else re.sub(r" (\[−?\d)", r"<br>\1", text).replace("; ", "<br>")
+
+
 _CSS = ("body{font-family:system-ui,sans-serif;margin:1.5em auto;max-width:1500px;padding:0 1em;line-height:1.4}"
         "h2{margin-top:2em;overflow-wrap:anywhere}table{border-collapse:collapse;font-size:0.9em;display:block;"
         "overflow-x:auto}td,th{border:1px solid #bbb;padding:3px 8px;text-align:right;vertical-align:top}"
+        "td{white-space:nowrap}"
         "td:first-child,th:first-child{text-align:left;white-space:nowrap}th{background:#f3f3f3}"
         ".plots{display:flex;flex-wrap:wrap;gap:1em}.plots img{max-width:100%;width:640px;height:auto}")
 
@@ -751,7 +769,7 @@ def to_html(blocks: Sequence[Block]) -> str:
         elif kind == "table":
             header, rows = value
             parts.append("<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>")
-            parts += ["<tr>" + "".join(f"<td>{_html_spans([c])}</td>" for c in row) + "</tr>" for row in rows]
+            parts += ["<tr>" + "".join(f"<td>{_html_cell(c)}</td>" for c in row) + "</tr>" for row in rows]
             parts.append("</table>")
         elif kind == "img":
             parts.append("<div class='plots'>" + "".join(
@@ -795,7 +813,8 @@ def _plot_returns(key: TableKey, group: Sequence[CellSummary], path: Path) -> No
                 axes.errorbar([target.step], [target.mean], yerr=target.ci, fmt="x", color=line.get_color(),
                               capsize=4, markersize=9)
     axes.set(xlabel="adaptation rounds k", ylabel="mean meta-test return R_k")
-    axes.set_title(_plot_title(key, "R_k, 95 % CI bands" + ("" if key[1] == "quick" else "; x: paper")),
+    papers = key[1] != "quick" and any(cell.targets for cell in group)
+    axes.set_title(_plot_title(key, "R_k, 95 % CI bands" + ("; x: paper" if papers else "")),
                    fontsize="medium")
     axes.set_xticks(range(max(len(c.returns) for c in group)))
     axes.grid(alpha=0.3)
@@ -812,12 +831,15 @@ def _plot_training(key: TableKey, group: Sequence[CellSummary], path: Path) -> N
     import matplotlib.pyplot as plt
 
     figure, axes = plt.subplots(figsize=(6.4, 4.2))
+    # agents that read the model spend no env steps in meta-training: their curves are drawn per iteration
+    by_iteration = all(len(set(c["env_steps"])) <= 1 for cell in group for c in cell.curves)
     for cell in group:
         last_color = None
         length = min(len(c["env_steps"]) for c in cell.curves)
         if length < 2:
             continue
-        steps = np.mean([c["env_steps"][:length] for c in cell.curves], axis=0)
+        steps = np.arange(1, length + 1) if by_iteration else \
+            np.mean([c["env_steps"][:length] for c in cell.curves], axis=0)
         for name, style in (("pre", "-"), ("post", "--")):
             values = np.array([c[name][:length] for c in cell.curves], dtype=float)
             if np.all(np.isnan(values)):
@@ -830,7 +852,8 @@ def _plot_training(key: TableKey, group: Sequence[CellSummary], path: Path) -> N
             if values.shape[0] > 1:
                 axes.fill_between(steps, np.nanmin(values, axis=0), np.nanmax(values, axis=0),
                                   color=line.get_color(), alpha=0.15, linewidth=0)
-    axes.set(xlabel="meta-training env steps", ylabel="training return")
+    axes.set(xlabel="meta-training iteration (no env steps: the model is read)" if by_iteration
+             else "meta-training env steps", ylabel="training return")
     axes.set_title(_plot_title(key, "mean over seeds, shaded: min-max over seeds"), fontsize="medium")
     axes.grid(alpha=0.3)
     axes.legend(fontsize="small")
