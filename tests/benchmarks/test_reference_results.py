@@ -19,11 +19,12 @@ from tests.benchmarks.conftest import ENV_ID, PROTOCOL, document, write_document
 
 ROOT = Path(__file__).resolve().parents[2]
 REFERENCE = ROOT / "results" / "reference"
-SIZE_BUDGET = 20 * 2**20
-"""results/reference/ stays below 20 MB: ~130 cells (every experiment's agents × ≥ 3 seeds) × (a results
-file of 10-300 kB + stored meta-parameters of 10-100 kB) is ~10 MB, so the budget leaves room for
-the experiments still to come while a clone stays quick; anything bigger (videos, checkpoints,
-replay data) belongs in a release asset, not in git"""
+SIZE_BUDGET = 40 * 2**20
+"""results/reference/ stays below 40 MB. Measured: a full maml-nav2d results file (100-iteration curve, 40
+test tasks) is 32 kB; its stored MAML policy (100×100) is ~43 kB by parameter count (a quick run's 3-4 kB).
+The 17 experiments at ≥ 3 seeds are ~230 cells, ~17 MB at ~75 kB a cell; the budget leaves room for the
+400-500-iteration MuJoCo curves and the experiments still to come while a clone stays quick. Anything
+bigger (videos, checkpoints, replay data) belongs in a release asset, not in git."""
 NARROW = {"COLUMNS": "80"}
 cli = CliRunner()
 
@@ -40,7 +41,7 @@ def test_every_committed_reference_file_is_valid_and_none_is_a_smoke_test() -> N
 
 def test_reference_folder_is_within_its_size_budget() -> None:
     size = sum(p.stat().st_size for p in REFERENCE.rglob("*") if p.is_file())
-    assert size <= SIZE_BUDGET, f"results/reference/ holds {size / 2**20:.1f} MB, above its 20 MB budget"
+    assert size <= SIZE_BUDGET, f"results/reference/ holds {size / 2**20:.1f} MB, above its 40 MB budget"
 
 
 def test_reference_folder_is_tracked_and_user_results_are_not() -> None:
