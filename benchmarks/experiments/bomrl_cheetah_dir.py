@@ -11,6 +11,11 @@ Targets: none as numbers. The paper prints Fig. 2 without data values; what it s
 range (R_k between 0 and 600, 0-3 steps), that every BO-MRL variant lies above MAML-TRPO, ProMP and
 E-MAML there (curves copied from the MAML and VariBAD papers), and "about 25 %" improvement over them
 on this task.
+
+Measured: nothing yet. The machine gave bomrl-cheetah-vel's one-iteration cut 3 % of a core (1975 s
+for one iteration); this experiment has the same body, batch and algorithm, so the same cost applies:
+≈ 60-70 CPU-s and 320 k env steps per iteration, 500 iterations ≈ 9 h per (Alg(i), seed) on a free
+core, 81 h for the 3 × 3 grid.
 """
 
 from benchmarks.experiments import Experiment
