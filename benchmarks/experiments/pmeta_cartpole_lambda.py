@@ -1,6 +1,8 @@
 """pMeta-RL Table IV, the λ sweep (5, 20, 30, 50) on CartPole (Table I variants),
 with every other setting as in pmeta-cartpole (η = 1e-3, β = 1, C = 30).
-Table IV, like Table V, scores the best average return over training; R_k is the final policy's."""
+Table IV, like Table V, scores the best average return over training; R_k is the final policy's.
+Not run beyond --quick: each λ costs as much as the pMeta-RL cells of pmeta-cartpole (see its card for the
+measured cost and the projection)."""
 
 from benchmarks.experiments import Experiment
 from benchmarks.experiments.pmeta_gym import PROTOCOL, QUICK, lambda_sweep

@@ -1,6 +1,8 @@
 """pMeta-RL Table IV, the λ sweep (5, 20, 30, 50) on MountainCar (Table I variants), every other
 setting as in pmeta-mountaincar. Table IV scores the best average return over training (the paper's
-MountainCar rows say GM/PM for MP/PP); R_k is the final policy's."""
+MountainCar rows say GM/PM for MP/PP); R_k is the final policy's.
+Not run beyond --quick: each λ costs as much as the pMeta-RL cells of pmeta-mountaincar (see its card for the
+measured cost and the projection)."""
 
 from benchmarks.experiments import Experiment
 from benchmarks.experiments.pmeta_gym import PROTOCOL, QUICK, lambda_sweep
