@@ -10,6 +10,45 @@ round's own `meta_return` / `personal_return`), and R_k is the final policy's: R
 network (MP; DQN*: the mean of its task networks' Q-values), R_1 after the agent's personalization
 step on 5 episodes of the task (PP; DQN*: its task network with the smallest TD error on them).
 The paper's numbers are printed beside R_0 (MP, DQN, Model-Averaging) and R_1 (PP, DQN*).
+Labels: "DQN per task" is the paper's DQN*, "DQN pooled" its DQN.
+
+Measured so far (no full run: see the cost below).
+
+1. Table II settings, cut to 15 of the 30 rounds (3000 steps per task), seed 0, pMeta-RL with the
+   auxiliary step of eq. 13 as written (`aux_optimizer="sgd"`, then the only mode; code of a4e8117),
+   2274 s of wall time niced on a 2-core machine at load 10-23; 43 954 env steps counted by the
+   harness, of which 25 966 training transitions (10 000 of them warm-up) and the rest the per-round
+   evaluation episodes. It does not learn: MP / PP per round (10 greedy episodes per task)
+   18.9 / 20.8, 15.1 / 12.4, 11.2 / 10.4, 11.3 / 10.6, then 10.3-12.1 / 10.4-12.5 up to round 15;
+   best over training 18.9 / 20.8 (round 1, a barely trained network); final R_0 = 12.02,
+   R_1 = 11.18 (1466 meta-test env steps). The DQN* cell of the same run was stopped unfinished.
+   Why (baselines/pmetarl_dqn.py, "The auxiliary step"): with η = 1e-3 the literal step moves the
+   meta network at plain-SGD speed, so the default is now an Adam step with lr η.
+
+2. A diagnostic at reduced width (64×64 instead of Table II's 512×512, to fit; otherwise Table II,
+   R = 200, 10 rounds = 2000 steps per task, 500 warm-up transitions per task, 5 evaluation episodes
+   per round), training-curve scores, final round / best over the 10 rounds:
+
+   | agent (paper's name)            | seed 0 MP    | seed 0 PP    | seed 1 MP    | seed 1 PP    |
+   |---------------------------------|--------------|--------------|--------------|--------------|
+   | DQN per task (DQN*)             |              | 138.9 / 138.9 |             | 154.0 / 154.0 |
+   | DQN pooled (DQN)                |              |              | 166.8 / 193.2 |             |
+   | Model-Averaging                 |              |              | 130.9 / 166.6 | 128.2 / 133.5 |
+   | pMeta-RL, Adam auxiliary step   | 27.4 / 32.5  | 89.1 / 89.1  | PM_MP        | PM_PP        |
+   | pMeta-RL, eq. 13 as written     | 12.0 / 12.0  | 11.0 / 11.8  |              |              |
+
+   At a third of the budget and an eighth of the width nothing reaches Table V's 190-198 yet. The
+   pooled DQN learns fastest (its one network takes all N·R gradient steps); pMeta-RL with the Adam
+   auxiliary step learns, more slowly than DQN*, since the proximal term (λ = 20) holds the task
+   networks near the auxiliary ones; the literal auxiliary step does not learn at all. The best
+   scores run above the final ones wherever the curve is noisy (pooled DQN: 193.2 best against 166.8
+   final), which is how the paper's best-over-training score flatters.
+
+Cost. One gradient step of a [512, 512] Q-network on a batch of 64 takes 12.8 ms of CPU (49 ms of
+wall time at load 23); a round of 5 tasks × R = 200 is 1000 of them, plus two evaluations of
+10 episodes × 5 tasks (0.1 CPU-s each). A full cell (30 rounds, 30 000 gradient steps, and 1000 at
+meta-test) is ≈ 7 CPU-minutes; the experiment (4 agents × 5 seeds) ≈ 2.3 CPU-hours, the λ sweep as
+much again; this session's niced runs got 5-25 % of a core, so the full table did not fit.
 """
 
 from benchmarks.experiments import Experiment
