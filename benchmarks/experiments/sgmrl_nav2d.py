@@ -12,6 +12,12 @@ std 1. Surrogates are means over every (s, a) sample of a task's batch (the code
 `reduction="step_mean"`; SG-MRL's practical mode uses it too), which matters here because episodes
 end early at the goal. Meta-test: 40 fixed test tasks, 20 adaptation and 20 evaluation trajectories.
 
+Protocol v1 → v2 at full settings (seed 0, 500 iterations, one torch thread): SG-MRL on ec0c60b
+(v1, the commit before protocol v2) and on 9356eb2 (v2); MAML and E-MAML on 8f486e3 (v1) and on
+10ad343 (v2, the run committed under results/reference/). For all three agents R₀, R₁, every one
+of the 40 test tasks' returns and the whole 500-iteration training curve are bit-identical before
+and after (the table below holds both).
+
 Re-measured on the walled `sgmrl` preset (full settings, seed 0 only so far). MAML and E-MAML ran on
 8f486e3's code, 4358 / 4445 s wall each, niced on 2 cores shared with ~8 jobs. SG-MRL ran on
 9356eb2's code (protocol v2, whose sgmrl-nav2d numbers are bit-identical to v1's on a 10-iteration
