@@ -284,6 +284,17 @@ class PMetaRL(tabular.TabularParameterAgent):
     def _load_state(self, state: Mapping[str, Any]) -> None:
         self.q_meta = state["meta"].numpy()
 
+    def training_state(self) -> dict[str, Any]:
+        """The checkpoint's state plus every train task's personal table (a round starts from it unless
+        `reset_personal_each_round`), by the task's index in the train set."""
+        index = {task: i for i, task in enumerate(self._sampler)}
+        personal = {str(index[task]): torch.from_numpy(table.copy()) for task, table in self.q_personal.items()}
+        return {**super().training_state(), "personal": personal}
+
+    def load_training_state(self, state: Mapping[str, Any]) -> None:
+        super().load_training_state(state)
+        self.q_personal = {self._sampler[int(i)]: table.numpy() for i, table in state["personal"].items()}
+
 
 def greedy_policy(q_values: np.ndarray) -> np.ndarray:
     """π[s, a] uniform over argmax_a Q(s, a) (exact ties only)."""

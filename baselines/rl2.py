@@ -141,17 +141,17 @@ class RL2(training.PersistentAgent):
         with torch.no_grad():  # the GRU, as PyTorch initialises it, from the seeded stream
             for parameter in self.policy.cell.parameters():
                 parameter.uniform_(-bound, bound, generator=generator)
-        optimizer = torch.optim.Adam(self.policy.parameters(), lr=self.config.learning_rate)
+        self._optimizer = torch.optim.Adam(self.policy.parameters(), lr=self.config.learning_rate)
 
         def step(tasks: list[Task], rng: np.random.Generator) -> training.StepResult:  # one PPO update on trials
             trial = self._trial(envs, tasks, rng)
-            info = self._ppo(trial, optimizer)
+            info = self._ppo(trial, self._optimizer)
             returns = trial["episode_returns"]
             return training.StepResult(int(trial["mask"].sum()), float(returns[:, 0].mean()),
                                        float(returns[:, -1].mean()), info)
 
         return training.run_meta_training(step, envs, self.config.tasks_per_iteration, iterations=iterations,
-                                          rng=rng, callback=callback)
+                                          rng=rng, callback=callback, agent=self, generators={"init": generator})
 
     def _trial(self, envs: Any, tasks: list[Task], rng: np.random.Generator) -> dict[str, Any]:
         """`episodes_per_trial` episodes per lane, the context carried: inputs, actions, rewards, masks (lane, t)."""

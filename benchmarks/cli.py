@@ -3,6 +3,7 @@
     metarl-bench list
     metarl-bench run maml-nav2d --quick                    # results/maml-nav2d/*.json + the meta-test table
     metarl-bench run sgmrl-nav2d --seeds 3 --workers 2     # process pool; --backend ray for a Ray cluster
+    metarl-bench run sgmrl-nav2d --checkpoint-every 10     # a killed cell resumes from its last checkpoint
     metarl-bench run maml-nav2d --quick --add-agent "NoAdapt=docs/examples/no_adapt.py:NoAdapt"
     metarl-bench run path/to/my_experiment.py              # an experiment file outside the package
     metarl-bench report results/                           # results/leaderboard/: leaderboard.md, .html, PNG plots
@@ -216,6 +217,9 @@ def run(
     reference: Annotated[bool, typer.Option(
         "--reference", help="write into results/reference/, the committed reference results (maintainers only; "
                             "without this flag no --out inside it is accepted)")] = False,
+    checkpoint_every: Annotated[int | None, typer.Option(
+        "--checkpoint-every", min=1, help="save each cell's full training state every N meta-iterations "
+                                          "(<file>.ckpt); a killed cell resumes from it")] = None,
 ) -> None:
     """Meta-train and meta-test every (agent, seed) cell, resuming completed ones, and print the table."""
     from benchmarks.runner import BACKENDS, SettingsConflict, run_experiment
@@ -273,7 +277,8 @@ def run(
     try:
         with rich_progress(console) as bars:
             summary = run_experiment(chosen, out, quick=quick, seeds=seeds, iterations=iterations,
-                                     workers=workers, backend=backend, progress=bars)
+                                     workers=workers, backend=backend, progress=bars,
+                                     checkpoint_every=checkpoint_every)
     except (RuntimeError, SettingsConflict, ValueError, OSError) as error:
         _fail(error)
     busy = f", left {len(summary.busy)} to another running sweep" if summary.busy else ""

@@ -22,6 +22,18 @@ holding pid and host), so two sweeps into one `--out` never both run it: the sec
 reports it as busy. A lock is stale, and is taken over, when its pid is not alive on this host, or,
 from another host, when it is older than `STALE_LOCK_SECONDS`.
 
+Checkpoints (`checkpoint_every=N`, `--checkpoint-every N`): a cell whose agent keeps its training
+state (`training_state()` / `load_training_state()`: every reference agent) saves its full training
+state every N meta-iterations to `<file>.ckpt`, atomically: the agent's parameters and optimiser
+states, every random stream (the loop's numpy generator, the run's torch generators; the vector envs
+are re-seeded from the numpy stream at every rollout and hold none), the training curve so far and
+the harness's env-step count (`baselines.common.training.run_meta_training`). A cell that starts
+and finds a checkpoint of its own settings resumes from it, and its result equals an uninterrupted
+run's bit for bit (but the timestamps and wall times). A checkpoint that cannot be read or applied,
+or was made with other settings, is set aside as `<file>.ckpt.corrupt` and the cell starts again,
+saying so. The checkpoint is removed once the results file is written. Outside agents without these
+methods are run without checkpoints.
+
 Seeds: at most `MAX_SEEDS` per cell (checked before any cell is planned).
 
 Variants: "full" (the experiment as written), "quick" (its `quick` overrides) and "iters<N>" (the
@@ -37,10 +49,13 @@ from __future__ import annotations
 
 import concurrent.futures as futures
 import dataclasses
+import io
 import json
+import logging
 import multiprocessing
 import os
 import queue as queue_module
+import signal
 import socket
 import threading
 import time
@@ -65,7 +80,7 @@ from benchmarks.results import (
     write_parameters,
     write_result,
 )
-from metarl_envs.task_sets import read_json_file
+from metarl_envs.task_sets import atomic_write, read_json_file
 
 __all__ = ["BACKENDS", "MAX_SEEDS", "STALE_LOCK_SECONDS", "Cell", "ProgressEvent", "RunSummary", "SettingsConflict",
            "claim", "plan", "release", "run_cell", "run_claimed", "run_experiment"]
@@ -75,6 +90,11 @@ MAX_SEEDS = 1000
 """most seeds one sweep runs per cell"""
 STALE_LOCK_SECONDS = 24 * 3600
 """age after which a lock file written on another host is taken to be stale"""
+CHECKPOINT_FORMAT = "metarl-bench/checkpoint-1"
+KILL_AFTER_CHECKPOINT = "METARL_BENCH_KILL_AFTER_CHECKPOINT"
+"""test hook: when this environment variable names a file that does not exist yet, the process creates
+it and kills itself (SIGKILL) right after its next checkpoint, as a crashed worker would die"""
+logger = logging.getLogger(__name__)
 
 
 class SettingsConflict(RuntimeError):
@@ -91,10 +111,16 @@ class Cell:
     seed: int
     out: Path
     """the results folder; the cell's file is `out/<experiment>/<CellId.filename(seed)>`"""
+    checkpoint_every: int | None = None
+    """save the training state every N meta-iterations (None: no checkpoints)"""
 
     @property
     def path(self) -> Path:
         return self.out / self.experiment.name / self.id.filename(self.seed)
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".ckpt")
 
     @property
     def id(self) -> CellId:
@@ -116,8 +142,11 @@ class RunSummary:
 
 
 def plan(experiment: Experiment, out: str | Path, *, quick: bool, seeds: int | None = None,
-         iterations: int | None = None) -> list[Cell]:
+         iterations: int | None = None, checkpoint_every: int | None = None) -> list[Cell]:
     """Every (agent, seed) cell of `experiment` (resolved for `quick`, or cut to `iterations`) with its results path."""
+    if checkpoint_every is not None and (isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int)
+                                         or checkpoint_every < 1):
+        raise ValueError(f"plan: checkpoint_every={checkpoint_every!r} must be an int ≥ 1 or None")
     resolved = experiment.resolve(quick)
     variant = "quick" if quick else "full"
     if iterations is not None:
@@ -129,7 +158,8 @@ def plan(experiment: Experiment, out: str | Path, *, quick: bool, seeds: int | N
     n_seeds = resolved.seeds if seeds is None else seeds
     if isinstance(n_seeds, bool) or not isinstance(n_seeds, int) or not 1 <= n_seeds <= MAX_SEEDS:
         raise ValueError(f"plan: seeds={n_seeds!r} must be an int in [1, {MAX_SEEDS}] (MAX_SEEDS)")
-    return [Cell(resolved, variant, spec, seed, Path(out)) for spec in resolved.agents for seed in range(n_seeds)]
+    return [Cell(resolved, variant, spec, seed, Path(out), checkpoint_every) for spec in resolved.agents
+            for seed in range(n_seeds)]
 
 
 def _settings(cell: Cell) -> dict[str, Any]:
@@ -261,6 +291,103 @@ def run_claimed(cell: Cell, progress: ProgressSink | None = None,
         release(cell)
 
 
+class CellCheckpoint:
+    """A cell's `<file>.ckpt` (module docstring): the loop's training state plus the harness's curve
+    bookkeeping (the env steps counted after each iteration), tagged with the cell's settings."""
+
+    def __init__(self, cell: Cell, envs: Any, counted: list[int], seen: list[Any], emit: ProgressSink) -> None:
+        if cell.checkpoint_every is None:
+            raise ValueError(f"{cell.key}: CellCheckpoint needs cell.checkpoint_every")
+        self.cell, self.every, self.path = cell, cell.checkpoint_every, cell.checkpoint_path
+        self.envs, self.counted, self.seen, self.emit = envs, counted, seen, emit
+
+    def _settings(self) -> str:
+        return json.dumps(_settings(self.cell), sort_keys=True)
+
+    def save(self, state: Mapping[str, Any]) -> None:
+        import torch
+
+        payload = {"format": CHECKPOINT_FORMAT, "settings": self._settings(), "training": dict(state),
+                   "harness": {"counted": list(self.counted), "env_steps": int(self.envs.env_steps)}}
+        buffer = io.BytesIO()
+        torch.save(payload, buffer)
+        atomic_write(self.path, buffer.getvalue())
+        marker = os.environ.get(KILL_AFTER_CHECKPOINT)
+        if marker and not os.path.exists(marker):
+            Path(marker).write_text(f"{self.cell.key} killed after iteration {len(self.counted)}\n")
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    def load(self) -> Mapping[str, Any] | None:
+        """The training state of a usable checkpoint (the harness's part restored), or None."""
+        import torch
+
+        if not self.path.exists():
+            return None
+        try:
+            payload = torch.load(io.BytesIO(self.path.read_bytes()), weights_only=True)
+            if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+                raise ValueError(f"not a {CHECKPOINT_FORMAT} file")
+            if payload["settings"] != self._settings():
+                raise ValueError("made with other settings than this cell's")
+            training, counted = payload["training"], [int(n) for n in payload["harness"]["counted"]]
+            if len(counted) != len(training["records"]):
+                raise ValueError(f"{len(counted)} counted iterations for {len(training['records'])} records")
+            env_steps = int(payload["harness"]["env_steps"])
+        except Exception as error:  # unreadable in any way (truncated, another format): start again
+            self.discard(f"{type(error).__name__}: {error}")
+            return None
+        from baselines.common.agent import IterationRecord
+
+        self.counted[:], self.envs.env_steps = counted, env_steps
+        self.seen[:] = [IterationRecord(**record) for record in training["records"]]
+        logger.warning("%s: resuming from its checkpoint %s after iteration %d", self.cell.key, self.path.name,
+                       len(counted))
+        self.emit((self.cell.key, "train", len(counted), self.cell.experiment.iterations))
+        return training
+
+    def discard(self, reason: str) -> None:
+        """Set an unusable checkpoint aside as `<file>.ckpt.corrupt` and say so; the cell starts again."""
+        if self.path.exists():
+            target = _set_aside(self.path)
+            logger.warning("%s: checkpoint %s is unusable (%s); kept as %s, the cell starts again", self.cell.key,
+                           self.path.name, reason, target.name)
+
+    def remove(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def _meta_train(cell: Cell, train_set: Any, emit: ProgressSink) -> tuple[Any, Any, list[Any], list[int],
+                                                                          CellCheckpoint | None]:
+    """Build the cell's agent and meta-train it on harness-built envs (resuming from its checkpoint);
+    returns (agent, its log, the records the callback saw, the env steps counted after each, checkpoint)."""
+    from baselines.common.sampler import TrainingEnvs
+    from baselines.common.training import CheckpointError
+
+    experiment = cell.experiment
+    agent = cell.spec.build(experiment.env_id, experiment.env_kwargs)
+    envs = TrainingEnvs(experiment.env_id, experiment.env_kwargs, train_set)  # train tasks only; steps counted
+    seen: list[Any] = []
+    counted: list[int] = []
+    checkpoint = None
+    if cell.checkpoint_every is not None and hasattr(agent, "training_state"):
+        checkpoint = envs.checkpoint = CellCheckpoint(cell, envs, counted, seen, emit)
+
+    def on_iteration(record: Any) -> None:
+        seen.append(record)
+        counted.append(envs.env_steps)
+        emit((cell.key, "train", len(seen), experiment.iterations))
+
+    emit((cell.key, "train", 0, experiment.iterations))
+    try:
+        log = agent.meta_train(envs, iterations=experiment.iterations, seed=cell.seed, callback=on_iteration)
+    except CheckpointError as error:
+        if checkpoint is None:
+            raise
+        checkpoint.discard(str(error))
+        return _meta_train(cell, train_set, emit)
+    return agent, log, seen, counted, checkpoint
+
+
 def run_cell(cell: Cell, progress: ProgressSink | None = None) -> Path:
     """Meta-train and meta-test one cell and write its results file; returns the path."""
     import metarl_envs
@@ -271,21 +398,8 @@ def run_cell(cell: Cell, progress: ProgressSink | None = None) -> Path:
     train_set = metarl_envs.task_set(experiment.env_id, "train", experiment.preset)
     test_set = metarl_envs.task_set(experiment.env_id, "test", experiment.preset)
     n_scored = experiment.protocol.adaptation_steps + 1
-    agent = cell.spec.build(experiment.env_id, experiment.env_kwargs)
     started, clock = utc_now(), time.perf_counter()
-    seen: list[Any] = []
-    from baselines.common.sampler import TrainingEnvs
-
-    envs = TrainingEnvs(experiment.env_id, experiment.env_kwargs, train_set)  # train tasks only; steps counted
-    counted: list[int] = []
-
-    def on_iteration(record: Any) -> None:
-        seen.append(record)
-        counted.append(envs.env_steps)
-        emit((cell.key, "train", len(seen), experiment.iterations))
-
-    emit((cell.key, "train", 0, experiment.iterations))
-    log = agent.meta_train(envs, iterations=experiment.iterations, seed=cell.seed, callback=on_iteration)
+    agent, log, seen, counted, checkpoint = _meta_train(cell, train_set, emit)
     learned = getattr(agent, "get_parameters", None)
     parameters = None if learned is None else write_parameters(cell.path.parent, learned())
     scored = [0]
@@ -315,6 +429,8 @@ def run_cell(cell: Cell, progress: ProgressSink | None = None) -> Path:
         training_curve=tuple(curve), meta_test=result, started=started, finished=utc_now(),
         wall_time=float(time.perf_counter() - clock), parameters=parameters)
     path = write_result(cell.path, record)
+    if checkpoint is not None:
+        checkpoint.remove()
     emit((cell.key, "done", 1, 1))
     return path
 
@@ -338,7 +454,8 @@ def _iteration_record(record: Any) -> Any:
 def run_experiment(experiment: Experiment, out: str | Path, *, quick: bool = False, seeds: int | None = None,
                    iterations: int | None = None, workers: int = 1, backend: str = "local",
                    progress: ProgressSink | str | None = "rich",
-                   cell_runner: Callable[[Cell, ProgressSink | None], Path] = run_cell) -> RunSummary:
+                   cell_runner: Callable[[Cell, ProgressSink | None], Path] = run_cell,
+                   checkpoint_every: int | None = None) -> RunSummary:
     """Run every incomplete cell of `experiment` (see the module docstring); returns what ran and what was
     skipped. Every agent class is imported and every cell's config built before the first cell starts.
     `progress`: "rich" (default) draws one progress bar per cell, a callable receives every
@@ -346,7 +463,8 @@ def run_experiment(experiment: Experiment, out: str | Path, *, quick: bool = Fal
     if progress == "rich":
         with rich_progress() as bars:
             return run_experiment(experiment, out, quick=quick, seeds=seeds, iterations=iterations, workers=workers,
-                                  backend=backend, progress=bars, cell_runner=cell_runner)
+                                  backend=backend, progress=bars, cell_runner=cell_runner,
+                                  checkpoint_every=checkpoint_every)
     if progress is not None and not callable(progress):
         raise ValueError(f"run_experiment: progress={progress!r} must be 'rich', a callable or None")
     if backend not in BACKENDS:
@@ -354,7 +472,7 @@ def run_experiment(experiment: Experiment, out: str | Path, *, quick: bool = Fal
     if not isinstance(workers, int) or workers < 1:
         raise ValueError(f"run_experiment: workers={workers!r} must be an int ≥ 1")
     ray = _import_ray() if backend == "ray" else None
-    cells = plan(experiment, out, quick=quick, seeds=seeds, iterations=iterations)
+    cells = plan(experiment, out, quick=quick, seeds=seeds, iterations=iterations, checkpoint_every=checkpoint_every)
     for cell in cells:
         _sweep_temp_files(cell)
     for spec in {cell.spec.label: cell.spec for cell in cells}.values():

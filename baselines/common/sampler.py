@@ -252,6 +252,8 @@ class TrainingEnvs(Sampler):
         self._allowed = frozenset(self.tasks)
         self.env_steps = 0
         """env steps of every episode collected on these envs so far"""
+        self.checkpoint: Any = None
+        """where the run keeps its checkpoints (`baselines.common.training.Checkpoint`), set by the harness"""
 
     def __len__(self) -> int:
         return len(self.tasks)

@@ -5,7 +5,13 @@ with one parameter set per task). Its `meta_train` seeds the run's streams
 (`seeded_streams`), lets the agent set up its parameters (`_begin_training`), then runs the one loop
 (`run_meta_training`) on the harness's `TrainingEnvs` (the train tasks and the envs every training
 episode is collected on): each iteration draws a task batch and calls the agent's `meta_train_step`,
-which returns a `StepResult`, logged as an `IterationRecord`. `act` is one rule for every agent: the
+which returns a `StepResult`, logged as an `IterationRecord`. When the harness asks for checkpoints
+(`TrainingEnvs.checkpoint`, `metarl-bench run --checkpoint-every N`), the loop saves the full training
+state every N iterations (`training_state()`: parameters and optimiser states, plus the loop's numpy
+stream, the run's torch streams, the curve so far and the step count) and, when it starts and finds
+one, resumes from it: the run continues bit for bit as if it had never stopped (the envs are
+re-seeded from the numpy stream at every rollout, so they hold no stream of their own).
+`act` is one rule for every agent: the
 mode when `deterministic`, else a draw that needs `rng` (a missing `rng` is an error, never a silent
 greedy action). `get_parameters()` / `set_parameters(state)` (Stable-Baselines3's names) read and
 write the agent's learned state, a dict of tensors; `save` writes `config.json` (agent, env id, env
@@ -22,7 +28,7 @@ import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar, NamedTuple, Protocol
 
 import numpy as np
 import torch
@@ -32,8 +38,9 @@ from baselines.common.policies import Params, Policy, build_policy, detach
 from baselines.common.sampler import Sampler, TrainingEnvs, policy_sampler, torch_generator, training_envs
 from metarl_envs.core import Task
 
-__all__ = ["MetaLearner", "PersistentAgent", "PolicyGradientLearner", "StepResult", "apply", "load_agent",
-           "reset_parameters", "run_meta_training", "save_agent", "seed_policy", "seeded_streams"]
+__all__ = ["Checkpoint", "CheckpointError", "MetaLearner", "PersistentAgent", "PolicyGradientLearner", "StepResult",
+           "apply", "load_agent", "load_optimiser_states", "optimiser_states", "reset_parameters",
+           "run_meta_training", "save_agent", "seed_policy", "seeded_streams"]
 
 
 def apply(module: torch.nn.Module, params: Mapping[str, torch.Tensor]) -> None:
@@ -63,16 +70,47 @@ class StepResult(NamedTuple):
     extra: Mapping[str, float]
 
 
+class Checkpoint(Protocol):
+    """Where a training run keeps its state: the harness sets one as `TrainingEnvs.checkpoint`."""
+
+    every: int
+    """save after every `every` iterations"""
+
+    def load(self) -> Mapping[str, Any] | None:
+        """The state `save` last stored for this run, or None (none, or one that was unusable and set aside)."""
+
+    def save(self, state: Mapping[str, Any]) -> None:
+        """Store `state` atomically (tensors, numbers, strings and containers of them)."""
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that loaded but cannot be applied (another agent's, or a damaged one)."""
+
+
 def run_meta_training(step: Callable[[list[Task], np.random.Generator], StepResult], train_tasks: Sequence[Task],
                       tasks_per_iteration: int | None, *, iterations: int, rng: np.random.Generator,
-                      callback: Callback | None) -> TrainingLog:
+                      callback: Callback | None, agent: Any = None,
+                      generators: Mapping[str, torch.Generator] | None = None) -> TrainingLog:
     """Call `step` on a task batch per iteration and log one `IterationRecord` each. The batch is
     `tasks_per_iteration` tasks drawn from `rng`, without replacement when the set is large enough and
-    with replacement otherwise; `None` means every train task, in order (pMeta-RL's rounds)."""
+    with replacement otherwise; `None` means every train task, in order (pMeta-RL's rounds).
+
+    Checkpoints (module docstring): with `agent` (whose `training_state()` / `load_training_state()`
+    hold everything `step` changes) and a `checkpoint` on `train_tasks`, the run resumes from the
+    checkpoint's iteration and saves one every `checkpoint.every` iterations, after `callback`.
+    `generators` are the run's torch streams, saved and restored with the rest. A checkpoint that
+    cannot be applied raises `CheckpointError` (the agent may then be half-restored: build a new one)."""
     if len(train_tasks) == 0:
         raise ValueError("meta_train: train_tasks is empty")
-    log, env_steps, start = TrainingLog(), 0, time.perf_counter()
-    for iteration in range(iterations):
+    checkpoint = getattr(train_tasks, "checkpoint", None) if agent is not None else None
+    generators = dict(generators or {})
+    log, env_steps, elapsed = TrainingLog(), 0, 0.0
+    saved = checkpoint.load() if checkpoint is not None else None
+    if saved is not None:
+        log.records, env_steps = _resume(saved, agent, rng, generators, iterations)
+        elapsed = log.records[-1].wall_time if log.records else 0.0
+    start = time.perf_counter() - elapsed
+    for iteration in range(len(log.records), iterations):
         if tasks_per_iteration is None:
             tasks = list(train_tasks)
         else:
@@ -86,7 +124,54 @@ def run_meta_training(step: Callable[[list[Task], np.random.Generator], StepResu
         log.records.append(record)
         if callback is not None and callback(record):
             break
+        if checkpoint is not None and (iteration + 1) % checkpoint.every == 0:
+            checkpoint.save({"agent": agent.training_state(), "rng": rng.bit_generator.state,
+                             "generators": {name: g.get_state() for name, g in generators.items()},
+                             "records": [r.to_dict() for r in log.records], "env_steps": env_steps})
     return log
+
+
+def _resume(saved: Mapping[str, Any], agent: Any, rng: np.random.Generator, generators: Mapping[str, torch.Generator],
+            iterations: int) -> tuple[list[IterationRecord], int]:
+    """Apply a checkpoint to the agent and the streams; returns (the curve so far, the env steps)."""
+    try:
+        records = [IterationRecord(**record) for record in saved["records"]]
+        if len(records) > iterations or [r.iteration for r in records] != list(range(len(records))):
+            raise ValueError(f"it holds iterations {[r.iteration for r in records][:3]}..., not 0..n-1 of {iterations}")
+        if set(saved["generators"]) != set(generators):
+            raise ValueError(f"its torch streams {sorted(saved['generators'])} are not this run's {sorted(generators)}")
+        agent.load_training_state(saved["agent"])
+        rng.bit_generator.state = saved["rng"]
+        for name, generator in generators.items():
+            generator.set_state(saved["generators"][name])
+        return records, int(saved["env_steps"])
+    except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError) as error:
+        raise CheckpointError(f"the checkpoint cannot be applied to this run: {type(error).__name__}: "
+                              f"{error}") from error
+
+
+def optimiser_states(owner: Any) -> dict[str, Any]:
+    """Every `torch.optim.Optimizer` attribute of `owner`, by attribute name: its `state_dict()` and the
+    values of the tensors it optimises (which may be the agent's own, such as a tabular agent's logits)."""
+    return {name: {"state": value.state_dict(),
+                   "params": [p.detach().clone() for group in value.param_groups for p in group["params"]]}
+            for name, value in sorted(vars(owner).items()) if isinstance(value, torch.optim.Optimizer)}
+
+
+def load_optimiser_states(owner: Any, states: Mapping[str, Any]) -> None:
+    """Restore what `optimiser_states` saved into the optimisers `owner` holds now (same names and shapes)."""
+    mine = {name: value for name, value in vars(owner).items() if isinstance(value, torch.optim.Optimizer)}
+    if set(mine) != set(states):
+        raise ValueError(f"optimisers {sorted(states)} saved, the agent holds {sorted(mine)}")
+    for name, optimiser in mine.items():
+        params = [p for group in optimiser.param_groups for p in group["params"]]
+        saved = states[name]["params"]
+        if len(saved) != len(params) or any(a.shape != b.shape for a, b in zip(saved, params, strict=True)):
+            raise ValueError(f"optimiser {name}: the saved tensors do not match the agent's in number or shape")
+        with torch.no_grad():
+            for param, value in zip(params, saved, strict=True):
+                param.copy_(value)
+        optimiser.load_state_dict(states[name]["state"])
 
 
 class PersistentAgent:
@@ -103,6 +188,16 @@ class PersistentAgent:
     def set_parameters(self, state: Mapping[str, Any]) -> None:
         """Load a state `get_parameters` returned (the agent built with the same config and env)."""
         raise NotImplementedError
+
+    def training_state(self) -> dict[str, Any]:
+        """Everything a meta-training iteration changes, for a checkpoint: the parameters and the state
+        of every optimiser the agent holds (an agent with more extends it)."""
+        return {"parameters": self.get_parameters(), "optimisers": optimiser_states(self)}
+
+    def load_training_state(self, state: Mapping[str, Any]) -> None:
+        """Restore `training_state()` into an agent set up for the same run (`meta_train`'s set-up done)."""
+        self.set_parameters(state["parameters"])
+        load_optimiser_states(self, state["optimisers"])
 
     def save(self, path: str | Path) -> None:
         save_agent(self, path)
@@ -137,8 +232,8 @@ class MetaLearner(ParameterAgent, PersistentAgent):
         envs = training_envs(train_tasks, self.env_id, self.env_kwargs)
         rng, generator = seeded_streams(seed)
         self._begin_training(envs, generator)
-        return run_meta_training(self.meta_train_step, envs, self.tasks_per_iteration,
-                                 iterations=iterations, rng=rng, callback=callback)
+        return run_meta_training(self.meta_train_step, envs, self.tasks_per_iteration, iterations=iterations,
+                                 rng=rng, callback=callback, agent=self, generators={"init": generator})
 
     def _begin_training(self, train_tasks: TrainingEnvs, generator: torch.Generator) -> None:
         """Set up a run: collect on the harness's `train_tasks` envs, initial weights from `generator`,
@@ -219,6 +314,11 @@ class PolicyGradientLearner(MetaLearner):
         self.sampler = train_tasks
         reset_parameters(self.policy, generator)
         self._adam = None
+
+    def load_training_state(self, state: Mapping[str, Any]) -> None:
+        if "_adam" in state["optimisers"]:
+            self.adam()  # made at its first use: make it now, to load its state
+        super().load_training_state(state)
 
     def adam(self) -> torch.optim.Adam:
         """The run's Adam optimiser on the policy's weights (lr = config.outer_lr)."""
