@@ -42,7 +42,10 @@ own files, so a shortened run never stands in for the full one.
 
 Backends: "local" runs cells in-process (one worker) or in a `ProcessPoolExecutor` (spawned
 processes, torch limited to cpu_count // workers threads each); "ray" runs the same function as
-Ray tasks (`pip install "metarl-envs[ray]"`).
+Ray tasks (`pip install "metarl-envs[ray]"`) on the Ray instance `ray.init()` finds: the cluster
+`RAY_ADDRESS` names, or a new local one (see docs/cluster.md). A Ray task whose worker dies (killed,
+out of memory, a lost node) is re-run by Ray itself, up to `RAY_MAX_RETRIES` times; with checkpoints
+the retry resumes the cell from its last one. Exceptions raised by a cell are not retried.
 """
 
 from __future__ import annotations
@@ -90,10 +93,13 @@ MAX_SEEDS = 1000
 """most seeds one sweep runs per cell"""
 STALE_LOCK_SECONDS = 24 * 3600
 """age after which a lock file written on another host is taken to be stale"""
+RAY_MAX_RETRIES = 3
+"""times Ray re-runs a cell whose worker process died"""
 CHECKPOINT_FORMAT = "metarl-bench/checkpoint-1"
 KILL_AFTER_CHECKPOINT = "METARL_BENCH_KILL_AFTER_CHECKPOINT"
 """test hook: when this environment variable names a file that does not exist yet, the process creates
-it and kills itself (SIGKILL) right after its next checkpoint, as a crashed worker would die"""
+it and kills itself (SIGKILL) right after its next checkpoint, as a crashed worker would die; a cell
+that then resumes from a checkpoint appends a line saying so to that file"""
 logger = logging.getLogger(__name__)
 
 
@@ -342,6 +348,10 @@ class CellCheckpoint:
         self.seen[:] = [IterationRecord(**record) for record in training["records"]]
         logger.warning("%s: resuming from its checkpoint %s after iteration %d", self.cell.key, self.path.name,
                        len(counted))
+        marker = os.environ.get(KILL_AFTER_CHECKPOINT)
+        if marker and os.path.exists(marker):
+            with open(marker, "a") as stream:
+                stream.write(f"{self.cell.key} resumed after iteration {len(counted)}\n")
         self.emit((self.cell.key, "train", len(counted), self.cell.experiment.iterations))
         return training
 
@@ -547,8 +557,8 @@ def _pump(events: Any, progress: ProgressSink | None, stop: threading.Event) -> 
 
 def _run_ray(ray: Any, cells: Sequence[Cell], progress: ProgressSink | None) -> list[Path | None]:
     if not ray.is_initialized():
-        ray.init()
-    remote = ray.remote(run_claimed)
+        ray.init()  # the cluster RAY_ADDRESS names, else a new local instance
+    remote = ray.remote(max_retries=RAY_MAX_RETRIES, retry_exceptions=False)(run_claimed)
     jobs = [remote.remote(cell) for cell in cells]
     pending = dict(zip(jobs, cells, strict=True))
     paths = {}

@@ -54,3 +54,28 @@ def write_document(folder: Path, seed: int, **kwargs: Any) -> Path:
 @pytest.fixture
 def result_file(tmp_path: Path) -> Path:
     return write_document(tmp_path, seed=0)
+
+
+@pytest.fixture(scope="session")
+def local_ray(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """One small local Ray instance for the session's Ray tests (2 CPUs, no dashboard), or None
+    without Ray. Its workers see `KILL_AFTER_CHECKPOINT` = a fresh marker path (`ray_kill_marker`)."""
+    import importlib.util
+    import os
+
+    if importlib.util.find_spec("ray") is None:
+        yield None
+        return
+    import ray
+
+    from benchmarks.runner import KILL_AFTER_CHECKPOINT
+
+    marker = tmp_path_factory.mktemp("ray") / "killed-once"
+    root = str(Path(__file__).resolve().parents[2])
+    path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+             runtime_env={"env_vars": {KILL_AFTER_CHECKPOINT: str(marker), "PYTHONPATH": path}})
+    try:
+        yield marker
+    finally:
+        ray.shutdown()

@@ -96,7 +96,7 @@ def test_run_one_agent_for_fewer_iterations(tmp_path: Path, monkeypatch) -> None
     assert both.exit_code == 2 and "--iterations" in both.output
 
 
-def test_run_with_ray_backend_without_ray_says_how_to_install(tmp_path: Path, monkeypatch) -> None:
+def test_run_with_ray_backend_without_ray_says_how_to_install(tmp_path: Path, monkeypatch, local_ray) -> None:
     import importlib.util
 
     from tests.benchmarks.test_runner import EXPERIMENT

@@ -91,7 +91,7 @@ def test_process_pool_gives_the_same_results_as_in_process(tmp_path: Path) -> No
     assert {e[0] for e in events if e[1] == "done"} == {"Random seed 0", "Timid seed 0"}
 
 
-def test_ray_backend_runs_cells_or_says_how_to_install_it(tmp_path: Path) -> None:
+def test_ray_backend_runs_cells_or_says_how_to_install_it(tmp_path: Path, local_ray) -> None:
     try:
         import ray  # noqa: F401
     except ImportError:
