@@ -86,6 +86,7 @@ class BOMRL(tabular.TabularParameterAgent):
     """Tabular BO-MRL; parameters are logits ϕ[s, a] (numpy float64)."""
 
     name = "BO-MRL"
+    resumable = True
     config_class = BOMRLConfig
 
     def __init__(self, env_id: str, config: BOMRLConfig, env_kwargs: Mapping[str, Any] | None = None):

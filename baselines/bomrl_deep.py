@@ -211,6 +211,7 @@ def hypergradient(policy: Policy, phi: Params, theta_star: StackedParams, data: 
 
 class DeepBOMRL(training.PolicyGradientLearner):
     name = "bomrl-deep"
+    resumable = True
     config_class = DeepBOMRLConfig
 
     def _data(self, batch: TrajectoryBatch) -> estimators.StepData:

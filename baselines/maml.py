@@ -142,6 +142,7 @@ class InnerBatch:
 
 class MAML(training.PolicyGradientLearner):
     name = "maml"
+    resumable = True
     config_class = MAMLConfig
 
     # ----- meta-training (Alg. 3) ------------------------------------------------------------

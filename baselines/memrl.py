@@ -120,6 +120,7 @@ def meta_gradient(thetas: Sequence[Mapping[str, torch.Tensor]], anchor: Mapping[
 
 class MEMRL(training.PolicyGradientLearner):
     name = "memrl"
+    resumable = True
     config_class = MEMRLConfig
 
     def __init__(self, env_id: str, config: MEMRLConfig | None = None, env_kwargs: Mapping[str, Any] | None = None):

@@ -121,6 +121,7 @@ class PMetaRL(tabular.TabularParameterAgent):
     table when there is one (PP), else in the meta table (MP)."""
 
     name = "pMeta-RL"
+    resumable = True
     config_class = PMetaRLConfig
 
     def __init__(self, env_id: str, config: PMetaRLConfig, env_kwargs: Mapping[str, Any] | None = None):

@@ -119,6 +119,7 @@ def _copy(lanes: _Lanes) -> _Lanes:
 
 class RL2(training.PersistentAgent):
     name = "rl2"
+    resumable = True
     config_class = RL2Config
     privileged = False
 

@@ -132,6 +132,7 @@ def score_coefficients(outer_batch: TrajectoryBatch, config: SGMRLConfig) -> tor
 
 class SGMRL(training.PolicyGradientLearner):
     name = "sgmrl"
+    resumable = True
     config_class = SGMRLConfig
 
     def _data(self, batch: TrajectoryBatch) -> estimators.StepData:

@@ -62,6 +62,7 @@ class TabularMAMLConfig:
 
 class TabularMAML(tabular.TabularParameterAgent):
     name = "MAML (tabular)"
+    resumable = True
     config_class = TabularMAMLConfig
 
     def __init__(self, env_id: str, config: TabularMAMLConfig, env_kwargs: Mapping[str, Any] | None = None):

@@ -22,8 +22,8 @@ holding pid and host), so two sweeps into one `--out` never both run it: the sec
 reports it as busy. A lock is stale, and is taken over, when its pid is not alive on this host, or,
 from another host, when it is older than `STALE_LOCK_SECONDS`.
 
-Checkpoints (`checkpoint_every=N`, `--checkpoint-every N`): a cell whose agent keeps its training
-state (`training_state()` / `load_training_state()`: every reference agent) saves its full training
+Checkpoints (`checkpoint_every=N`, `--checkpoint-every N`): a cell whose agent is `resumable` (its
+`training_state()` / `load_training_state()` hold everything an iteration changes) saves its full training
 state every N meta-iterations to `<file>.ckpt`, atomically: the agent's parameters and optimiser
 states, every random stream (the loop's numpy generator, the run's torch generators; the vector envs
 are re-seeded from the numpy stream at every rollout and hold none), the training curve so far and
@@ -379,7 +379,7 @@ def _meta_train(cell: Cell, train_set: Any, emit: ProgressSink) -> tuple[Any, An
     seen: list[Any] = []
     counted: list[int] = []
     checkpoint = None
-    if cell.checkpoint_every is not None and hasattr(agent, "training_state"):
+    if cell.checkpoint_every is not None and getattr(agent, "resumable", False):
         checkpoint = envs.checkpoint = CellCheckpoint(cell, envs, counted, seen, emit)
 
     def on_iteration(record: Any) -> None:

@@ -180,6 +180,10 @@ class PersistentAgent:
 
     name: ClassVar[str]
     config_class: ClassVar[type]
+    resumable: ClassVar[bool] = False
+    """True when `training_state()` holds everything a meta-training iteration changes, so a run
+    resumed from a checkpoint equals an uninterrupted one (each such agent is tested for it); the
+    harness checkpoints only these"""
 
     def get_parameters(self) -> dict[str, Any]:
         """The agent's learned state as tensors (and dicts, lists and numbers holding them)."""

@@ -108,8 +108,16 @@ def _interrupted_then_resumed(experiment: Experiment, out: Path, stop_after: int
 
 AGENTS = [("bomrl-frozenlake-low", "BO-MRL (1)"), ("bomrl-frozenlake-low", "MAML"), ("maml-nav2d", "MAML"),
           ("memrl-gridnav", "MEMRL"), ("memrl-gridnav", "MEMRL (exact gradient)"), ("pmeta-gridworld", "pMeta-RL"),
-          ("rl2-nav2d", "RL2"), ("sgmrl-nav2d", "SG-MRL"), ("sgmrl-nav2d", "E-MAML")]
-"""every reference agent class and mode, in the quick config of an experiment that runs it"""
+          ("rl2-nav2d", "RL2"), ("sgmrl-nav2d", "SG-MRL"), ("sgmrl-nav2d", "E-MAML"), ("bomrl-nav2d", "BO-MRL (1)")]
+"""every resumable reference agent class and mode, in the quick config of an experiment that runs it"""
+
+
+def test_every_resumable_agent_class_is_tested_for_bit_exact_resume() -> None:
+    tested = {EXPERIMENTS[name].agent(label).agent for name, label in AGENTS}
+    for experiment in EXPERIMENTS.values():
+        for spec in experiment.agents:
+            if getattr(spec.agent_class(), "resumable", False):
+                assert spec.agent in tested, f"{spec.agent} is resumable but not in AGENTS"
 
 
 @pytest.mark.parametrize(("name", "label"), AGENTS)
