@@ -12,8 +12,10 @@ Every episode batch is one call of the shared sampler's loop on one native vecto
 sub-env per (test task, parallel episode); the agent acts through `actions(obs)`, sees each step
 through `observe(transition)` and each finished round through `end_round(rollouts)`. The env steps
 of the adaptation rounds before R_k are recorded beside R_k. Where an oracle exists the optimality
-gap J*(task) − R_k is recorded too. A privileged agent (it reads the env's exact model) receives
-each task's tabular model, and its result is marked as the "privileged" track.
+gap J*(task) − R_k is recorded too, and the result states its kind (`optimum_kind`): "exact" on a
+tabular env, "analytic" where J* has a closed form (the point envs' straight-line optimum). A
+privileged agent (it reads the env's exact model) receives each task's tabular model, and its result
+is marked as the "privileged" track.
 
 Random streams: `SeedSequence(seed).spawn(2(K + 1))`, stream 2k for R_k's episodes and 2k + 1 for
 round k + 1; the agent draws its action noise from the same generator (`begin_episodes`), then the
@@ -104,6 +106,17 @@ class MetaTestResult:
     track: str = "main"
     """"main", or "privileged" for an agent that reads the env's exact model (never ranked with main)"""
 
+    @property
+    def optimum_kind(self) -> str | None:
+        """How J* (and so the optimality gaps) was obtained: "exact" (dynamic programming on a tabular
+        model), "analytic" (a closed form, `oracles.analytic_optimal_return`), None without gaps."""
+        from baselines.common.oracles import optimum_kind
+        from metarl_envs.task_sets import env_class
+
+        if any(task.optimal_return is None for task in self.tasks):
+            return None
+        return optimum_kind(env_class(self.env_id))
+
     def mean_returns(self) -> tuple[float, ...]:
         """Mean over tasks of R_k, for k = 0..K."""
         steps = len(self.tasks[0].returns)
@@ -142,7 +155,10 @@ def meta_test(agent: Any, task_set: Sequence[Any], protocol: MetaTestProtocol, *
                          f"but {agent.env_id} is not a tabular env")
     horizon = int(env.unwrapped.horizon)
     models = [_model(env, task) for task in tasks] if tabular else []
-    optimal = [optimal_return(m, protocol.discount, horizon) for m in models] if tabular else [None] * len(tasks)
+    if tabular:
+        optimal = [optimal_return(m, protocol.discount, horizon) for m in models]
+    else:
+        optimal = [_analytic(env, task, protocol.discount) for task in tasks]
     sampler = Sampler(agent.env_id, agent.env_kwargs)
     if privileged:
         agent.receive_models(models)
@@ -177,6 +193,13 @@ def meta_test(agent: Any, task_set: Sequence[Any], protocol: MetaTestProtocol, *
     preset = str(agent.env_kwargs.get("preset", getattr(env.unwrapped, "preset_name", "")))
     return MetaTestResult(agent.env_id, preset, fingerprint, protocol, seed, results,
                           "privileged" if privileged else "main")
+
+
+def _analytic(env: Any, task: Any, discount: float) -> float | None:
+    from baselines.common.oracles import analytic_optimal_return
+
+    env.unwrapped.set_task(task)
+    return analytic_optimal_return(env, task, discount)
 
 
 def _model(env: Any, task: Any) -> Any:

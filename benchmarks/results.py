@@ -17,7 +17,8 @@ leaderboard groups by it; a cell's files are its seeds.
       training_curve: [IterationRecord]    (`baselines.common.agent`)
       meta_test: MetaTestResult     stored as {tasks: [TaskResult + its optimality_gaps], track ("main",
                                     or "privileged": the agent read the env's exact model), mean_returns,
-                                    mean_optimality_gaps, env_steps}; each task's R_k comes with the
+                                    mean_optimality_gaps, optimum_kind ("exact", "analytic" or null: how
+                                    J* behind the gaps was obtained), env_steps}; each task's R_k comes with the
                                     adaptation env steps spent before it; its env id, preset, fingerprint,
                                     protocol and seed are the record's own (stored once, at the top)
       started, finished, wall_time  ISO-8601 UTC timestamps; seconds
@@ -331,6 +332,9 @@ class ResultRecord:
                          expected["tasks"][i]["optimality_gaps"])
         for name in ("mean_returns", "mean_optimality_gaps", "env_steps"):
             _check_close(f"meta_test.{name}", _require(stored, "meta_test", name), expected[name])
+        kind = stored.get("optimum_kind", expected["optimum_kind"])  # files from before kinds were recorded lack it
+        if kind != expected["optimum_kind"]:
+            raise ValueError(f"field meta_test.optimum_kind = {_short(kind)}, expected {expected['optimum_kind']!r}")
 
 
 def _at(document: Mapping[str, Any], dotted: str) -> Any:
@@ -342,7 +346,7 @@ def _at(document: Mapping[str, Any], dotted: str) -> Any:
 def _meta_test_json(result: MetaTestResult) -> dict[str, Any]:
     gaps = mean_optimality_gaps(result)
     return {"tasks": to_json(result.tasks), "track": result.track, "mean_returns": to_json(result.mean_returns()),
-            "mean_optimality_gaps": None if gaps is None else to_json(gaps),
+            "mean_optimality_gaps": None if gaps is None else to_json(gaps), "optimum_kind": result.optimum_kind,
             "env_steps": sum(t.env_steps for t in result.tasks)}
 
 

@@ -8,16 +8,30 @@ more). Two objectives, because the seed papers use both:
   backward induction — the optimal policy is then time-dependent;
 - infinite-horizon discounted (γ < 1; BO-MRL's FrozenLake objective), solved by value iteration
   to a tolerance, and exact policy evaluation by a linear solve.
+
+Analytic optima of the point envs (`analytic_optimal_return`). In Navigation2D and SparsePointRobot a
+point starts at the origin and moves by at most `step` per coordinate, so after t steps it can be
+anywhere in the box B_t = [−t·step, t·step]² and nowhere else. The per-step reward is a non-increasing
+function of the distance d_t to the goal (−d, −d², or the sparse 1 − d inside the goal radius), so no
+policy earns more at step t than f(dist(g, B_t)); the policy that moves to the projection of g onto
+B_t earns exactly that at every step (consecutive projections are one step apart), and it reaches the
+termination region (Navigation2D: |offset| < tolerance per axis) at the earliest step any policy can.
+Hence J* = Σ_t f(dist(g, B_t)) over the steps before termination or the horizon: the straight-line
+optimum, exact up to round-off ("analytic", beside the tabular envs' "exact").
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
-__all__ = ["TabularModel", "optimal_return", "optimal_values", "policy_return", "policy_values"]
+__all__ = ["OptimumKind", "TabularModel", "analytic_optimal_return", "box_distances", "optimal_return",
+           "optimal_values", "optimum_kind", "policy_return", "policy_values"]
+
+OptimumKind = Literal["exact", "analytic"]
+"""how J* was obtained: dynamic programming on a tabular model, or a closed form"""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,3 +126,54 @@ def policy_return(model: TabularModel, policy: np.ndarray, discount: float = 1.0
                   horizon: int | None = None) -> float:
     """J(π) = Σ_s μ[s] V^π[s]."""
     return float(model.initial @ policy_values(model, policy, discount, horizon))
+
+
+def box_distances(goal: np.ndarray, step: float, horizon: int) -> np.ndarray:
+    """(horizon, 2) per-axis offsets |g − proj_{B_t}(g)| for t = 1..horizon, B_t = [−t·step, t·step]²."""
+    reach = step * np.arange(1, horizon + 1)[:, None]
+    return np.maximum(np.abs(np.asarray(goal, dtype=np.float64))[None, :] - reach, 0.0)
+
+
+def _navigation_optimum(env: Any, task: Any, discount: float) -> float:
+    preset = env.preset
+    offsets = box_distances(np.asarray(task.goal), float(env.action_space.high[0]), env.horizon)
+    distances = np.linalg.norm(offsets, axis=1)
+    rewards = -(distances**2) if env.reward_mode == "squared" else -distances
+    done = np.flatnonzero(np.all(offsets < preset.success_tolerance, axis=1))
+    steps = int(done[0]) + 1 if done.size else env.horizon   # the terminating step is paid, then nothing
+    return float(rewards[:steps] @ discount ** np.arange(steps))
+
+
+def _sparse_point_optimum(env: Any, task: Any, discount: float) -> float:
+    preset = env.preset
+    step = float(env.action_space.high[0]) * preset.action_scale
+    distances = np.linalg.norm(box_distances(np.asarray(task.goal), step, env.horizon), axis=1)
+    rewards = np.where(distances <= preset.goal_radius, 1.0 - distances, 0.0)
+    return float(rewards @ discount ** np.arange(env.horizon))
+
+
+def _analytic_oracle(cls: type) -> Any:
+    from metarl_envs.classic.navigation_2d import Navigation2DEnv
+    from metarl_envs.classic.sparse_point_robot import SparsePointRobotEnv
+
+    if issubclass(cls, Navigation2DEnv):
+        return _navigation_optimum
+    return _sparse_point_optimum if issubclass(cls, SparsePointRobotEnv) else None
+
+
+def analytic_optimal_return(env: Any, task: Any, discount: float = 1.0) -> float | None:
+    """J*(task) in closed form for the envs that have one (see the module docstring), else None. `env`
+    is the env (wrapped or not) whose preset, horizon and action box define the problem."""
+    env = getattr(env, "unwrapped", env)
+    optimum = _analytic_oracle(type(env))
+    return None if optimum is None else optimum(env, task, discount)
+
+
+def optimum_kind(env_class: type) -> OptimumKind | None:
+    """How the benchmark obtains J* on an env class: "exact" for a tabular env (dynamic programming),
+    "analytic" for one `analytic_optimal_return` covers, None where it has no oracle."""
+    from metarl_envs.toy_text.tabular import TabularEnv
+
+    if issubclass(env_class, TabularEnv):
+        return "exact"
+    return "analytic" if _analytic_oracle(env_class) is not None else None
