@@ -18,6 +18,13 @@ B_t earns exactly that at every step (consecutive projections are one step apart
 termination region (Navigation2D: |offset| < tolerance per axis) at the earliest step any policy can.
 Hence J* = Σ_t f(dist(g, B_t)) over the steps before termination or the horizon: the straight-line
 optimum, exact up to round-off ("analytic", beside the tabular envs' "exact").
+
+CartPoleParams pays 1 per step, so no policy earns more than the horizon cap Σ_{t<H} γ^t, and a
+policy that keeps the pole up for all H steps earns exactly that. Where balancing is feasible, J* is
+the cap: feasibility is shown per task by a witness, a bang-bang controller pushing by the sign of
+the discrete LQR control of the linearised task (`balancing_witness`), which must survive the whole
+horizon from every point of the 3⁴ grid over the start box U[−0.05, 0.05]⁴; where it does not, the
+task gets no analytic optimum (None).
 """
 
 from __future__ import annotations
@@ -27,8 +34,9 @@ from typing import Any, Literal
 
 import numpy as np
 
-__all__ = ["OptimumKind", "TabularModel", "analytic_optimal_return", "box_distances", "optimal_return",
-           "optimal_values", "optimum_kind", "policy_return", "policy_values"]
+__all__ = ["OptimumKind", "TabularModel", "analytic_optimal_return", "balancing_witness", "box_distances",
+           "lqr_sign_controller", "optimal_return", "optimal_values", "optimum_kind", "policy_return",
+           "policy_values"]
 
 OptimumKind = Literal["exact", "analytic"]
 """how J* was obtained: dynamic programming on a tabular model, or a closed form"""
@@ -152,13 +160,55 @@ def _sparse_point_optimum(env: Any, task: Any, discount: float) -> float:
     return float(rewards @ discount ** np.arange(env.horizon))
 
 
+def lqr_sign_controller(task: Any) -> np.ndarray:
+    """K of the discrete LQR (Q = diag(1, 1, 10, 1), R = 0.1) of the CartPole task linearised at the
+    upright state and Euler-discretised with the env's time step; the witness pushes right when −K·s > 0."""
+    from scipy import linalg
+
+    from metarl_envs.classic.cartpole_params import TAU
+
+    mass = task.pole_mass + task.cart_mass
+    inertia = task.half_pole_length * (4.0 / 3.0 - task.pole_mass / mass)
+    lever = task.pole_mass * task.half_pole_length / mass
+    a = np.array([[0, 1, 0, 0], [0, 0, -lever * task.gravity / inertia, 0], [0, 0, 0, 1],
+                  [0, 0, task.gravity / inertia, 0]])
+    b = np.array([[0.0], [1 / mass + lever / (mass * inertia)], [0.0], [-1 / (mass * inertia)]])
+    a, b = np.eye(4) + TAU * a, TAU * b
+    q, r = np.diag([1.0, 1.0, 10.0, 1.0]), np.array([[0.1]])
+    p = linalg.solve_discrete_are(a, b, q, r)
+    return np.linalg.solve(r + b.T @ p @ b, b.T @ p @ a)[0]
+
+
+def balancing_witness(task: Any, horizon: int) -> bool:
+    """True when the LQR-sign controller keeps the pole up for `horizon` steps from all 81 points of
+    the grid {−0.05, 0, 0.05}⁴ over the start box (the env's own dynamics, every start at once)."""
+    from metarl_envs.classic.cartpole_params import START_HIGH, START_LOW, cartpole_dynamics, task_arrays
+
+    gain = lqr_sign_controller(task)
+    axis = (START_LOW, 0.5 * (START_LOW + START_HIGH), START_HIGH)
+    state = np.stack(np.meshgrid(axis, axis, axis, axis, indexing="ij")).reshape(4, -1)
+    params = tuple(np.full(state.shape[1], value) for value in np.concatenate(task_arrays([task])))
+    alive = np.ones(state.shape[1], dtype=bool)
+    for _ in range(horizon):
+        state, terminated = cartpole_dynamics(state, (-gain @ state > 0).astype(np.int64), params)
+        alive &= ~terminated
+    return bool(alive.all())
+
+
+def _cartpole_optimum(env: Any, task: Any, discount: float) -> float | None:
+    if not balancing_witness(task, env.horizon):
+        return None
+    return float(np.sum(discount ** np.arange(env.horizon)))
+
+
 def _analytic_oracle(cls: type) -> Any:
+    from metarl_envs.classic.cartpole_params import CartPoleParamsEnv
     from metarl_envs.classic.navigation_2d import Navigation2DEnv
     from metarl_envs.classic.sparse_point_robot import SparsePointRobotEnv
 
-    if issubclass(cls, Navigation2DEnv):
-        return _navigation_optimum
-    return _sparse_point_optimum if issubclass(cls, SparsePointRobotEnv) else None
+    oracles = ((Navigation2DEnv, _navigation_optimum), (SparsePointRobotEnv, _sparse_point_optimum),
+               (CartPoleParamsEnv, _cartpole_optimum))
+    return next((oracle for env_class, oracle in oracles if issubclass(cls, env_class)), None)
 
 
 def analytic_optimal_return(env: Any, task: Any, discount: float = 1.0) -> float | None:
@@ -171,7 +221,8 @@ def analytic_optimal_return(env: Any, task: Any, discount: float = 1.0) -> float
 
 def optimum_kind(env_class: type) -> OptimumKind | None:
     """How the benchmark obtains J* on an env class: "exact" for a tabular env (dynamic programming),
-    "analytic" for one `analytic_optimal_return` covers, None where it has no oracle."""
+    "analytic" for one `analytic_optimal_return` covers (on CartPole, for the tasks with a balancing
+    witness; a result with any task without one has no gaps), None where it has no oracle."""
     from metarl_envs.toy_text.tabular import TabularEnv
 
     if issubclass(env_class, TabularEnv):

@@ -102,3 +102,28 @@ def test_kinds_and_the_evaluator_records_the_analytic_gap():
         assert record.optimal_return == analytic_optimal_return(env, task)
         assert all(gap >= 0 for gap in record.optimality_gaps)
     assert result.optimum_kind == "analytic"
+
+
+CARTPOLE = "MetaRL/CartPoleParams-v0"
+
+
+def test_cartpole_optimum_is_the_horizon_cap_where_a_witness_balances():
+    from baselines.common.oracles import lqr_sign_controller
+    from metarl_envs.classic.cartpole_params import CartPoleParamsTask
+
+    env = gym.make(CARTPOLE, preset="pmeta")
+    for task in metarl_envs.task_set(CARTPOLE, "test", "pmeta"):  # pMeta-RL's five variants, 200 steps
+        assert analytic_optimal_return(env, task) == 200.0
+        assert analytic_optimal_return(env, task, discount=0.99) == pytest.approx((1 - 0.99**200) / (1 - 0.99))
+        gain = lqr_sign_controller(task)
+        for seed in range(3):  # the witness earns the cap in the env itself, from random starts
+            state, _ = env.reset(seed=seed, options={"task": task})
+            total, done = 0.0, False
+            while not done:
+                state, reward, terminated, truncated, _ = env.step(int(-gain @ state > 0))
+                total, done = total + reward, terminated or truncated
+            assert total == 200.0
+    weak = CartPoleParamsTask(force_mag=1.0, pole_mass=1.0, half_pole_length=0.05, cart_mass=10.0, gravity=98.0)
+    heavy_env = gym.make(CARTPOLE, preset="carl")
+    assert analytic_optimal_return(heavy_env, weak) is None  # no witness: no analytic optimum claimed
+    assert optimum_kind(env_class(CARTPOLE)) == "analytic"

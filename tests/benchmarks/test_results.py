@@ -43,7 +43,8 @@ def test_the_file_layout_is_derived_from_the_record(result_file: Path) -> None:
     assert sorted(stored["protocol"]) == sorted(f.name for f in dataclasses.fields(MetaTestProtocol))
     assert sorted(stored["training_curve"][0]) == sorted(f.name for f in dataclasses.fields(IterationRecord))
     assert sorted(stored["agent"]) == ["class", "config", "label"]
-    assert sorted(stored["meta_test"]) == ["env_steps", "mean_optimality_gaps", "mean_returns", "tasks", "track"]
+    assert sorted(stored["meta_test"]) == ["env_steps", "mean_optimality_gaps", "mean_returns", "optimum_kind", "tasks",
+                                           "track"]
 
 
 def test_nan_post_adaptation_return_is_stored_as_null(result_file: Path) -> None:
