@@ -40,11 +40,15 @@ def _copy(paths: list[Path], folder: Path) -> list[Path]:
 
 
 def _forge(path: Path, task: int, k: int, delta: float) -> None:
-    """Edit R_k of one task, keep the file consistent (the stored mean) and recompute its checksum."""
+    """Edit R_k of one task, keep the file consistent (the stored means and, where J* exists, the gaps)
+    and recompute its checksum."""
     document = json.loads(path.read_text())
     tasks = document["meta_test"]["tasks"]
     tasks[task]["returns"][k] += delta
     document["meta_test"]["mean_returns"][k] = sum(t["returns"][k] for t in tasks) / len(tasks)
+    if tasks[task]["optimality_gaps"] is not None:
+        tasks[task]["optimality_gaps"][k] -= delta
+        document["meta_test"]["mean_optimality_gaps"][k] = sum(t["optimality_gaps"][k] for t in tasks) / len(tasks)
     document["checksum"] = checksum(document)
     path.write_text(json.dumps(document))
 
