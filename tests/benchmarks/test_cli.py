@@ -72,7 +72,8 @@ def test_run_quick_prints_a_finite_table_next_to_the_targets(tmp_path: Path, mon
     for row in rows:
         mean, iqm, low, high = float(row[3]), float(row[4]), *map(float, row[5].strip("[]").split(","))
         assert all(np.isfinite([mean, iqm, low, high])) and low <= mean <= high and mean < 0
-    assert rows[1][-1] == "200" and len(rows[1]) == 7  # 2 episodes × 100 steps; no gap, no paper column
+    assert rows[1][-1] == "200" and len(rows[1]) == 8  # 2 episodes × 100 steps; no paper column
+    assert float(rows[1][6]) > 0  # Navigation2D's analytic gap J* − R_k
     assert "made up" not in result.output and "smoke test, not a result" in result.output  # quick: never vs the paper
     assert "ran 4 cell(s), skipped 0" in result.output
     again = runner.invoke(app, args, env=WIDE)
