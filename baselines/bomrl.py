@@ -30,14 +30,14 @@ import torch
 
 from baselines import bomrl_solvers as solvers
 from baselines.common import tabular, training
-from baselines.common.agent import Callback, TrainingLog, config_from_dict
+from baselines.common.agent import AgentConfig, Callback, TrainingLog
 from metarl_envs.core import Task
 
 __all__ = ["BOMRL", "BOMRLConfig"]
 
 
 @dataclasses.dataclass(frozen=True)
-class BOMRLConfig:
+class BOMRLConfig(AgentConfig):
     divergence: int = 1
     """i of Alg(i): 1 = KL(π_ϕ‖π_θ), 2 = KL(π_θ‖π_ϕ), 3 = ‖θ − ϕ‖²"""
     lam: float = 0.5
@@ -73,13 +73,6 @@ class BOMRLConfig:
         for name in ("episodes_per_step", "tasks_per_iteration", "cg_iterations"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ValueError(f"BOMRLConfig.{name}={getattr(self, name)!r}: must be an int ≥ 1")
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> BOMRLConfig:
-        return config_from_dict(cls, data)
 
 
 class BOMRL(tabular.TabularParameterAgent):

@@ -28,14 +28,13 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 import numpy as np
 import torch
 
 from baselines.bomrl_solvers import DIVERGENCES, implicit_gradient
 from baselines.common import estimators, training
-from baselines.common.agent import config_from_dict
+from baselines.common.agent import AgentConfig
 from baselines.common.policies import Params, Policy, StackedParams
 from baselines.common.sampler import TrajectoryBatch
 from baselines.common.trpo import flat_rows, hessian_vector_product, trpo_step
@@ -46,7 +45,7 @@ __all__ = ["DeepBOMRL", "DeepBOMRLConfig", "adaptation_objective", "divergence",
 
 
 @dataclasses.dataclass(frozen=True)
-class DeepBOMRLConfig(estimators.AdvantageSettings):
+class DeepBOMRLConfig(estimators.AdvantageSettings, AgentConfig):
     """Every choice, with where it comes from: "paper" (App. B / App. D), or a reference default where
     the paper is silent ("[DEFAULT]", docs/sources/bomrl.md §6.2). The advantage fields (the base's)
     are [DEFAULT]s: γ = `discount` 0.99; `gae_lambda` 1.0, i.e. Monte-Carlo returns minus the linear
@@ -109,13 +108,6 @@ class DeepBOMRLConfig(estimators.AdvantageSettings):
         if self.reduction not in estimators.REDUCTIONS:
             raise ValueError(f"DeepBOMRLConfig.reduction={self.reduction!r}: must be one of "
                              f"{list(estimators.REDUCTIONS)}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**dataclasses.asdict(self), "hidden_sizes": list(self.hidden_sizes)}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> DeepBOMRLConfig:
-        return config_from_dict(cls, data)
 
 
 # --------------------------------------------------------------------------------------------

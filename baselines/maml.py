@@ -37,13 +37,12 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 import numpy as np
 import torch
 
 from baselines.common import estimators, training
-from baselines.common.agent import config_from_dict
+from baselines.common.agent import AgentConfig
 from baselines.common.policies import Params, detach
 from baselines.common.sampler import TrajectoryBatch
 from baselines.common.trpo import trpo_step
@@ -53,7 +52,7 @@ __all__ = ["MAML", "AdaptedParams", "InnerBatch", "MAMLConfig", "steps_taken"]
 
 
 @dataclasses.dataclass(frozen=True)
-class MAMLConfig(estimators.AdvantageSettings):
+class MAMLConfig(estimators.AdvantageSettings, AgentConfig):
     hidden_sizes: tuple[int, ...] = (64, 64)
     """policy MLP widths (pytorch-maml-rl 2d-navigation.yaml: [64, 64], tanh)"""
     activation: str = "tanh"
@@ -105,17 +104,9 @@ class MAMLConfig(estimators.AdvantageSettings):
         if self.inner_steps < 1 or self.tasks_per_iteration < 1 or self.episodes_per_task < 1:
             raise ValueError("MAMLConfig: inner_steps, tasks_per_iteration and episodes_per_task must be ≥ 1")
 
-    def to_dict(self) -> dict[str, Any]:
-        return {**dataclasses.asdict(self), "hidden_sizes": list(self.hidden_sizes),
-                "adaptation_lrs": list(self.adaptation_lrs)}
-
     def adaptation_lr(self, step: int) -> float:
         """Step size of meta-test adaptation step `step` (1-based)."""
         return self.adaptation_lrs[min(step, len(self.adaptation_lrs)) - 1] if self.adaptation_lrs else self.inner_lr
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> MAMLConfig:
-        return config_from_dict(cls, data)
 
 
 class AdaptedParams(dict):

@@ -48,7 +48,7 @@ import numpy as np
 import torch
 
 from baselines.common import estimators, training
-from baselines.common.agent import config_from_dict
+from baselines.common.agent import AgentConfig
 from baselines.common.policies import Params, detach
 from baselines.common.sampler import TrajectoryBatch
 from metarl_envs.core import Task
@@ -58,7 +58,7 @@ __all__ = ["MEMRL", "MEMRLConfig", "meta_gradient", "moreau_inner_update"]
 
 
 @dataclasses.dataclass(frozen=True)
-class MEMRLConfig:
+class MEMRLConfig(AgentConfig):
     moreau_lambda: float = 2.0
     """λ, the Moreau-envelope regularisation (paper §4)"""
     meta_lr: float = 0.1
@@ -97,13 +97,6 @@ class MEMRLConfig:
     @property
     def weight_spec(self) -> estimators.WeightSpec:
         return estimators.WeightSpec(self.discount, "reward_to_go", from_start=True)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**dataclasses.asdict(self), "hidden_sizes": list(self.hidden_sizes)}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> MEMRLConfig:
-        return config_from_dict(cls, data)
 
 
 def moreau_inner_update(theta: Mapping[str, torch.Tensor], anchor: Mapping[str, torch.Tensor],

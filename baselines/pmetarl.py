@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from baselines.common import tabular, training
-from baselines.common.agent import Phase, config_from_dict
+from baselines.common.agent import AgentConfig, Phase
 from baselines.common.oracles import TabularModel, policy_return
 from baselines.common.sampler import TrajectoryBatch
 from metarl_envs.core import Task
@@ -58,7 +58,7 @@ def _bootstrap(model: TabularModel, q_values: np.ndarray) -> np.ndarray:
 
 
 @dataclasses.dataclass(frozen=True)
-class PMetaRLConfig:
+class PMetaRLConfig(AgentConfig):
     lam: float = 10.0
     """λ: weight of the proximal term (gridworld: 10, §V-C)"""
     personal_updates: int = 3
@@ -107,13 +107,6 @@ class PMetaRLConfig:
     @property
     def step_aux(self) -> float:
         return self.aux_lr if self.aux_lr is not None else 0.5 / self.lam
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> PMetaRLConfig:
-        return config_from_dict(cls, data)
 
 
 class PMetaRL(tabular.TabularParameterAgent):

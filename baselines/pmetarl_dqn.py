@@ -96,7 +96,7 @@ from stable_baselines3.common.utils import polyak_update
 from stable_baselines3.dqn.policies import QNetwork
 
 from baselines.common import training
-from baselines.common.agent import Phase, config_from_dict
+from baselines.common.agent import AgentConfig, Phase
 from baselines.common.policies import Params, detach
 from baselines.common.sampler import TrainingEnvs, TrajectoryBatch, Transition
 from metarl_envs.core import Task
@@ -233,7 +233,7 @@ class PrioritizedReplayBuffer(ReplayBuffer):
 # Configs
 # --------------------------------------------------------------------------------------------
 @dataclasses.dataclass(frozen=True)
-class DQNConfig:
+class DQNConfig(AgentConfig):
     """The shared DQN settings (Table II; [DEFAULT]s in the module docstring)."""
 
     learning_rate: float = 1e-3
@@ -278,13 +278,6 @@ class DQNConfig:
                 raise ValueError(f"{name}.{field}={getattr(self, field)!r}: must lie in [0, 1]")
         if not self.per_alpha >= 0:
             raise ValueError(f"{name}.per_alpha={self.per_alpha!r}: must be ≥ 0")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**dataclasses.asdict(self), "hidden_sizes": list(self.hidden_sizes)}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Any:
-        return config_from_dict(cls, data)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -30,7 +30,7 @@ from gymnasium import spaces
 from torch import nn
 
 from baselines.common import training
-from baselines.common.agent import Callback, Phase, TrainingLog, config_from_dict
+from baselines.common.agent import AgentConfig, Callback, Phase, TrainingLog
 from baselines.common.sampler import Sampler, TrajectoryBatch, Transition, torch_generator, training_envs
 from metarl_envs.core import Task
 
@@ -38,7 +38,7 @@ __all__ = ["RL2", "RL2Config", "RecurrentPolicy"]
 
 
 @dataclasses.dataclass(frozen=True)
-class RL2Config:
+class RL2Config(AgentConfig):
     hidden_size: int = 64
     """GRU width"""
     tasks_per_iteration: int = 20
@@ -60,13 +60,6 @@ class RL2Config:
                 raise ValueError(f"RL2Config.{name}={getattr(self, name)!r}: must be an int ≥ 1")
         if not 0 < self.discount <= 1 or not 0 <= self.gae_lambda <= 1:
             raise ValueError(f"RL2Config: discount={self.discount} must be in (0, 1], gae_lambda in [0, 1]")
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> RL2Config:
-        return config_from_dict(cls, data)
 
 
 class RecurrentPolicy(nn.Module):

@@ -34,14 +34,13 @@ off (docs/sources/sgmrl.md §3); here the coefficient is the raw return estimate
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 
 from baselines.common import estimators, training
-from baselines.common.agent import config_from_dict
+from baselines.common.agent import AgentConfig
 from baselines.common.policies import Params, detach
 from baselines.common.sampler import TrajectoryBatch
 from metarl_envs.core import Task
@@ -50,7 +49,7 @@ __all__ = ["SGMRL", "SGMRLConfig", "score_coefficients"]
 
 
 @dataclasses.dataclass(frozen=True)
-class SGMRLConfig:
+class SGMRLConfig(AgentConfig):
     mode: str = "practical"
     """'exact' (the paper's estimator, plain ascent) or 'practical' (baseline, Adam)"""
     hidden_sizes: tuple[int, ...] = (100, 100)
@@ -104,13 +103,6 @@ class SGMRLConfig:
         # every (s, a) sample of the task's batch (docs/sources/sgmrl.md §3), which weighs an early-ended episode's
         # steps like any other
         return "episode_sum" if self.exact else "step_mean"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**dataclasses.asdict(self), "hidden_sizes": list(self.hidden_sizes)}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> SGMRLConfig:
-        return config_from_dict(cls, data)
 
 
 def score_coefficients(outer_batch: TrajectoryBatch, config: SGMRLConfig) -> torch.Tensor:

@@ -23,14 +23,14 @@ import numpy as np
 import torch
 
 from baselines.common import tabular, training
-from baselines.common.agent import config_from_dict
+from baselines.common.agent import AgentConfig
 from metarl_envs.core import Task
 
 __all__ = ["TabularMAML", "TabularMAMLConfig"]
 
 
 @dataclasses.dataclass(frozen=True)
-class TabularMAMLConfig:
+class TabularMAMLConfig(AgentConfig):
     inner_lr: float = 1.0
     """α of the inner policy-gradient step (also the step of every meta-test adaptation)"""
     discount: float = 0.8
@@ -51,13 +51,6 @@ class TabularMAMLConfig:
         for name in ("episodes_per_step", "tasks_per_iteration"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ValueError(f"TabularMAMLConfig.{name}={getattr(self, name)!r}: must be an int ≥ 1")
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> TabularMAMLConfig:
-        return config_from_dict(cls, data)
 
 
 class TabularMAML(tabular.TabularParameterAgent):

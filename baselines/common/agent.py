@@ -43,8 +43,8 @@ import numpy as np
 from baselines.common.sampler import TrajectoryBatch, Transition
 from metarl_envs.core import Task
 
-__all__ = ["Agent", "IterationRecord", "ParameterAgent", "Phase", "TabularAgent", "TrainingLog", "Transition",
-           "config_from_dict", "is_privileged"]
+__all__ = ["Agent", "AgentConfig", "IterationRecord", "ParameterAgent", "Phase", "TabularAgent", "TrainingLog",
+           "Transition", "config_from_dict", "is_privileged"]
 
 ConfigT = TypeVar("ConfigT")
 
@@ -182,9 +182,34 @@ class ParameterAgent(abc.ABC):
 
 
 def config_from_dict(cls: type[ConfigT], data: Mapping[str, Any]) -> ConfigT:
-    """Build a frozen config dataclass; unknown keys fail by name."""
+    """Build a frozen config dataclass; unknown keys fail by name (a `TypeError`)."""
     names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     for key in data:
         if key not in names:
             raise TypeError(f"{cls.__name__}: unknown key {key!r}")
     return cls(**data)
+
+
+class AgentConfig:
+    """The dictionary round trip of every agent's frozen config dataclass, written once: subclass it
+    (`@dataclasses.dataclass(frozen=True) class MyConfig(AgentConfig): ...`).
+
+    `to_dict()` is what the results file stores (every field, tuples as lists, as JSON has them);
+    `from_dict(d)` builds the config back and fails with a `TypeError` naming an unknown key."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {field.name: _plain(getattr(self, field.name))
+                for field in dataclasses.fields(self)}  # type: ignore[arg-type]
+
+    @classmethod
+    def from_dict(cls: type[ConfigT], data: Mapping[str, Any]) -> ConfigT:
+        return config_from_dict(cls, data)
+
+
+def _plain(value: Any) -> Any:
+    """A config value as JSON holds it: tuples (and lists) as lists, mappings as dicts."""
+    if isinstance(value, (tuple, list)):
+        return [_plain(item) for item in value]
+    if isinstance(value, Mapping):
+        return {key: _plain(item) for key, item in value.items()}
+    return value
