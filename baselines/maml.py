@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -109,16 +109,31 @@ class MAMLConfig(estimators.AdvantageSettings, AgentConfig):
         return self.adaptation_lrs[min(step, len(self.adaptation_lrs)) - 1] if self.adaptation_lrs else self.inner_lr
 
 
-class AdaptedParams(dict):
-    """Params after `adaptation_steps` meta-test adaptation steps (the step index into the schedule);
-    the meta-parameters themselves are a plain `Params`, step 0."""
+@dataclasses.dataclass(frozen=True, eq=False)
+class AdaptedParams(Mapping[str, torch.Tensor]):
+    """A task's policy parameters after `adaptation_steps` meta-test adaptation steps (the index into
+    the step-size schedule); the meta-parameters themselves are a plain `Params`, step 0. Reads as the
+    parameters it holds (a read-only mapping name → tensor), so the policy evaluates it like any `Params`."""
 
-    def __init__(self, params: Mapping[str, torch.Tensor], adaptation_steps: int):
-        super().__init__(params)
-        self.adaptation_steps = adaptation_steps
+    params: Mapping[str, torch.Tensor]
+    adaptation_steps: int
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.adaptation_steps, int) or self.adaptation_steps < 1:
+            raise ValueError(f"AdaptedParams.adaptation_steps={self.adaptation_steps!r}: must be an int ≥ 1")
+        object.__setattr__(self, "params", dict(self.params))
+
+    def __getitem__(self, name: str) -> torch.Tensor:
+        return self.params[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.params)
+
+    def __len__(self) -> int:
+        return len(self.params)
 
 
-def steps_taken(params: Params) -> int:
+def steps_taken(params: Mapping[str, torch.Tensor]) -> int:
     """How many meta-test adaptation steps produced `params` (0 for the meta-parameters)."""
     return params.adaptation_steps if isinstance(params, AdaptedParams) else 0
 

@@ -81,3 +81,17 @@ def test_adaptation_reduction_sets_the_meta_test_surrogate_only():
         MAMLConfig(adaptation_reduction="mean")
     config = MAMLConfig(adaptation_reduction="step_mean")
     assert MAMLConfig.from_dict(config.to_dict()) == config
+
+
+def test_adapted_params_is_a_frozen_mapping_with_named_fields():
+    params = {"net.0.weight": torch.ones(2, 2), "net.0.bias": torch.zeros(2)}
+    adapted = AdaptedParams(params, 2)
+    assert not isinstance(adapted, dict)
+    assert adapted.adaptation_steps == 2 and list(adapted) == list(params) and len(adapted) == 2
+    assert adapted["net.0.bias"] is params["net.0.bias"]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        adapted.adaptation_steps = 3
+    params["extra"] = torch.ones(1)  # the caller's dict is not shared
+    assert "extra" not in adapted
+    with pytest.raises(ValueError, match="adaptation_steps"):
+        AdaptedParams(params, 0)
