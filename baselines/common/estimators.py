@@ -176,8 +176,8 @@ def policy_gradients(policy: Policy, params: Params | Sequence[Params], tensors:
             base = {k: v if v.requires_grad else v.detach().requires_grad_(True) for k, v in params.items()}
             stacked = {k: v.unsqueeze(0).expand(count, *v.shape) for k, v in base.items()}
         else:
-            stacked = {k: torch.stack([p[k] for p in params]) for k in params[0]}
-            stacked = {k: v if v.requires_grad else v.detach().requires_grad_(True) for k, v in stacked.items()}
+            stacked = {k: v if v.requires_grad else v.detach().requires_grad_(True)
+                       for k, v in StackedParams.of(params).items()}
         total = surrogates(policy, StackedParams(stacked), tensors, step_weights, reduction).sum()
         grads = torch.autograd.grad(total, list(stacked.values()), create_graph=create_graph)
     return dict(zip(stacked, grads, strict=True)), stacked

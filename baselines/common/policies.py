@@ -28,8 +28,11 @@ __all__ = ["CategoricalMLPPolicy", "GaussianMLPPolicy", "Params", "Policy", "Sta
            "flat"]
 
 Params = dict[str, torch.Tensor]
-ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU}
-_IN_PLACE = {nn.Tanh: torch.tanh_, nn.ReLU: torch.relu_}
+ACTIVATIONS: dict[str, tuple[Callable[[torch.Tensor], torch.Tensor], Callable[[torch.Tensor], torch.Tensor]]] = {
+    "tanh": (torch.tanh, torch.tanh_), "relu": (torch.relu, torch.relu_)}
+"""name → (activation, its in-place form)"""
+Layer = tuple[torch.Tensor, torch.Tensor]
+"""(weight, bias) of one affine layer, in the layout its `linear` op reads"""
 
 
 def detach(params: Mapping[str, torch.Tensor]) -> Params:
@@ -50,14 +53,44 @@ class StackedParams(dict):
         return cls({k: torch.stack([p[k] for p in params]) for k in params[0]})
 
 
+def affine(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """x Wᵀ + b: `F.linear` for one weight (out, in); `torch.baddbmm` for weights stacked on a task
+    axis (task, out, in) with x (task, n, in). These are the ops autograd differentiates, twice in
+    MAML-TRPO's Fisher products, and every stored number was made with their derivative formulas: a
+    matmul-and-add gives the same values and first derivatives but Hessian-vector products that
+    differ in the last bits (docs/design-notes.md, "One MLP forward pass")."""
+    if weight.dim() == 2:
+        return torch.nn.functional.linear(x, weight, bias)
+    return torch.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2))
+
+
+def sampling_affine(x: torch.Tensor, weight_t: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """x Wᵀ + b without autograd, on the layout `Policy.rollout_sampler` lays out once per rollout:
+    Wᵀ contiguous ((in, out), or (task, in, out)) and b with a broadcast row axis, added in place."""
+    return torch.matmul(x, weight_t).add_(bias)
+
+
+def mlp(x: torch.Tensor, layers: Sequence[Layer], activation: Callable[[torch.Tensor], torch.Tensor],
+        linear: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor] = affine) -> torch.Tensor:
+    """The MLP forward pass, written once: x ↦ L_n(σ(⋯ σ(L_1(x)))), L_i(x) = `linear(x, *layers[i])`
+    and σ the activation between layers (none after the last)."""
+    for index, layer in enumerate(layers):
+        if index:
+            x = activation(x)
+        x = linear(x, *layer)
+    return x
+
+
 def _mlp(sizes: Sequence[int], activation: str) -> nn.Sequential:
+    """The module that owns the weights (`net.{i}.weight`/`.bias`, PyTorch's default init); the
+    forward pass is `mlp`'s."""
     if activation not in ACTIVATIONS:
         raise ValueError(f"policy activation={activation!r}: must be one of {list(ACTIVATIONS)}")
     layers: list[nn.Module] = []
     for i in range(len(sizes) - 1):
         layers.append(nn.Linear(sizes[i], sizes[i + 1]))
         if i < len(sizes) - 2:
-            layers.append(ACTIVATIONS[activation]())
+            layers.append({"tanh": nn.Tanh, "relu": nn.ReLU}[activation]())
     return nn.Sequential(*layers)
 
 
@@ -70,49 +103,38 @@ class Policy(nn.Module):
     """
 
     obs_scale: float
+    activation: str
+    """a key of `ACTIVATIONS`, applied between the layers"""
 
     def meta_params(self) -> Params:
         """The module's own parameters (the leaves optimisers update), by name."""
         return dict(self.named_parameters())
 
+    def layers(self, params: Mapping[str, torch.Tensor]) -> list[Layer]:
+        """(weight, bias) of every affine layer under `params`, input to output."""
+        return [(params[f"net.{i}.weight"], params[f"net.{i}.bias"])
+                for i, layer in enumerate(self.net) if isinstance(layer, nn.Linear)]
+
     def head(self, params: Mapping[str, torch.Tensor], obs: torch.Tensor) -> torch.Tensor:
         """The network output (logits or mean) under `params`: the same computation as
-        `functional_call(self, params, obs)`, written out over the layers because it is several
-        times faster for these small MLPs (the sampler calls it once per env step)."""
+        `functional_call(self, params, obs)`, run by `mlp` because it is several times faster for these
+        small MLPs. With a `StackedParams` (one parameter set per leading index of `obs`) every layer is
+        one batched matmul over the tasks, the same result as `vmap(head)` at a fraction of its overhead."""
         x = obs * self.obs_scale
-        for index, layer in enumerate(self.net):
-            if isinstance(layer, nn.Linear):
-                x = torch.nn.functional.linear(x, params[f"net.{index}.weight"], params[f"net.{index}.bias"])
-            else:
-                x = layer(x)
-        return x
+        if not isinstance(params, StackedParams):
+            return mlp(x, self.layers(params), ACTIVATIONS[self.activation][0])
+        x = mlp(x.reshape(obs.shape[0], -1, obs.shape[-1]), self.layers(params), ACTIVATIONS[self.activation][0])
+        return x.reshape(*obs.shape[:-1], x.shape[-1])
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.net(obs * self.obs_scale)
-
-    def stacked_head(self, params: Mapping[str, torch.Tensor], obs: torch.Tensor) -> torch.Tensor:
-        """`head` with one parameter set per leading index of `obs` (params stacked on a task axis):
-        one batched matmul per layer, the same result as `vmap(head)` at a fraction of its overhead
-        (the sampler calls it once per env step)."""
-        batch_shape = obs.shape[:-1]
-        x = (obs * self.obs_scale).reshape(obs.shape[0], -1, obs.shape[-1])
-        for index, layer in enumerate(self.net):
-            if isinstance(layer, nn.Linear):
-                weight, bias = params[f"net.{index}.weight"], params[f"net.{index}.bias"]
-                x = torch.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2))
-            else:
-                x = layer(x)
-        return x.reshape(*batch_shape, x.shape[-1])
+        return self.head(self.meta_params(), obs)
 
     def _heads(self, params, obs: torch.Tensor) -> tuple[torch.Tensor, Mapping[str, torch.Tensor]]:
-        if isinstance(params, StackedParams):
-            return self.stacked_head(params, obs), params
-        if isinstance(params, Mapping):
-            return self.head(params, obs), params
-        if obs.shape[0] != len(params):
-            raise ValueError(f"{type(self).__name__}: {len(params)} parameter sets for obs of shape {obs.shape}")
-        stacked = {k: torch.stack([p[k] for p in params]) for k in params[0]}
-        return self.stacked_head(stacked, obs), stacked
+        if not isinstance(params, Mapping):
+            if obs.shape[0] != len(params):
+                raise ValueError(f"{type(self).__name__}: {len(params)} parameter sets for obs of shape {obs.shape}")
+            params = StackedParams.of(params)
+        return self.head(params, obs), params
 
     def dist_params(self, params, obs: torch.Tensor) -> tuple[torch.Tensor, ...]:
         return self._dist_from_head(*self._heads(params, obs))
@@ -131,22 +153,14 @@ class Policy(nn.Module):
         """`obs ↦ sample(params, obs, generator)` for one rollout, without autograd: `params` (one
         dict, or a `StackedParams` for obs of shape (task, ...)) are laid out once as transposed
         weights and the activations run in place, which halves the per-step cost of the forward pass."""
-        layers: list[tuple[torch.Tensor, torch.Tensor, Callable | None]] = []
-        for index, layer in enumerate(self.net):
-            if isinstance(layer, nn.Linear):
-                weight, bias = params[f"net.{index}.weight"].detach(), params[f"net.{index}.bias"].detach()
-                layers.append((bias.unsqueeze(-2), weight.transpose(-1, -2).contiguous(), None))
-            else:
-                layers[-1] = (*layers[-1][:2], _IN_PLACE[type(layer)])
+        layers = [(weight.detach().transpose(-1, -2).contiguous(), bias.detach().unsqueeze(-2))
+                  for weight, bias in self.layers(params)]
         stacked = isinstance(params, StackedParams)
 
         def head(obs: torch.Tensor) -> torch.Tensor:
             x = obs * self.obs_scale
             x = x.reshape(obs.shape[0], -1, obs.shape[-1]) if stacked else x
-            for bias, weight, activation in layers:
-                x = torch.matmul(x, weight).add_(bias)
-                if activation is not None:
-                    activation(x)
+            x = mlp(x, layers, ACTIVATIONS[self.activation][1], sampling_affine)
             return x.reshape(*obs.shape[:-1], x.shape[-1])
 
         def draw(obs: torch.Tensor) -> torch.Tensor:
@@ -173,7 +187,7 @@ class CategoricalMLPPolicy(Policy):
     def __init__(self, obs_dim: int, n_actions: int, hidden_sizes: Sequence[int] = (64, 64),
                  activation: str = "tanh", obs_scale: float = 1.0):
         super().__init__()
-        self.obs_scale = float(obs_scale)
+        self.obs_scale, self.activation = float(obs_scale), activation
         self.net = _mlp([obs_dim, *hidden_sizes, n_actions], activation)
 
     def _dist_from_head(self, head: torch.Tensor, params: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor]:
@@ -202,7 +216,7 @@ class GaussianMLPPolicy(Policy):
                  activation: str = "tanh", init_std: float = 1.0, min_std: float = 1e-6, obs_scale: float = 1.0,
                  action_scale: float = 1.0):
         super().__init__()
-        self.obs_scale = float(obs_scale)
+        self.obs_scale, self.activation = float(obs_scale), activation
         # ProMP/maml_zoo's normalised env: the Gaussian lives in a space `1/action_scale` times wider
         # than the env's and is mapped linearly onto it (SG-MRL's point env: scale 0.01). Scaling mean
         # and std by the same factor is that map; log-probs shift by a constant, gradients and KL do not.
