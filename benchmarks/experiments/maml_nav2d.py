@@ -30,6 +30,16 @@ whose step-1 policies never reached the goal (4000 of 4000 steps, no termination
 drives the saturated mean past the goal at full speed; the third step brings them back (−13.2).
 The original test script's schedule is reproduced; why its policies did not overshoot is not
 known here.
+
+Reference run (results/reference/, 10ad343's code, protocol v2, one torch thread; seed 0 only so far,
+seeds 1-2 running with checkpoints): R₀..R₃ = −40.65, −13.85, −12.22, −10.91, 7.53 M env steps,
+2847 s wall at a load average of ~20. This seed no longer overshoots at k = 2 (−12.2 against the
+−51.9 above): 6a832fa's Fisher product changes the last bits of every TRPO step, so 100 iterations
+later seed 0 is a different trained policy, and the k = 2 values above already spread from −51.9
+to −15.4 across seeds. The gap to the paper's −3.3 / −3.2 stays 8-9 on this seed. Candidates for
+the rest, not yet measured: rllab's policy initialisation (Xavier-uniform weights, zero biases, in
+cbfinn/maml_rl's minimal Gaussian MLP policy; ours is PyTorch's default), and the test script's
+batches of ≥ 4000 steps of whole paths (more episodes per batch where paths end at the goal).
 """
 
 from benchmarks.experiments import AgentSpec, Experiment, Target
