@@ -290,8 +290,6 @@ def test_the_readme_main_job_shows_the_reference_cells_next_to_the_paper(tmp_pat
     cells committed: nothing is meta-trained, the output says what it took and shows the paper's numbers."""
     import time
 
-    readme = (ROOT / "README.md").read_text()
-    assert 'metarl-bench run maml-nav2d --from-reference\n' in readme
     monkeypatch.chdir(tmp_path)
     for seed, shift in enumerate((-0.3, 0.0, 0.3)):
         _full_reference_cell(Path("results/reference"), "maml-nav2d", seed, (-40.4 + shift, -11.7 + shift,
@@ -305,3 +303,35 @@ def test_the_readme_main_job_shows_the_reference_cells_next_to_the_paper(tmp_pat
     assert "(100 meta-training iterations per seed, all test tasks)" in text
     assert "-40.40" in text and "-11.70" in text  # the paper's numbers beside the measured ones
     assert "MAML: reproduced against Finn, Abbeel, Levine" in text and "docs/leaderboard.md" in text
+
+
+def _readme_main_job() -> list[str]:
+    """The arguments of the README's first command (`metarl-bench ...` after the install)."""
+    readme = (ROOT / "README.md").read_text()
+    commands = re.findall(r"&& metarl-bench (.+)\n", readme)
+    assert commands, "the README has no `... && metarl-bench ...` main job"
+    return commands[0].split()
+
+
+def test_the_readme_main_job_takes_only_committed_cells(tmp_path: Path, monkeypatch) -> None:
+    """The README's main job, run exactly as written in a copy of this checkout's results/reference/,
+    finds every cell it asks for committed: it meta-trains nothing, and prints the committed numbers."""
+    import shutil
+
+    args = _readme_main_job()
+    assert args[:1] == ["run"] and "--from-reference" in args
+    shutil.copytree(REFERENCE, tmp_path / "results" / "reference")
+    monkeypatch.chdir(tmp_path)
+    result = cli.invoke(app, args, env=NARROW)
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert re.search(r"took \d+ cell\(s\) from results/reference .* ran 0 missing", text), text
+    assert "docs/leaderboard.md" in text
+
+
+def test_every_committed_reference_result_verifies_bit_for_bit() -> None:
+    """`metarl-bench verify` re-runs each committed result's meta-test from its stored parameters."""
+    files = sorted(str(path) for path, _ in collect(REFERENCE)[0])
+    result = cli.invoke(app, ["verify", *files])
+    assert result.exit_code == 0, result.output
+    assert result.output.count("reproduced bit for bit") == len(files)
