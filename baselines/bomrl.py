@@ -148,7 +148,7 @@ class BOMRL(tabular.TabularParameterAgent):
 
     def _shape(self, task: Task) -> tuple[int, int]:
         model = tabular.task_model(self.env_id, self.env_kwargs, task)
-        return model.transition.shape[0], model.transition.shape[1]
+        return model.n_states, model.n_actions
 
     # ----- meta-test surface -----------------------------------------------------------------
     def meta_params(self) -> np.ndarray:

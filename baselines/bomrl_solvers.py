@@ -17,7 +17,6 @@ import torch
 from scipy import optimize, special
 
 from baselines.common.tabular import (
-    TorchModel,
     evaluate,
     expected_return,
     log_policy_logits,
@@ -25,6 +24,7 @@ from baselines.common.tabular import (
     visitation,
 )
 from baselines.common.trpo import conjugate_gradient, unflatten
+from metarl_envs.toy_text.tabular import TabularModel
 
 __all__ = ["DIVERGENCES", "implicit_gradient", "implicit_hypergradient", "solve_surrogate", "surrogate",
            "surrogate_hessian_blocks"]
@@ -152,7 +152,7 @@ def surrogate_hessian_blocks(theta: np.ndarray, phi: np.ndarray, q_values: np.nd
     return blocks - 2.0 * lam * np.eye(pi.shape[1])
 
 
-def implicit_hypergradient(model: TorchModel | None, phi: np.ndarray, theta_star: np.ndarray, lam: float,
+def implicit_hypergradient(model: TabularModel | None, phi: np.ndarray, theta_star: np.ndarray, lam: float,
                            divergence: int, discount: float, cg_iterations: int = 200,
                            q_values: torch.Tensor | Callable[[torch.Tensor], torch.Tensor] | None = None,
                            weights: torch.Tensor | Callable[[torch.Tensor], torch.Tensor] | None = None,

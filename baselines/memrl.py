@@ -52,7 +52,7 @@ from baselines.common.agent import AgentConfig
 from baselines.common.policies import Params, detach
 from baselines.common.sampler import TrajectoryBatch
 from metarl_envs.core import Task
-from metarl_envs.toy_text.tabular import TabularEnv
+from metarl_envs.toy_text.tabular import TabularEnv, TabularModel
 
 __all__ = ["MEMRL", "MEMRLConfig", "meta_gradient", "moreau_inner_update"]
 
@@ -126,7 +126,7 @@ class MEMRL(training.PolicyGradientLearner):
         self._tabular = isinstance(self._probe.unwrapped, TabularEnv)
         if self.config.gradient == "exact" and not self._tabular:
             raise ValueError(f"MEMRLConfig.gradient='exact' needs a tabular env's model; {env_id} has none")
-        self._models: dict[str, tuple[Any, Any, float]] = {}
+        self._models: dict[str, tuple[TabularModel, float]] = {}
 
     def _begin_training(self, train_tasks: Sequence[Task], generator: torch.Generator) -> None:
         super()._begin_training(train_tasks, generator)
@@ -163,24 +163,21 @@ class MEMRL(training.PolicyGradientLearner):
                 log[f"task_{index}_ratio"] = exact / optimum
         return log
 
-    def _model(self, task: Task) -> tuple[Any, Any, float]:
-        """(the task's exact model, the same as torch tensors, J* = its undiscounted H-step optimum),
-        built once per task."""
-        from baselines.common.oracles import TabularModel, optimal_return
-        from baselines.common.tabular import TorchModel
+    def _model(self, task: Task) -> tuple[TabularModel, float]:
+        """(the task's exact model, J* = its undiscounted H-step optimum), J* solved once per task."""
+        from baselines.common.oracles import optimal_return
 
         if _key(task) not in self._models:
             self._probe.unwrapped.set_task(task)
-            model = TabularModel.from_env(self._probe)
-            self._models[_key(task)] = (model, TorchModel.from_model(model),
-                                        optimal_return(model, 1.0, self.sampler.horizon))
+            model = self._probe.unwrapped.model
+            self._models[_key(task)] = (model, optimal_return(model, 1.0, self.sampler.horizon))
         return self._models[_key(task)]
 
     def _exact_return(self, task: Task, theta: Params) -> tuple[float, float]:
         """(J(π_θ), J*) of a tabular task: undiscounted H-step returns on its model."""
         from baselines.common.oracles import policy_return
 
-        model, _, optimum = self._model(task)
+        model, optimum = self._model(task)
         return policy_return(model, self.policy_matrix(theta), 1.0, self.sampler.horizon), optimum
 
     def solve_inner(self, tasks: Sequence[Task], anchor: Params, rng: np.random.Generator,
@@ -212,16 +209,16 @@ class MEMRL(training.PolicyGradientLearner):
     def exact_gradient(self, task: Task, theta: Params) -> Params:
         """∇_θ J_i(θ), J_i the γ-discounted H-step return on the task's exact model (eq. (1)): the
         expectation of the sampled ĝ of eqs. (8)-(9)."""
-        return self.model_gradient(self._model(task)[1], theta)
+        return self.model_gradient(self._model(task)[0], theta)
 
-    def model_gradient(self, torch_model: Any, theta: Params) -> Params:
-        """∇_θ of the γ-discounted H-step return of π_θ on a tabular model (a `TorchModel`)."""
+    def model_gradient(self, model: TabularModel, theta: Params) -> Params:
+        """∇_θ of the γ-discounted H-step return of π_θ on a task's exact model."""
         from baselines.common.tabular import finite_horizon_return
 
         leaves = {k: v.detach().requires_grad_(True) for k, v in theta.items()}
         with torch.enable_grad():
             probabilities = self.policy.probabilities(leaves, self._state_observations()).double()
-            objective = finite_horizon_return(torch_model, probabilities, self.config.discount, self.sampler.horizon)
+            objective = finite_horizon_return(model, probabilities, self.config.discount, self.sampler.horizon)
             grads = torch.autograd.grad(objective, list(leaves.values()))
         return {k: g.to(theta[k].dtype) for k, g in zip(leaves, grads, strict=True)}
 
@@ -246,9 +243,7 @@ class MEMRL(training.PolicyGradientLearner):
         round's D trajectories (or ∇J_i on the task's model, privileged)."""
         cfg, thetas = self.config, [dict(p) for p in params]
         if cfg.gradient == "exact":
-            from baselines.common.tabular import TorchModel
-
-            gradients = [self.model_gradient(TorchModel.from_model(m), t)
+            gradients = [self.model_gradient(m, t)
                          for m, t in zip(self.trial_models, thetas, strict=True)]
         else:
             step_weights = estimators.as_weights(estimators.weights(rollouts, cfg.weight_spec))

@@ -35,9 +35,10 @@ import torch
 
 from baselines.common import tabular, training
 from baselines.common.agent import AgentConfig, Phase
-from baselines.common.oracles import TabularModel, policy_return
+from baselines.common.oracles import policy_return
 from baselines.common.sampler import TrajectoryBatch
 from metarl_envs.core import Task
+from metarl_envs.toy_text.tabular import TabularModel
 
 __all__ = ["PMetaRL", "PMetaRLConfig", "regularized_bellman"]
 
@@ -54,7 +55,7 @@ def _bootstrap(model: TabularModel, q_values: np.ndarray) -> np.ndarray:
     """max_a' Q(s', a'), and 0 at terminal s': entering a terminal state ends the episode (as in the
     sampled update). Q(terminal, ·) is not 0 in transit: the meta table carries values from tasks
     where the cell is not terminal (pmeta's grids of different sizes share one frame)."""
-    return np.where(model.terminal, 0.0, q_values.max(axis=1))
+    return np.where(model.terminal_mask, 0.0, q_values.max(axis=1))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -67,7 +67,7 @@ class TabularMAML(tabular.TabularParameterAgent):
 
     def _begin_training(self, train_tasks: Any, generator: torch.Generator) -> None:
         self.estimator.sampler = train_tasks
-        shape = self._exact.model(train_tasks[0]).reward.shape
+        shape = self._exact.model(train_tasks[0]).expected_reward.shape
         self._phi_t = torch.zeros(shape, dtype=torch.float64, requires_grad=True)
         self._optimizer = torch.optim.Adam([self._phi_t], lr=self.config.meta_lr)
         self.phi = self._phi_t.detach().numpy().copy()

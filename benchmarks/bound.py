@@ -28,7 +28,8 @@ import numpy as np
 import torch
 
 from baselines.common import tabular
-from baselines.common.oracles import TabularModel, optimal_return, optimal_values, policy_return
+from baselines.common.oracles import optimal_return, optimal_values, policy_return
+from metarl_envs.toy_text.tabular import TabularModel
 
 __all__ = ["bound_terms", "measured_gaps", "optimal_softmax_logits", "task_variance"]
 
@@ -48,7 +49,7 @@ def optimal_softmax_logits(model: TabularModel, discount: float, tolerance: floa
     raise RuntimeError("optimal_softmax_logits: no β ≤ 1e6 reaches J* − tolerance")
 
 
-def _distance_sq(model: tabular.TorchModel, theta: torch.Tensor, target: torch.Tensor, divergence: int,
+def _distance_sq(model: TabularModel, theta: torch.Tensor, target: torch.Tensor, divergence: int,
                  discount: float) -> torch.Tensor:
     if divergence == 3:
         centred = (theta - theta.mean(1, keepdim=True)) - (target - target.mean(1, keepdim=True))
@@ -62,7 +63,7 @@ def _distance_sq(model: tabular.TorchModel, theta: torch.Tensor, target: torch.T
     return (nu * per_state).sum()
 
 
-def task_variance(models: list[tabular.TorchModel], targets: list[np.ndarray], divergence: int,
+def task_variance(models: list[TabularModel], targets: list[np.ndarray], divergence: int,
                   discount: float, iterations: int = 300) -> tuple[float, np.ndarray]:
     """(Var_i, the centre ϕ') by L-BFGS from the mean of the targets."""
     theta = torch.tensor(np.mean(targets, axis=0), requires_grad=True)
@@ -87,15 +88,14 @@ def task_variance(models: list[tabular.TorchModel], targets: list[np.ndarray], d
 def bound_terms(models: list[TabularModel], divergence: int, lam: float, discount: float) -> dict[str, Any]:
     """Every term of the Theorem 3 (i = 1, 2) / Theorem 4 (i = 3) bound; see the module docstring."""
     softmax_optima = [optimal_softmax_logits(m, discount) for m in models]
-    torch_models = [tabular.TorchModel.from_model(m) for m in models]
-    variance, centre = task_variance(torch_models, [logits for logits, _ in softmax_optima], divergence, discount)
+    variance, centre = task_variance(models, [logits for logits, _ in softmax_optima], divergence, discount)
     a_max, epsilon = 0.0, np.inf
-    for model, torch_model in zip(models, torch_models, strict=True):
+    for model in models:
         policy = torch.softmax(torch.as_tensor(centre), -1)
-        values, q_values = tabular.evaluate(torch_model, policy, discount)
-        live = ~model.terminal
+        values, q_values = tabular.evaluate(model, policy, discount)
+        live = ~model.terminal_mask
         a_max = max(a_max, float(np.abs((q_values - values[:, None]).numpy()[live]).max()))
-        epsilon = min(epsilon, float(tabular.visitation(torch_model, policy, discount).numpy()[live].min()))
+        epsilon = min(epsilon, float(tabular.visitation(model, policy, discount).numpy()[live].min()))
     scale = a_max / ((1 - discount) ** 2 * epsilon)
     constant = 2 * (1 + discount) if divergence in (1, 2) else 6 + 4 * discount
     return {"divergence": divergence, "lam": lam, "discount": discount, "variance": variance,

@@ -203,10 +203,8 @@ def _analytic(env: Any, task: Any, discount: float) -> float | None:
 
 
 def _model(env: Any, task: Any) -> Any:
-    from baselines.common.oracles import TabularModel
-
     env.unwrapped.set_task(task)
-    return TabularModel.from_env(env)
+    return env.unwrapped.model
 
 
 def run_episodes(agent: Any, sampler: Any, tasks: list, phase: str, episodes: int, rng: np.random.Generator) -> Any:

@@ -29,59 +29,18 @@ task gets no analytic optimum (None).
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, Literal
 
 import numpy as np
 
-__all__ = ["OptimumKind", "TabularModel", "analytic_optimal_return", "balancing_witness", "box_distances",
+from metarl_envs.toy_text.tabular import TabularModel
+
+__all__ = ["OptimumKind", "analytic_optimal_return", "balancing_witness", "box_distances",
            "lqr_sign_controller", "optimal_return", "optimal_values", "optimum_kind", "policy_return",
            "policy_values"]
 
 OptimumKind = Literal["exact", "analytic"]
 """how J* was obtained: dynamic programming on a tabular model, or a closed form"""
-
-
-@dataclasses.dataclass(frozen=True)
-class TabularModel:
-    transition: np.ndarray
-    """P[s, a, s'], rows sum to one"""
-    reward: np.ndarray
-    """R[s, a, s']"""
-    initial: np.ndarray
-    """μ[s]"""
-    terminal: np.ndarray
-    """bool[s]: entering ends the episode; no reward is collected from a terminal state"""
-
-    def __post_init__(self) -> None:
-        n_states, _, n_next = self.transition.shape
-        if n_next != n_states or self.reward.shape != self.transition.shape:
-            raise ValueError(f"TabularModel: transition {self.transition.shape} and reward "
-                             f"{self.reward.shape} must both be (S, A, S)")
-        if self.initial.shape != (n_states,) or self.terminal.shape != (n_states,):
-            raise ValueError("TabularModel: initial and terminal must have shape (S,)")
-        if not np.allclose(self.transition.sum(axis=2), 1.0):
-            raise ValueError("TabularModel.transition: rows must sum to one")
-
-    @classmethod
-    def from_env(cls, env: Any) -> TabularModel:
-        """The model of the active task of a tabular env (wrapped or not)."""
-        env = getattr(env, "unwrapped", env)
-        return cls(np.asarray(env.transition_matrix, dtype=np.float64),
-                   np.asarray(env.reward_matrix, dtype=np.float64),
-                   np.asarray(env.initial_distribution, dtype=np.float64),
-                   np.asarray(env.terminal_mask, dtype=bool))
-
-    @property
-    def expected_reward(self) -> np.ndarray:
-        """r[s, a] = Σ_s' P[s, a, s'] R[s, a, s'], zero from terminal states."""
-        r = np.einsum("ijk,ijk->ij", self.transition, self.reward)
-        return np.where(self.terminal[:, None], 0.0, r)
-
-    @property
-    def live_transition(self) -> np.ndarray:
-        """P with terminal rows zeroed: value stops flowing once the episode has ended."""
-        return np.where(self.terminal[:, None, None], 0.0, self.transition)
 
 
 def optimal_values(model: TabularModel, discount: float, horizon: int | None = None,
@@ -108,7 +67,7 @@ def optimal_values(model: TabularModel, discount: float, horizon: int | None = N
 def optimal_return(model: TabularModel, discount: float = 1.0, horizon: int | None = None) -> float:
     """J* = Σ_s μ[s] V*[s]."""
     values, _ = optimal_values(model, discount, horizon)
-    return float(model.initial @ values)
+    return float(model.initial_distribution @ values)
 
 
 def policy_values(model: TabularModel, policy: np.ndarray, discount: float,
@@ -133,7 +92,7 @@ def policy_values(model: TabularModel, policy: np.ndarray, discount: float,
 def policy_return(model: TabularModel, policy: np.ndarray, discount: float = 1.0,
                   horizon: int | None = None) -> float:
     """J(π) = Σ_s μ[s] V^π[s]."""
-    return float(model.initial @ policy_values(model, policy, discount, horizon))
+    return float(model.initial_distribution @ policy_values(model, policy, discount, horizon))
 
 
 def box_distances(goal: np.ndarray, step: float, horizon: int) -> np.ndarray:

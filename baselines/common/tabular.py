@@ -6,13 +6,13 @@
 - the tabular policy gradient.
 BO-MRL's surrogate, solvers and implicit hypergradient are in `baselines.bomrl_solvers`.
 
-Conventions. A model's terminal states are absorbing and pay nothing (`TabularModel.live_transition`).
+Conventions. Every function takes metarl_envs' one `TabularModel` (torch code reads its `tensors`).
+A model's terminal states are absorbing and pay nothing (`TabularModel.live_transition`).
 Discounted visitation is normalised, ν(s) = (1 − γ) Σ_t γ^t Pr(s_t = s), as in the paper.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
@@ -21,10 +21,10 @@ import numpy as np
 import torch
 from scipy import special
 
-from baselines.common.oracles import TabularModel
 from baselines.common.training import MetaLearner
+from metarl_envs.toy_text.tabular import TabularModel
 
-__all__ = ["TabularParameterAgent", "TaskEstimator", "TorchModel", "batch_estimates", "batch_states", "evaluate",
+__all__ = ["TabularParameterAgent", "TaskEstimator", "batch_estimates", "batch_states", "evaluate",
            "expected_return", "finite_horizon_return", "log_policy_logits", "mc_estimates",
            "model_estimates", "policy_gradient", "reachable_states", "sample_actions", "softmax",
            "softmax_policy", "task_model", "task_policy_sampler", "task_state_mask", "visitation"]
@@ -47,7 +47,7 @@ def task_model(env_id: str, env_kwargs: Mapping[str, Any], task: Any) -> Tabular
     """The exact model of `task` (the env is built once per (id, kwargs) and only read, never stepped)."""
     env = _env(env_id, tuple(sorted(env_kwargs.items())))
     env.set_task(task)
-    return TabularModel.from_env(env)
+    return env.model
 
 
 def task_state_mask(env_id: str, env_kwargs: Mapping[str, Any], task: Any) -> np.ndarray:
@@ -61,33 +61,13 @@ def task_state_mask(env_id: str, env_kwargs: Mapping[str, Any], task: Any) -> np
 def reachable_states(model: TabularModel) -> np.ndarray:
     """bool[s]: reachable from the initial distribution under some policy (a task's own states, read
     off its model: the cells outside a smaller grid of a shared frame are not)."""
-    reached = model.initial > 0
-    edges = model.transition.max(axis=1) > 0                                    # (S, S): some action moves s → s'
+    reached = model.initial_distribution > 0
+    edges = model.transition_matrix.max(axis=1) > 0                             # (S, S): some action moves s → s'
     while True:
         grown = reached | edges[reached].any(axis=0)
         if np.array_equal(grown, reached):
             return reached
         reached = grown
-
-
-@dataclasses.dataclass(frozen=True)
-class TorchModel:
-    """A `TabularModel` as float64 tensors: live P[s, a, s'], expected reward r[s, a], μ[s]."""
-
-    transition: torch.Tensor
-    reward: torch.Tensor
-    initial: torch.Tensor
-    terminal: np.ndarray
-
-    @classmethod
-    def from_model(cls, model: TabularModel) -> TorchModel:
-        return cls(torch.as_tensor(model.live_transition, dtype=torch.float64),
-                   torch.as_tensor(model.expected_reward, dtype=torch.float64),
-                   torch.tensor(model.initial, dtype=torch.float64), model.terminal.copy())
-
-    @property
-    def n_states(self) -> int:
-        return int(self.reward.shape[0])
 
 
 def softmax_policy(logits: torch.Tensor) -> torch.Tensor:
@@ -100,42 +80,44 @@ def log_policy_logits(policy: np.ndarray) -> np.ndarray:
     return logits - special.logsumexp(logits, axis=1, keepdims=True)
 
 
-def _policy_matrices(model: TorchModel, policy: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    r_pi = (policy * model.reward).sum(dim=1)
-    p_pi = torch.einsum("sa,sat->st", policy, model.transition)
+def _policy_matrices(model: TabularModel, policy: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    transition, reward, _ = model.tensors
+    r_pi = (policy * reward).sum(dim=1)
+    p_pi = torch.einsum("sa,sat->st", policy, transition)
     return r_pi, p_pi
 
 
-def evaluate(model: TorchModel, policy: torch.Tensor, discount: float) -> tuple[torch.Tensor, torch.Tensor]:
+def evaluate(model: TabularModel, policy: torch.Tensor, discount: float) -> tuple[torch.Tensor, torch.Tensor]:
     """(V^π[s], Q^π[s, a]) by the linear solve V = (I − γ P_π)⁻¹ r_π; differentiable in π."""
+    transition, reward, _ = model.tensors
     r_pi, p_pi = _policy_matrices(model, policy)
     eye = torch.eye(model.n_states, dtype=torch.float64)
     values = torch.linalg.solve(eye - discount * p_pi, r_pi)
-    q_values = model.reward + discount * torch.einsum("sat,t->sa", model.transition, values)
+    q_values = reward + discount * torch.einsum("sat,t->sa", transition, values)
     return values, q_values
 
 
-def finite_horizon_return(model: TorchModel, policy: torch.Tensor, discount: float, horizon: int) -> torch.Tensor:
+def finite_horizon_return(model: TabularModel, policy: torch.Tensor, discount: float, horizon: int) -> torch.Tensor:
     """J = μᵀ V_H with V_h = r_π + γ P_π V_{h−1}, V_0 = 0: the H-step return Σ_{h<H} γ^h r_h of a
     stationary policy π[s, a] (the finite-horizon objective of MEMRL/SG-MRL eq. (1)); differentiable in π."""
     r_pi, p_pi = _policy_matrices(model, policy)
     values = torch.zeros_like(r_pi)
     for _ in range(horizon):
         values = r_pi + discount * p_pi @ values
-    return model.initial @ values
+    return model.tensors.initial @ values
 
 
-def visitation(model: TorchModel, policy: torch.Tensor, discount: float) -> torch.Tensor:
+def visitation(model: TabularModel, policy: torch.Tensor, discount: float) -> torch.Tensor:
     """ν^π[s] = (1 − γ) μᵀ (I − γ P_π)⁻¹; sums to one minus the mass absorbed by terminal states."""
     _, p_pi = _policy_matrices(model, policy)
     eye = torch.eye(model.n_states, dtype=torch.float64)
-    return (1.0 - discount) * torch.linalg.solve((eye - discount * p_pi).T, model.initial)
+    return (1.0 - discount) * torch.linalg.solve((eye - discount * p_pi).T, model.tensors.initial)
 
 
-def expected_return(model: TorchModel, logits: torch.Tensor, discount: float) -> torch.Tensor:
+def expected_return(model: TabularModel, logits: torch.Tensor, discount: float) -> torch.Tensor:
     """J(θ) = μᵀ V^{π_θ} (unnormalised discounted return)."""
     values, _ = evaluate(model, softmax_policy(logits), discount)
-    return model.initial @ values
+    return model.tensors.initial @ values
 
 
 # --------------------------------------------------------------------------------------------
@@ -202,14 +184,11 @@ class TaskEstimator:
             raise ValueError(f"estimator={estimator!r}: must be 'exact' or 'sampled'")
         self.env_id, self.env_kwargs = env_id, dict(env_kwargs)
         self.discount, self.estimator, self.episodes = discount, estimator, episodes
-        self._models: dict[Any, TorchModel] = {}
         self.sampler: Any = None
         """where sampled estimates collect their episodes: the harness's `TrainingEnvs` in meta-training"""
 
-    def model(self, task: Any) -> TorchModel:
-        if task not in self._models:
-            self._models[task] = TorchModel.from_model(task_model(self.env_id, self.env_kwargs, task))
-        return self._models[task]
+    def model(self, task: Any) -> TabularModel:
+        return task_model(self.env_id, self.env_kwargs, task)
 
     def estimate(self, task: Any, logits: np.ndarray,
                  rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, float, int]:
@@ -231,12 +210,12 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return np.exp(logits - special.logsumexp(logits, axis=-1, keepdims=True))
 
 
-def model_estimates(model: TorchModel, logits: np.ndarray, discount: float) -> tuple[np.ndarray, np.ndarray, float]:
+def model_estimates(model: TabularModel, logits: np.ndarray, discount: float) -> tuple[np.ndarray, np.ndarray, float]:
     """(Q[s, a], ν[s], J) of the softmax policy of `logits`, exact on `model`."""
     policy_t = torch.as_tensor(softmax(logits))
     values, q_values = evaluate(model, policy_t, discount)
     nu = visitation(model, policy_t, discount)
-    return q_values.numpy(), nu.numpy(), float(model.initial @ values)
+    return q_values.numpy(), nu.numpy(), float(model.tensors.initial @ values)
 
 
 def batch_estimates(batch: Any, task: int, logits: np.ndarray,
@@ -286,7 +265,7 @@ class TabularParameterAgent(MetaLearner):
         """(Q, ν) of each task's softmax policy under `params[i]` for one adaptation step."""
         discount = self.estimator.discount
         if self.privileged:
-            return [model_estimates(TorchModel.from_model(m), p, discount)[:2]
+            return [model_estimates(m, p, discount)[:2]
                     for m, p in zip(self.trial_models, params, strict=True)]
         return [batch_estimates(rollouts, i, p, discount)[:2] for i, p in enumerate(params)]
 

@@ -9,26 +9,41 @@ generator and takes the first branch whose cumulative probability exceeds u, whi
 exactly like Gymnasium's `FrozenLakeEnv` on the same map and seed. A deterministic model draws
 nothing. The start state is drawn the same way from μ (one uniform per reset).
 
-The exact model of the active task is derived from the same tables: `transition_matrix`
-P[s, a, s'] (float64, rows sum to 1, terminal states absorbing), `reward_matrix` R[s, a, s']
-(float64, the reward the transition s → s' under a pays; zero from terminal states),
-`initial_distribution` μ[s], `terminal_mask` bool[s] and `state_mask` bool[s] (the states that
-belong to the task; the others are unreachable self-loops). All are read-only numpy arrays.
+The exact model of a task is derived from the same tables, as the one `TabularModel` type that the
+envs, the oracles, the agents and the evaluator share: `transition_matrix` P[s, a, s'] (float64,
+rows sum to 1, terminal states absorbing), `reward_matrix` R[s, a, s'] (float64, the reward the
+transition s → s' under a pays; zero from terminal states), `initial_distribution` μ[s],
+`terminal_mask` bool[s] and `state_mask` bool[s] (the states that belong to the task; the others are
+unreachable self-loops), and what the solvers read off them: `expected_reward` r[s, a] and
+`live_transition` (P with terminal rows zeroed). All are read-only numpy arrays; `tensors` is the
+same model as float64 torch tensors, for differentiable evaluation.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
 from metarl_envs.core import MetaEnv, MetaVectorEnv, Task, check_discrete_action
 from metarl_envs.rendering import present
 
-__all__ = ["TabularEnv", "TabularModel", "TabularVectorEnv", "build_model", "initial_state",
+__all__ = ["ModelTensors", "TabularEnv", "TabularModel", "TabularVectorEnv", "build_model", "initial_state",
            "render_cells", "tabular_step"]
+
+
+class ModelTensors(NamedTuple):
+    """A `TabularModel` as float64 torch tensors (its `tensors`): what differentiable evaluation reads."""
+
+    transition: Any
+    """live P[s, a, s'] (S, A, S): terminal rows zero, so value stops flowing once an episode has ended"""
+    reward: Any
+    """expected reward r[s, a] (S, A), zero from terminal states"""
+    initial: Any
+    """μ[s] (S,)"""
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -63,6 +78,50 @@ class TabularModel:
     @property
     def n_actions(self) -> int:
         return int(self.transition_matrix.shape[1])
+
+    @classmethod
+    def from_matrices(cls, transition_matrix: np.ndarray, reward_matrix: np.ndarray, initial_distribution: np.ndarray,
+                      terminal_mask: np.ndarray, state_mask: np.ndarray | None = None) -> TabularModel:
+        """The model of a dense P[s, a, s'], R[s, a, s'], μ[s] and terminal mask (a model written by
+        hand rather than by an env): one branch per next state. A terminal state's row of P is
+        replaced by its self-loop (terminal states are absorbing); raises `ValueError` on shapes or
+        probabilities that do not fit."""
+        transition = np.array(transition_matrix, dtype=np.float64)
+        terminal = np.asarray(terminal_mask, dtype=bool)
+        if transition.ndim != 3 or transition.shape[0] != transition.shape[2]:
+            raise ValueError(f"TabularModel.transition_matrix: shape {transition.shape} must be (S, A, S)")
+        n_states = transition.shape[0]
+        if np.shape(reward_matrix) != transition.shape:
+            raise ValueError(f"TabularModel.reward_matrix: shape {np.shape(reward_matrix)} must be {transition.shape}")
+        if np.shape(initial_distribution) != (n_states,) or terminal.shape != (n_states,):
+            raise ValueError(f"TabularModel: initial_distribution and terminal_mask must have shape ({n_states},)")
+        branch_next = np.broadcast_to(np.arange(n_states), transition.shape).copy()
+        branch_next[terminal] = np.flatnonzero(terminal)[:, None, None]
+        transition[terminal] = 0.0
+        transition[terminal, :, 0] = 1.0  # a terminal state's one certain branch: itself
+        return build_model(branch_next, transition, np.asarray(reward_matrix, dtype=np.float64), terminal,
+                           np.asarray(initial_distribution, dtype=np.float64), state_mask)
+
+    @functools.cached_property
+    def expected_reward(self) -> np.ndarray:
+        """r[s, a] = Σ_s' P[s, a, s'] R[s, a, s'], zero from terminal states (computed once, read-only)."""
+        r = np.einsum("ijk,ijk->ij", self.transition_matrix, self.reward_matrix)
+        return _frozen(np.where(self.terminal_mask[:, None], 0.0, r))
+
+    @functools.cached_property
+    def live_transition(self) -> np.ndarray:
+        """P with terminal rows zeroed: value stops flowing once the episode has ended (computed once, read-only)."""
+        return _frozen(np.where(self.terminal_mask[:, None, None], 0.0, self.transition_matrix))
+
+    @functools.cached_property
+    def tensors(self) -> ModelTensors:
+        """This model as float64 torch tensors (live P, r, μ), built on first use (torch is imported
+        then; the envs themselves never need it). Copies: the tensors must not be written."""
+        import torch
+
+        return ModelTensors(torch.tensor(self.live_transition, dtype=torch.float64),
+                            torch.tensor(self.expected_reward, dtype=torch.float64),
+                            torch.tensor(self.initial_distribution, dtype=torch.float64))
 
 
 def _frozen(array: np.ndarray) -> np.ndarray:

@@ -9,8 +9,9 @@ import torch
 from baselines import bomrl_solvers as solvers
 from baselines.bomrl import BOMRL, BOMRLConfig
 from baselines.common import tabular
-from baselines.common.oracles import TabularModel, policy_return
+from baselines.common.oracles import policy_return
 from baselines.tabular_maml import TabularMAML, TabularMAMLConfig
+from metarl_envs.toy_text.tabular import TabularModel
 from tests.baselines.trial import adapted_params
 
 GAMMA = 0.8
@@ -20,7 +21,7 @@ LAMBDAS = {1: 0.5, 2: 0.5, 3: 0.3}
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-def tiny_model(seed: int = 0, n_states: int = 4, n_actions: int = 3) -> tabular.TorchModel:
+def tiny_model(seed: int = 0, n_states: int = 4, n_actions: int = 3) -> TabularModel:
     rng = np.random.default_rng(seed)
     transition = rng.dirichlet(np.ones(n_states), size=(n_states, n_actions))
     reward = rng.uniform(-1, 1, (n_states, n_actions, n_states))
@@ -28,7 +29,7 @@ def tiny_model(seed: int = 0, n_states: int = 4, n_actions: int = 3) -> tabular.
     terminal[-1] = True
     initial = np.full(n_states, 1.0 / (n_states - 1))
     initial[-1] = 0.0
-    return tabular.TorchModel.from_model(TabularModel(transition, reward, initial, terminal))
+    return TabularModel.from_matrices(transition, reward, initial, terminal)
 
 
 def meta_quantities(model, phi):
@@ -227,8 +228,8 @@ def test_bound_vanishes_for_identical_tasks_and_is_positive_otherwise():
     rng = np.random.default_rng(7)
     transition = rng.dirichlet(np.ones(3), size=(3, 2))
     reward = rng.uniform(0, 1, (3, 2, 3))
-    same = TabularModel(transition, reward, np.full(3, 1 / 3), np.zeros(3, dtype=bool))
-    other = TabularModel(transition, reward[:, ::-1], np.full(3, 1 / 3), np.zeros(3, dtype=bool))
+    same = TabularModel.from_matrices(transition, reward, np.full(3, 1 / 3), np.zeros(3, dtype=bool))
+    other = TabularModel.from_matrices(transition, reward[:, ::-1], np.full(3, 1 / 3), np.zeros(3, dtype=bool))
     identical = bound_terms([same, same], 2, 0.5, GAMMA)
     assert identical["variance"] < 1e-10 and identical["bound_theorem"] < 1e-8
     different = bound_terms([same, other], 2, 0.5, GAMMA)

@@ -70,8 +70,8 @@ def test_differentiable_h_step_return_equals_the_oracle_evaluation():
     rng = np.random.default_rng(3)
     for task in metarl_envs.task_set(GRID, "train"):
         model = tabular.task_model(GRID, {"preset": "memrl"}, task)
-        policy = rng.dirichlet(np.ones(model.transition.shape[1]), size=model.transition.shape[0])
+        policy = rng.dirichlet(np.ones(model.transition_matrix.shape[1]), size=model.transition_matrix.shape[0])
         for discount in (1.0, 0.99):
-            torch_value = tabular.finite_horizon_return(tabular.TorchModel.from_model(model), torch.as_tensor(policy),
+            torch_value = tabular.finite_horizon_return(model, torch.as_tensor(policy),
                                                         discount, 20)
             assert float(torch_value) == pytest.approx(policy_return(model, policy, discount, 20), rel=1e-12)

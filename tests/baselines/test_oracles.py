@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from baselines.common.oracles import TabularModel, optimal_return, optimal_values, policy_return, policy_values
+from baselines.common.oracles import optimal_return, optimal_values, policy_return, policy_values
+from metarl_envs.toy_text.tabular import TabularModel
 
 
 def chain(n_states: int = 4) -> TabularModel:
@@ -17,7 +18,7 @@ def chain(n_states: int = 4) -> TabularModel:
     terminal = np.zeros(n_states, dtype=bool)
     terminal[-1] = True
     initial = np.eye(n_states)[0]
-    return TabularModel(p, r, initial, terminal)
+    return TabularModel.from_matrices(p, r, initial, terminal)
 
 
 def test_chain_optimal_discounted_value():
@@ -35,7 +36,7 @@ def test_finite_horizon_too_short_to_reach_goal():
 
 def test_self_loop_value_is_one_over_one_minus_gamma():
     p = np.ones((1, 1, 1))
-    model = TabularModel(p, np.ones((1, 1, 1)), np.ones(1), np.zeros(1, dtype=bool))
+    model = TabularModel.from_matrices(p, np.ones((1, 1, 1)), np.ones(1), np.zeros(1, dtype=bool))
     assert policy_return(model, np.ones((1, 1)), discount=0.95) == pytest.approx(20.0)
     assert policy_return(model, np.ones((1, 1)), horizon=7) == pytest.approx(7.0)
 
@@ -48,11 +49,11 @@ def test_uniform_policy_matches_monte_carlo():
     for _ in range(20000):
         s, total = 0, 0.0
         for _step in range(6):
-            if model.terminal[s]:
+            if model.terminal_mask[s]:
                 break
             a = rng.integers(2)
-            s_next = rng.choice(4, p=model.transition[s, a])
-            total += model.reward[s, a, s_next]
+            s_next = rng.choice(4, p=model.transition_matrix[s, a])
+            total += model.reward_matrix[s, a, s_next]
             s = s_next
         returns.append(total)
     exact = policy_return(model, policy, horizon=6)

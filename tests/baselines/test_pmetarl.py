@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 
 from baselines.common import tabular
-from baselines.common.oracles import TabularModel, optimal_return, policy_return
+from baselines.common.oracles import optimal_return, policy_return
 from baselines.pmetarl import PMetaRL, PMetaRLConfig, greedy_policy, regularized_bellman
+from metarl_envs.toy_text.tabular import TabularModel
 from tests.baselines.trial import adapted_params
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -15,7 +16,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 def ergodic_model(seed: int = 0, n_states: int = 5, n_actions: int = 3) -> TabularModel:
     rng = np.random.default_rng(seed)
     transition = rng.dirichlet(np.ones(n_states), size=(n_states, n_actions))
-    return TabularModel(transition, rng.uniform(-1, 1, (n_states, n_actions, n_states)),
+    return TabularModel.from_matrices(transition, rng.uniform(-1, 1, (n_states, n_actions, n_states)),
                         np.full(n_states, 1.0 / n_states), np.zeros(n_states, dtype=bool))
 
 

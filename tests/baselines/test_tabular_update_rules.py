@@ -22,9 +22,9 @@ import torch
 
 import metarl_envs
 from baselines.bomrl import BOMRL, BOMRLConfig
-from baselines.common.oracles import TabularModel
 from baselines.pmetarl import PMetaRL, PMetaRLConfig
 from baselines.tabular_maml import TabularMAML, TabularMAMLConfig
+from metarl_envs.toy_text.tabular import TabularModel
 from tests.baselines.trial import recorded_rounds
 
 LAKE = "MetaRL/FrozenLakeHoles-v0"
@@ -41,17 +41,17 @@ def model_of(env_id: str, kwargs: dict, task) -> tuple[TabularModel, np.ndarray]
     env = gym.make(env_id, **kwargs).unwrapped
     env.set_task(task)
     mask = getattr(env, "state_mask", None)
-    return TabularModel.from_env(env), np.ones(env.terminal_mask.shape, bool) if mask is None else np.asarray(mask)
+    return env.unwrapped.model, np.ones(env.terminal_mask.shape, bool) if mask is None else np.asarray(mask)
 
 
 class Exact:
     """Exact discounted evaluation of softmax or tabular policies on one model (torch float64)."""
 
     def __init__(self, model: TabularModel, discount: float):
-        live = ~model.terminal
-        self.p = torch.as_tensor(model.transition * live[:, None, None])                 # no flow out of terminals
-        self.r = torch.as_tensor((model.transition * model.reward).sum(-1) * live[:, None])
-        self.mu = torch.tensor(model.initial)
+        live = ~model.terminal_mask
+        self.p = torch.as_tensor(model.transition_matrix * live[:, None, None])  # no flow out of terminals
+        self.r = torch.as_tensor((model.transition_matrix * model.reward_matrix).sum(-1) * live[:, None])
+        self.mu = torch.tensor(model.initial_distribution)
         self.gamma = discount
 
     def values(self, policy: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -198,14 +198,15 @@ PMETA = PMetaRLConfig(lam=2.0, personal_updates=2, inner_updates=2, discount=0.9
 def pmeta_round(model: TabularModel, inside: np.ndarray, q_meta: np.ndarray, cfg: PMetaRLConfig):
     """One round on one task: (personalized table, auxiliary table), state by state."""
     personal, auxiliary = q_meta.copy(), q_meta.copy()
-    live = ~model.terminal
+    live = ~model.terminal_mask
     for _ in range(cfg.personal_updates):
         for _ in range(cfg.inner_updates):                                          # eq. (6)
             new = personal.copy()
             for s in np.flatnonzero(inside):
                 for a in range(personal.shape[1]):
-                    target = sum(model.transition[s, a, t] * (model.reward[s, a, t] + cfg.discount * personal[t].max()
-                                                              * live[t]) for t in range(len(live))) * live[s]
+                    p, r = model.transition_matrix, model.reward_matrix
+                    target = sum(p[s, a, t] * (r[s, a, t] + cfg.discount * personal[t].max() * live[t])
+                                 for t in range(len(live))) * live[s]
                     new[s, a] = (personal[s, a] + cfg.personal_lr * (target - personal[s, a])
                                  - cfg.personal_lr * cfg.lam * (personal[s, a] - auxiliary[s, a]))
             personal = new

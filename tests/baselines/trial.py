@@ -9,7 +9,6 @@ import gymnasium as gym
 import numpy as np
 
 from baselines.common.agent import is_privileged
-from baselines.common.oracles import TabularModel
 from baselines.common.sampler import Sampler
 from benchmarks.evaluate import run_episodes
 
@@ -23,7 +22,7 @@ def adapted_params(agent: Any, tasks: Sequence[Any], episodes: int, rng: np.rand
         models = []
         for task in tasks:
             env.set_task(task)
-            models.append(TabularModel.from_env(env))
+            models.append(env.unwrapped.model)
         agent.receive_models(models)
     sampler, steps = Sampler(agent.env_id, agent.env_kwargs), np.zeros(len(tasks), dtype=np.int64)
     agent.start_trial(len(tasks))

@@ -270,7 +270,6 @@ class PrivilegedCountingAgent(CountingAgent):
 
 
 def test_privileged_agents_get_each_tasks_model_and_their_own_track():
-    from baselines.common.oracles import TabularModel
 
     tasks = list(metarl_envs.task_set(LAKE, "test", "bomrl-high"))[:3]
     agent = PrivilegedCountingAgent(LAKE, {"preset": "bomrl-high"})
@@ -279,8 +278,8 @@ def test_privileged_agents_get_each_tasks_model_and_their_own_track():
     assert result.track == "privileged"
     assert len(agent.models) == len(tasks)
     for task, model in zip(tasks, agent.models, strict=True):
-        np.testing.assert_array_equal(model.transition,
-                                      TabularModel.from_env(gym.make(LAKE, preset="bomrl-high", task=task)).transition)
+        np.testing.assert_array_equal(model.transition_matrix,
+                                      gym.make(LAKE, preset="bomrl-high", task=task).unwrapped.model.transition_matrix)
     assert meta_test(CountingAgent(LAKE, {"preset": "bomrl-high"}), tasks, protocol, seed=0).track == "main"
     with pytest.raises(ValueError, match=r"^meta_test: PrivilegedCountingAgent is privileged \(reads the exact "
                                          r"model\), but MetaRL/Navigation2D-v0 is not a tabular env$"):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import metarl_envs
-from baselines.common.oracles import TabularModel, optimal_values
+from baselines.common.oracles import optimal_values
 
 ENV_ID = "MetaRL/GridNavigation-v0"
 
@@ -17,7 +17,7 @@ def optimal_start_actions(preset: str) -> list[set[int]]:
     found = []
     for task in metarl_envs.task_set(ENV_ID, "test", preset):
         env.set_task(task)
-        model = TabularModel.from_env(env)
+        model = env.model
         values, _ = optimal_values(model, 1.0, env.horizon)
         q_start = model.expected_reward[0] + model.live_transition[0] @ optimal_values(model, 1.0, env.horizon - 1)[0]
         found.append(set(np.flatnonzero(np.isclose(q_start, q_start.max())).tolist()))

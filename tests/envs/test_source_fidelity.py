@@ -228,7 +228,7 @@ def test_maml_preset_rewards_equal_an_independent_rllab_rollout(env_id):
 
 # ----- BO-MRL's FrozenLake: the optimal values behind the deterministic choice (card, Task distribution) -----
 def test_frozen_lake_optimal_values_stated_in_the_card():
-    from baselines.common.oracles import TabularModel, optimal_return
+    from baselines.common.oracles import optimal_return
 
     def optima(preset: str, slippery: bool, start: str) -> np.ndarray:
         env = gym.make("MetaRL/FrozenLakeHoles-v0", preset=preset, is_slippery=slippery,
@@ -236,7 +236,7 @@ def test_frozen_lake_optimal_values_stated_in_the_card():
         values = []
         for task in metarl_envs.task_set("MetaRL/FrozenLakeHoles-v0", "test", preset):
             env.set_task(task)
-            values.append(optimal_return(TabularModel.from_env(env), 0.8))
+            values.append(optimal_return(env.unwrapped.model, 0.8))
         return np.array(values)
 
     for preset, uniform_mean, slippery_start, slippery_uniform in (("bomrl-high", 0.59, 0.011, 0.056),

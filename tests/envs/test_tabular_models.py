@@ -151,3 +151,35 @@ def test_model_follows_the_active_task():
     assert not np.array_equal(p_small, env.transition_matrix)
     env.set_task(small)
     assert env.transition_matrix is p_small  # cached per task, not rebuilt
+
+
+@pytest.mark.parametrize(("env_id", "preset", "kwargs"), CONFIGS, ids=CONFIG_IDS)
+def test_the_one_model_type_carries_what_the_solvers_read(env_id, preset, kwargs):
+    """`TabularModel` is the one tabular model type (envs, oracles, agents, evaluator): its derived
+    arrays are the solvers' r[s, a] and live P, read-only; `tensors` is the same model in torch; a
+    model rebuilt from its dense matrices is the same model."""
+    torch = pytest.importorskip("torch")
+    model = make_env(env_id, preset, kwargs).model
+    live = ~model.terminal_mask
+    np.testing.assert_array_equal(model.expected_reward, np.einsum("ijk,ijk->ij", model.transition_matrix,
+                                                                   model.reward_matrix) * live[:, None])
+    np.testing.assert_array_equal(model.live_transition, model.transition_matrix * live[:, None, None])
+    for array in (model.expected_reward, model.live_transition):
+        assert not array.flags.writeable
+    transition, reward, initial = model.tensors
+    assert transition.dtype == torch.float64 and model.tensors is model.tensors
+    np.testing.assert_array_equal(transition.numpy(), model.live_transition)
+    np.testing.assert_array_equal(reward.numpy(), model.expected_reward)
+    np.testing.assert_array_equal(initial.numpy(), model.initial_distribution)
+    rebuilt = type(model).from_matrices(model.transition_matrix, model.reward_matrix, model.initial_distribution,
+                                        model.terminal_mask, model.state_mask)
+    for name in ("transition_matrix", "reward_matrix", "initial_distribution", "terminal_mask", "state_mask",
+                 "expected_reward", "live_transition"):
+        np.testing.assert_array_equal(getattr(rebuilt, name), getattr(model, name), err_msg=name)
+
+
+def test_a_dense_model_with_a_bad_shape_is_refused_by_name():
+    from metarl_envs.toy_text.tabular import TabularModel
+
+    with pytest.raises(ValueError, match="reward_matrix"):
+        TabularModel.from_matrices(np.ones((2, 1, 2)) / 2, np.zeros((2, 2, 2)), np.array([1.0, 0.0]), np.zeros(2, bool))
