@@ -143,12 +143,8 @@ class BOMRL(tabular.TabularParameterAgent):
         return torch.as_tensor(nu if self.config.divergence == 3 else np.ones_like(nu))
 
     def _initial_logits(self, task: Task) -> np.ndarray:
-        n_states, n_actions = self._shape(task)
-        return np.zeros((n_states, n_actions))
-
-    def _shape(self, task: Task) -> tuple[int, int]:
-        model = tabular.task_model(self.env_id, self.env_kwargs, task)
-        return model.n_states, model.n_actions
+        """ϕ = 0: the uniform policy, one logit per (state, action) of the task's model."""
+        return np.zeros(self.estimator.model(task).expected_reward.shape)
 
     # ----- meta-test surface -----------------------------------------------------------------
     def meta_params(self) -> np.ndarray:

@@ -43,7 +43,6 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 import torch
 
@@ -52,7 +51,7 @@ from baselines.common.agent import AgentConfig
 from baselines.common.policies import Params, detach
 from baselines.common.sampler import TrajectoryBatch
 from metarl_envs.core import Task
-from metarl_envs.toy_text.tabular import TabularEnv, TabularModel
+from metarl_envs.toy_text.tabular import TabularModel
 
 __all__ = ["MEMRL", "MEMRLConfig", "meta_gradient", "moreau_inner_update"]
 
@@ -122,8 +121,7 @@ class MEMRL(training.PolicyGradientLearner):
         self._warm: dict[str, Params] = {}
         """θ̃_i of every task solved so far in meta-training ('warm' inner init), by task key"""
         self._task_index: dict[str, int] = {}
-        self._probe = gym.make(env_id, **self.env_kwargs)
-        self._tabular = isinstance(self._probe.unwrapped, TabularEnv)
+        self._tabular = self.sampler.envs.tabular
         if self.config.gradient == "exact" and not self._tabular:
             raise ValueError(f"MEMRLConfig.gradient='exact' needs a tabular env's model; {env_id} has none")
         self._models: dict[str, tuple[TabularModel, float]] = {}
@@ -168,8 +166,7 @@ class MEMRL(training.PolicyGradientLearner):
         from baselines.common.oracles import optimal_return
 
         if _key(task) not in self._models:
-            self._probe.unwrapped.set_task(task)
-            model = self._probe.unwrapped.model
+            model = self.sampler.envs.model(task)
             self._models[_key(task)] = (model, optimal_return(model, 1.0, self.sampler.horizon))
         return self._models[_key(task)]
 
@@ -224,7 +221,7 @@ class MEMRL(training.PolicyGradientLearner):
 
     def _state_observations(self) -> torch.Tensor:
         if self._state_obs is None:
-            self._state_obs = torch.as_tensor(self.sampler.state_observations())
+            self._state_obs = torch.as_tensor(self.sampler.envs.state_observations())
         return self._state_obs
 
     # ----- meta-test adaptation --------------------------------------------------------------

@@ -35,6 +35,7 @@ import torch
 
 from baselines.common import tabular, training
 from baselines.common.agent import AgentConfig, Phase
+from baselines.common.envs import EnvProvider
 from baselines.common.oracles import policy_return
 from baselines.common.sampler import TrajectoryBatch
 from metarl_envs.core import Task
@@ -120,7 +121,7 @@ class PMetaRL(tabular.TabularParameterAgent):
 
     def __init__(self, env_id: str, config: PMetaRLConfig, env_kwargs: Mapping[str, Any] | None = None):
         super().__init__(env_id, config, env_kwargs)
-        self._models: dict[Task, tuple[TabularModel, np.ndarray]] = {}
+        self.envs = EnvProvider(env_id, self.env_kwargs)
         self._sampler: Any = None
         """the harness's `TrainingEnvs` of the current meta-training (sampled mode collects there)"""
         self.q_meta: np.ndarray | None = None
@@ -134,7 +135,7 @@ class PMetaRL(tabular.TabularParameterAgent):
 
     def _begin_training(self, train_tasks: Any, generator: Any) -> None:
         self._sampler = train_tasks
-        self.q_meta = np.zeros(self._model(train_tasks[0])[0].expected_reward.shape)
+        self.q_meta = np.zeros(self.envs.model(train_tasks[0]).expected_reward.shape)
 
     def meta_train_step(self, tasks: list[Task], rng: np.random.Generator) -> training.StepResult:
         """One round c (lines 2-14) over `tasks`; logs the exact discounted J of the greedy meta (pre)
@@ -144,10 +145,11 @@ class PMetaRL(tabular.TabularParameterAgent):
             personal, auxiliary, steps = self._round(task, self.q_meta, rng)    # lines 7, 9-12
             self.q_personal[task] = personal
             auxiliaries.append(auxiliary)
-            masks.append(self._model(task)[1])
+            masks.append(self.envs.model(task).state_mask)
             env_steps += steps
         self.q_meta = self._aggregate(self.q_meta, auxiliaries, masks)           # line 14, eq. 9
-        gap = float(np.mean([np.max(np.abs(self.q_personal[t] - self.q_meta)[self._model(t)[1]]) for t in tasks]))
+        gap = float(np.mean([np.max(np.abs(self.q_personal[t] - self.q_meta)[self.envs.model(t).state_mask])
+                             for t in tasks]))
         meta_value = np.mean([self._value(t, self.q_meta) for t in tasks])
         personal_value = np.mean([self._value(t, self.q_personal[t]) for t in tasks])
         return training.StepResult(env_steps, float(meta_value), float(personal_value), {"personal_meta_gap": gap})
@@ -173,7 +175,8 @@ class PMetaRL(tabular.TabularParameterAgent):
 
     def _personal_update(self, task: Task, personal: np.ndarray, anchor: np.ndarray,
                          rng: np.random.Generator) -> tuple[np.ndarray, int]:
-        model, inside = self._model(task)
+        model = self.envs.model(task)
+        inside = model.state_mask
         if self.config.mode == "expected":
             return self._expected_update(model, inside, personal, anchor)
         behaviour = self._behaviour(personal)
@@ -220,13 +223,7 @@ class PMetaRL(tabular.TabularParameterAgent):
 
     def _value(self, task: Task, q_values: np.ndarray) -> float:
         """Exact discounted J (γ = `discount`) of the greedy policy of `q_values` (training curve only)."""
-        return policy_return(self._model(task)[0], greedy_policy(q_values), self.config.discount)
-
-    def _model(self, task: Task) -> tuple[TabularModel, np.ndarray]:
-        if task not in self._models:
-            self._models[task] = (tabular.task_model(self.env_id, self.env_kwargs, task),
-                                  tabular.task_state_mask(self.env_id, self.env_kwargs, task))
-        return self._models[task]
+        return policy_return(self.envs.model(task), greedy_policy(q_values), self.config.discount)
 
     # ----- meta-test surface -----------------------------------------------------------------
     def meta_params(self) -> dict[str, np.ndarray]:

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from baselines.common import tabular
+from baselines.common.envs import EnvProvider
 from baselines.common.oracles import optimal_return, optimal_values, policy_return
 from metarl_envs.toy_text.tabular import TabularModel
 
@@ -162,7 +163,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     experiment = EXPERIMENTS[args.experiment].resolve(args.quick)
     variant, folder = ("quick" if args.quick else "full"), args.results / experiment.name
     tasks = list(metarl_envs.task_set(experiment.env_id, "train", experiment.preset))
-    models = [tabular.task_model(experiment.env_id, experiment.env_kwargs, task) for task in tasks]
+    envs = EnvProvider(experiment.env_id, experiment.env_kwargs)
+    models = [envs.model(task) for task in tasks]
     gaps = measured_gaps(folder, variant)
     report: dict[str, Any] = {"experiment": experiment.name, "variant": variant, "gaps": gaps, "bounds": []}
     for spec in experiment.agents:

@@ -135,31 +135,28 @@ def meta_test(agent: Any, task_set: Sequence[Any], protocol: MetaTestProtocol, *
               max_tasks: int | None = None, progress: Callable[[int], None] | None = None) -> MetaTestResult:
     """R_0..R_K of every task of `task_set` (its first `max_tasks`), the agent adapting from its
     meta-learned state under `protocol`'s budget; `progress(k)` is called once R_k is scored."""
-    import gymnasium as gym
-
     from baselines.common.agent import is_privileged
     from baselines.common.oracles import optimal_return, policy_return
     from baselines.common.sampler import Sampler
-    from metarl_envs.toy_text.tabular import TabularEnv
 
     tasks = list(task_set)[: max_tasks if max_tasks is not None else len(task_set)]
     if not tasks:
         raise ValueError("meta_test: the task set is empty")
-    env = gym.make(agent.env_id, **dict(agent.env_kwargs))
-    tabular, privileged = isinstance(env.unwrapped, TabularEnv), is_privileged(agent)
+    sampler = Sampler(agent.env_id, agent.env_kwargs)
+    envs = sampler.envs
+    tabular, privileged = envs.tabular, is_privileged(agent)
     if protocol.exact and not (tabular and hasattr(agent, "policy_matrices")):
         raise ValueError(f"meta_test: protocol.exact needs a tabular env and an agent with policy_matrices; "
                          f"{agent.env_id} tabular={tabular}, agent {type(agent).__name__}")
     if privileged and not tabular:
         raise ValueError(f"meta_test: {type(agent).__name__} is privileged (reads the exact model), "
                          f"but {agent.env_id} is not a tabular env")
-    horizon = int(env.unwrapped.horizon)
-    models = [_model(env, task) for task in tasks] if tabular else []
+    horizon = envs.horizon
+    models = [envs.model(task) for task in tasks] if tabular else []
     if tabular:
         optimal = [optimal_return(m, protocol.discount, horizon) for m in models]
     else:
-        optimal = [_analytic(env, task, protocol.discount) for task in tasks]
-    sampler = Sampler(agent.env_id, agent.env_kwargs)
+        optimal = [envs.analytic_optimum(task, protocol.discount) for task in tasks]
     if privileged:
         agent.receive_models(models)
     agent.start_trial(len(tasks))
@@ -190,21 +187,8 @@ def meta_test(agent: Any, task_set: Sequence[Any], protocol: MetaTestProtocol, *
     results = tuple(TaskResult(task.to_dict(), tuple(float(r) for r in returns[i]), optimal[i], int(env_steps[i]),
                                adaptation_env_steps=tuple(adaptation_steps[i]))
                     for i, task in enumerate(tasks))
-    preset = str(agent.env_kwargs.get("preset", getattr(env.unwrapped, "preset_name", "")))
-    return MetaTestResult(agent.env_id, preset, fingerprint, protocol, seed, results,
+    return MetaTestResult(agent.env_id, envs.preset_name, fingerprint, protocol, seed, results,
                           "privileged" if privileged else "main")
-
-
-def _analytic(env: Any, task: Any, discount: float) -> float | None:
-    from baselines.common.oracles import analytic_optimal_return
-
-    env.unwrapped.set_task(task)
-    return analytic_optimal_return(env, task, discount)
-
-
-def _model(env: Any, task: Any) -> Any:
-    env.unwrapped.set_task(task)
-    return env.unwrapped.model
 
 
 def run_episodes(agent: Any, sampler: Any, tasks: list, phase: str, episodes: int, rng: np.random.Generator) -> Any:

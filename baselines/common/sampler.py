@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
+from baselines.common.envs import EnvProvider
 from baselines.common.policies import Params, Policy, StackedParams
 from metarl_envs.core import Task
 
@@ -145,13 +146,12 @@ def policy_sampler(policy: Policy, params: Params | Sequence[Params],
 
 
 class Sampler:
-    """Collects episodes of `env_id` on its native vector env (cached per number of sub-envs)."""
+    """Collects episodes of `env_id` on its native vector envs, built by its `EnvProvider` (`envs`)
+    and kept per number of sub-envs."""
 
     def __init__(self, env_id: str, env_kwargs: Mapping[str, Any] | None = None):
-        import metarl_envs  # noqa: F401  (registers the ids)
-
-        self.env_id = env_id
-        self.env_kwargs = dict(env_kwargs or {})
+        self.envs = EnvProvider(env_id, env_kwargs)
+        self.env_id, self.env_kwargs = env_id, self.envs.env_kwargs
         self._envs: dict[int, gym.vector.VectorEnv] = {}
         probe = self._env(1)
         self.observation_space = probe.single_observation_space
@@ -160,20 +160,9 @@ class Sampler:
         self.env_seconds = 0.0
         """wall time spent inside the vector env's reset/step (read by the perf benchmark)"""
 
-    def state_observations(self) -> np.ndarray:
-        """The observation of every state index of a tabular env, in index order (what a
-        tabular agent's `policy_matrix` feeds its policy)."""
-        from metarl_envs.toy_text.tabular import TabularEnv
-
-        env = gym.make(self.env_id, **self.env_kwargs).unwrapped
-        if not isinstance(env, TabularEnv):
-            raise TypeError(f"Sampler.state_observations: {self.env_id} is not a tabular env")
-        return np.asarray(env.state_observations(), dtype=np.float32)
-
     def _env(self, num_envs: int) -> gym.vector.VectorEnv:
         if num_envs not in self._envs:
-            self._envs[num_envs] = gym.make_vec(self.env_id, num_envs=num_envs,
-                                                vectorization_mode="vector_entry_point", **self.env_kwargs)
+            self._envs[num_envs] = self.envs.vector_env(num_envs)
         return self._envs[num_envs]
 
     def collect(self, policy: Policy, params: Params | Sequence[Params], tasks: Sequence[Task],

@@ -14,50 +14,26 @@ Discounted visitation is normalised, ν(s) = (1 − γ) Σ_t γ^t Pr(s_t = s), a
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
 import torch
 from scipy import special
 
+from baselines.common.envs import EnvProvider
 from baselines.common.training import MetaLearner
 from metarl_envs.toy_text.tabular import TabularModel
 
 __all__ = ["TabularParameterAgent", "TaskEstimator", "batch_estimates", "batch_states", "evaluate",
            "expected_return", "finite_horizon_return", "log_policy_logits", "mc_estimates",
            "model_estimates", "policy_gradient", "reachable_states", "sample_actions", "softmax",
-           "softmax_policy", "task_model", "task_policy_sampler", "task_state_mask", "visitation"]
+           "softmax_policy", "task_policy_sampler", "visitation"]
 
 
 
 # --------------------------------------------------------------------------------------------
 # Models and exact evaluation
 # --------------------------------------------------------------------------------------------
-@lru_cache(maxsize=8)
-def _env(env_id: str, kwargs_items: tuple[tuple[str, Any], ...]) -> Any:
-    import gymnasium as gym
-
-    import metarl_envs  # noqa: F401  (registers the ids)
-
-    return gym.make(env_id, **dict(kwargs_items)).unwrapped
-
-
-def task_model(env_id: str, env_kwargs: Mapping[str, Any], task: Any) -> TabularModel:
-    """The exact model of `task` (the env is built once per (id, kwargs) and only read, never stepped)."""
-    env = _env(env_id, tuple(sorted(env_kwargs.items())))
-    env.set_task(task)
-    return env.model
-
-
-def task_state_mask(env_id: str, env_kwargs: Mapping[str, Any], task: Any) -> np.ndarray:
-    """bool[s]: the states that belong to `task` (all of them unless the env has a `state_mask`)."""
-    env = _env(env_id, tuple(sorted(env_kwargs.items())))
-    env.set_task(task)
-    mask = getattr(env, "state_mask", None)
-    return np.ones(np.asarray(env.terminal_mask).shape, dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
-
-
 def reachable_states(model: TabularModel) -> np.ndarray:
     """bool[s]: reachable from the initial distribution under some policy (a task's own states, read
     off its model: the cells outside a smaller grid of a shared frame are not)."""
@@ -182,13 +158,15 @@ class TaskEstimator:
     def __init__(self, env_id: str, env_kwargs: Mapping[str, Any], discount: float, estimator: str, episodes: int):
         if estimator not in ("exact", "sampled"):
             raise ValueError(f"estimator={estimator!r}: must be 'exact' or 'sampled'")
-        self.env_id, self.env_kwargs = env_id, dict(env_kwargs)
+        self.envs = EnvProvider(env_id, env_kwargs)
+        self.env_id, self.env_kwargs = env_id, self.envs.env_kwargs
         self.discount, self.estimator, self.episodes = discount, estimator, episodes
         self.sampler: Any = None
         """where sampled estimates collect their episodes: the harness's `TrainingEnvs` in meta-training"""
 
     def model(self, task: Any) -> TabularModel:
-        return task_model(self.env_id, self.env_kwargs, task)
+        """The task's exact model (from the one env provider)."""
+        return self.envs.model(task)
 
     def estimate(self, task: Any, logits: np.ndarray,
                  rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, float, int]:

@@ -109,6 +109,7 @@ def generate_map(rng: np.random.Generator, size: int, hole_probability: float,
 
 @functools.lru_cache(maxsize=16)
 def _family(preset: FrozenLakePreset) -> tuple[FrozenLakeTask, ...]:
+    """The preset's seeded family of maps (cached per preset: a tuple of frozen tasks)."""
     rng = np.random.default_rng(preset.family_seed)
     family: dict[FrozenLakeTask, None] = {}
     while len(family) < preset.n_train_tasks:
@@ -118,7 +119,8 @@ def _family(preset: FrozenLakePreset) -> tuple[FrozenLakeTask, ...]:
 
 @functools.lru_cache(maxsize=1024)
 def frozen_lake_model(task: FrozenLakeTask, is_slippery: bool, start_distribution: str) -> TabularModel:
-    """The exact model of one map (Gymnasium's transition rules, BO-MRL's rewards)."""
+    """The exact model of one map (Gymnasium's transition rules, BO-MRL's rewards). Cached per map and
+    rules: a model is immutable, so every env and agent may share one."""
     n = len(task.tiles)
     text = np.array(list("".join(task.tiles)))
     rows, cols = np.divmod(np.arange(n * n), n)
@@ -277,10 +279,10 @@ class FrozenLakeHolesEnv(TabularEnv):
             raise task_field_error("FrozenLakeTask", "tiles", task.tiles, self.preset_name,
                                    "maps with 'S' at the top-left and 'G' at the bottom-right")
 
-    def _build_model(self, task: FrozenLakeTask) -> TabularModel:
+    def task_model(self, task: FrozenLakeTask) -> TabularModel:
         return frozen_lake_model(task, self.is_slippery, self.start_distribution)
 
-    def _observe(self, states: np.ndarray) -> np.ndarray:
+    def observe_states(self, states: np.ndarray) -> np.ndarray:
         return np.array(states, dtype=np.int64)  # a copy: the vector env updates its state in place
 
     def _render_image(self) -> np.ndarray:

@@ -89,7 +89,7 @@ PRESETS: dict[str, GridNavigationPreset] = {
 
 @functools.lru_cache(maxsize=8)
 def frame_coordinates(preset: GridNavigationPreset) -> np.ndarray:
-    """(S, 2) int64 cell of each state index s = (x − low) · frame + (y − low)."""
+    """(S, 2) int64 cell of each state index s = (x − low) · frame + (y − low) (cached per preset; read-only)."""
     xs, ys = np.meshgrid(np.arange(preset.frame_size), np.arange(preset.frame_size), indexing="ij")
     coords = np.stack([xs.ravel(), ys.ravel()], axis=1) + preset.coordinate_low
     coords.setflags(write=False)
@@ -103,7 +103,8 @@ def cell_index(preset: GridNavigationPreset, cells: np.ndarray) -> np.ndarray:
 
 @functools.lru_cache(maxsize=512)
 def grid_model(task: GridTask, preset: GridNavigationPreset) -> TabularModel:
-    """The exact model of `task` (deterministic moves; off-grid moves and outside cells stay)."""
+    """The exact model of `task` (deterministic moves; off-grid moves and outside cells stay). Cached
+    per (task, preset): a model is immutable, so every env and agent may share one."""
     coords = frame_coordinates(preset)
     states = np.arange(len(coords))
     low, high = preset.coordinate_low, preset.coordinate_low + task.size - 1
@@ -283,10 +284,10 @@ class GridNavigationEnv(TabularEnv):
         if preset.start == "corner" and task.goal == (low, low):
             raise task_field_error("GridTask", "goal", task.goal, name, "cells other than the start corner")
 
-    def _build_model(self, task: GridTask) -> TabularModel:
+    def task_model(self, task: GridTask) -> TabularModel:
         return grid_model(task, self.preset)
 
-    def _observe(self, states: np.ndarray) -> np.ndarray:
+    def observe_states(self, states: np.ndarray) -> np.ndarray:
         if self.obs_mode == "index":
             return np.array(states, dtype=np.int64)  # a copy: the vector env updates its state in place
         return self._coordinates[states]

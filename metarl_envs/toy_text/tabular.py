@@ -187,21 +187,24 @@ def tabular_step(state: np.ndarray, action: np.ndarray, uniform: np.ndarray | No
 
 
 class TabularEnv(MetaEnv):
-    """Single-env plumbing shared by the tabular envs. Subclasses implement `_build_model(task)`
-    (cached per task), `_observe(states) -> batched observations` and `_render_image()`."""
+    """Single-env plumbing shared by the tabular envs. Subclasses implement `task_model(task)`,
+    `observe_states(states)` and `_render_image()`."""
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array", "human"], "render_fps": 4}
 
-    def _build_model(self, task: Task) -> TabularModel:
+    def task_model(self, task: Task) -> TabularModel:
+        """The exact model of a (validated) `task` under this env's preset and options, whatever task
+        is active: a pure function of them (the envs cache the immutable result per task)."""
         raise NotImplementedError
 
-    def _observe(self, states: np.ndarray) -> np.ndarray:
+    def observe_states(self, states: np.ndarray) -> np.ndarray:
+        """The observations of an array of state indices (batched, a fresh array)."""
         raise NotImplementedError
 
     def _on_task_change(self) -> None:
         # The state index is kept: a task change mid-episode continues from the same cell (reset for
         # a clean episode), as the other envs keep their physical state.
-        self._model = self._build_model(self._task)
+        self._model = self.task_model(self._task)
         if not hasattr(self, "_state"):
             self._state: int | None = None
 
@@ -229,7 +232,7 @@ class TabularEnv(MetaEnv):
     def state_observations(self) -> np.ndarray:
         """The observation of every state index, in index order (what a policy over observations
         is evaluated on to score it exactly on the model)."""
-        return self._observe(np.arange(self._model.transition_matrix.shape[0]))
+        return self.observe_states(np.arange(self._model.transition_matrix.shape[0]))
 
     @property
     def state_mask(self) -> np.ndarray:
@@ -242,7 +245,7 @@ class TabularEnv(MetaEnv):
 
     # ----- Gymnasium API ---------------------------------------------------------------------
     def _single_observation(self, state: int) -> Any:
-        obs = self._observe(np.array([state]))[0]
+        obs = self.observe_states(np.array([state]))[0]
         return int(obs) if obs.ndim == 0 else obs
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
@@ -307,7 +310,7 @@ class TabularVectorEnv(MetaVectorEnv):
     def _on_tasks_change(self) -> None:
         distinct: dict[Task, int] = {}
         self._model_index = np.array([distinct.setdefault(t, len(distinct)) for t in self.tasks], dtype=np.int64)
-        models = [self._template._build_model(t) for t in distinct]
+        models = [self._template.task_model(t) for t in distinct]
         self._branch_next = np.stack([m.branch_next for m in models])
         self._branch_cum_prob = np.stack([m.branch_cum_prob for m in models])
         self._branch_reward = np.stack([m.branch_reward for m in models])
@@ -347,7 +350,7 @@ class TabularVectorEnv(MetaVectorEnv):
         return reward, terminated, {}
 
     def _observations(self) -> np.ndarray:
-        return self._template._observe(self._state)
+        return self._template.observe_states(self._state)
 
     def reset(self, *, seed: int | Sequence[int | None] | None = None, options: dict[str, Any] | None = None):
         obs, info = super().reset(seed=seed, options=options)

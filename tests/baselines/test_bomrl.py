@@ -9,6 +9,7 @@ import torch
 from baselines import bomrl_solvers as solvers
 from baselines.bomrl import BOMRL, BOMRLConfig
 from baselines.common import tabular
+from baselines.common.envs import EnvProvider
 from baselines.common.oracles import policy_return
 from baselines.tabular_maml import TabularMAML, TabularMAMLConfig
 from metarl_envs.toy_text.tabular import TabularModel
@@ -149,7 +150,7 @@ def train_tasks():
 def mean_adapted_return(agent, params, tasks):
     learned, agent.phi, total = agent.phi, params, 0.0  # adapt from `params` as the meta-parameters
     for task, adapted in zip(tasks, adapted_params(agent, tasks, 1, np.random.default_rng(0))[0], strict=True):
-        model = tabular.task_model(ENV, KWARGS, task)
+        model = EnvProvider(ENV, KWARGS).model(task)
         total += policy_return(model, agent.policy_matrix(adapted), GAMMA)
     agent.phi = learned
     return total / len(tasks)
@@ -181,7 +182,7 @@ def test_sampled_adaptation_approaches_the_exact_one():
     exact.phi = sampled.phi = np.zeros((16, 4))
     (theta_exact,), _ = adapted_params(exact, [task], 1, np.random.default_rng(0))
     (theta_sampled,), (steps_sampled,) = adapted_params(sampled, [task], 400, np.random.default_rng(0))
-    model = tabular.task_model(ENV, KWARGS, task)
+    model = EnvProvider(ENV, KWARGS).model(task)
     j_exact = policy_return(model, exact.policy_matrix(theta_exact), GAMMA)
     j_sampled = policy_return(model, sampled.policy_matrix(theta_sampled), GAMMA)
     assert exact.privileged and not sampled.privileged and steps_sampled > 400

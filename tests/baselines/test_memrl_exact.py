@@ -8,6 +8,7 @@ import torch
 
 import metarl_envs
 from baselines.common import estimators, training
+from baselines.common.envs import EnvProvider
 from baselines.memrl import MEMRL, MEMRLConfig
 
 GRID = "MetaRL/GridNavigation-v0"
@@ -69,7 +70,7 @@ def test_differentiable_h_step_return_equals_the_oracle_evaluation():
 
     rng = np.random.default_rng(3)
     for task in metarl_envs.task_set(GRID, "train"):
-        model = tabular.task_model(GRID, {"preset": "memrl"}, task)
+        model = EnvProvider(GRID, {"preset": "memrl"}).model(task)
         policy = rng.dirichlet(np.ones(model.transition_matrix.shape[1]), size=model.transition_matrix.shape[0])
         for discount in (1.0, 0.99):
             torch_value = tabular.finite_horizon_return(model, torch.as_tensor(policy),

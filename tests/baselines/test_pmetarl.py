@@ -4,7 +4,7 @@ gridworld run against each task's optimum."""
 import numpy as np
 import pytest
 
-from baselines.common import tabular
+from baselines.common.envs import EnvProvider
 from baselines.common.oracles import optimal_return, policy_return
 from baselines.pmetarl import PMetaRL, PMetaRLConfig, greedy_policy, regularized_bellman
 from metarl_envs.toy_text.tabular import TabularModel
@@ -50,7 +50,8 @@ def grid_tasks():
 def test_expected_update_is_the_regularized_operator_and_pulls_toward_the_anchor():
     agent = PMetaRL(GRID, PMetaRLConfig(lam=10.0), KWARGS)
     task = grid_tasks()[0]
-    model, inside = agent._model(task)
+    model = agent.envs.model(task)
+    inside = model.state_mask
     rng = np.random.default_rng(0)
     personal, anchor = rng.normal(size=(81, 4)), rng.normal(size=(81, 4))
     updated, _ = agent._personal_update(task, personal, anchor, rng)
@@ -80,16 +81,16 @@ def test_gridworld_meta_and_personalized_policies_reach_each_tasks_optimum(tmp_p
     assert len(log.records) == 10
     personal, _ = adapted_params(agent, tasks, 1, np.random.default_rng(0))
     for task, adapted in zip(tasks, personal, strict=True):
-        model = tabular.task_model(GRID, KWARGS, task)
+        model = EnvProvider(GRID, KWARGS).model(task)
         horizon = 4 * task.size ** 2
         best = optimal_return(model, 1.0, horizon)
         meta_return = policy_return(model, agent.policy_matrix(agent.meta_params()), 1.0, horizon)
         assert "personal" in adapted
         personal_return = policy_return(model, agent.policy_matrix(adapted), 1.0, horizon)
         assert meta_return == pytest.approx(best, abs=1e-9) and personal_return == pytest.approx(best, abs=1e-9)
-    untrained = policy_return(tabular.task_model(GRID, KWARGS, tasks[-1]), greedy_policy(np.zeros((81, 4))), 1.0,
+    untrained = policy_return(EnvProvider(GRID, KWARGS).model(tasks[-1]), greedy_policy(np.zeros((81, 4))), 1.0,
                               4 * 81)
-    assert untrained < optimal_return(tabular.task_model(GRID, KWARGS, tasks[-1]), 1.0, 4 * 81) - 1.0
+    assert untrained < optimal_return(EnvProvider(GRID, KWARGS).model(tasks[-1]), 1.0, 4 * 81) - 1.0
     agent.save(tmp_path / "agent")
     np.testing.assert_array_equal(PMetaRL.load(tmp_path / "agent").meta_params()["meta"], agent.meta_params()["meta"])
 
