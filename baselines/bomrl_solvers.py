@@ -14,12 +14,14 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
-from scipy import optimize, special
+from scipy import optimize
 
 from baselines.common.tabular import (
     evaluate,
     expected_return,
     log_policy_logits,
+    log_softmax,
+    softmax,
     softmax_policy,
     visitation,
 )
@@ -114,8 +116,7 @@ def solve_surrogate(phi: np.ndarray, q_values: np.ndarray, lam: float, divergenc
     if not lam > 0:
         raise ValueError(f"solve_surrogate: lam={lam!r} must be > 0")
     if divergence == 2:  # π' ∝ π_ϕ exp(Q/λ)  (App. L stationarity)
-        theta = phi + q_values / lam
-        return theta - special.logsumexp(theta, axis=1, keepdims=True)
+        return log_softmax(phi + q_values / lam)
     if divergence == 1:
         return _solve_d1(phi, q_values, lam)
     if divergence == 3:
@@ -140,14 +141,14 @@ def surrogate_hessian_blocks(theta: np.ndarray, phi: np.ndarray, q_values: np.nd
         return (np.einsum("sa,ab->sab", centred, np.eye(x.shape[1])) - np.einsum("sa,sb->sab", pi, centred)
                 - np.einsum("sa,sb->sab", centred, pi))
 
-    pi = np.exp(theta - special.logsumexp(theta, axis=1, keepdims=True))
+    pi = softmax(theta)
     w = weights[:, None, None]
     blocks = w * tilt(pi, q_values)
     lse_hessian = np.einsum("sa,ab->sab", pi, np.eye(pi.shape[1])) - np.einsum("sa,sb->sab", pi, pi)
     if divergence == 1:
         return blocks - lam * w * lse_hessian
     if divergence == 2:
-        log_ratio = theta - (phi - special.logsumexp(phi, axis=1, keepdims=True))
+        log_ratio = theta - log_softmax(phi)
         return blocks - lam * w * (tilt(pi, log_ratio) + lse_hessian)
     return blocks - 2.0 * lam * np.eye(pi.shape[1])
 

@@ -25,7 +25,7 @@ from baselines.common.training import MetaLearner
 from metarl_envs.toy_text.tabular import TabularModel
 
 __all__ = ["TabularParameterAgent", "TaskEstimator", "batch_estimates", "batch_states", "evaluate",
-           "expected_return", "finite_horizon_return", "log_policy_logits", "mc_estimates",
+           "expected_return", "finite_horizon_return", "log_policy_logits", "log_softmax", "mc_estimates",
            "model_estimates", "policy_gradient", "reachable_states", "sample_actions", "softmax",
            "softmax_policy", "task_policy_sampler", "visitation"]
 
@@ -50,10 +50,14 @@ def softmax_policy(logits: torch.Tensor) -> torch.Tensor:
     return torch.softmax(logits, dim=-1)
 
 
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    """log π[s, a] of logits (..., A): the logits shifted so that log-sum-exp is 0 per state."""
+    return logits - special.logsumexp(logits, axis=-1, keepdims=True)
+
+
 def log_policy_logits(policy: np.ndarray) -> np.ndarray:
     """Logits of a strictly positive policy, normalised so that log-sum-exp is 0 per state."""
-    logits = np.log(policy)
-    return logits - special.logsumexp(logits, axis=1, keepdims=True)
+    return log_softmax(np.log(policy))
 
 
 def _policy_matrices(model: TabularModel, policy: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -185,7 +189,7 @@ class TaskEstimator:
 
 def softmax(logits: np.ndarray) -> np.ndarray:
     """π[s, a] of (S, A) logits (float64)."""
-    return np.exp(logits - special.logsumexp(logits, axis=-1, keepdims=True))
+    return np.exp(log_softmax(logits))
 
 
 def model_estimates(model: TabularModel, logits: np.ndarray, discount: float) -> tuple[np.ndarray, np.ndarray, float]:
@@ -250,6 +254,6 @@ class TabularParameterAgent(MetaLearner):
 
 def policy_gradient(logits: np.ndarray, q_values: np.ndarray, nu: np.ndarray, discount: float) -> np.ndarray:
     """∇_θ J for tabular softmax: ν(s)/(1 − γ) · π(a|s) (Q(s, a) − V(s)) (exact with exact Q, ν)."""
-    policy = np.exp(logits - special.logsumexp(logits, axis=1, keepdims=True))
+    policy = softmax(logits)
     advantage = q_values - (policy * q_values).sum(axis=1, keepdims=True)
     return nu[:, None] / (1.0 - discount) * policy * advantage
