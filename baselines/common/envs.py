@@ -36,8 +36,8 @@ class EnvProvider:
     def __init__(self, env_id: str, env_kwargs: Mapping[str, Any] | None = None):
         import metarl_envs  # noqa: F401  (registers the ids)
 
-        if not isinstance(env_id, str) or env_id not in gym.registry:
-            raise ValueError(f"EnvProvider: env_id={env_id!r} is not a registered env id")
+        if not isinstance(env_id, str) or not env_id:
+            raise ValueError(f"EnvProvider: env_id={env_id!r} must be a non-empty env id string")
         self.env_id = env_id
         self.env_kwargs = dict(env_kwargs or {})
 
