@@ -95,6 +95,8 @@ STALE_LOCK_SECONDS = 24 * 3600
 """age after which a lock file written on another host is taken to be stale"""
 RAY_MAX_RETRIES = 3
 """times Ray re-runs a cell whose worker process died"""
+RAY_TASK_CPUS = 1
+"""CPUs a Ray task reserves, and the torch threads its cell runs with"""
 CHECKPOINT_FORMAT = "metarl-bench/checkpoint-1"
 KILL_AFTER_CHECKPOINT = "METARL_BENCH_KILL_AFTER_CHECKPOINT"
 """test hook: when this environment variable names a file that does not exist yet, the process creates
@@ -513,9 +515,14 @@ def _import_ray() -> Any:
 
 
 def _limit_threads(threads: int) -> None:
-    # Runs first in each spawned worker, before torch is imported: cells must not oversubscribe the cores.
+    # Runs first in each spawned worker: cells must not oversubscribe the cores. Unpickling this
+    # function imports the runner, which may already have imported torch, so its thread count is set
+    # directly too (the environment variables alone would come too late).
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[name] = str(threads)
+    import torch
+
+    torch.set_num_threads(threads)
 
 
 def _pool_job(cell: Cell, events: Any) -> Path | None:
@@ -555,10 +562,19 @@ def _pump(events: Any, progress: ProgressSink | None, stop: threading.Event) -> 
             progress(event)
 
 
+def _ray_job(cell: Cell) -> Path | None:
+    import torch
+
+    # Ray leaves OMP_NUM_THREADS unset in some setups, and the thread count is part of the record (and
+    # of the last bits): each task runs on its CPU with one torch thread, like a pool of cpu_count workers.
+    torch.set_num_threads(RAY_TASK_CPUS)
+    return run_claimed(cell)
+
+
 def _run_ray(ray: Any, cells: Sequence[Cell], progress: ProgressSink | None) -> list[Path | None]:
     if not ray.is_initialized():
         ray.init()  # the cluster RAY_ADDRESS names, else a new local instance
-    remote = ray.remote(max_retries=RAY_MAX_RETRIES, retry_exceptions=False)(run_claimed)
+    remote = ray.remote(num_cpus=RAY_TASK_CPUS, max_retries=RAY_MAX_RETRIES, retry_exceptions=False)(_ray_job)
     jobs = [remote.remote(cell) for cell in cells]
     pending = dict(zip(jobs, cells, strict=True))
     paths = {}
