@@ -137,6 +137,18 @@ def test_mc_estimates_on_a_hand_computed_batch():
     np.testing.assert_allclose(nu_hat, 0.5 * np.array([1 + 0.5, 0.5 + 1, 0]) / 2)
 
 
+
+def test_mc_estimates_count_every_step_up_to_the_horizon():
+    # one episode that runs the whole horizon (no masked step): γ = 0.5, rewards 1, 2, 4
+    states, actions = np.array([[0, 1, 0]]), np.array([[0, 1, 1]])
+    rewards, mask = np.array([[1.0, 2.0, 4.0]]), np.ones((1, 3), dtype=bool)
+    policy = np.array([[0.5, 0.5], [0.3, 0.7], [0.5, 0.5]])
+    q_hat, nu_hat = tabular.mc_estimates(states, actions, rewards, mask, policy, 0.5)
+    # reward-to-go: t=2: 4; t=1: 2 + 0.5·4 = 4; t=0: 1 + 0.5·4 = 3
+    np.testing.assert_allclose(q_hat, [[3.0, 4.0], [4.0, 4.0], [0.0, 0.0]])  # (1, 0) untried: π-mean of (1, 1)
+    np.testing.assert_allclose(nu_hat, 0.5 * np.array([1 + 0.25, 0.5, 0.0]))
+
+
 ENV = "MetaRL/FrozenLakeHoles-v0"
 KWARGS = {"preset": "bomrl-high", "start_distribution": "uniform"}
 

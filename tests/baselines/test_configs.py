@@ -2,7 +2,9 @@
 `to_dict` gives JSON's own types (tuples as lists), `from_dict` rebuilds an equal config and names an
 unknown key; no config class writes the pair again."""
 
+import dataclasses
 import json
+import re
 
 import pytest
 
@@ -38,3 +40,72 @@ def test_config_round_trips_through_the_one_mixin(name):
     assert cls.from_dict(data) == config
     with pytest.raises(TypeError, match=f"{name}: unknown key 'bogus_key'"):
         cls.from_dict({**data, "bogus_key": 1})
+
+
+def _bounds_table() -> list[tuple[type, str, list, list, str]]:
+    """(config class, field, values refused, values accepted at the edge, the rule its message states)."""
+    from baselines.bomrl import BOMRLConfig
+    from baselines.bomrl_deep import DeepBOMRLConfig
+    from baselines.pmetarl import PMetaRLConfig
+    from baselines.tabular_maml import TabularMAMLConfig
+
+    positive, unit_open = "must be > 0", "must lie in (0, 1)"
+    count = "must be an int ≥ 1"
+    table = [
+        (BOMRLConfig, "divergence", [0, 4], [1, 2, 3], "must be one of (1, 2, 3)"),
+        (BOMRLConfig, "estimator", ["mc"], ["exact", "sampled"], "must be 'exact' or 'sampled'"),
+        (BOMRLConfig, "meta_optimizer", ["rmsprop"], ["adam", "sgd"], "must be 'adam' or 'sgd'"),
+        (DeepBOMRLConfig, "divergence", [0, 4], [1, 3], "must be one of (1, 2, 3)"),
+        (DeepBOMRLConfig, "discount", [0.0, 1.5], [1.0, 1e-9], "must lie in (0, 1]"),
+        (DeepBOMRLConfig, "reduction", ["median"], ["step_mean"], "must be one of"),
+        (TabularMAMLConfig, "estimator", ["mc"], ["exact", "sampled"], "must be 'exact' or 'sampled'"),
+        (PMetaRLConfig, "lam", [0.0, -1.0], [1e-9], positive),
+        (PMetaRLConfig, "discount", [0.0, 1.0], [1e-9, 0.999], unit_open),
+        (PMetaRLConfig, "mode", ["greedy"], ["expected", "sampled"], "must be 'expected' or 'sampled'"),
+        (PMetaRLConfig, "beta", [0.0, 1.5], [1.0, 1e-9], "must lie in (0, 1]"),
+        (PMetaRLConfig, "exploration", [-0.1, 1.1], [0.0, 1.0], "must lie in [0, 1]"),
+    ]
+    for cls in (BOMRLConfig, TabularMAMLConfig):
+        table += [(cls, "discount", [0.0, 1.0], [1e-9, 0.999], unit_open)]
+        table += [(cls, name, [0.0, -1.0], [1e-9], positive) for name in ("lam", "meta_lr", "inner_lr")
+                  if name in {f.name for f in dataclasses.fields(cls)}]
+    table += [(BOMRLConfig, name, [0, 2.0], [1], count)
+              for name in ("episodes_per_step", "tasks_per_iteration", "cg_iterations")]
+    table += [(TabularMAMLConfig, name, [0, 2.0], [1], count) for name in ("episodes_per_step", "tasks_per_iteration")]
+    table += [(PMetaRLConfig, name, [0, 2.0], [1], count)
+              for name in ("personal_updates", "inner_updates", "episodes_per_update")]
+    table += [(DeepBOMRLConfig, name, [0.0, -1.0], [1e-9], positive)
+              for name in ("lam", "inner_lr", "max_kl", "init_std", "action_scale")]
+    table += [(DeepBOMRLConfig, name, [-1e-9], [0.0], "must be ≥ 0")
+              for name in ("hypergradient_damping", "cg_damping")]
+    table += [(DeepBOMRLConfig, name, [0, 2.0], [1], count)
+              for name in ("inner_iterations", "tasks_per_iteration", "episodes_per_task",
+                           "hypergradient_cg_iterations", "cg_iterations", "ls_max_steps")]
+    return table
+
+
+BOUNDS = _bounds_table()
+
+
+@pytest.mark.parametrize(("cls", "field", "refused", "accepted", "rule"), BOUNDS,
+                         ids=[f"{row[0].__name__}.{row[1]}" for row in BOUNDS])
+def test_config_refuses_out_of_range_values_naming_the_field(cls, field, refused, accepted, rule):
+    for value in refused:
+        with pytest.raises(ValueError, match=f"^{re.escape(f'{cls.__name__}.{field}={value!r}: {rule}')}"):
+            cls(**{field: value})
+    for value in accepted:
+        assert getattr(cls(**{field: value}), field) == value
+
+
+@pytest.mark.parametrize("edge", ["personal_lr", "aux_lr"])
+@pytest.mark.parametrize("lam", [1.0, 4.0])
+def test_pmetarl_step_sizes_are_bounded_by_lambda(lam, edge):
+    """PMetaRLConfig: 0 < η^k(1 + λ) ≤ 1 for personal_lr, 0 < ηλ ≤ 1 for aux_lr (the step stays a contraction)."""
+    from baselines.pmetarl import PMetaRLConfig
+
+    limit = 1 / (1 + lam) if edge == "personal_lr" else 1 / lam
+    assert getattr(PMetaRLConfig(lam=lam, **{edge: limit}), edge) == limit
+    rule = "need 0 < η^k(1 + λ) ≤ 1" if edge == "personal_lr" else "need 0 < ηλ ≤ 1"
+    for value in (limit * (1 + 1e-9), 0.0, -limit):
+        with pytest.raises(ValueError, match=f"^{re.escape(f'PMetaRLConfig.{edge}={value!r}: {rule}')}$"):
+            PMetaRLConfig(lam=lam, **{edge: value})

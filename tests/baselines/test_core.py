@@ -221,3 +221,67 @@ def test_every_agent_acts_by_one_rule():
             agent.act(obs, params, deterministic=False)
         np.testing.assert_array_equal(agent.act(obs, params, rng=np.random.default_rng(4)),
                                       agent.act(obs, params, rng=np.random.default_rng(4)))
+
+
+@pytest.mark.parametrize("name", ["bomrl", "tabular_maml", "pmetarl"])
+def test_tabular_agents_act_by_their_policy_matrix_and_reload_it(name, tmp_path):
+    """Every state's deterministic action is the argmax of π = `policy_matrix(params)`, its draws follow
+    π, and a saved agent loads back with the same π (BO-MRL, tabular MAML, pMeta-RL)."""
+    from baselines.bomrl import BOMRL, BOMRLConfig
+    from baselines.pmetarl import PMetaRL, PMetaRLConfig
+    from baselines.tabular_maml import TabularMAML, TabularMAMLConfig
+
+    lake, grid = "MetaRL/FrozenLakeHoles-v0", "MetaRL/GridNavigation-v0"
+    cls, config, env_id, preset = {
+        "bomrl": (BOMRL, BOMRLConfig(tasks_per_iteration=2, cg_iterations=5, meta_lr=0.5), lake, "bomrl-high"),
+        "tabular_maml": (TabularMAML, TabularMAMLConfig(tasks_per_iteration=2, meta_lr=0.5), lake, "bomrl-high"),
+        "pmetarl": (PMetaRL, PMetaRLConfig(lam=2.0), grid, "pmeta")}[name]
+    agent = cls(env_id, config, {"preset": preset})
+    agent.meta_train(metarl_envs.task_set(env_id, "train", preset), iterations=2, seed=0)
+    params = agent.meta_params()
+    policy = agent.policy_matrix(params)
+    states = np.arange(policy.shape[0])
+    np.testing.assert_allclose(policy.sum(axis=1), 1.0)
+    greedy = agent.act(states, params, deterministic=True)
+    np.testing.assert_array_equal(greedy, policy.argmax(axis=1))
+    draws = agent.act(np.repeat(states, 4000), params, rng=np.random.default_rng(3)).reshape(len(states), 4000)
+    frequencies = np.stack([np.bincount(row, minlength=policy.shape[1]) for row in draws]) / 4000
+    np.testing.assert_allclose(frequencies, policy, atol=0.03)
+    agent.save(tmp_path / "agent")
+    loaded = cls.load(tmp_path / "agent")
+    assert loaded.config == agent.config and loaded.env_kwargs == agent.env_kwargs
+    np.testing.assert_array_equal(loaded.policy_matrix(loaded.meta_params()), policy)
+    assert np.ptp(policy) > 0.05, "the trained policy must not be uniform"
+
+
+def test_meta_train_seed_draws_the_weights_and_the_callback_sees_every_record():
+    """One seed repeats its initial weights and its run, another seed draws others; `callback` gets each
+    iteration's record as it is logged, and a record's dict is JSON's own (the results file's curve)."""
+    import json
+
+    tasks = metarl_envs.task_set("MetaRL/GridNavigation-v0", "train", "memrl")
+
+    def run(seed: int, iterations: int, callback=None):
+        agent = MEMRL("MetaRL/GridNavigation-v0", MEMRLConfig(hidden_sizes=(6,), inner_steps=1, tasks_per_iteration=2,
+                                                              episodes_per_step=2, meta_lr=0.3), {"preset": "memrl"})
+        log = agent.meta_train(tasks, iterations=iterations, seed=seed, callback=callback)
+        return agent.meta_params(), log
+
+    first, second, other = run(0, 0)[0], run(0, 0)[0], run(1, 0)[0]
+    assert all(torch.equal(first[k], second[k]) for k in first)
+    assert any(not torch.equal(first[k], other[k]) for k in first)
+    seen = []
+    params, log = run(4, 2, seen.append)
+    assert seen == log.records and [r.iteration for r in seen] == [0, 1]
+    again, _ = run(4, 2)
+    assert all(torch.equal(params[k], again[k]) for k in params)
+    for record in seen:
+        data = record.to_dict()
+        assert json.loads(json.dumps(data)) == data
+        assert data == {"iteration": record.iteration, "env_steps": record.env_steps, "wall_time": record.wall_time,
+                        "pre_adaptation_return": record.pre_adaptation_return,
+                        "post_adaptation_return": record.post_adaptation_return, "extra": dict(record.extra)}
+    # MEMRL logs ‖mean_i λ(θ̃_i − w)‖, the meta-gradient of eq. (17): w moves by meta_lr times it
+    start, (moved, log) = run(4, 0)[0], run(4, 1)
+    change = torch.sqrt(sum(((moved[k].double() - start[k].double()) ** 2).sum() for k in start))
+    assert log.records[0].extra["meta_gradient_norm"] == pytest.approx(float(change) / 0.3, rel=1e-4)

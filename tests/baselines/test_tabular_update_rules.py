@@ -249,3 +249,54 @@ def test_pmeta_adaptation_is_one_round_from_the_given_meta_table():
     np.testing.assert_allclose(adapted["personal"], personal, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(adapted["meta"], pmeta_aggregate(q_meta, [auxiliary], [inside], PMETA.beta),
                                rtol=1e-10, atol=1e-12)
+
+
+PMETA_SAMPLED = PMetaRLConfig(lam=2.0, discount=0.9, personal_lr=0.2, aux_lr=0.3, beta=0.7, mode="sampled",
+                              exploration=0.3)
+
+
+def test_pmeta_sampled_adaptation_is_equation_7_on_the_rounds_transitions_in_order():
+    """Sampled mode: one pass of eq. (7) over the round's transitions, episode by episode in time order,
+    anchored at the meta table (no bootstrap from a terminal step), then eqs. (8) and (9) over every state."""
+    cfg = PMETA_SAMPLED
+    task = list(metarl_envs.task_set(GRID, "test", "pmeta"))[2]
+    agent = PMetaRL(GRID, cfg, GRID_KWARGS)
+    model, _ = model_of(GRID, GRID_KWARGS, task)
+    q_star = np.zeros((81, 4))
+    for _ in range(200):   # a table whose greedy policy reaches the goal, so some episodes terminate
+        q_star = model.expected_reward + cfg.discount * model.live_transition @ q_star.max(axis=1)
+    q_meta = q_star + 0.05 * np.random.default_rng(4).normal(size=(81, 4))
+    q_meta[model.terminal_mask] += 5.0     # a bootstrap from a terminal state would show
+    agent.q_meta = q_meta
+    [(_, batch, (adapted,))] = recorded_rounds(agent, [task], 4, 1, np.random.default_rng(0))
+    assert batch.terminated[0].any() and batch.mask[0].sum() > 10
+    q = q_meta.copy()
+    for e in range(batch.episodes_per_task):
+        steps = int(batch.mask[0, e].sum())
+        states = [round(float(np.ravel(o)[0])) for o in batch.observations[0, e, :steps]]
+        states.append(round(float(np.ravel(batch.final_observations[0, e])[0])))
+        for t in range(steps):
+            s, a, s_next = states[t], int(batch.actions[0, e, t]), states[t + 1]
+            bootstrap = 0.0 if batch.terminated[0, e, t] else q[s_next].max()
+            target = batch.rewards[0, e, t] + cfg.discount * bootstrap
+            step = cfg.personal_lr
+            q[s, a] = q[s, a] + step * (target - q[s, a]) - step * cfg.lam * (q[s, a] - q_meta[s, a])
+    np.testing.assert_allclose(adapted["personal"], q, rtol=1e-12, atol=1e-12)
+    auxiliary = q_meta - cfg.aux_lr * cfg.lam * (q_meta - q)
+    np.testing.assert_allclose(adapted["meta"], (1 - cfg.beta) * q_meta + cfg.beta * auxiliary, rtol=1e-12, atol=1e-12)
+
+
+def test_pmeta_sampled_adaptation_explores_epsilon_greedily_on_the_personal_table():
+    """The adaptation episodes act by (1 − ε)·greedy(Q_i) + ε/|A| (the personal table, else the meta one);
+    evaluation episodes act greedily."""
+    cfg = PMETA_SAMPLED
+    agent = PMetaRL(GRID, cfg, GRID_KWARGS)
+    rng = np.random.default_rng(5)
+    meta, personal = rng.normal(size=(81, 4)), rng.normal(size=(81, 4))
+    states = np.repeat(np.arange(81), 3000).reshape(1, -1)
+    for params, table in (({"meta": meta}, meta), ({"meta": meta, "personal": personal}, personal)):
+        greedy = np.eye(4)[table.argmax(axis=1)]
+        for phase, expected in (("adapt", (1 - cfg.exploration) * greedy + cfg.exploration / 4), ("evaluate", greedy)):
+            actions = agent.episode_policy([params], phase, np.random.default_rng(6))(states).reshape(81, 3000)
+            frequencies = np.stack([np.bincount(row, minlength=4) for row in actions]) / 3000
+            np.testing.assert_allclose(frequencies, expected, atol=0.035, err_msg=phase)

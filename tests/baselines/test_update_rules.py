@@ -406,3 +406,56 @@ def test_memrl_adaptation_is_the_anchored_inner_solve():
     assert len(rounds) == agent.config.inner_steps
     for k, (_, _, (adapted,)) in enumerate(rounds):
         assert_params_close(adapted, thetas[k + 1], what=f"θ after round {k + 1}")
+
+
+def test_memrl_exact_adaptation_steps_each_task_along_its_own_model_gradient():
+    """gradient='exact' (privileged): every round is θ ← θ + β(∇J_i(θ) − λ(θ − w)) with ∇J_i on task i's
+    own model, whatever the round's trajectories; two tasks with different goals tell the models apart."""
+    agent = _memrl(gradient="exact")
+    cfg = agent.config
+    tasks = list(metarl_envs.task_set(GRID, "test", "memrl"))[:2]
+    w = agent.meta_params()
+    rounds = recorded_rounds(agent, tasks, 2, 2, np.random.default_rng(9))
+    thetas = [dict(w), dict(w)]
+    for k, (before, _, after) in enumerate(rounds):
+        for i, task in enumerate(tasks):
+            assert_params_close(before[i], thetas[i], what=f"task {i}: θ before round {k + 1}")
+            g = agent.exact_gradient(task, thetas[i])
+            thetas[i] = {n: thetas[i][n] + cfg.inner_lr * (g[n] - cfg.moreau_lambda * (thetas[i][n] - w[n]))
+                         for n in w}
+            assert_params_close(after[i], thetas[i], what=f"task {i}: θ after round {k + 1}")
+            assert not any(after[i][n].requires_grad for n in w)
+    other = agent.exact_gradient(tasks[1], w)
+    assert any(not torch.allclose(other[n], agent.exact_gradient(tasks[0], w)[n]) for n in w)
+
+
+@pytest.mark.parametrize("inner_init", ["meta", "warm"])
+def test_memrl_inner_solve_starts_from_w_or_from_the_tasks_last_solution(inner_init):
+    """θ⁰ of a task's inner solve is the current w ('meta'), or the θ̃ that task's previous solve ended
+    at ('warm', docs/sources/memrl.md §2.3 item 2); a task not solved before starts from w."""
+    agent = _memrl(inner_init=inner_init)
+    tasks = list(metarl_envs.task_set(GRID, "train", "memrl"))[:2]
+    calls: list[tuple[list, list[Params]]] = []
+    original = agent.sampler.collect
+
+    def collect(policy, params, batch_tasks, episodes_per_task, rng):
+        calls.append((list(batch_tasks), [double(p) for p in params]))
+        return original(policy, params, batch_tasks, episodes_per_task, rng)
+
+    agent.sampler.collect = collect
+    w0 = double(agent.meta_params())
+    rng, ws = np.random.default_rng(3), []
+    for batch_tasks in (tasks, tasks[::-1]):
+        agent.meta_train_step(batch_tasks, rng)
+        ws.append(double(agent.meta_params()))
+    per_iteration = agent.config.inner_steps + 1
+    assert len(calls) == 2 * per_iteration
+    first_start, first_end, second_start = calls[0], calls[per_iteration - 1], calls[per_iteration]
+    for params in first_start[1]:
+        assert_params_close(params, w0, rtol=0, atol=0, what="first visit starts from w")
+    solved = {str(task): theta for task, theta in zip(first_end[0], first_end[1], strict=True)}
+    assert sorted(solved) == sorted(str(t) for t in tasks)
+    for task, params in zip(*second_start, strict=True):
+        want = solved[str(task)] if inner_init == "warm" else ws[0]
+        assert_params_close(params, want, rtol=0, atol=0, what=f"{inner_init}: second visit of {task}")
+    assert any(not torch.equal(solved[str(tasks[0])][k], ws[0][k]) for k in ws[0])

@@ -166,6 +166,19 @@ def test_exact_protocol_scores_after_exactly_k_adaptations():
     assert len({tuple(t.returns) for t in result.tasks}) > 1, "the lakes must tell the counts apart"
 
 
+def test_exact_protocol_refuses_a_matrix_count_other_than_the_task_count():
+    """One policy matrix for two tasks must not be broadcast to both."""
+    class OneMatrixAgent(CountingAgent):
+        def policy_matrices(self) -> np.ndarray:
+            return super().policy_matrices()[:1]
+
+    tasks = list(metarl_envs.task_set(LAKE, "test", "bomrl-high"))[:2]
+    agent = OneMatrixAgent(LAKE, {"preset": "bomrl-high"})
+    with pytest.raises(ValueError, match="zip"):
+        meta_test(agent, tasks, MetaTestProtocol(adaptation_steps=0, evaluation_episodes=1, adaptation_episodes=1,
+                                                 exact=True), seed=0)
+
+
 @pytest.mark.parametrize("k_max", [0, 1])
 def test_short_protocols_and_max_tasks(k_max):
     tasks = metarl_envs.task_set(NAV, "test")
