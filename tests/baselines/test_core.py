@@ -285,3 +285,13 @@ def test_meta_train_seed_draws_the_weights_and_the_callback_sees_every_record():
     start, (moved, log) = run(4, 0)[0], run(4, 1)
     change = torch.sqrt(sum(((moved[k].double() - start[k].double()) ** 2).sum() for k in start))
     assert log.records[0].extra["meta_gradient_norm"] == pytest.approx(float(change) / 0.3, rel=1e-4)
+
+
+def test_an_agent_without_a_tabular_policy_says_so_under_the_exact_protocol():
+    agent = MAML("MetaRL/GridNavigation-v0", MAMLConfig(hidden_sizes=(4,)), {"preset": "memrl"})
+    message = r"^MAML has no tabular policy \(protocol exact=True needs one\)$"
+    with pytest.raises(TypeError, match=message):
+        agent.policy_matrix(agent.meta_params())
+    task = metarl_envs.task_set("MetaRL/GridNavigation-v0", "test", "memrl")[0]
+    with pytest.raises(TypeError, match=message):
+        meta_test(agent, [task], MetaTestProtocol(1, 1, adaptation_episodes=1, exact=True), seed=0)
