@@ -135,15 +135,14 @@ def _collect(work: Path) -> dict[str, tuple[str, list[str] | None]]:
 
 def _run_with_budget(work: Path, max_children: int, budget: float | None) -> bool:
     """`mutmut run` in its own process group; stopped (the whole group) after `budget` seconds.
-    Returns True when the pass completed. mutmut saves every verdict as it goes, so a stopped pass
-    leaves its unchecked mutants 'not checked'."""
+    Returns True when the pass completed (mutmut exited 0). mutmut saves every verdict as it goes,
+    so a stopped pass leaves its unchecked mutants 'not checked'."""
     with open(work / "mutmut.log", "w") as log:
         process = subprocess.Popen([sys.executable, "-m", "mutmut", "run", "--max-children", str(max_children)],
                                    cwd=work, env=_environment(), stdout=log, stderr=subprocess.STDOUT,
                                    start_new_session=True)
         try:
-            process.wait(timeout=budget)
-            return True
+            return process.wait(timeout=budget) == 0   # stopped from outside (a signal): not completed
         except subprocess.TimeoutExpired:
             for sig in (signal.SIGTERM, signal.SIGKILL):
                 with contextlib.suppress(ProcessLookupError):
@@ -207,7 +206,8 @@ def document(summaries: Sequence[dict]) -> str:
              "", "| target | code at | tests | mutants | checked | killed | survived | no tests | score | wall time |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for s in summaries:
-        stopped = "" if s["completed"] else f", stopped at the {s['budget_minutes']:g}-min budget"
+        stopped = ("" if s["completed"] else ", stopped before the end" if s["budget_minutes"] is None
+                   else f", stopped at the {s['budget_minutes']:g}-min budget")
         tests = ", ".join(f"`{t}`" for t in s["tests"]) + "".join(f" `{a}`" for a in s.get("pytest_args", []))
         lines.append(f"| `{s['source']}` | {s.get('commit', '')} | {tests} | {s['mutants']} "
                      f"| {s['checked']} | {s['killed']} | {s['survived']} | {s['no_tests']} | {100 * s['score']:.1f} % "
