@@ -10,7 +10,8 @@ baselines, e.g. Metaworld's and VariBAD's, run).
         sample tasks; per task `trials_per_task` trials of `episodes_per_trial` episodes, the hidden
         state carried from episode to episode (reset only between trials)
         GAE(γ, λ) over each trial as one stream (rewards of later episodes credit earlier actions)
-        `ppo_epochs` epochs of the clipped surrogate + value loss on the whole batch (BPTT over trials)
+        `ppo_epochs` epochs of the clipped surrogate + value loss, each over `minibatches` random
+        minibatches of whole trials (BPTT over each trial)
 
 At meta-test each (task, parallel episode) sub-env is one trial: `observe` feeds every step into the
 hidden state, which carries across the adaptation rounds; R_k is episode k + 1 of the trial. What the
@@ -53,20 +54,32 @@ class RL2Config(AgentConfig):
     discount: float = 0.99
     gae_lambda: float = 0.95
     init_std: float = 1.0
+    minibatches: int = 1
+    """PPO minibatches per epoch, drawn as whole trials (lanes) so that BPTT runs over whole trials"""
+    action_scale: float = 1.0
+    """the Gaussian lives in a space `1/action_scale` times wider than the env's box and is mapped linearly
+    onto it (rllab's `normalize`, as `GaussianMLPPolicy.action_scale` does for the MLP agents)"""
 
     def __post_init__(self) -> None:
-        for name in ("hidden_size", "tasks_per_iteration", "trials_per_task", "episodes_per_trial", "ppo_epochs"):
+        for name in ("hidden_size", "tasks_per_iteration", "trials_per_task", "episodes_per_trial", "ppo_epochs",
+                     "minibatches"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ValueError(f"RL2Config.{name}={getattr(self, name)!r}: must be an int ≥ 1")
         if not 0 < self.discount <= 1 or not 0 <= self.gae_lambda <= 1:
             raise ValueError(f"RL2Config: discount={self.discount} must be in (0, 1], gae_lambda in [0, 1]")
+        if self.minibatches > self.tasks_per_iteration * self.trials_per_task:
+            raise ValueError(f"RL2Config.minibatches={self.minibatches}: more than the "
+                             f"{self.tasks_per_iteration * self.trials_per_task} trials of an iteration")
+        if not np.isfinite(self.action_scale) or self.action_scale <= 0:
+            raise ValueError(f"RL2Config.action_scale={self.action_scale!r}: must be finite and > 0")
 
 
 class RecurrentPolicy(nn.Module):
     """GRU over (obs, previous action, previous reward, previous done) → Gaussian mean and a value."""
 
-    def __init__(self, obs_dim: int, act_dim: int, hidden: int, init_std: float):
+    def __init__(self, obs_dim: int, act_dim: int, hidden: int, init_std: float, action_scale: float = 1.0):
         super().__init__()
+        self.action_scale = float(action_scale)
         self.cell = nn.GRUCell(obs_dim + act_dim + 2, hidden)
         self.mean, self.value = nn.Linear(hidden, act_dim), nn.Linear(hidden, 1)
         self.log_std = nn.Parameter(torch.full((act_dim,), float(np.log(init_std))))
@@ -76,7 +89,8 @@ class RecurrentPolicy(nn.Module):
         return torch.where(alive[:, None], self.cell(inputs, hidden), hidden)
 
     def dist(self, hidden: torch.Tensor) -> torch.distributions.Normal:
-        return torch.distributions.Normal(self.mean(hidden), self.log_std.exp())
+        # ×1.0 is exact, so the unscaled policy's numbers are those it had before the scale existed
+        return torch.distributions.Normal(self.mean(hidden) * self.action_scale, self.log_std.exp() * self.action_scale)
 
 
 class _Lanes:
@@ -124,7 +138,8 @@ class RL2(training.PersistentAgent):
             raise TypeError(f"RL2: needs a Box action space, {env_id} has {self.sampler.action_space}")
         self.obs_dim = int(np.prod(self.sampler.observation_space.shape))
         self.act_dim = int(np.prod(self.sampler.action_space.shape))
-        self.policy = RecurrentPolicy(self.obs_dim, self.act_dim, self.config.hidden_size, self.config.init_std)
+        self.policy = RecurrentPolicy(self.obs_dim, self.act_dim, self.config.hidden_size, self.config.init_std,
+                                      self.config.action_scale)
 
     # ----- meta-training: PPO on trials ------------------------------------------------------
     def meta_train(self, train_tasks: Sequence[Task], *, iterations: int, seed: int,
@@ -139,7 +154,7 @@ class RL2(training.PersistentAgent):
 
         def step(tasks: list[Task], rng: np.random.Generator) -> training.StepResult:  # one PPO update on trials
             trial = self._trial(envs, tasks, rng)
-            info = self._ppo(trial, self._optimizer)
+            info = self._ppo(trial, self._optimizer, rng)
             returns = trial["episode_returns"]
             return training.StepResult(int(trial["mask"].sum()), float(returns[:, 0].mean()),
                                        float(returns[:, -1].mean()), info)
@@ -176,31 +191,38 @@ class RL2(training.PersistentAgent):
                 "rewards": torch.stack(rewards, 1), "mask": torch.stack(masks, 1),
                 "episode_returns": np.stack(episode_returns, 1)}
 
-    def _ppo(self, trial: dict[str, Any], optimizer: torch.optim.Optimizer) -> dict[str, float]:
+    def _ppo(self, trial: dict[str, Any], optimizer: torch.optim.Optimizer,
+             rng: np.random.Generator) -> dict[str, float]:
         cfg, mask = self.config, trial["mask"].float()
         with torch.no_grad():
             old_log_prob, values = self._evaluate(trial)
         advantages, targets = _gae(trial["rewards"] * mask, values * mask, mask, cfg.discount, cfg.gae_lambda)
         normalized = (advantages - advantages[mask.bool()].mean()) / (advantages[mask.bool()].std() + 1e-8)
         for _ in range(cfg.ppo_epochs):
-            log_prob, value = self._evaluate(trial)
-            ratio = (log_prob - old_log_prob).exp()
-            surrogate = torch.min(ratio * normalized, ratio.clamp(1 - cfg.clip, 1 + cfg.clip) * normalized)
-            loss = -(surrogate * mask).sum() / mask.sum() + cfg.value_coefficient * (
-                ((value - targets) ** 2) * mask).sum() / mask.sum()
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
+            # one minibatch is the whole batch, unshuffled, and draws nothing from the stream
+            order = [None] if cfg.minibatches == 1 else np.array_split(rng.permutation(len(mask)), cfg.minibatches)
+            for lanes in order:
+                log_prob, value = self._evaluate(trial, lanes)
+                live, advantage = _rows(mask, lanes), _rows(normalized, lanes)
+                ratio = (log_prob - _rows(old_log_prob, lanes)).exp()
+                surrogate = torch.min(ratio * advantage, ratio.clamp(1 - cfg.clip, 1 + cfg.clip) * advantage)
+                loss = -(surrogate * live).sum() / live.sum() + cfg.value_coefficient * (
+                    ((value - _rows(targets, lanes)) ** 2) * live).sum() / live.sum()
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
         return {"ppo_loss": float(loss.detach())}
 
-    def _evaluate(self, trial: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Log-probabilities and values of the trial's actions, the GRU re-run over each trial (BPTT)."""
-        inputs, mask = trial["inputs"], trial["mask"]
+    def _evaluate(self, trial: dict[str, Any],
+                  lanes: np.ndarray | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Log-probabilities and values of the trial's actions (of the given lanes, or all), the GRU re-run
+        over each trial (BPTT)."""
+        inputs, actions, mask = (_rows(trial[key], lanes) for key in ("inputs", "actions", "mask"))
         hidden = torch.zeros(inputs.shape[0], self.config.hidden_size)
         log_probs, values = [], []
         for t in range(inputs.shape[1]):
             hidden = self.policy.step(inputs[:, t], hidden, mask[:, t])
-            log_probs.append(self.policy.dist(hidden).log_prob(trial["actions"][:, t]).sum(-1))
+            log_probs.append(self.policy.dist(hidden).log_prob(actions[:, t]).sum(-1))
             values.append(self.policy.value(hidden).squeeze(-1))
         return torch.stack(log_probs, 1), torch.stack(values, 1)
 
@@ -249,6 +271,11 @@ class RL2(training.PersistentAgent):
 
 def _sample(dist: torch.distributions.Normal, generator: torch.Generator) -> torch.Tensor:
     return dist.mean + dist.stddev * torch.randn(dist.mean.shape, generator=generator)
+
+
+def _rows(x: torch.Tensor, lanes: np.ndarray | None) -> torch.Tensor:
+    """The given lanes' rows of a (lane, ...) tensor; all of them, as they are, for None."""
+    return x if lanes is None else x[torch.as_tensor(lanes)]
 
 
 def _gae(rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, discount: float,

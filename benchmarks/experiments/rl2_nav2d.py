@@ -16,12 +16,15 @@ EXPERIMENT = Experiment(
     env_id=MAML_NAV2D.env_id,
     env_kwargs=MAML_NAV2D.env_kwargs,
     agents=(AgentSpec("RL2", "baselines.rl2:RL2", {"tasks_per_iteration": 20, "trials_per_task": 10,
-                                                    "episodes_per_trial": 4}),),
+                                                    "episodes_per_trial": 4, "action_scale": 0.1,
+                                                    "learning_rate": 1e-3, "ppo_epochs": 5}),),
     iterations=MAML_NAV2D.iterations,
     seeds=MAML_NAV2D.seeds,
     protocol=MAML_NAV2D.protocol,
     quick={"iterations": 1, "seeds": 1, "max_test_tasks": 3,
            "config": {"tasks_per_iteration": 2, "trials_per_task": 2, "episodes_per_trial": 2, "hidden_size": 8},
            "protocol": {"adaptation_steps": 1, "evaluation_episodes": 2, "adaptation_episodes": 2}},
-    notes="The paper's outer loop is TRPO; PPO (clip 0.2, 4 epochs, Adam 3e-4) is what later RL² baselines run.",
+    notes=("The paper's outer loop is TRPO; PPO (ProMP's RL² baseline settings: 5 full-batch epochs, Adam 1e-3, "
+           "clip 0.2) is what later RL² baselines run. Actions as maml-nav2d's MAML: the policy acts in a box 10× "
+           "the env's (action_scale 0.1)."),
 )
