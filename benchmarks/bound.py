@@ -1,6 +1,6 @@
 """BO-MRL's Theorem 3/4 optimality-gap bound on a tabular task family, checked against measured gaps.
 
-    python -m benchmarks.bound bomrl-frozenlake-high [--results results] [--quick]
+    python -m benchmarks.bound bomrl-frozenlake [--preset bomrl-high] [--results results] [--quick]
 
 For each divergence i of the experiment's BO-MRL agents (docs/sources/bomrl.md §4.2, §5, §6.1):
 - π*_τ: the "optimal softmax policy" π ∝ exp(β A*_τ(s, ·)) with β doubled until J(π*_β) ≥ J* − 1e-3
@@ -12,8 +12,10 @@ For each divergence i of the experiment's BO-MRL agents (docs/sources/bomrl.md �
 - theorem bound (T → ∞, h_i term 0): 2(1+γ)A'/((1−γ)²ε)·Var_i (Thm 3, i = 1, 2) or
   (6+4γ)A'/((1−γ)²ε)·Var_3 (Thm 4, L1 = 1, L2 = 0); the proof's form for the λ actually used:
   (2γA'/((1−γ)²ε) + λ/(1−γ))·Var_i; and the theory λ (2A' or 6A')/((1−γ)ε).
-The measured gaps are read from the experiment's results files (mean over seeds of the mean over
-tasks of J* − R_k). Writes `bound.json` (or `bound-quick.json`) and one PNG per divergence next to them.
+Every setting (preset) of the experiment is checked, or the one `--preset` names. The measured gaps
+are read from the experiment's results files of that preset (mean over seeds of the mean over tasks of
+J* − R_k). Writes `bound-<preset>.json` (or `bound-<preset>-quick.json`) and one PNG per divergence
+next to them.
 """
 
 from __future__ import annotations
@@ -107,8 +109,8 @@ def bound_terms(models: list[TabularModel], divergence: int, lam: float, discoun
             "theory_lam": (2.0 if divergence in (1, 2) else 6.0) * a_max / ((1 - discount) * epsilon)}
 
 
-def measured_gaps(folder: Path, variant: str) -> dict[str, list[float]]:
-    """label → mean over seeds of the mean optimality gap after k = 0..K steps."""
+def measured_gaps(folder: Path, variant: str, preset: str) -> dict[str, list[float]]:
+    """label → mean over seeds of the mean optimality gap after k = 0..K steps, on `preset`."""
     from benchmarks.results import ResultError, load_result, mean_optimality_gaps
 
     per_label: dict[str, list[tuple[float, ...]]] = defaultdict(list)
@@ -118,7 +120,7 @@ def measured_gaps(folder: Path, variant: str) -> dict[str, list[float]]:
         except ResultError:
             continue
         gaps = mean_optimality_gaps(record.meta_test)
-        if record.variant == variant and gaps is not None:
+        if record.variant == variant and record.env.preset == preset and gaps is not None:
             per_label[record.agent.label].append(gaps)
     return {label: list(np.mean(rows, axis=0)) for label, rows in per_label.items()}
 
@@ -151,22 +153,34 @@ def _plot(path: Path, title: str, gaps: dict[str, list[float]], divergence: int,
     plt.close(figure)
 
 
-def main(argv: list[str] | None = None) -> dict[str, Any]:
-    import metarl_envs
+def main(argv: list[str] | None = None) -> dict[str, dict[str, Any]]:
+    """The bound report of every checked setting, by preset."""
     from benchmarks.experiments import EXPERIMENTS
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("experiment")
     parser.add_argument("--results", type=Path, default=Path("results"))
+    parser.add_argument("--preset", help="check this setting only (default: every setting)")
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args(argv)
-    experiment = EXPERIMENTS[args.experiment].resolve(args.quick)
-    variant, folder = ("quick" if args.quick else "full"), args.results / experiment.name
+    parts = [part.resolve(args.quick) for part in EXPERIMENTS[args.experiment].split()
+             if args.preset in (None, part.preset)]
+    if not parts:
+        raise SystemExit(f"{args.experiment} has no setting with preset {args.preset!r}")
+    return {part.preset: _check_setting(part, args.results, args.quick) for part in parts}
+
+
+def _check_setting(experiment: Any, results: Path, quick: bool) -> dict[str, Any]:
+    """The bound report of one single-setting experiment (resolved), written beside its results."""
+    import metarl_envs
+
+    variant, folder, suffix = ("quick" if quick else "full"), results / experiment.name, "-quick" if quick else ""
     tasks = list(metarl_envs.task_set(experiment.env_id, "train", experiment.preset))
     envs = EnvProvider(experiment.env_id, experiment.env_kwargs)
     models = [envs.model(task) for task in tasks]
-    gaps = measured_gaps(folder, variant)
-    report: dict[str, Any] = {"experiment": experiment.name, "variant": variant, "gaps": gaps, "bounds": []}
+    gaps = measured_gaps(folder, variant, experiment.preset)
+    report: dict[str, Any] = {"experiment": experiment.name, "preset": experiment.preset, "variant": variant,
+                              "gaps": gaps, "bounds": []}
     for spec in experiment.agents:
         if spec.agent != "baselines.bomrl:BOMRL" or spec.config.get("meta_learn", True) is False:
             continue
@@ -179,13 +193,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                       "one_step_pg_above_bound": bool(one_step_pg > terms["bound_theorem"])})
         report["bounds"].append(terms)
         folder.mkdir(parents=True, exist_ok=True)
-        _plot(folder / f"bound-alg{divergence}{'-quick' if args.quick else ''}.png",
-              f"{experiment.name}, Alg({divergence})", gaps, divergence, terms)
+        _plot(folder / f"bound-{experiment.preset}-alg{divergence}{suffix}.png",
+              f"{experiment.name} ({experiment.preset}), Alg({divergence})", gaps, divergence, terms)
         print(f"Alg({divergence}) λ={terms['lam']}: Var={terms['variance']:.4g} A'={terms['a_max_centre']:.4g} "
               f"ε={terms['epsilon_centre']:.4g} bound={terms['bound_theorem']:.4g} "
               f"(proof form at λ: {terms['bound_proof_form_at_lam']:.4g}; theory λ={terms['theory_lam']:.4g}) | "
               f"gap one-time={one_time:.4f}, one PG step={one_step_pg:.4f}")
-    (folder / f"bound{'-quick' if args.quick else ''}.json").write_text(json.dumps(report, indent=2))
+    (folder / f"bound-{experiment.preset}{suffix}.json").write_text(json.dumps(report, indent=2))
     return report
 
 

@@ -72,7 +72,8 @@ def list_experiments() -> None:
         else:
             seconds, mark = None, ""
         marks.add(mark if seconds is not None else "?")
-        rows.append((name, experiment.env_id.split("/")[-1].removesuffix("-v0"), agents,
+        envs = dict.fromkeys(part.env_id.split("/")[-1].removesuffix("-v0") for part in experiment.split())
+        rows.append((name, "/".join(envs), agents,
                      f"{experiment.seeds}×{experiment.iterations}",
                      "unknown" if seconds is None else _duration(seconds) + mark))
     table = Table(box=None, pad_edge=False, collapse_padding=True)

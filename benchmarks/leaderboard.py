@@ -128,8 +128,7 @@ ESTIMATED_CELL_SECONDS: dict[str, float] = {
     "sgmrl-cheetah-vel": 5200.0,  # card: 12-14 s per iteration × 400 iterations
     "memrl-gridnav": 135.0,       # card: t = 120 in 135 s
     "pmeta-gridworld": 1.0,       # measured: 0.5-1.0 s per cell (all 6 cells, 2 shared cores)
-    "bomrl-frozenlake-high": 340.0,  # measured, seed 0, niced on a loaded machine: BO-MRL (1) 487 s, MAML 198 s
-    "bomrl-frozenlake-low": 340.0,   # the same agents and budget as bomrl-frozenlake-high (not measured apart)
+    "bomrl-frozenlake": 340.0,    # measured, seed 0 (high), niced on a loaded machine: BO-MRL (1) 487 s, MAML 198 s
 }
 """seconds per (agent, seed) cell at full settings on the 2-core reference machine, from the experiment
 cards' measured times; `metarl-bench list` prints these, marked "est.", where results/reference/ has none"""
@@ -275,11 +274,13 @@ class CellSummary:
         return float(np.mean(self.wall_times)) / self.iterations if self.wall_times and self.iterations else None
 
 
-def _targets(experiments: Mapping[str, Any], experiment: str, label: str, adaptation_steps: int) -> tuple[Any, ...]:
-    known = experiments.get(experiment)
-    if known is None:
+def _targets(experiments: Mapping[str, Any], key: CellId, adaptation_steps: int) -> tuple[Any, ...]:
+    """The targets the cell's experiment gives its agent on the cell's (env, preset) setting."""
+    known = experiments.get(key.experiment)
+    part = None if known is None else known.setting(key.env_id, key.preset)
+    if part is None:
         return ()
-    return tuple(t for t in known.targets if t.agent == label and t.step <= adaptation_steps)
+    return tuple(t for t in part.targets if t.agent == key.label and t.step <= adaptation_steps)
 
 
 def summarize_cells(valid: Sequence[tuple[Path, ResultRecord]], *, seed: int = 0,
@@ -313,7 +314,7 @@ def summarize_cells(valid: Sequence[tuple[Path, ResultRecord]], *, seed: int = 0
         spent = [r.meta_test.mean_adaptation_env_steps() for r in records]
         cells.append(CellSummary(key, agent_class=records[0].agent.agent_class, seeds=tuple(r.seed for r in records),
                                  returns=returns, gaps=gaps,
-                                 targets=_targets(experiments, key.experiment, key.label, steps - 1),
+                                 targets=_targets(experiments, key, steps - 1),
                                  curves=curves, protocol=dataclasses.asdict(records[0].protocol),
                                  adaptation_env_steps=tuple(float(np.mean(s)) for s in zip(*spent, strict=True)),
                                  track=records[0].meta_test.track, source=names.get(where, ""),
@@ -647,9 +648,10 @@ def _table_blocks(key: TableKey, group: Sequence[CellSummary], *, cards: Mapping
                   experiments: Mapping[str, Any], assets: str, publish: bool, video: Any = None) -> list[Block]:
     first = group[0]
     known = experiments.get(key[0])
+    part = None if known is None else known.setting(key[2], key[3])  # the table's (env, preset) setting
     blocks: list[Block] = [("h2", title(key))]
-    if known is not None:
-        blocks.append(("p", [known.description + "."]))
+    if part is not None:
+        blocks.append(("p", [part.description + "."]))
     blocks.append(("p", [variant_words(first, experiments) + " " + protocol_words(first.protocol, first.test_tasks)]))
     body = []
     gap_column = any(c.gaps is not None for c in group)

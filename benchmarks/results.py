@@ -628,9 +628,10 @@ def _check_against_sources(path: Path, record: ResultRecord) -> None:
             raise ResultError(f"{path}: field meta_test.tasks[{i}].task = {_short(task.task)} is not task {i} of the "
                               f"stored test set ({_short(expected.to_dict())})")
     known = EXPERIMENTS.get(record.experiment)
-    if known is not None and (known.env_id, known.preset) != (record.env.id, record.env.preset):
-        raise ResultError(f"{path}: field experiment = {record.experiment!r} runs {known.env_id} preset "
-                          f"{known.preset!r}, not env.id {record.env.id} preset {record.env.preset!r}")
+    if known is not None and known.setting(record.env.id, record.env.preset) is None:
+        runs = " and ".join(f"{part.env_id} preset {part.preset!r}" for part in known.split())
+        raise ResultError(f"{path}: field experiment = {record.experiment!r} runs {runs}, not env.id "
+                          f"{record.env.id} preset {record.env.preset!r}")
 
 
 def load_result(path: str | Path) -> ResultRecord:

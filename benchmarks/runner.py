@@ -121,6 +121,8 @@ class Cell:
     """the results folder; the cell's file is `out/<experiment>/<CellId.filename(seed)>`"""
     checkpoint_every: int | None = None
     """save the training state every N meta-iterations (None: no checkpoints)"""
+    setting: str = ""
+    """the preset, when the experiment runs on several settings (it then names the cell in progress)"""
 
     @property
     def path(self) -> Path:
@@ -137,7 +139,8 @@ class Cell:
 
     @property
     def key(self) -> str:
-        return f"{self.spec.label} seed {self.seed}"
+        return f"{self.spec.label} ({self.setting}) seed {self.seed}" if self.setting else \
+            f"{self.spec.label} seed {self.seed}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -151,23 +154,24 @@ class RunSummary:
 
 def plan(experiment: Experiment, out: str | Path, *, quick: bool, seeds: int | None = None,
          iterations: int | None = None, checkpoint_every: int | None = None) -> list[Cell]:
-    """Every (agent, seed) cell of `experiment` (resolved for `quick`, or cut to `iterations`) with its results path."""
+    """Every (setting, agent, seed) cell of `experiment` (each setting resolved for `quick`, or cut to
+    `iterations`) with its results path."""
     if checkpoint_every is not None and (isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int)
                                          or checkpoint_every < 1):
         raise ValueError(f"plan: checkpoint_every={checkpoint_every!r} must be an int ≥ 1 or None")
-    resolved = experiment.resolve(quick)
+    parts = [part.resolve(quick) for part in experiment.split()]
     variant = "quick" if quick else "full"
     if iterations is not None:
         if quick:
             raise ValueError("plan: quick and iterations exclude each other (--quick sets its own iterations)")
         if not isinstance(iterations, int) or iterations < 1:
             raise ValueError(f"plan: iterations={iterations!r} must be an int ≥ 1")
-        resolved, variant = dataclasses.replace(resolved, iterations=iterations), f"iters{iterations}"
-    n_seeds = resolved.seeds if seeds is None else seeds
+        parts, variant = [dataclasses.replace(part, iterations=iterations) for part in parts], f"iters{iterations}"
+    n_seeds = parts[0].seeds if seeds is None else seeds
     if isinstance(n_seeds, bool) or not isinstance(n_seeds, int) or not 1 <= n_seeds <= MAX_SEEDS:
         raise ValueError(f"plan: seeds={n_seeds!r} must be an int in [1, {MAX_SEEDS}] (MAX_SEEDS)")
-    return [Cell(resolved, variant, spec, seed, Path(out), checkpoint_every) for spec in resolved.agents
-            for seed in range(n_seeds)]
+    return [Cell(part, variant, spec, seed, Path(out), checkpoint_every, part.preset if len(parts) > 1 else "")
+            for part in parts for spec in part.agents for seed in range(n_seeds)]
 
 
 def _settings(cell: Cell) -> dict[str, Any]:
@@ -487,7 +491,7 @@ def run_experiment(experiment: Experiment, out: str | Path, *, quick: bool = Fal
     cells = plan(experiment, out, quick=quick, seeds=seeds, iterations=iterations, checkpoint_every=checkpoint_every)
     for cell in cells:
         _sweep_temp_files(cell)
-    for spec in {cell.spec.label: cell.spec for cell in cells}.values():
+    for spec in {(cell.setting, cell.spec.label): cell.spec for cell in cells}.values():
         spec.check()
     done = [cell for cell in cells if is_complete(cell)]
     todo = [cell for cell in cells if cell not in done]

@@ -12,6 +12,13 @@ Each module `benchmarks/experiments/<paper>_<figure>.py` defines one frozen `EXP
         quick={"iterations": 2, "seeds": 1, "max_test_tasks": 4, "config": {"tasks_per_iteration": 4}},
     )
 
+An experiment may run on several (env, preset) settings: `settings=(Setting(env_id, env_kwargs,
+agent_config={label: {...}}), ...)` adds settings beside its own `env_id`/`env_kwargs`, each with the
+same agents (configs merged with the setting's `agent_config`, e.g. a λ per task distribution) and its
+own targets. `Experiment.split()` gives one single-setting experiment per setting, all under the
+experiment's name; the runner plans cells from them, and a cell's identity (experiment, variant,
+agent label, env id, preset) keeps the settings apart.
+
 `EXPERIMENTS` (name → Experiment) discovers every module of this package that defines
 `EXPERIMENT`. `Experiment.resolve(quick=True)` applies the `quick` overrides:
 
@@ -43,7 +50,7 @@ from typing import Any
 
 from benchmarks.evaluate import MetaTestProtocol
 
-__all__ = ["EXPERIMENTS", "AgentSpec", "Experiment", "Target", "discover", "load_experiment", "load_file"]
+__all__ = ["EXPERIMENTS", "AgentSpec", "Experiment", "Setting", "Target", "discover", "load_experiment", "load_file"]
 
 QUICK_KEYS = ("iterations", "seeds", "max_test_tasks", "config", "agent_config", "protocol")
 
@@ -122,6 +129,31 @@ class AgentSpec:
 
 
 @dataclasses.dataclass(frozen=True)
+class Setting:
+    """A further (env, preset) an experiment runs on, beside its own `env_id`/`env_kwargs`."""
+
+    env_id: str
+    env_kwargs: Mapping[str, Any]
+    """must hold "preset" (which also selects the task sets)"""
+    agent_config: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
+    """{label: dict} merged into that agent's config on this setting"""
+    targets: tuple[Target, ...] = ()
+    """the numbers a paper reports on this setting"""
+    description: str = ""
+    """replaces the experiment's description on this setting (when given)"""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.env_kwargs, Mapping) or "preset" not in self.env_kwargs:
+            raise ValueError(f"Setting {self.env_id!r}: env_kwargs must be a mapping holding 'preset'")
+        if not isinstance(self.agent_config, Mapping) or not all(isinstance(c, Mapping)
+                                                                  for c in self.agent_config.values()):
+            raise TypeError(f"Setting {self.env_id!r}: agent_config must map labels to config mappings")
+        object.__setattr__(self, "env_kwargs", dict(self.env_kwargs))
+        object.__setattr__(self, "agent_config", {label: dict(c) for label, c in self.agent_config.items()})
+        object.__setattr__(self, "targets", tuple(self.targets))
+
+
+@dataclasses.dataclass(frozen=True)
 class Experiment:
     name: str
     """the CLI name, e.g. "sgmrl-nav2d" """
@@ -141,6 +173,8 @@ class Experiment:
     max_test_tasks: int | None = None
     """meta-test on the first `max_test_tasks` tasks of the test set (None: all)"""
     notes: str = ""
+    settings: tuple[Setting, ...] = ()
+    """further (env, preset) settings run with the same agents (see the module docstring)"""
 
     def __post_init__(self) -> None:
         where = f"Experiment {self.name!r}"
@@ -152,6 +186,7 @@ class Experiment:
         object.__setattr__(self, "agents", tuple(self.agents))
         object.__setattr__(self, "targets", tuple(self.targets))
         object.__setattr__(self, "quick", dict(self.quick))
+        object.__setattr__(self, "settings", tuple(self.settings))
         for field in ("iterations", "seeds"):
             value = getattr(self, field)
             if not isinstance(value, int) or value < 1:
@@ -173,10 +208,36 @@ class Experiment:
                 raise ValueError(f"{where}: target from {target.source!r} has step={target.step} > "
                                  f"protocol.adaptation_steps={self.protocol.adaptation_steps}")
         _check_quick(where, self.quick, labels)
+        seen = {(self.env_id, self.preset)}
+        for setting in self.settings:
+            if not isinstance(setting, Setting):
+                raise TypeError(f"{where}: settings must hold Setting objects, got {type(setting).__name__}")
+            key = (setting.env_id, str(setting.env_kwargs["preset"]))
+            if key in seen:
+                raise ValueError(f"{where}: setting {key} appears twice (a cell is identified by env id and preset)")
+            seen.add(key)
+            for label in setting.agent_config:
+                if label not in labels:
+                    raise ValueError(f"{where}: setting {key} configures unknown agent {label!r}; choose from {labels}")
+        self.split()  # each setting's agents and targets are checked as an experiment's
 
     @property
     def preset(self) -> str:
         return str(self.env_kwargs["preset"])
+
+    def split(self) -> tuple[Experiment, ...]:
+        """One single-setting experiment per setting, under this experiment's name: first its own
+        env, then each of `settings` with its env, agent configs and targets."""
+        own = dataclasses.replace(self, settings=()) if self.settings else self
+        return (own, *(dataclasses.replace(
+            self, env_id=setting.env_id, env_kwargs=setting.env_kwargs, settings=(), targets=setting.targets,
+            description=setting.description or self.description,
+            agents=tuple(dataclasses.replace(spec, config={**spec.config, **setting.agent_config.get(spec.label, {})})
+                         for spec in self.agents)) for setting in self.settings))
+
+    def setting(self, env_id: str, preset: str) -> Experiment | None:
+        """The single-setting experiment this experiment runs on (`env_id`, `preset`), or None."""
+        return next((part for part in self.split() if (part.env_id, part.preset) == (env_id, preset)), None)
 
     def agent(self, label: str) -> AgentSpec:
         for spec in self.agents:
@@ -204,8 +265,11 @@ class Experiment:
         quick = dict(self.quick)
         if "agent_config" in quick:
             quick["agent_config"] = {k: v for k, v in quick["agent_config"].items() if k in kept}
+        settings = tuple(dataclasses.replace(
+            setting, agent_config={k: v for k, v in setting.agent_config.items() if k in kept},
+            targets=tuple(t for t in setting.targets if t.agent in kept)) for setting in self.settings)
         return dataclasses.replace(self, agents=specs, targets=tuple(t for t in self.targets if t.agent in kept),
-                                   quick=quick)
+                                   quick=quick, settings=settings)
 
     def resolve(self, quick: bool) -> Experiment:
         """This experiment, with the `quick` overrides applied when `quick` is true."""

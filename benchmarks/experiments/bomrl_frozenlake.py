@@ -1,13 +1,12 @@
-"""BO-MRL Figs 1, 3, 4 (high task variance, p_hole = 0.3): reward after 0–4 adaptation steps and the
-expected optimality gap on FrozenLake, for the three within-task algorithms Alg(1), Alg(2), Alg(3).
-
-`frozenlake(variance)` builds the experiment of either task distribution; the low-variance one is
-`bomrl_frozenlake_low.py` (an experiment has one preset). The Theorem-3/4 bound terms and the
-figures come from `python -m benchmarks.bound`.
+"""BO-MRL Figs 1, 3, 4: reward after 0–4 adaptation steps and the expected optimality gap on
+FrozenLake, for the three within-task algorithms Alg(1), Alg(2), Alg(3), on both task distributions:
+high task variance (p_hole = 0.3, the experiment's own setting) and low (p_hole = 0.1, a `Setting`
+with the paper's λ for it). The Theorem-3/4 bound terms and the figures come from
+`python -m benchmarks.bound bomrl-frozenlake`.
 """
 
 from benchmarks.evaluate import MetaTestProtocol
-from benchmarks.experiments import AgentSpec, Experiment
+from benchmarks.experiments import AgentSpec, Experiment, Setting
 
 LAMBDAS = {"high": {1: 0.5, 2: 0.5, 3: 0.04}, "low": {1: 0.25, 2: 0.25, 3: 0.02}}
 """λ per divergence for each task distribution (BO-MRL App. A; docs/sources/bomrl.md §3.1)"""
@@ -15,17 +14,39 @@ P_HOLE = {"high": 0.3, "low": 0.1}
 DISCOUNT = 0.8
 
 
-def frozenlake(variance: str) -> Experiment:
-    """The experiment on the "high" or "low" task-variance FrozenLake family."""
-    if variance not in LAMBDAS:
-        raise ValueError(f"frozenlake: variance={variance!r} must be one of {sorted(LAMBDAS)}")
+ENV_ID = "MetaRL/FrozenLakeHoles-v0"
+
+
+def _description(variance: str) -> str:
+    return f"BO-MRL Figs 1/3/4 (left and right panels), FrozenLake 4×4, p_hole {P_HOLE[variance]}, 20 tasks, γ = 0.8"
+
+
+def _env_kwargs(variance: str) -> dict[str, str]:
+    return {"preset": f"bomrl-{variance}", "start_distribution": "uniform"}
+
+
+def _maml_lr(lam_3: float) -> float:
+    """α = (1 − γ)/(2λ₃): MAML's step matched to Alg(3)'s λ (App. H)"""
+    return (1 - DISCOUNT) / (2 * lam_3)
+
+
+def _lambda_config(variance: str) -> dict[str, dict[str, float]]:
+    """Every agent's λ-dependent config on the `variance` family."""
     lambdas = LAMBDAS[variance]
+    return {**{f"{kind} ({i})": {"lam": lam} for i, lam in lambdas.items() for kind in ("BO-MRL", "Random init")},
+            "MAML": {"inner_lr": _maml_lr(lambdas[3])}}
+
+
+def frozenlake() -> Experiment:
+    """The experiment on the high task-variance FrozenLake family, with the low one as a further setting."""
+    lambdas = LAMBDAS["high"]
     return Experiment(
-        name=f"bomrl-frozenlake-{variance}",
-        description=f"BO-MRL Figs 1/3/4 (left and right panels), FrozenLake 4×4, p_hole {P_HOLE[variance]}, "
-                    "20 tasks, γ = 0.8",
-        env_id="MetaRL/FrozenLakeHoles-v0",
-        env_kwargs={"preset": f"bomrl-{variance}", "start_distribution": "uniform"},
+        name="bomrl-frozenlake",
+        description=_description("high"),
+        env_id=ENV_ID,
+        env_kwargs=_env_kwargs("high"),
+        settings=(Setting(ENV_ID, _env_kwargs("low"), agent_config=_lambda_config("low"),
+                          description=_description("low")),),
         agents=(
             *(AgentSpec(f"BO-MRL ({i})", "baselines.bomrl:BOMRL",
                         {"divergence": i, "lam": lam, "discount": DISCOUNT})
@@ -34,7 +55,7 @@ def frozenlake(variance: str) -> Experiment:
                         {"divergence": i, "lam": lam, "discount": DISCOUNT, "meta_learn": False})
               for i, lam in lambdas.items()),
             AgentSpec("MAML", "baselines.tabular_maml:TabularMAML",
-                      {"inner_lr": (1 - DISCOUNT) / (2 * lambdas[3]), "discount": DISCOUNT}),
+                      {"inner_lr": _maml_lr(lambdas[3]), "discount": DISCOUNT}),
         ),
         iterations=300,
         seeds=3,
@@ -50,4 +71,4 @@ def frozenlake(variance: str) -> Experiment:
     )
 
 
-EXPERIMENT = frozenlake("high")
+EXPERIMENT = frozenlake()

@@ -45,15 +45,20 @@ def one_torch_thread() -> Iterator[None]:
         torch.set_num_threads(threads)
 
 
-def cell_numbers(document: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
-    """(cell key, the numbers a results document holds) for one results file."""
+def cell_numbers(document: Mapping[str, Any], settings: bool = False) -> tuple[str, dict[str, Any]]:
+    """(cell key, the numbers a results document holds) for one results file. The key is "<label> seed
+    <s>", preceded by "<env id> <preset> / " when the experiment runs on several settings."""
     key = f"{document['agent']['label']} seed {document['seed']}"
+    if settings:
+        key = f"{document['env']['id']} {document['env']['preset']} / {key}"
     return key, {"training_curve": _strip(document["training_curve"]), "meta_test": _strip(document["meta_test"])}
 
 
 def experiment_numbers(paths: Iterable[Path]) -> dict[str, Any]:
     """The numbers of an experiment's results files (read as the JSON they are), by cell."""
-    return dict(sorted(cell_numbers(json.loads(Path(path).read_text())) for path in paths))
+    documents = [json.loads(Path(path).read_text()) for path in paths]
+    settings = len({(d["env"]["id"], d["env"]["preset"]) for d in documents}) > 1
+    return dict(sorted(cell_numbers(document, settings) for document in documents))
 
 
 def text(numbers: Mapping[str, Any]) -> str:

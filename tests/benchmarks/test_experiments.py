@@ -86,3 +86,52 @@ def test_discover_collects_every_module_with_an_experiment(tmp_path: Path, monke
     (package / "third.py").write_text(textwrap.dedent(body.format(name="one")))
     with pytest.raises(ValueError, match="name 'one' is already taken"):
         discover("fake_experiments")
+
+
+def test_an_experiment_runs_on_several_settings_with_per_setting_configs_and_targets(tmp_path: Path) -> None:
+    from benchmarks.experiments import Setting
+    from benchmarks.runner import plan
+
+    walled = Setting("MetaRL/Navigation2D-v0", {"preset": "sgmrl"}, agent_config={"B": {"tasks_per_iteration": 2}},
+                     targets=(Target("Paper Table 2", "B", 1, -20.0),), description="walled")
+    two = experiment(settings=(walled,))
+    own, other = two.split()
+    assert (own.preset, other.preset) == ("maml", "sgmrl") and own.settings == other.settings == ()
+    assert other.name == own.name == "unit" and other.description == "walled"
+    assert other.agent("A").config == {"tasks_per_iteration": 4}
+    assert other.agent("B").config == {"tasks_per_iteration": 2}
+    assert [t.source for t in other.targets] == ["Paper Table 2"] and own.targets == two.targets
+    assert two.setting("MetaRL/Navigation2D-v0", "sgmrl") == other
+    assert two.setting("MetaRL/Navigation2D-v0", "x") is None
+    quick = plan(two, tmp_path, quick=True)
+    assert len(quick) == 2 * 2 * 1 and len({cell.id for cell in quick}) == 4   # (setting, agent): one seed
+    assert {cell.id.preset for cell in quick} == {"maml", "sgmrl"} and len({cell.path for cell in quick}) == 4
+    b_walled = next(c for c in quick if c.id.preset == "sgmrl" and c.spec.label == "B")
+    assert b_walled.spec.config == {"tasks_per_iteration": 1, "action_scale": 0.5}  # --quick's shrink wins
+    assert b_walled.key == "B (sgmrl) seed 0" and two.only(["A"]).settings[0].agent_config == {}
+    full = plan(two, tmp_path, quick=False)
+    assert len(full) == 2 * 2 * 5 and next(c for c in full if c.id.preset == "sgmrl" and c.spec.label == "B"
+                                           ).spec.config == {"tasks_per_iteration": 2}
+
+
+@pytest.mark.parametrize(("settings", "message"), [
+    (("same",), "appears twice"),
+    (("unknown",), "configures unknown agent 'C'"),
+])
+def test_bad_settings_fail_naming_the_problem(settings: tuple[str, ...], message: str) -> None:
+    from benchmarks.experiments import Setting
+
+    made = {"same": Setting("MetaRL/Navigation2D-v0", {"preset": "maml"}),
+            "unknown": Setting("MetaRL/Navigation2D-v0", {"preset": "sgmrl"}, agent_config={"C": {}})}
+    with pytest.raises(ValueError, match=message):
+        experiment(settings=tuple(made[s] for s in settings))
+
+
+def test_bomrl_frozenlake_holds_both_task_distributions_with_their_lambdas() -> None:
+    from benchmarks.experiments import EXPERIMENTS
+
+    high, low = EXPERIMENTS["bomrl-frozenlake"].split()
+    assert (high.preset, low.preset) == ("bomrl-high", "bomrl-low")
+    assert [high.agent(f"BO-MRL ({i})").config["lam"] for i in (1, 2, 3)] == [0.5, 0.5, 0.04]
+    assert [low.agent(f"Random init ({i})").config["lam"] for i in (1, 2, 3)] == [0.25, 0.25, 0.02]
+    assert low.agent("MAML").config["inner_lr"] == pytest.approx(0.2 / (2 * 0.02))

@@ -24,7 +24,7 @@ def test_quick_variant_runs_and_writes_valid_results(name, tmp_path):
         pytest.importorskip("mujoco")
     with one_torch_thread():
         summary = run_experiment(EXPERIMENTS[name], tmp_path, quick=True)
-    assert len(summary.ran) == len(experiment.agents) * experiment.seeds
+    assert len(summary.ran) == sum(len(part.agents) for part in experiment.split()) * experiment.seeds
     for path in summary.ran:
         data = load_result(path)
         tasks = data.meta_test.tasks
