@@ -298,9 +298,11 @@ def run(
     variant = " (quick: a smoke test, not a result)" if quick else f" ({iterations} iterations)" if iterations else ""
     setting = (f"{resolved.iterations} meta-training iterations per seed, "
                f"{resolved.max_test_tasks or 'all'} test tasks")
+    several = len(resolved.split()) > 1
     for key, group in tables(cells).items():
         track = "" if key[4] == "main" else ", privileged track (agents read the env's exact model)"
-        console.print(results_table(f"{resolved.name}{variant}: meta-test return after k adaptation steps "
+        where = f"{resolved.name} on {key[2].split('/')[-1]} preset {key[3]}" if several else resolved.name
+        console.print(results_table(f"{where}{variant}: meta-test return after k adaptation steps "
                                     f"({setting}){track}", group))
     _print_verdicts(cells)
     if from_reference:

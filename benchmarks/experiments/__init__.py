@@ -252,10 +252,11 @@ class Experiment:
         return dataclasses.replace(self, agents=(*self.agents, *added))
 
     def check_agents(self) -> None:
-        """Import every agent class and build every config: fails, naming the agent and the key, before
-        any cell runs."""
-        for spec in self.agents:
-            spec.check()
+        """Import every agent class and build every config, on every setting: fails, naming the agent and
+        the key, before any cell runs."""
+        for part in self.split():
+            for spec in part.agents:
+                spec.check()
 
     def only(self, labels: Sequence[str]) -> Experiment:
         """This experiment with just the agents labelled `labels` (and their targets); the cells it
@@ -278,13 +279,19 @@ class Experiment:
         overrides = self.quick
         shared = dict(overrides.get("config", {}))
         per_agent = overrides.get("agent_config", {})
-        agents = tuple(dataclasses.replace(spec, config={**spec.config, **(shared if spec.reference else {}),
-                                                         **per_agent.get(spec.label, {})})
-                       for spec in self.agents)
+        shrink = {spec.label: {**(shared if spec.reference else {}), **per_agent.get(spec.label, {})}
+                  for spec in self.agents}
+        agents = tuple(dataclasses.replace(spec, config={**spec.config, **shrink[spec.label]}) for spec in self.agents)
         protocol = dataclasses.replace(self.protocol, **overrides.get("protocol", {}))
         targets = tuple(t for t in self.targets if t.step <= protocol.adaptation_steps)
+        # each further setting's own agent configs stay under the quick shrink, so that splitting the
+        # resolved experiment gives the settings resolved one by one (as `runner.plan` resolves them)
+        settings = tuple(dataclasses.replace(
+            setting, targets=tuple(t for t in setting.targets if t.step <= protocol.adaptation_steps),
+            agent_config={label: {**setting.agent_config.get(label, {}), **shrink[label]} for label in shrink
+                          if setting.agent_config.get(label) or shrink[label]}) for setting in self.settings)
         return dataclasses.replace(
-            self, agents=agents, protocol=protocol, targets=targets, quick={},
+            self, agents=agents, protocol=protocol, targets=targets, quick={}, settings=settings,
             iterations=overrides.get("iterations", self.iterations), seeds=overrides.get("seeds", self.seeds),
             max_test_tasks=overrides.get("max_test_tasks", self.max_test_tasks))
 

@@ -135,3 +135,28 @@ def test_bomrl_frozenlake_holds_both_task_distributions_with_their_lambdas() -> 
     assert [high.agent(f"BO-MRL ({i})").config["lam"] for i in (1, 2, 3)] == [0.5, 0.5, 0.04]
     assert [low.agent(f"Random init ({i})").config["lam"] for i in (1, 2, 3)] == [0.25, 0.25, 0.02]
     assert low.agent("MAML").config["inner_lr"] == pytest.approx(0.2 / (2 * 0.02))
+
+
+def test_resolving_a_multi_setting_experiment_resolves_each_setting() -> None:
+    """`metarl-bench run` resolves the chosen experiment once and reads its settings (targets, checks);
+    the runner splits first and resolves each setting: both must give the same settings."""
+    from benchmarks.experiments import EXPERIMENTS, Setting
+
+    walled = Setting("MetaRL/Navigation2D-v0", {"preset": "sgmrl"},
+                     agent_config={"B": {"tasks_per_iteration": 2, "action_scale": 0.9}},
+                     targets=(Target("Paper Table 2", "B", 1, -20.0), Target("Paper Table 2", "A", 3, -9.0)))
+    for known in (experiment(settings=(walled,)), *EXPERIMENTS.values()):
+        for quick in (False, True):
+            assert known.resolve(quick).split() == tuple(part.resolve(quick) for part in known.split()), known.name
+    other = experiment(settings=(walled,)).resolve(True).split()[1]
+    assert other.agent("B").config == {"tasks_per_iteration": 1, "action_scale": 0.5}  # the quick shrink wins
+    assert [t.agent for t in other.targets] == ["B"]  # A's k=3 target is beyond the quick K=1
+
+
+def test_check_agents_checks_every_setting() -> None:
+    from benchmarks.experiments import Setting
+
+    bad = Setting("MetaRL/Navigation2D-v0", {"preset": "sgmrl"}, agent_config={"B": {"no_such_key": 1}})
+    experiment().check_agents()
+    with pytest.raises(TypeError, match="no_such_key"):
+        experiment(settings=(bad,)).check_agents()

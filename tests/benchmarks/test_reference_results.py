@@ -110,6 +110,39 @@ def test_from_reference_takes_the_committed_cells_and_runs_only_the_missing(tmp_
     assert "3 cell(s) rendered" in report.output  # Random and Timid [reference], and the one cell run in mine
 
 
+def test_from_reference_and_report_keep_the_settings_of_a_multi_setting_experiment(tmp_path: Path,
+                                                                                    monkeypatch) -> None:
+    """An experiment on two (env, preset) settings: --reference writes both settings' cells, --from-reference
+    takes them back setting by setting, and run and report print one table per setting, each named."""
+    from benchmarks.experiments import Setting
+    from tests.benchmarks.test_runner import EXPERIMENT
+
+    walled = Setting(EXPERIMENT.env_id, {"preset": "sgmrl"}, agent_config={"Timid": {"action_scale": 0.2}},
+                     description="random agents on the walled square")
+    two = dataclasses.replace(EXPERIMENT, name="two-settings", settings=(walled,))
+    monkeypatch.setattr("benchmarks.cli._experiments", lambda: {two.name: two})
+    monkeypatch.setattr("benchmarks.experiments.EXPERIMENTS", {two.name: two}, raising=False)
+    monkeypatch.chdir(tmp_path)
+    made = cli.invoke(app, ["run", two.name, "--quick", "--reference"], env=NARROW)
+    assert made.exit_code == 0, made.output
+    stored = sorted((tmp_path / "results" / "reference" / two.name).glob("*.json"))
+    assert [p.name for p in stored] == sorted(f"{label}__Navigation2D-v0__{preset}__seed0__quick.json"
+                                              for label in ("Random", "Timid") for preset in ("maml", "sgmrl"))
+    stored[-1].unlink()  # Timid on sgmrl: the only cell run
+    result = cli.invoke(app, ["run", two.name, "--quick", "--from-reference", "--out", "mine"], env=NARROW)
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "took 3 cell(s) from results/reference" in text and "ran 1 missing" in text
+    assert "two-settings on Navigation2D-v0 preset maml (quick" in text
+    assert "two-settings on Navigation2D-v0 preset sgmrl (quick" in text
+    for path in stored[:-1]:
+        assert (tmp_path / "mine" / two.name / path.name).read_bytes() == path.read_bytes()
+    report = write_leaderboard([tmp_path / "mine"], tmp_path / "site", experiments={two.name: two})
+    assert report.bad == () and len({c.table for c in report.cells}) == 2
+    page = (tmp_path / "site" / "leaderboard.md").read_text()
+    assert "preset maml" in page and "preset sgmrl" in page and "random agents on the walled square." in page
+
+
 # ------------------------------------------------------------------ report: several folders, one table
 
 
