@@ -97,14 +97,16 @@ def _vector(n: int = 3):
 
 
 @pytest.mark.parametrize(("mask", "error", "match"), [
-    ([True], TypeError, "numpy array"), ("yes", TypeError, "numpy array"),
-    (np.array([True]), ValueError, r"shape \(3,\)"), (np.array([1, 0, 1]), TypeError, "dtype bool"),
-    (np.zeros(3, dtype=bool), ValueError, "at least one True"),
+    ([True], TypeError, "must be a numpy array, got list"), ("yes", TypeError, "must be a numpy array, got str"),
+    (np.array([True]), ValueError, r"must have shape \(3,\), got \(1,\)"),
+    (np.array([1, 0, 1]), TypeError, "must have dtype bool, got int64"),
+    (np.zeros(3, dtype=bool), ValueError, "must hold at least one True value"),
 ])
 def test_reset_mask_is_checked_as_gymnasium_checks_it(mask, error, match) -> None:
     venv = _vector()
     venv.reset(seed=0)
-    with pytest.raises(error, match=match):
+    owner = rf"^{type(venv).__name__}\.reset: options\['reset_mask'\] "
+    with pytest.raises(error, match=owner + match + "$"):
         venv.reset(options={"reset_mask": mask})
 
 

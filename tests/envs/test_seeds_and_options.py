@@ -246,6 +246,25 @@ def test_a_masked_reset_restarts_only_the_masked_sub_envs():
     np.testing.assert_array_equal(obs[1], [0.0, 0.0])
 
 
+
+def test_a_masked_reset_draws_each_restarted_start_from_that_sub_envs_stream():
+    """Through `MetaVectorEnv`'s own per-index reset (the MuJoCo envs use it and draw a noisy start):
+    a masked reset equals Gymnasium's SyncVectorEnv of single envs under the same mask. Not marked
+    `mujoco`: it checks metarl_envs/core.py, and MuJoCo is its only user whose start is random."""
+    import functools
+
+    env_id = "MetaRL/HalfCheetahVel-v0"
+    native = make_vector(env_id, 3)
+    tasks = list(metarl_envs.task_set(env_id, "test"))[:3]
+    sync = gym.vector.SyncVectorEnv([functools.partial(gym.make, env_id, task=t) for t in tasks])
+    native.unwrapped.set_tasks(tasks)
+    np.testing.assert_array_equal(native.reset(seed=11)[0], sync.reset(seed=11)[0])
+    mask = np.array([False, True, True])
+    for _ in range(2):  # the second masked reset draws again from the same streams
+        got, expected = native.reset(options={"reset_mask": mask})[0], sync.reset(options={"reset_mask": mask})[0]
+        np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-9)
+    assert not np.allclose(got[1], got[2]), "two streams, two starts"
+
 def test_preset_to_dict_is_its_fields_as_json():
     preset = gym.make(LAKE).unwrapped.preset
     data = preset.to_dict()
