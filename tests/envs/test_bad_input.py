@@ -92,6 +92,22 @@ def test_box_actions_must_be_real_numbers(env_id: str, preset: str, kind: str) -
             env.step(action.tolist())
 
 
+def test_box_action_edges_are_inside_and_a_ragged_action_is_named() -> None:
+    """The bounds belong to the space (low and high are valid actions, one ulp beyond is not); a ragged
+    nesting is a TypeError naming the env and the action."""
+    env = make("MetaRL/Navigation2D-v0", "maml").unwrapped
+    space = env.action_space
+    for edge in (space.low, space.high, np.array([space.low[0], space.high[1]])):
+        env.reset(seed=0)
+        env.step(edge)
+        env.step(edge.tolist())
+    for beyond in (np.nextafter(space.low, -np.inf), np.nextafter(space.high, np.inf)):
+        with pytest.raises(ValueError, match=r"^Navigation2DEnv\.step: action .* is outside Box"):
+            env.step(beyond)
+    ragged = r"^Navigation2DEnv\.step: action \[\[0\.1\], \[0\.1, 0\.2\]\] is not a numeric array$"
+    with pytest.raises(TypeError, match=ragged):
+        env.step([[0.1], [0.1, 0.2]])
+
 def _vector(n: int = 3):
     return gym.make_vec("MetaRL/Navigation2D-v0", num_envs=n, vectorization_mode="vector_entry_point").unwrapped
 
