@@ -188,6 +188,59 @@ def test_bomrl_adaptation_solves_the_regularized_surrogate(divergence):
         params = adapted
 
 
+
+def bomrl_surrogate(theta: torch.Tensor, phi: torch.Tensor, q: torch.Tensor, nu: torch.Tensor, lam: float,
+                    divergence: int) -> torch.Tensor:
+    """Σ_s w(s) [Σ_a π_θ Q − λ KL(π_ϕ ‖ π_θ)] with w = 1 (D1), or Σ_s ν(s) Σ_a π_θ Q − λ‖θ − ϕ‖² (D3)."""
+    pi, pi_phi = torch.softmax(theta, -1), torch.softmax(phi, -1)
+    if divergence == 3:
+        return (nu * (pi * q).sum(-1)).sum() - lam * ((theta - phi) ** 2).sum()
+    return ((pi * q).sum(-1) - lam * (pi_phi * (torch.log(pi_phi) - torch.log(pi))).sum(-1)).sum()
+
+
+@pytest.mark.parametrize("divergence", [1, 3])
+def test_bomrl_sampled_meta_step_is_the_practical_implicit_hypergradient(divergence):
+    """estimator='sampled': per task, θ' solves the surrogate built from the MC estimates (Q̂, ν̂) at π_ϕ,
+    and ϕ ← ϕ + β mean_τ C_τᵀ (−H_τ)⁺ ĝ_τ (eq. 8) with H, C the surrogate's θθ and θϕ Hessians at the
+    estimates held fixed and ĝ = ν̂'/(1 − γ) · π(Q̂' − V̂') from the MC estimates at π_θ'."""
+    config = BOMRLConfig(divergence=divergence, lam=0.7, discount=0.7, meta_lr=0.4, meta_optimizer="sgd",
+                         estimator="sampled", episodes_per_step=4, tasks_per_iteration=2)
+    agent = BOMRL(LAKE, config, LAKE_KWARGS)
+    tasks = lake_tasks()
+    agent.meta_train(tasks, iterations=1, seed=2)  # a ϕ that is not uniform
+    phi = agent.meta_params()
+    assert np.ptp(phi) > 1e-3
+    calls = []
+    estimate = agent.estimator.estimate
+
+    def recording(task, logits, rng):
+        out = estimate(task, logits, rng)
+        calls.append((np.array(logits), out))
+        return out
+
+    agent.estimator.estimate = recording
+    agent.meta_train_step(list(tasks[:2]), np.random.default_rng(7))
+    assert len(calls) == 4, "two estimates per task: at π_ϕ, then at π_θ'"
+    hypers, unseen_then_seen = [], False
+    for (at_phi, (q, nu, _, _)), (theta, (q_post, nu_post, _, _)) in zip(calls[0::2], calls[1::2], strict=True):
+        unseen_then_seen |= bool(np.any((nu == 0) & (nu_post > 0)))  # D1: weight 1 there, not ν̂ = 0
+        np.testing.assert_array_equal(at_phi, phi)
+        phi_t, theta_t = torch.tensor(phi, requires_grad=True), torch.tensor(theta, requires_grad=True)
+        q_t, nu_t = torch.as_tensor(q), torch.as_tensor(nu)
+        grad = torch.autograd.grad(bomrl_surrogate(theta_t, phi_t, q_t, nu_t, config.lam, divergence), theta_t,
+                                   create_graph=True)[0].ravel()
+        assert float(grad.detach().abs().max()) < 1e-6, "θ' is a stationary point of the surrogate"
+        rows = [torch.autograd.grad(g, (theta_t, phi_t), retain_graph=True) for g in grad]
+        hessian = torch.stack([r[0].ravel() for r in rows]).numpy()          # ∂²F/∂θ∂θ
+        cross = torch.stack([r[1].ravel() for r in rows]).numpy()            # ∂²F/∂θ∂ϕ
+        pi = softmax(theta)
+        g = nu_post[:, None] / (1 - config.discount) * pi * (q_post - (pi * q_post).sum(1, keepdims=True))
+        v = np.linalg.lstsq(-hessian, g.ravel(), rcond=1e-10)[0]
+        hypers.append((cross.T @ v).reshape(phi.shape))
+    expected = phi + config.meta_lr * np.mean(hypers, axis=0)
+    assert np.abs(expected - phi).max() > 1e-4 and unseen_then_seen
+    np.testing.assert_allclose(agent.meta_params(), expected, atol=1e-7)
+
 # --------------------------------------------------------------------------------------------
 # pMeta-RL
 # --------------------------------------------------------------------------------------------
