@@ -126,6 +126,12 @@ def test_reset_mask_is_checked_as_gymnasium_checks_it(mask, error, match) -> Non
         venv.reset(options={"reset_mask": mask})
 
 
+def test_unknown_vector_reset_option_is_named() -> None:
+    venv = _vector()
+    with pytest.raises(ValueError, match=rf"^{type(venv).__name__}\.reset: unknown option 'bogus'$"):
+        venv.reset(seed=0, options={"bogus": 1})
+
+
 def test_the_first_reset_must_reset_every_sub_env() -> None:
     venv = _vector()
     with pytest.raises(ValueError, match="first reset must reset every sub-env"):

@@ -71,5 +71,28 @@ def test_vector_step_rejects_bad_actions(env_preset):
         bad = np.array([0, space.n])
     else:
         bad = np.stack([space.sample(), space.high + 1.0])
-    with pytest.raises(ValueError, match="outside"):
+    with pytest.raises(ValueError, match=rf"(?s)^{type(venv.unwrapped).__name__}\.step: action .* is outside"):
         venv.step(bad)
+
+
+def test_vector_info_carries_gymnasiums_masks():
+    """The native vector env's info is SyncVectorEnv's: each key with a `_key` mask of the sub-envs
+    that stepped (not the ones restarting after their episode ended)."""
+    env_id = "MetaRL/Navigation2D-v0"
+    tasks = list(metarl_envs.task_set(env_id, "test", "maml"))[:3]
+    sync = gym.vector.SyncVectorEnv([functools.partial(make, env_id, "maml", task=t) for t in tasks])
+    native = gym.make_vec(env_id, num_envs=3, vectorization_mode="vector_entry_point", preset="maml")
+    native.unwrapped.set_tasks(tasks)
+    sync.reset(seed=3)
+    native.reset(seed=3)
+    rng, restarted = np.random.default_rng(1), 0
+    for _ in range(120):
+        actions = batched_actions(native.single_action_space, rng, 3)
+        info_native, info_sync = native.step(actions)[4], sync.step(actions)[4]
+        assert set(info_native) == {"distance", "_distance"}   # Sync leaves out a key no sub-env holds
+        valid = info_sync.get("_distance", np.zeros(3, dtype=bool))
+        np.testing.assert_array_equal(info_native["_distance"], valid)
+        if valid.any():
+            np.testing.assert_allclose(info_native["distance"][valid], info_sync["distance"][valid], rtol=1e-6)
+        restarted += int((~valid).sum())
+    assert restarted > 0, "no sub-env restarted: the mask was never exercised"
