@@ -126,6 +126,17 @@ def test_reset_mask_is_checked_as_gymnasium_checks_it(mask, error, match) -> Non
         venv.reset(options={"reset_mask": mask})
 
 
+def test_bad_vector_seeds_are_named() -> None:
+    venv = _vector()
+    owner = rf"^{type(venv).__name__}\.reset"
+    with pytest.raises(ValueError, match=owner + r": need 3 seeds, got 2$"):
+        venv.reset(seed=[0, 1])
+    with pytest.raises(TypeError, match=owner + r": seed='1' must be None or a Python int ≥ 0, got str$"):
+        venv.reset(seed=[0, "1", 2])
+    with pytest.raises(ValueError, match=owner + r": seed=-1 must be ≥ 0$"):
+        venv.reset(seed=-1)
+
+
 def test_unknown_vector_reset_option_is_named() -> None:
     venv = _vector()
     with pytest.raises(ValueError, match=rf"^{type(venv).__name__}\.reset: unknown option 'bogus'$"):
