@@ -30,7 +30,7 @@ import torch
 
 from baselines import bomrl_solvers as solvers
 from baselines.common import tabular, training
-from baselines.common.agent import AgentConfig, Callback, TrainingLog
+from baselines.common.agent import COUNT, POSITIVE, AgentConfig, Callback, TrainingLog, checked, interval
 from metarl_envs.core import Task
 
 __all__ = ["BOMRL", "BOMRLConfig"]
@@ -38,41 +38,25 @@ __all__ = ["BOMRL", "BOMRLConfig"]
 
 @dataclasses.dataclass(frozen=True)
 class BOMRLConfig(AgentConfig):
-    divergence: int = 1
+    divergence: solvers.Divergence = 1
     """i of Alg(i): 1 = KL(π_ϕ‖π_θ), 2 = KL(π_θ‖π_ϕ), 3 = ‖θ − ϕ‖²"""
-    lam: float = 0.5
+    lam: float = checked(0.5, POSITIVE)
     """λ, weight of the divergence (FrozenLake high variance: 0.5, 0.5, 0.04; low: 0.25, 0.25, 0.02; App. A)"""
-    discount: float = 0.8
+    discount: float = checked(0.8, interval("(0, 1)"))
     """γ of J and of Q (FrozenLake: 0.8, App. A)"""
     estimator: Literal["exact", "sampled"] = "exact"
     """how Q^{π_ϕ} (and ν, ∇J at θ') are obtained: exact model evaluation or Monte Carlo"""
-    episodes_per_step: int = 20
+    episodes_per_step: int = checked(20, COUNT)
     """sampled mode: episodes of one one-time data collection"""
-    meta_lr: float = 0.05
+    meta_lr: float = checked(0.05, POSITIVE)
     """meta step size α"""
     meta_optimizer: Literal["adam", "sgd"] = "adam"
-    tasks_per_iteration: int = 5
+    tasks_per_iteration: int = checked(5, COUNT)
     """tasks sampled (without replacement) per meta-iteration"""
-    cg_iterations: int = 200
+    cg_iterations: int = checked(200, COUNT)
     """CG iterations for (−H) v = ∇_θ J(θ') (the Hessian has S·A rows; CG stops at 1e-12 residual)"""
     meta_learn: bool = True
     """False: skip meta-training (ϕ stays 0) — the paper's "Random initialization" baseline"""
-
-    def __post_init__(self) -> None:
-        if self.divergence not in solvers.DIVERGENCES:
-            raise ValueError(f"BOMRLConfig.divergence={self.divergence!r}: must be one of {solvers.DIVERGENCES}")
-        for name in ("lam", "meta_lr"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"BOMRLConfig.{name}={getattr(self, name)!r}: must be > 0")
-        if not 0 < self.discount < 1:
-            raise ValueError(f"BOMRLConfig.discount={self.discount!r}: must lie in (0, 1)")
-        if self.estimator not in ("exact", "sampled"):
-            raise ValueError(f"BOMRLConfig.estimator={self.estimator!r}: must be 'exact' or 'sampled'")
-        if self.meta_optimizer not in ("adam", "sgd"):
-            raise ValueError(f"BOMRLConfig.meta_optimizer={self.meta_optimizer!r}: must be 'adam' or 'sgd'")
-        for name in ("episodes_per_step", "tasks_per_iteration", "cg_iterations"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise ValueError(f"BOMRLConfig.{name}={getattr(self, name)!r}: must be an int ≥ 1")
 
 
 class BOMRL(tabular.TabularParameterAgent):

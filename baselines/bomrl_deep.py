@@ -32,9 +32,9 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import torch
 
-from baselines.bomrl_solvers import DIVERGENCES, implicit_gradient
+from baselines.bomrl_solvers import DIVERGENCES, Divergence, implicit_gradient
 from baselines.common import estimators, training
-from baselines.common.agent import AgentConfig
+from baselines.common.agent import COUNT, NON_NEGATIVE, POSITIVE, AgentConfig, checked, sizes
 from baselines.common.policies import Params, Policy, StackedParams
 from baselines.common.sampler import TrajectoryBatch
 from baselines.common.trpo import flat_rows, hessian_vector_product, trpo_step
@@ -52,62 +52,42 @@ class DeepBOMRLConfig(estimators.AdvantageSettings, AgentConfig):
     baseline ("Q by Monte Carlo", App. B); `normalize_advantages` True (the paper writes raw Q; with
     h the two give different solutions)."""
 
-    divergence: int = 1
+    divergence: Divergence = 1
     """i of Alg(i): 1 = KL(π_ϕ‖π_θ), 2 = KL(π_θ‖π_ϕ), 3 = ‖θ − ϕ‖² (paper §4; Fig. 2 plots all three)"""
-    lam: float = 0.5
+    lam: float = checked(0.5, POSITIVE)
     """λ (paper App. B: Alg(1) 0.5 on all four tasks; Alg(2) 0.4 on cheetah velocity, else 0.5; Alg(3)
     not reported: 5.0 [DEFAULT], which matches MAML's step 0.1 through θ' ≈ ϕ + g/(2λ))"""
-    hidden_sizes: tuple[int, ...] = (64, 64)
+    hidden_sizes: tuple[int, ...] = checked((64, 64), sizes())
     """paper App. B: two hidden layers of 64, tanh"""
     activation: str = "tanh"
-    init_std: float = 1.0
+    init_std: float = checked(1.0, POSITIVE)
     """[DEFAULT] initial std; the std is a learned state-independent parameter (the paper's network
     outputs means and variances: the reference's listed alternative, shared with MAML here)"""
-    action_scale: float = 1.0
+    action_scale: float = checked(1.0, POSITIVE)
     """the Gaussian in env units (1.0) or in a normalised space mapped onto the env by this factor"""
-    inner_iterations: int = 50
+    inner_iterations: int = checked(50, COUNT)
     """Adam iterations of the one-time adaptation (paper App. B: 50)"""
-    inner_lr: float = 1e-3
+    inner_lr: float = checked(1e-3, POSITIVE)
     """Adam learning rate of the adaptation ([DEFAULT] 1e-3; the paper gives none)"""
     squash: bool = True
     """apply eq. 7's h to the ratio (False: the raw importance ratio of eq. 2)"""
-    tasks_per_iteration: int = 40
+    tasks_per_iteration: int = checked(40, COUNT)
     """N ([DEFAULT] 40, the MAML/ProMP meta-batch; the paper gives none)"""
-    episodes_per_task: int = 20
+    episodes_per_task: int = checked(20, COUNT)
     """K rollouts per adaptation step (paper App. B: 20; 40 for Ant direction)"""
-    reduction: str = "step_mean"
+    reduction: estimators.Reduction = "step_mean"
     """eq. 7's 1/|B| Σ over the (s, a) of B (the same units for ∇J at θ')"""
-    hypergradient_cg_iterations: int = 10
+    hypergradient_cg_iterations: int = checked(10, COUNT)
     """CG iterations for H v = g' ([DEFAULT] 10; paper: "conjugate gradient", App. D)"""
-    hypergradient_damping: float = 1e-2
+    hypergradient_damping: float = checked(1e-2, NON_NEGATIVE)
     """δ added to −∇²L in the CG ([DEFAULT] 1e-2)"""
-    max_kl: float = 1e-3
+    max_kl: float = checked(1e-3, POSITIVE)
     """TRPO's KL constraint (paper App. B: δ = 1e-3)"""
-    cg_iterations: int = 10
+    cg_iterations: int = checked(10, COUNT)
     """TRPO's Fisher CG ([DEFAULT], pytorch-maml-rl's 10 iterations, damping 1e-5, line search 15 × 0.8)"""
-    cg_damping: float = 1e-5
-    ls_max_steps: int = 15
+    cg_damping: float = checked(1e-5, NON_NEGATIVE)
+    ls_max_steps: int = checked(15, COUNT)
     ls_backtrack_ratio: float = 0.8
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "hidden_sizes", tuple(int(h) for h in self.hidden_sizes))
-        if self.divergence not in DIVERGENCES:
-            raise ValueError(f"DeepBOMRLConfig.divergence={self.divergence!r}: must be one of {DIVERGENCES}")
-        for name in ("lam", "inner_lr", "max_kl", "init_std", "action_scale"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"DeepBOMRLConfig.{name}={getattr(self, name)!r}: must be > 0")
-        for name in ("hypergradient_damping", "cg_damping"):
-            if not getattr(self, name) >= 0:
-                raise ValueError(f"DeepBOMRLConfig.{name}={getattr(self, name)!r}: must be ≥ 0")
-        for name in ("inner_iterations", "tasks_per_iteration", "episodes_per_task", "hypergradient_cg_iterations",
-                     "cg_iterations", "ls_max_steps"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise ValueError(f"DeepBOMRLConfig.{name}={getattr(self, name)!r}: must be an int ≥ 1")
-        if not 0 < self.discount <= 1:
-            raise ValueError(f"DeepBOMRLConfig.discount={self.discount!r}: must lie in (0, 1]")
-        if self.reduction not in estimators.REDUCTIONS:
-            raise ValueError(f"DeepBOMRLConfig.reduction={self.reduction!r}: must be one of "
-                             f"{list(estimators.REDUCTIONS)}")
 
 
 # --------------------------------------------------------------------------------------------

@@ -10,7 +10,9 @@ Softmax logits are invariant to a per-state shift; solvers return logits with lo
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Callable, Sequence
+from typing import Literal
 
 import numpy as np
 import torch
@@ -28,11 +30,12 @@ from baselines.common.tabular import (
 from baselines.common.trpo import conjugate_gradient, unflatten
 from metarl_envs.toy_text.tabular import TabularModel
 
-__all__ = ["DIVERGENCES", "implicit_gradient", "implicit_hypergradient", "solve_surrogate", "surrogate",
+__all__ = ["DIVERGENCES", "Divergence", "implicit_gradient", "implicit_hypergradient", "solve_surrogate", "surrogate",
            "surrogate_hessian_blocks"]
 
-DIVERGENCES = (1, 2, 3)
+Divergence = Literal[1, 2, 3]
 """1: KL(π_ϕ ‖ π_θ); 2: KL(π_θ ‖ π_ϕ); 3: ‖θ − ϕ‖² (docs/sources/bomrl.md §1.1: Alg(1), Alg(2), Alg(3))"""
+DIVERGENCES: tuple[int, ...] = typing.get_args(Divergence)
 
 
 # --------------------------------------------------------------------------------------------

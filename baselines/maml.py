@@ -37,12 +37,13 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Iterator, Mapping, Sequence
+from typing import Literal
 
 import numpy as np
 import torch
 
 from baselines.common import estimators, training
-from baselines.common.agent import AgentConfig
+from baselines.common.agent import COUNT, AgentConfig, Rule, checked, sizes
 from baselines.common.policies import Params, detach
 from baselines.common.sampler import TrajectoryBatch
 from baselines.common.trpo import trpo_step
@@ -51,9 +52,13 @@ from metarl_envs.core import Task
 __all__ = ["MAML", "AdaptedParams", "InnerBatch", "MAMLConfig", "steps_taken"]
 
 
+STEP_SIZES = Rule("step sizes must be finite and > 0", lambda lrs: all(math.isfinite(lr) and lr > 0 for lr in lrs),
+                  convert=lambda lrs: tuple(float(lr) for lr in lrs))
+
+
 @dataclasses.dataclass(frozen=True)
 class MAMLConfig(estimators.AdvantageSettings, AgentConfig):
-    hidden_sizes: tuple[int, ...] = (64, 64)
+    hidden_sizes: tuple[int, ...] = checked((64, 64), sizes())
     """policy MLP widths (pytorch-maml-rl 2d-navigation.yaml: [64, 64], tanh)"""
     activation: str = "tanh"
     init_std: float = 1.0
@@ -63,15 +68,15 @@ class MAMLConfig(estimators.AdvantageSettings, AgentConfig):
     this factor (ProMP/maml_zoo's normalize wrapper: 0.01 for the ±0.1 point env)"""
     inner_lr: float = 0.1
     """step size α of the inner VPG step (pytorch-maml-rl fast-lr)"""
-    inner_steps: int = 1
-    tasks_per_iteration: int = 20
+    inner_steps: int = checked(1, COUNT)
+    tasks_per_iteration: int = checked(20, COUNT)
     """meta-batch size (pytorch-maml-rl meta-batch-size)"""
-    episodes_per_task: int = 20
+    episodes_per_task: int = checked(20, COUNT)
     """trajectories per task per inner step and for the outer batch (fast-batch-size)"""
-    reduction: str = "episode_mean"
+    reduction: estimators.Reduction = "episode_mean"
     """surrogate units: 'episode_mean' (per-episode per-step mean, pytorch-maml-rl), 'step_mean' (mean
     over every sample of the batch: rllab/ProMP, the original MAML and SG-MRL code) or 'episode_sum'"""
-    outer_optimizer: str = "trpo"
+    outer_optimizer: Literal["trpo", "adam"] = "trpo"
     """'trpo' (MAML-TRPO) or 'adam'"""
     outer_lr: float = 1e-3
     """Adam learning rate (outer_optimizer='adam')"""
@@ -83,26 +88,11 @@ class MAMLConfig(estimators.AdvantageSettings, AgentConfig):
     first_order: bool = False
     exploration: bool = False
     """E-MAML: add the pre-update score-function term"""
-    adaptation_lrs: tuple[float, ...] = ()
+    adaptation_lrs: tuple[float, ...] = checked((), STEP_SIZES)
     """meta-test step sizes of adaptation steps 1, 2, … (the last repeats; (): inner_lr at every step)"""
-    adaptation_reduction: str | None = None
+    adaptation_reduction: estimators.Reduction | None = None
     """surrogate units of the meta-test steps (None: `reduction`). The original MAML test script adapts
     with rllab's VPG, whose surrogate is a mean over every sample of the batch ('step_mean')"""
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "hidden_sizes", tuple(int(h) for h in self.hidden_sizes))
-        object.__setattr__(self, "adaptation_lrs", tuple(float(lr) for lr in self.adaptation_lrs))
-        if not all(math.isfinite(lr) and lr > 0 for lr in self.adaptation_lrs):
-            raise ValueError(f"MAMLConfig.adaptation_lrs={self.adaptation_lrs!r}: step sizes must be finite and > 0")
-        if self.reduction not in estimators.REDUCTIONS:
-            raise ValueError(f"MAMLConfig.reduction={self.reduction!r}: must be one of {list(estimators.REDUCTIONS)}")
-        if self.adaptation_reduction not in (None, *estimators.REDUCTIONS):
-            raise ValueError(f"MAMLConfig.adaptation_reduction={self.adaptation_reduction!r}: must be None or one of "
-                             f"{list(estimators.REDUCTIONS)}")
-        if self.outer_optimizer not in ("trpo", "adam"):
-            raise ValueError(f"MAMLConfig.outer_optimizer={self.outer_optimizer!r}: must be 'trpo' or 'adam'")
-        if self.inner_steps < 1 or self.tasks_per_iteration < 1 or self.episodes_per_task < 1:
-            raise ValueError("MAMLConfig: inner_steps, tasks_per_iteration and episodes_per_task must be ≥ 1")
 
     def adaptation_lr(self, step: int) -> float:
         """Step size of meta-test adaptation step `step` (1-based)."""

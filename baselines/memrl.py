@@ -41,13 +41,13 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
 
 from baselines.common import estimators, training
-from baselines.common.agent import AgentConfig
+from baselines.common.agent import AgentConfig, checked, sizes
 from baselines.common.policies import Params, detach
 from baselines.common.sampler import TrajectoryBatch
 from metarl_envs.core import Task
@@ -72,23 +72,19 @@ class MEMRLConfig(AgentConfig):
     """D, fresh trajectories per inner step (paper §4)"""
     discount: float = 0.99
     """γ (paper §4)"""
-    hidden_sizes: tuple[int, ...] = (64,)
+    hidden_sizes: tuple[int, ...] = checked((64,), sizes())
     activation: str = "tanh"
     obs_scale: float = 0.2
     """policy input scaling (grid coordinates −5..5 → −1..1)"""
-    inner_init: str = "meta"
+    inner_init: Literal["meta", "warm"] = "meta"
     """θ⁰ of the inner solve: 'meta' (= w) or 'warm' (the task's last θ̃_i; docs/sources/memrl.md §2.3 item 2)"""
-    gradient: str = "sampled"
+    gradient: Literal["sampled", "exact"] = "sampled"
     """ĝ of the inner step: 'sampled' (eqs. (8)-(9) from D fresh trajectories, the paper's) or 'exact'
     (∇J_i itself, on a tabular env's model: what ĝ estimates without bias; no trajectories are drawn
     for it, which separates the sampling noise from the objective and its optimiser)"""
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "hidden_sizes", tuple(int(h) for h in self.hidden_sizes))
-        if self.inner_init not in ("meta", "warm"):
-            raise ValueError(f"MEMRLConfig.inner_init={self.inner_init!r}: must be 'meta' or 'warm'")
-        if self.gradient not in ("sampled", "exact"):
-            raise ValueError(f"MEMRLConfig.gradient={self.gradient!r}: must be 'sampled' or 'exact'")
+        super().__post_init__()
         if self.inner_lr * self.moreau_lambda >= 2:
             raise ValueError(f"MEMRLConfig: inner_lr·moreau_lambda={self.inner_lr * self.moreau_lambda} must be < 2 "
                              "(the inner recursion diverges otherwise; docs/sources/memrl.md §7.6)")

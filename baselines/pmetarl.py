@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from baselines.common import tabular, training
-from baselines.common.agent import AgentConfig, Phase
+from baselines.common.agent import COUNT, POSITIVE, AgentConfig, Phase, checked, interval
 from baselines.common.envs import EnvProvider
 from baselines.common.oracles import policy_return
 from baselines.common.sampler import TrajectoryBatch
@@ -61,44 +61,32 @@ def _bootstrap(model: TabularModel, q_values: np.ndarray) -> np.ndarray:
 
 @dataclasses.dataclass(frozen=True)
 class PMetaRLConfig(AgentConfig):
-    lam: float = 10.0
+    lam: float = checked(10.0, POSITIVE)
     """λ: weight of the proximal term (gridworld: 10, §V-C)"""
-    personal_updates: int = 3
+    personal_updates: int = checked(3, COUNT)
     """R: personalized/auxiliary alternations per round (gridworld: 3)"""
-    inner_updates: int = 1
+    inner_updates: int = checked(1, COUNT)
     """K: personalized updates (6)/(7) per alternation (gridworld: 1)"""
-    discount: float = 0.95
+    discount: float = checked(0.95, interval("(0, 1)"))
     personal_lr: float | None = None
     """η^k; None: 1/(1 + λ) in expected mode, 0.5/(1 + λ) in sampled mode"""
     aux_lr: float | None = None
     """η of the auxiliary step; None: 0.5/λ (ηλ = 0.5)"""
-    beta: float = 1.0
+    beta: float = checked(1.0, interval("(0, 1]"))
     """β of the aggregation (9)"""
     mode: Literal["expected", "sampled"] = "expected"
-    episodes_per_update: int = 5
+    episodes_per_update: int = checked(5, COUNT)
     """sampled mode: ε-greedy episodes collected for one personalized update"""
-    exploration: float = 0.1
+    exploration: float = checked(0.1, interval("[0, 1]"))
     """sampled mode: ε of the ε-greedy behaviour policy on the personalized table"""
     reset_personal_each_round: bool = True
 
     def __post_init__(self) -> None:
-        if not self.lam > 0:
-            raise ValueError(f"PMetaRLConfig.lam={self.lam!r}: must be > 0")
-        if not 0 < self.discount < 1:
-            raise ValueError(f"PMetaRLConfig.discount={self.discount!r}: must lie in (0, 1)")
-        if self.mode not in ("expected", "sampled"):
-            raise ValueError(f"PMetaRLConfig.mode={self.mode!r}: must be 'expected' or 'sampled'")
+        super().__post_init__()
         if self.personal_lr is not None and not 0 < self.personal_lr * (1 + self.lam) <= 1:
             raise ValueError(f"PMetaRLConfig.personal_lr={self.personal_lr!r}: need 0 < η^k(1 + λ) ≤ 1")
         if self.aux_lr is not None and not 0 < self.aux_lr * self.lam <= 1:
             raise ValueError(f"PMetaRLConfig.aux_lr={self.aux_lr!r}: need 0 < ηλ ≤ 1")
-        if not 0 < self.beta <= 1:
-            raise ValueError(f"PMetaRLConfig.beta={self.beta!r}: must lie in (0, 1]")
-        if not 0 <= self.exploration <= 1:
-            raise ValueError(f"PMetaRLConfig.exploration={self.exploration!r}: must lie in [0, 1]")
-        for name in ("personal_updates", "inner_updates", "episodes_per_update"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise ValueError(f"PMetaRLConfig.{name}={getattr(self, name)!r}: must be an int ≥ 1")
 
     @property
     def step_personal(self) -> float:

@@ -85,7 +85,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar, Literal, NamedTuple
 
 import numpy as np
 import torch
@@ -96,7 +96,17 @@ from stable_baselines3.common.utils import polyak_update
 from stable_baselines3.dqn.policies import QNetwork
 
 from baselines.common import training
-from baselines.common.agent import AgentConfig, Phase
+from baselines.common.agent import (
+    COUNT,
+    NON_NEGATIVE,
+    POSITIVE,
+    AgentConfig,
+    Phase,
+    checked,
+    int_at_least,
+    interval,
+    sizes,
+)
 from baselines.common.policies import Params, detach
 from baselines.common.sampler import TrainingEnvs, TrajectoryBatch, Transition
 from metarl_envs.core import Task
@@ -232,77 +242,52 @@ class PrioritizedReplayBuffer(ReplayBuffer):
 # --------------------------------------------------------------------------------------------
 # Configs
 # --------------------------------------------------------------------------------------------
+UNIT = interval("[0, 1]")
+
+
 @dataclasses.dataclass(frozen=True)
 class DQNConfig(AgentConfig):
     """The shared DQN settings (Table II; [DEFAULT]s in the module docstring)."""
 
-    learning_rate: float = 1e-3
-    hidden_sizes: tuple[int, ...] = (512, 512)
-    batch_size: int = 64
-    buffer_size: int = 200_000
-    personal_updates: int = 200
+    learning_rate: float = checked(1e-3, POSITIVE)
+    hidden_sizes: tuple[int, ...] = checked((512, 512), sizes(empty=False))
+    batch_size: int = checked(64, COUNT)
+    buffer_size: int = checked(200_000, COUNT)
+    personal_updates: int = checked(200, COUNT)
     """R: personalized env + gradient steps per task per round (CartPole 200, MountainCar 500)"""
-    discount: float = 0.99
-    epsilon_start: float = 0.3
-    epsilon_end: float = 0.01
-    epsilon_fraction: float = 0.5
+    discount: float = checked(0.99, interval("(0, 1)"))
+    epsilon_start: float = checked(0.3, UNIT)
+    epsilon_end: float = checked(0.01, UNIT)
+    epsilon_fraction: float = checked(0.5, UNIT)
     """ε decays over this fraction of each task's C·R steps"""
-    target_update_interval: int = 350
-    per_alpha: float = 0.6
-    per_beta: float = 0.4
-    warmup_steps: int = 2000
+    target_update_interval: int = checked(350, COUNT)
+    per_alpha: float = checked(0.6, NON_NEGATIVE)
+    per_beta: float = checked(0.4, UNIT)
+    warmup_steps: int = checked(2000, int_at_least(0))
     """uniform-random transitions per task stored before the first round"""
-    evaluation_episodes: int = 10
+    evaluation_episodes: int = checked(10, COUNT)
     """greedy episodes per task behind each training-curve evaluation"""
-    adapt_epsilon: float = 0.01
+    adapt_epsilon: float = checked(0.01, UNIT)
     """ε of the meta-test adaptation episodes"""
-
-    def __post_init__(self) -> None:
-        name = type(self).__name__
-        object.__setattr__(self, "hidden_sizes", tuple(int(h) for h in self.hidden_sizes))
-        for field in ("batch_size", "buffer_size", "personal_updates", "target_update_interval",
-                      "evaluation_episodes"):
-            value = getattr(self, field)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name}.{field}={value!r}: must be an int ≥ 1")
-        if isinstance(self.warmup_steps, bool) or not isinstance(self.warmup_steps, int) or self.warmup_steps < 0:
-            raise ValueError(f"{name}.warmup_steps={self.warmup_steps!r}: must be an int ≥ 0")
-        if not self.hidden_sizes or min(self.hidden_sizes) < 1:
-            raise ValueError(f"{name}.hidden_sizes={self.hidden_sizes!r}: must be positive ints")
-        if not self.learning_rate > 0:
-            raise ValueError(f"{name}.learning_rate={self.learning_rate!r}: must be > 0")
-        if not 0 < self.discount < 1:
-            raise ValueError(f"{name}.discount={self.discount!r}: must lie in (0, 1)")
-        for field in ("epsilon_start", "epsilon_end", "epsilon_fraction", "adapt_epsilon", "per_beta"):
-            if not 0 <= getattr(self, field) <= 1:
-                raise ValueError(f"{name}.{field}={getattr(self, field)!r}: must lie in [0, 1]")
-        if not self.per_alpha >= 0:
-            raise ValueError(f"{name}.per_alpha={self.per_alpha!r}: must be ≥ 0")
 
 
 @dataclasses.dataclass(frozen=True)
 class PMetaDQNConfig(DQNConfig):
-    lam: float = 20.0
+    lam: float = checked(20.0, POSITIVE)
     """λ, the proximal weight (Table II; Table IV sweeps 5, 20, 30, 50)"""
     aux_lr: float = 1e-3
     """η of the auxiliary step (eq. 13; §V-C); ηλ must lie in (0, 1]"""
-    beta: float = 1.0
+    beta: float = checked(1.0, interval("(0, 1]"))
     """β of the aggregation (eq. 14; §V-C)"""
-    aux_optimizer: str = "adam"
+    aux_optimizer: Literal["sgd", "adam"] = "adam"
     """"adam": an Adam step (lr η) on (λ/2)‖ϑ_i − θ_i‖²; "sgd": eq. 13 as written, ϑ_i ← ϑ_i − ηλ(ϑ_i − θ_i)
     (with η = 1e-3 the meta network then moves at plain SGD speed and does not learn in the budget:
     module docstring)"""
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if not self.lam > 0:
-            raise ValueError(f"PMetaDQNConfig.lam={self.lam!r}: must be > 0")
         if not 0 < self.aux_lr * self.lam <= 1:
             raise ValueError(f"PMetaDQNConfig.aux_lr={self.aux_lr!r}: need 0 < ηλ ≤ 1 (λ = {self.lam})")
-        if not 0 < self.beta <= 1:
-            raise ValueError(f"PMetaDQNConfig.beta={self.beta!r}: must lie in (0, 1]")
-        if self.aux_optimizer not in ("sgd", "adam"):
-            raise ValueError(f"PMetaDQNConfig.aux_optimizer={self.aux_optimizer!r}: must be 'sgd' or 'adam'")
 
 
 # --------------------------------------------------------------------------------------------

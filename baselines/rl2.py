@@ -31,7 +31,7 @@ from gymnasium import spaces
 from torch import nn
 
 from baselines.common import training
-from baselines.common.agent import AgentConfig, Callback, Phase, TrainingLog
+from baselines.common.agent import COUNT, FINITE_POSITIVE, AgentConfig, Callback, Phase, TrainingLog, checked, interval
 from baselines.common.sampler import Sampler, TrajectoryBatch, Transition, torch_generator, training_envs
 from metarl_envs.core import Task
 
@@ -40,38 +40,31 @@ __all__ = ["RL2", "RL2Config", "RecurrentPolicy"]
 
 @dataclasses.dataclass(frozen=True)
 class RL2Config(AgentConfig):
-    hidden_size: int = 64
+    hidden_size: int = checked(64, COUNT)
     """GRU width"""
-    tasks_per_iteration: int = 20
-    trials_per_task: int = 10
+    tasks_per_iteration: int = checked(20, COUNT)
+    trials_per_task: int = checked(10, COUNT)
     """parallel trials (sub-envs) per task per iteration"""
-    episodes_per_trial: int = 4
+    episodes_per_trial: int = checked(4, COUNT)
     """episodes a trial lasts in meta-training (the hidden state carries across them)"""
     learning_rate: float = 3e-4
-    ppo_epochs: int = 4
+    ppo_epochs: int = checked(4, COUNT)
     clip: float = 0.2
     value_coefficient: float = 0.5
-    discount: float = 0.99
-    gae_lambda: float = 0.95
+    discount: float = checked(0.99, interval("(0, 1]"))
+    gae_lambda: float = checked(0.95, interval("[0, 1]"))
     init_std: float = 1.0
-    minibatches: int = 1
+    minibatches: int = checked(1, COUNT)
     """PPO minibatches per epoch, drawn as whole trials (lanes) so that BPTT runs over whole trials"""
-    action_scale: float = 1.0
+    action_scale: float = checked(1.0, FINITE_POSITIVE)
     """the Gaussian lives in a space `1/action_scale` times wider than the env's box and is mapped linearly
     onto it (rllab's `normalize`, as `GaussianMLPPolicy.action_scale` does for the MLP agents)"""
 
     def __post_init__(self) -> None:
-        for name in ("hidden_size", "tasks_per_iteration", "trials_per_task", "episodes_per_trial", "ppo_epochs",
-                     "minibatches"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise ValueError(f"RL2Config.{name}={getattr(self, name)!r}: must be an int ≥ 1")
-        if not 0 < self.discount <= 1 or not 0 <= self.gae_lambda <= 1:
-            raise ValueError(f"RL2Config: discount={self.discount} must be in (0, 1], gae_lambda in [0, 1]")
+        super().__post_init__()
         if self.minibatches > self.tasks_per_iteration * self.trials_per_task:
             raise ValueError(f"RL2Config.minibatches={self.minibatches}: more than the "
                              f"{self.tasks_per_iteration * self.trials_per_task} trials of an iteration")
-        if not np.isfinite(self.action_scale) or self.action_scale <= 0:
-            raise ValueError(f"RL2Config.action_scale={self.action_scale!r}: must be finite and > 0")
 
 
 class RecurrentPolicy(nn.Module):

@@ -35,12 +35,13 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 import torch
 
 from baselines.common import estimators, training
-from baselines.common.agent import AgentConfig
+from baselines.common.agent import AgentConfig, checked, sizes
 from baselines.common.policies import Params, detach
 from baselines.common.sampler import TrajectoryBatch
 from metarl_envs.core import Task
@@ -50,9 +51,9 @@ __all__ = ["SGMRL", "SGMRLConfig", "score_coefficients"]
 
 @dataclasses.dataclass(frozen=True)
 class SGMRLConfig(AgentConfig):
-    mode: str = "practical"
+    mode: Literal["exact", "practical"] = "practical"
     """'exact' (the paper's estimator, plain ascent) or 'practical' (baseline, Adam)"""
-    hidden_sizes: tuple[int, ...] = (100, 100)
+    hidden_sizes: tuple[int, ...] = checked((100, 100), sizes())
     """sgmrl_full.json: [100, 100], tanh"""
     activation: str = "tanh"
     init_std: float = 1.0
@@ -71,21 +72,17 @@ class SGMRLConfig(AgentConfig):
     gae_lambda: float = 0.997
     outer_lr: float = 1e-3
     """Adam learning rate (practical) or β of plain ascent (exact)"""
-    hessian: str = "autodiff"
-    score_baseline: str = "auto"
+    hessian: Literal["autodiff", "first_order"] = "autodiff"
+    score_baseline: Literal["none", "leave_one_out", "auto"] = "auto"
     """'none' (the paper's raw J̃_i), 'leave_one_out' (J̃_i minus the other tasks' mean) or 'auto':
     'none' in exact mode, 'leave_one_out' in practical mode"""
     debias_coef: float = 1.0
     """multiplies the score term (1.0: the paper's estimator)"""
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "hidden_sizes", tuple(int(h) for h in self.hidden_sizes))
+        super().__post_init__()
         if self.score_baseline == "auto":
-            object.__setattr__(self, "score_baseline", "none" if self.mode == "exact" else "leave_one_out")
-        for field, allowed in (("mode", ("exact", "practical")), ("hessian", ("autodiff", "first_order")),
-                               ("score_baseline", ("none", "leave_one_out"))):
-            if getattr(self, field) not in allowed:
-                raise ValueError(f"SGMRLConfig.{field}={getattr(self, field)!r}: must be one of {list(allowed)}")
+            object.__setattr__(self, "score_baseline", "none" if self.exact else "leave_one_out")
 
     @property
     def exact(self) -> bool:

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from baselines.common import tabular, training
-from baselines.common.agent import AgentConfig
+from baselines.common.agent import COUNT, POSITIVE, AgentConfig, checked, interval
 from metarl_envs.core import Task
 
 __all__ = ["TabularMAML", "TabularMAMLConfig"]
@@ -31,26 +31,14 @@ __all__ = ["TabularMAML", "TabularMAMLConfig"]
 
 @dataclasses.dataclass(frozen=True)
 class TabularMAMLConfig(AgentConfig):
-    inner_lr: float = 1.0
+    inner_lr: float = checked(1.0, POSITIVE)
     """α of the inner policy-gradient step (also the step of every meta-test adaptation)"""
-    discount: float = 0.8
+    discount: float = checked(0.8, interval("(0, 1)"))
     estimator: Literal["exact", "sampled"] = "exact"
     """adaptation's gradient: exact, or MC from `episodes_per_step` episodes (meta-training is exact)"""
-    episodes_per_step: int = 20
-    meta_lr: float = 0.05
-    tasks_per_iteration: int = 5
-
-    def __post_init__(self) -> None:
-        for name in ("inner_lr", "meta_lr"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"TabularMAMLConfig.{name}={getattr(self, name)!r}: must be > 0")
-        if not 0 < self.discount < 1:
-            raise ValueError(f"TabularMAMLConfig.discount={self.discount!r}: must lie in (0, 1)")
-        if self.estimator not in ("exact", "sampled"):
-            raise ValueError(f"TabularMAMLConfig.estimator={self.estimator!r}: must be 'exact' or 'sampled'")
-        for name in ("episodes_per_step", "tasks_per_iteration"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise ValueError(f"TabularMAMLConfig.{name}={getattr(self, name)!r}: must be an int ≥ 1")
+    episodes_per_step: int = checked(20, COUNT)
+    meta_lr: float = checked(0.05, POSITIVE)
+    tasks_per_iteration: int = checked(5, COUNT)
 
 
 class TabularMAML(tabular.TabularParameterAgent):

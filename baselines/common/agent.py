@@ -35,6 +35,11 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import functools
+import math
+import re
+import types
+import typing
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
 
@@ -43,8 +48,9 @@ import numpy as np
 from baselines.common.sampler import TrajectoryBatch, Transition
 from metarl_envs.core import Task
 
-__all__ = ["Agent", "AgentConfig", "IterationRecord", "ParameterAgent", "Phase", "TabularAgent", "TrainingLog",
-           "Transition", "config_from_dict", "is_privileged"]
+__all__ = ["COUNT", "FINITE_POSITIVE", "NON_NEGATIVE", "POSITIVE", "Agent", "AgentConfig", "IterationRecord",
+           "ParameterAgent", "Phase", "Rule", "TabularAgent", "TrainingLog", "Transition", "checked",
+           "config_from_dict", "int_at_least", "interval", "is_privileged", "sizes"]
 
 ConfigT = TypeVar("ConfigT")
 
@@ -190,12 +196,87 @@ def config_from_dict(cls: type[ConfigT], data: Mapping[str, Any]) -> ConfigT:
     return cls(**data)
 
 
+@dataclasses.dataclass(frozen=True)
+class Rule:
+    """What a config field's value must be, declared beside the field (`checked`): `convert` first
+    normalises the value (JSON's lists back to tuples), then `holds(value)` must be true, or the config
+    refuses it with `ValueError("Class.field=value: <requirement>")`."""
+
+    requirement: str
+    holds: Callable[[Any], bool]
+    convert: Callable[[Any], Any] | None = None
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+POSITIVE = Rule("must be > 0", lambda value: value > 0)
+FINITE_POSITIVE = Rule("must be finite and > 0", lambda value: math.isfinite(value) and value > 0)
+NON_NEGATIVE = Rule("must be ≥ 0", lambda value: value >= 0)
+
+
+def int_at_least(minimum: int) -> Rule:
+    """An int (not a bool) ≥ `minimum`."""
+    return Rule(f"must be an int ≥ {minimum}", lambda value: _is_int(value) and value >= minimum)
+
+
+COUNT = int_at_least(1)
+
+
+def interval(bounds: str) -> Rule:
+    """A number in `bounds`, written as in maths: "(0, 1)" open, "[0, 1]" closed, "(0, 1]" half-open."""
+    match = re.fullmatch(r"([(\[])\s*(\S+?)\s*,\s*(\S+?)\s*([)\]])", bounds)
+    if match is None:
+        raise ValueError(f"interval: bounds={bounds!r} must read like '(0, 1]'")
+    opening, low, high, closing = match[1], float(match[2]), float(match[3]), match[4]
+
+    def holds(value: Any) -> bool:
+        above = value >= low if opening == "[" else value > low
+        below = value <= high if closing == "]" else value < high
+        return bool(above and below)
+
+    return Rule(f"must lie in {bounds}", holds)
+
+
+def sizes(*, empty: bool = True) -> Rule:
+    """Layer widths: a tuple of ints ≥ 1 (a list, as JSON holds it, becomes a tuple); `empty=False`
+    also refuses ()."""
+    return Rule("must be ints ≥ 1" if empty else "must be one or more ints ≥ 1",
+                lambda value: (empty or len(value) > 0) and all(width >= 1 for width in value),
+                convert=lambda value: tuple(int(width) for width in value))
+
+
+def checked(default: Any, rule: Rule) -> Any:
+    """A config field's default and the `Rule` its value must meet (`AgentConfig` checks it):
+    `lam: float = checked(0.5, POSITIVE)`."""
+    return dataclasses.field(default=default, metadata={"rule": rule})
+
+
 class AgentConfig:
-    """The dictionary round trip of every agent's frozen config dataclass, written once: subclass it
-    (`@dataclasses.dataclass(frozen=True) class MyConfig(AgentConfig): ...`).
+    """The dictionary round trip and the checks of every agent's frozen config dataclass, written
+    once: subclass it (`@dataclasses.dataclass(frozen=True) class MyConfig(AgentConfig): ...`).
 
     `to_dict()` is what the results file stores (every field, tuples as lists, as JSON has them);
-    `from_dict(d)` builds the config back and fails with a `TypeError` naming an unknown key."""
+    `from_dict(d)` builds the config back and fails with a `TypeError` naming an unknown key.
+    On construction every field declared with `checked(default, rule)` is checked against its rule,
+    and every field annotated `Literal[...]` (or `Literal[...] | None`) against its values; a bad
+    value fails with a `ValueError` naming the class and the field. A subclass whose fields constrain
+    one another checks that in its own `__post_init__`, after `super().__post_init__()`."""
+
+    def __post_init__(self) -> None:
+        owner = type(self).__name__
+        for name, rule in _rules(type(self)).items():
+            value = getattr(self, name)
+            try:
+                if rule.convert is not None:
+                    value = rule.convert(value)
+                    object.__setattr__(self, name, value)
+                ok = rule.holds(value)
+            except (TypeError, ValueError):
+                ok = False
+            if not ok:
+                raise ValueError(f"{owner}.{name}={getattr(self, name)!r}: {rule.requirement}")
 
     def to_dict(self) -> dict[str, Any]:
         return {field.name: _plain(getattr(self, field.name))
@@ -213,3 +294,33 @@ def _plain(value: Any) -> Any:
     if isinstance(value, Mapping):
         return {key: _plain(item) for key, item in value.items()}
     return value
+
+
+@functools.cache
+def _rules(cls: type) -> dict[str, Rule]:
+    """The rule of each checked field of a config class: its `checked` rule, or its `Literal` values."""
+    hints = typing.get_type_hints(cls)
+    rules = {}
+    for field in dataclasses.fields(cls):
+        rule = field.metadata.get("rule") or _choice_rule(hints[field.name])
+        if rule is not None:
+            rules[field.name] = rule
+    return rules
+
+
+def _choice_rule(hint: Any) -> Rule | None:
+    """One of the values of a `Literal[...]` annotation (with `| None`: None too); None for any other."""
+    options = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
+    allowed: list[Any] = []
+    for option in options:
+        if typing.get_origin(option) is Literal:
+            allowed += typing.get_args(option)
+        elif option is type(None):
+            allowed.append(None)
+        else:
+            return None
+    if not any(typing.get_origin(option) is Literal for option in options):
+        return None
+    requirement = (f"must be {allowed[0]!r} or {allowed[1]!r}" if len(allowed) == 2
+                   else f"must be one of {tuple(allowed)}")
+    return Rule(requirement, lambda value: value in allowed)

@@ -25,6 +25,7 @@ from typing import Literal, NamedTuple
 import numpy as np
 import torch
 
+from baselines.common.agent import checked, interval
 from baselines.common.policies import Params, Policy, StackedParams
 from baselines.common.returns import LinearFeatureBaseline, discounted_returns, gae, normalize
 from baselines.common.sampler import TrajectoryBatch
@@ -57,8 +58,8 @@ class AdvantageSettings:
     `WeightSpec` they give: GAE(`discount`, `gae_lambda`) on the linear baseline, normalised per task
     when `normalize_advantages` (pytorch-maml-rl's and ProMP's defaults: 0.99, 1.0, True)."""
 
-    discount: float = 0.99
-    gae_lambda: float = 1.0
+    discount: float = checked(0.99, interval("(0, 1]"))
+    gae_lambda: float = checked(1.0, interval("[0, 1]"))
     normalize_advantages: bool = True
 
     @property

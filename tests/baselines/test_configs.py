@@ -109,3 +109,30 @@ def test_pmetarl_step_sizes_are_bounded_by_lambda(lam, edge):
     for value in (limit * (1 + 1e-9), 0.0, -limit):
         with pytest.raises(ValueError, match=f"^{re.escape(f'PMetaRLConfig.{edge}={value!r}: {rule}')}$"):
             PMetaRLConfig(lam=lam, **{edge: value})
+
+
+def _checked_fields() -> list[tuple[str, str]]:
+    from baselines.common.agent import _rules
+
+    return [(name, field) for name, cls in CONFIG_CLASSES.items() for field in _rules(cls)]
+
+
+@pytest.mark.parametrize(("name", "field"), _checked_fields())
+def test_every_declared_rule_refuses_a_bad_value_by_name(name, field):
+    """Each field's rule is declared once beside the field (`checked`, or a `Literal` annotation) and
+    `AgentConfig` enforces it: NaN meets no rule, and the error names the class and the field."""
+    with pytest.raises(ValueError, match=rf"^{name}\.{field}=nan: "):
+        CONFIG_CLASSES[name](**{field: float("nan")})
+
+
+def test_the_rules_cover_what_the_configs_checked_by_hand():
+    from baselines.common.agent import _rules
+
+    expected = {"BOMRLConfig": {"divergence", "lam", "discount", "estimator", "episodes_per_step", "meta_lr",
+                                "meta_optimizer", "tasks_per_iteration", "cg_iterations"},
+                "RL2Config": {"hidden_size", "tasks_per_iteration", "trials_per_task", "episodes_per_trial",
+                              "ppo_epochs", "discount", "gae_lambda"},
+                "SGMRLConfig": {"mode", "hessian", "score_baseline", "hidden_sizes"},
+                "MEMRLConfig": {"inner_init", "gradient", "hidden_sizes"}}
+    for name, fields in expected.items():
+        assert fields <= set(_rules(CONFIG_CLASSES[name])), name
