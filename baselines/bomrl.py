@@ -22,7 +22,7 @@ The meta-gradient ∇_ϕ J_τ(π_θ') is taken by implicit differentiation (Prop
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -59,18 +59,12 @@ class BOMRLConfig(AgentConfig):
     """False: skip meta-training (ϕ stays 0) — the paper's "Random initialization" baseline"""
 
 
-class BOMRL(tabular.TabularParameterAgent):
+class BOMRL(tabular.SoftmaxTabularAgent):
     """Tabular BO-MRL; parameters are logits ϕ[s, a] (numpy float64)."""
 
     name = "BO-MRL"
     resumable = True
     config_class = BOMRLConfig
-
-    def __init__(self, env_id: str, config: BOMRLConfig, env_kwargs: Mapping[str, Any] | None = None):
-        super().__init__(env_id, config, env_kwargs)
-        self.estimator = tabular.TaskEstimator(env_id, self.env_kwargs, config.discount, config.estimator,
-                                               config.episodes_per_step)
-        self.phi: np.ndarray | None = None
 
     # ----- Algorithm 1 -----------------------------------------------------------------------
     def meta_train(self, train_tasks: Sequence[Task], *, iterations: int, seed: int,
@@ -80,11 +74,7 @@ class BOMRL(tabular.TabularParameterAgent):
                                   callback=callback)
 
     def _begin_training(self, train_tasks: Any, generator: torch.Generator) -> None:
-        self.estimator.sampler = train_tasks
-        self.phi = self._initial_logits(train_tasks[0])
-        self._phi_t = torch.tensor(self.phi, requires_grad=True)
-        optimizer = torch.optim.Adam if self.config.meta_optimizer == "adam" else torch.optim.SGD
-        self._optimizer = optimizer([self._phi_t], lr=self.config.meta_lr)
+        self._begin_logits(train_tasks, torch.optim.Adam if self.config.meta_optimizer == "adam" else torch.optim.SGD)
 
     def meta_train_step(self, tasks: list[Task], rng: np.random.Generator) -> training.StepResult:
         cfg = self.config                                                       # line 2: the batch of tasks
@@ -126,27 +116,9 @@ class BOMRL(tabular.TabularParameterAgent):
     def _weights(self, nu: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(nu if self.config.divergence == 3 else np.ones_like(nu))
 
-    def _initial_logits(self, task: Task) -> np.ndarray:
-        """ϕ = 0: the uniform policy, one logit per (state, action) of the task's model."""
-        return np.zeros(self.estimator.model(task).expected_reward.shape)
-
     # ----- meta-test surface -----------------------------------------------------------------
-    def meta_params(self) -> np.ndarray:
-        if self.phi is None:
-            raise RuntimeError("BOMRL.meta_params: call meta_train() or load() first")
-        return self.phi.copy()
-
     def adapt_round(self, params: Sequence[np.ndarray], rollouts: Any) -> list[np.ndarray]:
         """One one-time adaptation Alg(i) per task from π_params: Q once (the round's episodes, or the
         model when privileged), then the surrogate solved."""
         return [solvers.solve_surrogate(p, q_values, self.config.lam, self.config.divergence, nu)
                 for p, (q_values, nu) in zip(params, self.round_estimates(params, rollouts), strict=True)]
-
-    def policy_matrix(self, params: np.ndarray) -> np.ndarray:
-        return torch.softmax(torch.as_tensor(params), dim=-1).numpy()
-
-    def _state(self) -> dict[str, Any]:
-        return {"phi": torch.from_numpy(self.meta_params())}
-
-    def _load_state(self, state: Mapping[str, Any]) -> None:
-        self.phi = state["phi"].numpy()

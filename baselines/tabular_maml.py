@@ -41,24 +41,17 @@ class TabularMAMLConfig(AgentConfig):
     tasks_per_iteration: int = checked(5, COUNT)
 
 
-class TabularMAML(tabular.TabularParameterAgent):
+class TabularMAML(tabular.SoftmaxTabularAgent):
     name = "MAML (tabular)"
     resumable = True
     config_class = TabularMAMLConfig
 
     def __init__(self, env_id: str, config: TabularMAMLConfig, env_kwargs: Mapping[str, Any] | None = None):
         super().__init__(env_id, config, env_kwargs)
-        self.estimator = tabular.TaskEstimator(env_id, self.env_kwargs, config.discount, config.estimator,
-                                               config.episodes_per_step)
         self._exact = tabular.TaskEstimator(env_id, self.env_kwargs, config.discount, "exact", 1)
-        self.phi: np.ndarray | None = None
 
     def _begin_training(self, train_tasks: Any, generator: torch.Generator) -> None:
-        self.estimator.sampler = train_tasks
-        shape = self._exact.model(train_tasks[0]).expected_reward.shape
-        self._phi_t = torch.zeros(shape, dtype=torch.float64, requires_grad=True)
-        self._optimizer = torch.optim.Adam([self._phi_t], lr=self.config.meta_lr)
-        self.phi = self._phi_t.detach().numpy().copy()
+        self._begin_logits(train_tasks, torch.optim.Adam)
 
     def meta_train_step(self, tasks: list[Task], rng: np.random.Generator) -> training.StepResult:
         """θ'_τ = ϕ + α ∇J_τ(ϕ) per task (exact, differentiable), then Adam on mean_τ J_τ(θ'_τ)."""
@@ -77,22 +70,8 @@ class TabularMAML(tabular.TabularParameterAgent):
         self.phi = phi.detach().numpy().copy()
         return training.StepResult(0, float(np.mean(pre)), float(objective.detach()), {})
 
-    def meta_params(self) -> np.ndarray:
-        if self.phi is None:
-            raise RuntimeError("TabularMAML.meta_params: call meta_train() or load() first")
-        return self.phi.copy()
-
     def adapt_round(self, params: Sequence[np.ndarray], rollouts: Any) -> list[np.ndarray]:
         """One policy-gradient step θ' = θ + α ∇J_τ(θ) per task (MC from the round's episodes, or
         exact on the task's model when privileged)."""
         return [p + self.config.inner_lr * tabular.policy_gradient(p, q_values, nu, self.config.discount)
                 for p, (q_values, nu) in zip(params, self.round_estimates(params, rollouts), strict=True)]
-
-    def policy_matrix(self, params: np.ndarray) -> np.ndarray:
-        return torch.softmax(torch.as_tensor(params), dim=-1).numpy()
-
-    def _state(self) -> dict[str, Any]:
-        return {"phi": torch.from_numpy(self.meta_params())}
-
-    def _load_state(self, state: Mapping[str, Any]) -> None:
-        self.phi = state["phi"].numpy()

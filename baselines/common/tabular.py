@@ -24,8 +24,8 @@ from baselines.common.envs import EnvProvider
 from baselines.common.training import MetaLearner
 from metarl_envs.toy_text.tabular import TabularModel
 
-__all__ = ["TabularParameterAgent", "TaskEstimator", "batch_estimates", "batch_states", "evaluate",
-           "expected_return", "finite_horizon_return", "log_policy_logits", "log_softmax", "mc_estimates",
+__all__ = ["SoftmaxTabularAgent", "TabularParameterAgent", "TaskEstimator", "batch_estimates", "batch_states",
+           "evaluate", "expected_return", "finite_horizon_return", "log_policy_logits", "log_softmax", "mc_estimates",
            "model_estimates", "policy_gradient", "reachable_states", "sample_actions", "softmax",
            "softmax_policy", "task_policy_sampler", "visitation"]
 
@@ -250,6 +250,41 @@ class TabularParameterAgent(MetaLearner):
             return [model_estimates(m, p, discount)[:2]
                     for m, p in zip(self.trial_models, params, strict=True)]
         return [batch_estimates(rollouts, i, p, discount)[:2] for i, p in enumerate(params)]
+
+
+class SoftmaxTabularAgent(TabularParameterAgent):
+    """A tabular agent whose meta-parameters are softmax logits ϕ[s, a] (numpy float64), π = softmax(ϕ),
+    evaluated per task by a `TaskEstimator` built from the config's `discount`, `estimator` and
+    `episodes_per_step`; meta-training starts at ϕ = 0 (the uniform policy) and the saved state is ϕ.
+    BO-MRL and tabular MAML are these; each writes its own meta-step and adaptation."""
+
+    def __init__(self, env_id: str, config: Any, env_kwargs: Mapping[str, Any] | None = None):
+        super().__init__(env_id, config, env_kwargs)
+        self.estimator = TaskEstimator(env_id, self.env_kwargs, config.discount, config.estimator,
+                                       config.episodes_per_step)
+        self.phi: np.ndarray | None = None
+
+    def _begin_logits(self, train_tasks: Any, optimizer: type[torch.optim.Optimizer]) -> None:
+        """Collect on the harness's `train_tasks`; ϕ = 0 over the tasks' (S, A), held as the torch
+        leaf `_phi_t` that `_optimizer` (`optimizer` at the config's `meta_lr`) steps."""
+        self.estimator.sampler = train_tasks
+        self.phi = np.zeros(self.estimator.model(train_tasks[0]).expected_reward.shape)
+        self._phi_t = torch.tensor(self.phi, requires_grad=True)
+        self._optimizer = optimizer([self._phi_t], lr=self.config.meta_lr)
+
+    def meta_params(self) -> np.ndarray:
+        if self.phi is None:
+            raise RuntimeError(f"{type(self).__name__}.meta_params: call meta_train() or load() first")
+        return self.phi.copy()
+
+    def policy_matrix(self, params: np.ndarray) -> np.ndarray:
+        return torch.softmax(torch.as_tensor(params), dim=-1).numpy()
+
+    def _state(self) -> dict[str, Any]:
+        return {"phi": torch.from_numpy(self.meta_params())}
+
+    def _load_state(self, state: Mapping[str, Any]) -> None:
+        self.phi = state["phi"].numpy()
 
 
 def policy_gradient(logits: np.ndarray, q_values: np.ndarray, nu: np.ndarray, discount: float) -> np.ndarray:
