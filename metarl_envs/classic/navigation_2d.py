@@ -16,7 +16,8 @@ from gymnasium import spaces
 from metarl_envs.core import MetaEnv, MetaVectorEnv, Preset, Task, check_box_action, check_choice, check_vector
 from metarl_envs.rendering import RENDER_MODES, draw_disc, draw_segment, present
 
-__all__ = ["GoalTask2D", "Navigation2DEnv", "Navigation2DPreset", "Navigation2DVectorEnv"]
+__all__ = ["GoalTask2D", "Navigation2DEnv", "Navigation2DPreset", "Navigation2DVectorEnv", "PointGoalEnv",
+           "PointGoalVectorEnv"]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -70,7 +71,42 @@ def navigation_step(position: np.ndarray, action: np.ndarray, goal: np.ndarray, 
     return position, reward, terminated, distance
 
 
-class Navigation2DEnv(MetaEnv):
+class PointGoalEnv(MetaEnv):
+    """The 2-D point envs' shared state: a point that starts every episode at the origin and is observed
+    as its position (float32), and the task's `goal` as the (1, 2) array the env's step kernel reads.
+    A subclass builds its spaces, sets `_position = np.zeros((1, 2))` and writes `step`."""
+
+    _position: np.ndarray
+
+    def _on_task_change(self) -> None:
+        self._goal = np.asarray([self._task.goal])
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed, options=options)
+        self._position = np.zeros((1, 2))
+        return self._observation(), {}
+
+    def _observation(self) -> np.ndarray:
+        return self._position[0].astype(np.float32)
+
+
+class PointGoalVectorEnv(MetaVectorEnv):
+    """`PointGoalEnv`'s state for n sub-envs: positions (n, 2), goals (n, 2), each reset to the origin."""
+
+    def _allocate_state(self) -> None:
+        self._position = np.zeros((self.num_envs, 2))
+
+    def _on_tasks_change(self) -> None:
+        self._goal = np.asarray([t.goal for t in self.tasks])
+
+    def _reset_index(self, i: int, rng: np.random.Generator) -> None:
+        self._position[i] = 0.0
+
+    def _observations(self) -> np.ndarray:
+        return self._position.astype(np.float32)
+
+
+class Navigation2DEnv(PointGoalEnv):
     """2-D point navigation with a hidden goal (MAML's "2D navigation").
 
     ## Description
@@ -180,14 +216,6 @@ class Navigation2DEnv(MetaEnv):
     def _check_task_in_preset(self, task: GoalTask2D) -> None:
         check_vector("GoalTask2D", "goal", task.goal, 2, self.preset.goal_low, self.preset.goal_high)
 
-    def _on_task_change(self) -> None:
-        self._goal = np.asarray([self._task.goal])
-
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        super().reset(seed=seed, options=options)
-        self._position = np.zeros((1, 2))
-        return self._position[0].astype(np.float32), {}
-
     def step(self, action: Any):
         self._require_reset()
         action = check_box_action("Navigation2DEnv.step", action, self.action_space)
@@ -196,7 +224,7 @@ class Navigation2DEnv(MetaEnv):
             self.preset.success_tolerance, self.preset.wall)
         truncated = self._advance_clock(bool(terminated[0]))
         info = {"distance": float(distance[0])}
-        return self._position[0].astype(np.float32), float(reward[0]), bool(terminated[0]), truncated, info
+        return self._observation(), float(reward[0]), bool(terminated[0]), truncated, info
 
     def render(self) -> np.ndarray | None:
         if self.render_mode is None:
@@ -206,26 +234,14 @@ class Navigation2DEnv(MetaEnv):
                                            goal_region=((low, low), (high, high))))
 
 
-class Navigation2DVectorEnv(MetaVectorEnv):
+class Navigation2DVectorEnv(PointGoalVectorEnv):
     single_env_cls = Navigation2DEnv
-
-    def _allocate_state(self) -> None:
-        self._position = np.zeros((self.num_envs, 2))
-
-    def _on_tasks_change(self) -> None:
-        self._goal = np.asarray([t.goal for t in self.tasks])
-
-    def _reset_index(self, i: int, rng: np.random.Generator) -> None:
-        self._position[i] = 0.0
 
     def _step_batch(self, actions: np.ndarray):
         self._position, reward, terminated, distance = navigation_step(
             self._position, actions, self._goal, self._template.reward_mode == "squared",
             self.preset.success_tolerance, self.preset.wall)
         return reward, terminated, {"distance": distance}
-
-    def _observations(self) -> np.ndarray:
-        return self._position.astype(np.float32)
 
 
 def render_points(agent: np.ndarray, goal: Sequence[float], extent: float, size: int = 400,

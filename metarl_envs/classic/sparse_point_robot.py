@@ -14,8 +14,8 @@ from typing import Any, ClassVar
 import numpy as np
 from gymnasium import spaces
 
-from metarl_envs.classic.navigation_2d import render_points
-from metarl_envs.core import MetaEnv, MetaVectorEnv, Preset, Task, check_box_action, check_choice, check_finite
+from metarl_envs.classic.navigation_2d import PointGoalEnv, PointGoalVectorEnv, render_points
+from metarl_envs.core import Preset, Task, check_box_action, check_choice, check_finite
 from metarl_envs.rendering import RENDER_MODES, present
 
 __all__ = ["SemicircleGoalTask", "SparsePointRobotEnv", "SparsePointRobotPreset", "SparsePointRobotVectorEnv",
@@ -82,7 +82,7 @@ def point_robot_step(position: np.ndarray, action: np.ndarray, goal: np.ndarray,
     return position, sparse, dense
 
 
-class SparsePointRobotEnv(MetaEnv):
+class SparsePointRobotEnv(PointGoalEnv):
     """Sparse point robot: reach a hidden goal on the upper half circle (PEARL's and VariBAD's).
 
     ## Description
@@ -205,14 +205,6 @@ class SparsePointRobotEnv(MetaEnv):
         tasks = [SemicircleGoalTask(angle=a) for a in pearl_goal_angles(preset).tolist()]
         return tasks[: preset.n_train_tasks], tasks[len(tasks) - preset.n_test_tasks:]
 
-    def _on_task_change(self) -> None:
-        self._goal = np.asarray([self._task.goal])
-
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        super().reset(seed=seed, options=options)
-        self._position = np.zeros((1, 2))
-        return self._position[0].astype(np.float32), {}
-
     def step(self, action: Any):
         self._require_reset()
         action = check_box_action("SparsePointRobotEnv.step", action, self.action_space)
@@ -220,7 +212,7 @@ class SparsePointRobotEnv(MetaEnv):
             self._position, action[None], self._goal, self.preset.action_scale, self.preset.goal_radius)
         truncated = self._advance_clock(False)
         info = {"dense_reward": float(dense[0])}
-        return self._position[0].astype(np.float32), float(sparse[0]), False, truncated, info
+        return self._observation(), float(sparse[0]), False, truncated, info
 
     def render(self) -> np.ndarray | None:
         if self.render_mode is None:
@@ -229,23 +221,14 @@ class SparsePointRobotEnv(MetaEnv):
                                            goal_radius=self.preset.goal_radius, goal_arc=1.0))
 
 
-class SparsePointRobotVectorEnv(MetaVectorEnv):
+class SparsePointRobotVectorEnv(PointGoalVectorEnv):
     single_env_cls = SparsePointRobotEnv
 
     def _allocate_state(self) -> None:
-        self._position = np.zeros((self.num_envs, 2))
+        super()._allocate_state()
         self._terminated = np.zeros(self.num_envs, dtype=bool)
-
-    def _on_tasks_change(self) -> None:
-        self._goal = np.asarray([t.goal for t in self.tasks])
-
-    def _reset_index(self, i: int, rng: np.random.Generator) -> None:
-        self._position[i] = 0.0
 
     def _step_batch(self, actions: np.ndarray):
         self._position, sparse, dense = point_robot_step(
             self._position, actions, self._goal, self.preset.action_scale, self.preset.goal_radius)
         return sparse, self._terminated, {"dense_reward": dense}
-
-    def _observations(self) -> np.ndarray:
-        return self._position.astype(np.float32)
