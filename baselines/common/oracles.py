@@ -141,12 +141,13 @@ def lqr_sign_controller(task: Any) -> np.ndarray:
 def balancing_witness(task: Any, horizon: int) -> bool:
     """True when the LQR-sign controller keeps the pole up for `horizon` steps from all 81 points of
     the grid {−0.05, 0, 0.05}⁴ over the start box (the env's own dynamics, every start at once)."""
-    from metarl_envs.classic.cartpole_params import START_HIGH, START_LOW, cartpole_dynamics, task_arrays
+    from metarl_envs.classic.cartpole_params import START_HIGH, START_LOW, cartpole_dynamics
+    from metarl_envs.classic.physics_params import parameter_arrays
 
     gain = lqr_sign_controller(task)
     axis = (START_LOW, 0.5 * (START_LOW + START_HIGH), START_HIGH)
     state = np.stack(np.meshgrid(axis, axis, axis, axis, indexing="ij")).reshape(4, -1)
-    params = tuple(np.full(state.shape[1], value) for value in np.concatenate(task_arrays([task])))
+    params = tuple(np.full(state.shape[1], value) for value in np.concatenate(parameter_arrays([task])))
     alive = np.ones(state.shape[1], dtype=bool)
     for _ in range(horizon):
         state, terminated = cartpole_dynamics(state, (-gain @ state > 0).astype(np.int64), params)

@@ -14,16 +14,8 @@ from typing import Any, ClassVar
 import numpy as np
 from gymnasium import spaces
 
-from metarl_envs.core import (
-    MetaEnv,
-    MetaVectorEnv,
-    Preset,
-    Task,
-    check_choice,
-    check_discrete_action,
-    check_finite,
-    check_task_in_box,
-)
+from metarl_envs.classic.physics_params import PhysicsParamsEnv, PhysicsParamsVectorEnv, PhysicsTask
+from metarl_envs.core import Preset, check_choice, check_discrete_action
 from metarl_envs.rendering import RENDER_MODES, draw_disc, draw_gauges, draw_segment, present
 
 __all__ = ["CartPoleParamsEnv", "CartPoleParamsPreset", "CartPoleParamsTask", "CartPoleParamsVectorEnv",
@@ -41,7 +33,7 @@ FIELDS = ("force_mag", "pole_mass", "half_pole_length", "cart_mass", "gravity")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class CartPoleParamsTask(Task):
+class CartPoleParamsTask(PhysicsTask):
     """CartPole physics. `half_pole_length` is half the pole (Gymnasium's `length`)."""
 
     force_mag: float
@@ -49,11 +41,6 @@ class CartPoleParamsTask(Task):
     half_pole_length: float
     cart_mass: float = 1.0
     gravity: float = 9.8
-
-    def __post_init__(self) -> None:
-        for name in FIELDS:
-            object.__setattr__(self, name, check_finite("CartPoleParamsTask", name, getattr(self, name),
-                                                        0.0, None, low_open=True))
 
     @property
     def total_mass(self) -> float:
@@ -93,11 +80,6 @@ PRESETS: dict[str, CartPoleParamsPreset] = {
 }
 
 
-def task_arrays(tasks: Sequence[CartPoleParamsTask]) -> tuple[np.ndarray, ...]:
-    """The primary parameters as one float64 array per field, shape (n,) (never derived ones)."""
-    return tuple(np.array([getattr(t, name) for t in tasks], dtype=np.float64) for name in FIELDS)
-
-
 START_LOW, START_HIGH = -0.05, 0.05
 
 
@@ -116,7 +98,7 @@ def cartpole_dynamics(state: np.ndarray, action: np.ndarray,
                       params: tuple[np.ndarray, ...]) -> tuple[np.ndarray, np.ndarray]:
     """One Euler step of Gymnasium's CartPole over a batch: state (4, n) (rows x, x_dot, theta,
     theta_dot: contiguous rows keep the ufuncs fast), action (n,) in {0, 1}, params =
-    `task_arrays(...)`. Returns (state', terminated). The operations and their order are
+    `parameter_arrays(...)`. Returns (state', terminated). The operations and their order are
     Gymnasium's, so n = 1 with the nominal task reproduces its floats bit for bit."""
     force_mag, pole_mass, half_pole_length, cart_mass, gravity = params
     total_mass = pole_mass + cart_mass  # derived here, every step (R6)
@@ -135,7 +117,7 @@ def cartpole_dynamics(state: np.ndarray, action: np.ndarray,
     return new_state, terminated
 
 
-class CartPoleParamsEnv(MetaEnv):
+class CartPoleParamsEnv(PhysicsParamsEnv):
     """CartPole whose physical parameters are the task (pMeta-RL's CartPole family).
 
     ## Description
@@ -242,24 +224,10 @@ class CartPoleParamsEnv(MetaEnv):
         self._init_meta(preset, task, horizon)
 
     @classmethod
-    def draw_tasks(cls, preset: CartPoleParamsPreset, rng: np.random.Generator,
-                   n: int) -> Sequence[CartPoleParamsTask]:
-        if preset.finite_family:
-            return [CartPoleParamsTask(*preset.family[i]) for i in rng.integers(0, len(preset.family), n)]
+    def draw_box_tasks(cls, preset: CartPoleParamsPreset, rng: np.random.Generator,
+                       n: int) -> Sequence[CartPoleParamsTask]:
         values = np.exp(rng.uniform(np.log(preset.low), np.log(preset.high), size=(n, len(FIELDS))))
         return [CartPoleParamsTask(*row) for row in values.tolist()]
-
-    @classmethod
-    def task_family(cls, preset: CartPoleParamsPreset) -> Sequence[CartPoleParamsTask]:
-        if not preset.finite_family:
-            return super().task_family(preset)
-        return [CartPoleParamsTask(*row) for row in preset.family]
-
-    def _check_task_in_preset(self, task: CartPoleParamsTask) -> None:
-        check_task_in_box(task, FIELDS, self.preset.low, self.preset.high, self.preset_name)
-
-    def _on_task_change(self) -> None:
-        self._params = task_arrays([self._task])
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed, options=options)
@@ -279,7 +247,7 @@ class CartPoleParamsEnv(MetaEnv):
         return present(self, render_cartpole(self._state[:, 0], self._task))
 
 
-class CartPoleParamsVectorEnv(MetaVectorEnv):
+class CartPoleParamsVectorEnv(PhysicsParamsVectorEnv):
     """Sub-env i draws its start states from its own generator, the same doubles in the same order
     as the single env, but `RESETS_PER_DRAW` starts at a time (one `random((R, 4))` call gives the
     values of R successive `random(4)` calls), so an autoreset costs no Python call per sub-env.
@@ -299,9 +267,6 @@ class CartPoleParamsVectorEnv(MetaVectorEnv):
     def reset(self, *, seed: int | Sequence[int | None] | None = None, options: dict[str, Any] | None = None):
         self._generators_may_change = True  # checked once, in the `_reset_indices` call of this reset
         return super().reset(seed=seed, options=options)
-
-    def _on_tasks_change(self) -> None:
-        self._params = task_arrays(self.tasks)
 
     def _reset_index(self, i: int, rng: np.random.Generator) -> None:
         self._reset_indices(np.array([i]))

@@ -13,16 +13,8 @@ from typing import Any, ClassVar
 import numpy as np
 from gymnasium import spaces
 
-from metarl_envs.core import (
-    MetaEnv,
-    MetaVectorEnv,
-    Preset,
-    Task,
-    check_choice,
-    check_discrete_action,
-    check_finite,
-    check_task_in_box,
-)
+from metarl_envs.classic.physics_params import PhysicsParamsEnv, PhysicsParamsVectorEnv, PhysicsTask
+from metarl_envs.core import Preset, check_choice, check_discrete_action
 from metarl_envs.rendering import RENDER_MODES, present
 
 __all__ = ["MountainCarParamsEnv", "MountainCarParamsPreset", "MountainCarParamsTask",
@@ -31,27 +23,21 @@ __all__ = ["MountainCarParamsEnv", "MountainCarParamsPreset", "MountainCarParams
 MIN_POSITION, MAX_POSITION = -1.2, 0.6
 MAX_SPEED = 0.07
 GOAL_POSITION, GOAL_VELOCITY = 0.5, 0.0
-FIELDS = ("slope", "force", "gravity")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class MountainCarParamsTask(Task):
+class MountainCarParamsTask(PhysicsTask):
     """Track slope ζ (in cos(ζ·x)), engine force and gravity of one MountainCar task."""
 
     slope: float
     force: float = 0.001
     gravity: float = 0.0025
 
-    def __post_init__(self) -> None:
-        for name in FIELDS:
-            object.__setattr__(self, name, check_finite("MountainCarParamsTask", name, getattr(self, name),
-                                                        0.0, None, low_open=True))
-
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class MountainCarParamsPreset(Preset):
     family: tuple[tuple[float, float, float], ...]
-    """the tasks of the finite family, in the source's order (rows in `FIELDS` order)"""
+    """the tasks of the finite family, in the source's order (rows in the task's field order: slope, force, gravity)"""
 
     @property
     def low(self) -> tuple[float, ...]:
@@ -71,11 +57,6 @@ PRESETS: dict[str, MountainCarParamsPreset] = {
 }
 
 
-def task_arrays(tasks: Sequence[MountainCarParamsTask]) -> tuple[np.ndarray, ...]:
-    """The task parameters as one float64 array per field, shape (n,)."""
-    return tuple(np.array([getattr(t, name) for t in tasks], dtype=np.float64) for name in FIELDS)
-
-
 START_LOW, START_HIGH = -0.6, -0.4
 
 
@@ -92,7 +73,7 @@ def start_states(rngs: Sequence[np.random.Generator]) -> np.ndarray:
 def mountain_car_dynamics(state: np.ndarray, action: np.ndarray,
                           params: tuple[np.ndarray, ...]) -> tuple[np.ndarray, np.ndarray]:
     """One step over a batch: state (n, 2) = (position, velocity), action (n,) in {0, 1, 2},
-    params = `task_arrays(...)`. Returns (state', terminated). Gymnasium's operations in Gymnasium's
+    params = `parameter_arrays(...)`. Returns (state', terminated). Gymnasium's operations in Gymnasium's
     order, so slope 3 reproduces its floats bit for bit."""
     slope, force, gravity = params
     position, velocity = state[:, 0], state[:, 1]
@@ -104,7 +85,7 @@ def mountain_car_dynamics(state: np.ndarray, action: np.ndarray,
     return np.stack((position, velocity), axis=1), terminated
 
 
-class MountainCarParamsEnv(MetaEnv):
+class MountainCarParamsEnv(PhysicsParamsEnv):
     """MountainCar whose track slope, force and gravity are the task (pMeta-RL's MountainCar family).
 
     ## Description
@@ -196,21 +177,6 @@ class MountainCarParamsEnv(MetaEnv):
         self._state = np.zeros((1, 2))
         self._init_meta(preset, task, horizon)
 
-    @classmethod
-    def draw_tasks(cls, preset: MountainCarParamsPreset, rng: np.random.Generator,
-                   n: int) -> Sequence[MountainCarParamsTask]:
-        return [MountainCarParamsTask(*preset.family[i]) for i in rng.integers(0, len(preset.family), n)]
-
-    @classmethod
-    def task_family(cls, preset: MountainCarParamsPreset) -> Sequence[MountainCarParamsTask]:
-        return [MountainCarParamsTask(*row) for row in preset.family]
-
-    def _check_task_in_preset(self, task: MountainCarParamsTask) -> None:
-        check_task_in_box(task, FIELDS, self.preset.low, self.preset.high, self.preset_name)
-
-    def _on_task_change(self) -> None:
-        self._params = task_arrays([self._task])
-
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed, options=options)
         self._state = start_states([self.np_random])
@@ -229,15 +195,12 @@ class MountainCarParamsEnv(MetaEnv):
         return present(self, render_mountain_car(self._state[0, 0], self._task.slope))
 
 
-class MountainCarParamsVectorEnv(MetaVectorEnv):
+class MountainCarParamsVectorEnv(PhysicsParamsVectorEnv):
     single_env_cls = MountainCarParamsEnv
 
     def _allocate_state(self) -> None:
         self._state = np.zeros((self.num_envs, 2))
         self._reward = np.full(self.num_envs, -1.0)
-
-    def _on_tasks_change(self) -> None:
-        self._params = task_arrays(self.tasks)
 
     def _reset_index(self, i: int, rng: np.random.Generator) -> None:
         self._state[i] = start_states([rng])[0]
