@@ -61,6 +61,13 @@ def experiment_numbers(paths: Iterable[Path]) -> dict[str, Any]:
     return dict(sorted(cell_numbers(document, settings) for document in documents))
 
 
+def setting_numbers(numbers: Mapping[str, Any], env_id: str, preset: str) -> dict[str, Any]:
+    """The cells of one setting of a multi-setting experiment's numbers, keyed as a single-setting
+    experiment's ("<label> seed <s>")."""
+    prefix = f"{env_id} {preset} / "
+    return {key.removeprefix(prefix): value for key, value in numbers.items() if key.startswith(prefix)}
+
+
 def text(numbers: Mapping[str, Any]) -> str:
     """Canonical JSON (floats written as their shortest round-tripping repr, so equal text = equal bits)."""
     return json.dumps(numbers, indent=1, sort_keys=True, allow_nan=False) + "\n"
