@@ -54,23 +54,8 @@ meta-test) is ≈ 7 CPU-minutes; the experiment (4 agents × 5 seeds) ≈ 2.3 CP
 much again; this session's niced runs got 5-25 % of a core, so the full table did not fit.
 """
 
-from benchmarks.experiments import Experiment
-from benchmarks.experiments.pmeta_gym import PROTOCOL, QUICK, table_five
+from benchmarks.experiments.pmeta_gym import table_five
 
-AGENTS, TARGETS = table_five(200, {"MP": (192.54, 2.54), "PP": (197.13, 0.45), "DQN*": (198.05, 1.03),
-                                   "DQN": (169.20, 2.89), "Model-Averaging": (191.92, 1.36)})
-
-EXPERIMENT = Experiment(
-    name="pmeta-cartpole",
-    description="pMeta-RL Table V, CartPole (Table I variants): pMeta-RL MP/PP vs DQN*, DQN, Model-Averaging",
-    env_id="MetaRL/CartPoleParams-v0",
-    env_kwargs={"preset": "pmeta"},
-    agents=AGENTS,
-    iterations=30,
-    seeds=5,
-    protocol=PROTOCOL,
-    targets=TARGETS,
-    quick=QUICK,
-    notes=("iterations = C rounds; R = 200. The paper scores the best average return over training "
-           "(extra.best_*_return in the training curve); R_k is the final policy's."),
-)
+EXPERIMENT = table_five("pmeta-cartpole", "CartPole", 200, {
+    "MP": (192.54, 2.54), "PP": (197.13, 0.45), "DQN*": (198.05, 1.03), "DQN": (169.20, 2.89),
+    "Model-Averaging": (191.92, 1.36)})

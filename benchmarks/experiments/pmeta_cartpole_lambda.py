@@ -4,22 +4,8 @@ Table IV, like Table V, scores the best average return over training; R_k is the
 Not run beyond --quick: each λ costs as much as the pMeta-RL cells of pmeta-cartpole (see its card for the
 measured cost and the projection)."""
 
-from benchmarks.experiments import Experiment
-from benchmarks.experiments.pmeta_gym import PROTOCOL, QUICK, lambda_sweep
+from benchmarks.experiments.pmeta_gym import lambda_sweep
 
-_CARTPOLE, _CARTPOLE_TARGETS = lambda_sweep(200, {
+EXPERIMENT = lambda_sweep("pmeta-cartpole-lambda", "CartPole", 200, {
     5.0: ((185.11, 2.52), (196.47, 0.89)), 20.0: ((192.54, 1.56), (197.13, 0.45)),
     30.0: ((191.51, 1.23), (196.53, 1.03)), 50.0: ((190.86, 2.09), (196.72, 0.68))})
-
-EXPERIMENT = Experiment(
-    name="pmeta-cartpole-lambda",
-    description="pMeta-RL Table IV, CartPole: λ ∈ {5, 20, 30, 50}",
-    env_id="MetaRL/CartPoleParams-v0",
-    env_kwargs={"preset": "pmeta"},
-    agents=_CARTPOLE,
-    iterations=30,
-    seeds=5,
-    protocol=PROTOCOL,
-    targets=_CARTPOLE_TARGETS,
-    quick=QUICK,
-)

@@ -1,13 +1,19 @@
-"""The pMeta-RL Gym experiments' shared pieces, written once (this module defines no experiment):
-the four Table V agents (pMeta-RL with its DQN inner learner, DQN*, DQN, Model-Averaging) on one DQN
-core (`baselines/pmetarl_dqn.py`), the Table IV λ sweep, the meta-test protocol and the --quick cut."""
+"""The pMeta-RL Gym experiments, written once (this module defines no experiment): Table V's four
+agents (pMeta-RL with its DQN inner learner, DQN*, DQN, Model-Averaging) on one DQN core
+(`baselines/pmetarl_dqn.py`) and Table IV's λ sweep, each on the five Table I variants of an env
+(`pmeta` preset; train = test = the five), with the meta-test protocol, budget and --quick cut they
+share. `pmeta_cartpole.py`, `pmeta_mountaincar.py` and their `_lambda` twins hold only each env's
+data: R and the paper's numbers."""
 
 from __future__ import annotations
 
 from benchmarks.evaluate import MetaTestProtocol
-from benchmarks.experiments import AgentSpec, Target
+from benchmarks.experiments import AgentSpec, Experiment, Target
 
-__all__ = ["PROTOCOL", "QUICK", "lambda_sweep", "table_five"]
+__all__ = ["ENVS", "PROTOCOL", "QUICK", "lambda_sweep", "table_five"]
+
+ENVS = {"CartPole": "MetaRL/CartPoleParams-v0", "MountainCar": "MetaRL/MountainCarParams-v0"}
+"""the paper's name of each env → its id"""
 
 PROTOCOL = MetaTestProtocol(adaptation_steps=1, evaluation_episodes=10, adaptation_episodes=5)
 """R_0 = the meta policy (MP), R_1 = the policy after the agent's personalization step on 5 episodes
@@ -22,9 +28,29 @@ QUICK = {"iterations": 2, "seeds": 1,
 _MODULE = "baselines.pmetarl_dqn"
 
 
-def table_five(personal_updates: int, paper: dict[str, tuple[float, float]]) -> tuple[tuple[AgentSpec, ...],
-                                                                                        tuple[Target, ...]]:
-    """(agents, targets) of Table V with R = `personal_updates`; `paper` maps "MP", "PP", "DQN*", "DQN",
+def _experiment(name: str, env: str, description: str, personal_updates: int, agents: tuple[AgentSpec, ...],
+                targets: tuple[Target, ...]) -> Experiment:
+    """An experiment on `env`'s five Table I variants: C = 30 rounds, 5 seeds, `PROTOCOL`, `QUICK`."""
+    if env not in ENVS:
+        raise ValueError(f"{name}: env={env!r} must be one of {sorted(ENVS)}")
+    return Experiment(
+        name=name,
+        description=f"pMeta-RL {description}",
+        env_id=ENVS[env],
+        env_kwargs={"preset": "pmeta"},
+        agents=agents,
+        iterations=30,
+        seeds=5,
+        protocol=PROTOCOL,
+        targets=targets,
+        quick=QUICK,
+        notes=(f"iterations = C rounds; R = {personal_updates}. The paper scores the best average return over "
+               "training (extra.best_*_return in the training curve); R_k is the final policy's."),
+    )
+
+
+def table_five(name: str, env: str, personal_updates: int, paper: dict[str, tuple[float, float]]) -> Experiment:
+    """Table V on `env` with R = `personal_updates`; `paper` maps "MP", "PP", "DQN*", "DQN",
     "Model-Averaging" to the table's (mean, ±). The paper's numbers are best-over-training scores;
     they are attached to the R_k that plays the same role (MP, DQN, Model-Averaging: R_0, the meta
     network; PP and DQN*: R_1, a task's own network)."""
@@ -39,17 +65,19 @@ def table_five(personal_updates: int, paper: dict[str, tuple[float, float]]) -> 
                Target(f"{source}, DQN*", "DQN per task", 1, *paper["DQN*"]),
                Target(f"{source}, DQN", "DQN pooled", 0, *paper["DQN"]),
                Target(source, "Model-Averaging", 0, *paper["Model-Averaging"]))
-    return agents, targets
+    return _experiment(name, env, f"Table V, {env} (Table I variants): pMeta-RL MP/PP vs DQN*, DQN, Model-Averaging",
+                       personal_updates, agents, targets)
 
 
-def lambda_sweep(personal_updates: int, paper: dict[float, tuple[tuple[float, float], tuple[float, float]]]
-                 ) -> tuple[tuple[AgentSpec, ...], tuple[Target, ...]]:
-    """(agents, targets) of Table IV: pMeta-RL at λ ∈ {5, 20, 30, 50} (η = 1e-3, so ηλ ≤ 0.05);
-    `paper` maps λ to ((MP mean, ±), (PP mean, ±))."""
+def lambda_sweep(name: str, env: str, personal_updates: int,
+                 paper: dict[float, tuple[tuple[float, float], tuple[float, float]]]) -> Experiment:
+    """Table IV on `env` with R = `personal_updates`: pMeta-RL at λ ∈ {5, 20, 30, 50} (η = 1e-3, so
+    ηλ ≤ 0.05); `paper` maps λ to ((MP mean, ±), (PP mean, ±))."""
     agents, targets = [], []
     for lam, (meta, personal) in paper.items():
         label = f"pMeta-RL lam {lam:g}"
         agents.append(AgentSpec(label, f"{_MODULE}:PMetaDQN", {"personal_updates": personal_updates, "lam": lam}))
         targets += [Target("pMeta-RL Table IV (best over training), MP", label, 0, *meta),
                     Target("pMeta-RL Table IV (best over training), PP", label, 1, *personal)]
-    return tuple(agents), tuple(targets)
+    lams = ", ".join(f"{lam:g}" for lam in paper)
+    return _experiment(name, env, f"Table IV, {env}: λ ∈ {{{lams}}}", personal_updates, tuple(agents), tuple(targets))

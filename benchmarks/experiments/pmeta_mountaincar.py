@@ -15,23 +15,8 @@ step measured under load (plus 2500 steps of meta-test personalization), so 4 ag
 session's runs got 5-25 % of a core, several times that in wall time.
 """
 
-from benchmarks.experiments import Experiment
-from benchmarks.experiments.pmeta_gym import PROTOCOL, QUICK, table_five
+from benchmarks.experiments.pmeta_gym import table_five
 
-AGENTS, TARGETS = table_five(500, {"MP": (-107.15, 4.10), "PP": (-93.05, 0.95), "DQN*": (-92.96, 2.08),
-                                   "DQN": (-133.96, 3.25), "Model-Averaging": (-111.34, 5.95)})
-
-EXPERIMENT = Experiment(
-    name="pmeta-mountaincar",
-    description="pMeta-RL Table V, MountainCar (Table I variants): pMeta-RL MP/PP vs DQN*, DQN, Model-Averaging",
-    env_id="MetaRL/MountainCarParams-v0",
-    env_kwargs={"preset": "pmeta"},
-    agents=AGENTS,
-    iterations=30,
-    seeds=5,
-    protocol=PROTOCOL,
-    targets=TARGETS,
-    quick=QUICK,
-    notes=("iterations = C rounds; R = 500. The paper scores the best average return over training "
-           "(extra.best_*_return in the training curve); R_k is the final policy's."),
-)
+EXPERIMENT = table_five("pmeta-mountaincar", "MountainCar", 500, {
+    "MP": (-107.15, 4.10), "PP": (-93.05, 0.95), "DQN*": (-92.96, 2.08), "DQN": (-133.96, 3.25),
+    "Model-Averaging": (-111.34, 5.95)})

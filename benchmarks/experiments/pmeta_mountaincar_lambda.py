@@ -4,22 +4,8 @@ MountainCar rows say GM/PM for MP/PP); R_k is the final policy's.
 Not run beyond --quick: each λ costs as much as the pMeta-RL cells of pmeta-mountaincar (see its card for the
 measured cost and the projection)."""
 
-from benchmarks.experiments import Experiment
-from benchmarks.experiments.pmeta_gym import PROTOCOL, QUICK, lambda_sweep
+from benchmarks.experiments.pmeta_gym import lambda_sweep
 
-_AGENTS, _TARGETS = lambda_sweep(500, {
+EXPERIMENT = lambda_sweep("pmeta-mountaincar-lambda", "MountainCar", 500, {
     5.0: ((-111.15, 4.31), (-93.05, 1.07)), 20.0: ((-107.08, 3.21), (-92.13, 0.95)),
     30.0: ((-110.49, 3.89), (-92.41, 1.25)), 50.0: ((-108.41, 2.78), (-98.16, 2.13))})
-
-EXPERIMENT = Experiment(
-    name="pmeta-mountaincar-lambda",
-    description="pMeta-RL Table IV, MountainCar: λ ∈ {5, 20, 30, 50}",
-    env_id="MetaRL/MountainCarParams-v0",
-    env_kwargs={"preset": "pmeta"},
-    agents=_AGENTS,
-    iterations=30,
-    seeds=5,
-    protocol=PROTOCOL,
-    targets=_TARGETS,
-    quick=QUICK,
-)

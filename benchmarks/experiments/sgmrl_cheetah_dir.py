@@ -19,30 +19,8 @@ same body and batch). The full grid (2 agents × 3 step counts × 400
 iterations) is 14.0 h per seed; 4 seeds are 56 h on one core, 28 h with `--workers 2`.
 """
 
-from benchmarks.evaluate import MetaTestProtocol
-from benchmarks.experiments import Experiment, Target
-from benchmarks.experiments.shared import sgmrl_vs_maml
+from benchmarks.experiments.shared import sgmrl_cheetah
 
-_SOURCE = "SG-MRL Table 2"
-
-EXPERIMENT = Experiment(
-    name="sgmrl-cheetah-dir",
-    description="SG-MRL Table 2: Half-Cheetah Random Direction, SG-MRL vs MAML, 1-3 inner steps, 400 iterations",
-    env_id="MetaRL/HalfCheetahDir-v0",
-    env_kwargs={"preset": "promp", "horizon": 200},
-    agents=sgmrl_vs_maml(tasks_per_iteration=40, action_scale=0.1),
-    iterations=400,
-    seeds=4,
-    protocol=MetaTestProtocol(adaptation_steps=3, evaluation_episodes=20, adaptation_episodes=20),
-    targets=(
-        Target(_SOURCE, "SG-MRL (1 step)", 1, 580.143, 38.22),
-        Target(_SOURCE, "MAML (1 step)", 1, 465.624, 54.07),
-        Target(_SOURCE, "SG-MRL (2 step)", 2, 580.203, 33.63),
-        Target(_SOURCE, "MAML (2 step)", 2, 441.247, 58.34),
-        Target(_SOURCE, "SG-MRL (3 step)", 3, 504.747, 45.07),
-        Target(_SOURCE, "MAML (3 step)", 3, 477.086, 64.71),
-    ),
-    quick={"iterations": 1, "seeds": 1, "max_test_tasks": 2,
-           "config": {"tasks_per_iteration": 2, "episodes_per_task": 1, "hidden_sizes": [8]},
-           "protocol": {"evaluation_episodes": 1, "adaptation_episodes": 1}},
-)
+EXPERIMENT = sgmrl_cheetah("sgmrl-cheetah-dir", "Random Direction", "MetaRL/HalfCheetahDir-v0", {
+    1: ((580.143, 38.22), (465.624, 54.07)), 2: ((580.203, 33.63), (441.247, 58.34)),
+    3: ((504.747, 45.07), (477.086, 64.71))})

@@ -11,37 +11,12 @@ Cut runs (`--iterations N --agent "SG-MRL (1 step)" --agent "MAML (1 step)"`, se
 iteration, 1260-1400 s per cell at N = 100): R₀..R₃ after 100 iterations, SG-MRL −172.5, −150.5,
 −141.8, −137.0; MAML −151.6, −102.2, −88.6, −84.2 (paper at 400 iterations, k = 1: −91.73 ± 0.34
 and −92.92 ± 0.70). After 20 iterations both were at −250 to −272 with no adaptation gain.
-Time per meta-iteration at this batch, measured with at most two processes on the 2-core machine
-(MuJoCo 61-70 % of it): SG-MRL 13.6 / 22.3 / 28.7 s and MAML 13.5 / 21.3 / 26.8 s for 1 / 2 / 3
-inner steps (320k / 480k / 640k env steps; 1 step timed on HalfCheetahDir, 2-3 on HalfCheetahVel, the
-same body and batch). The full grid (2 agents × 3 step counts × 400
-iterations) is 14.0 h per seed; 4 seeds are 56 h on one core, 28 h with `--workers 2`.
+Time per meta-iteration and the full grid's cost (14.0 h per seed): sgmrl-cheetah-dir's card, one
+measurement for both experiments (the same body, batch and agents; 2-3 inner steps timed on this env).
 """
 
-from benchmarks.evaluate import MetaTestProtocol
-from benchmarks.experiments import Experiment, Target
-from benchmarks.experiments.shared import sgmrl_vs_maml
+from benchmarks.experiments.shared import sgmrl_cheetah
 
-_SOURCE = "SG-MRL Table 2"
-
-EXPERIMENT = Experiment(
-    name="sgmrl-cheetah-vel",
-    description="SG-MRL Table 2: Half-Cheetah Random Velocity, SG-MRL vs MAML, 1-3 inner steps, 400 iterations",
-    env_id="MetaRL/HalfCheetahVel-v0",
-    env_kwargs={"preset": "promp", "horizon": 200},
-    agents=sgmrl_vs_maml(tasks_per_iteration=40, action_scale=0.1),
-    iterations=400,
-    seeds=4,
-    protocol=MetaTestProtocol(adaptation_steps=3, evaluation_episodes=20, adaptation_episodes=20),
-    targets=(
-        Target(_SOURCE, "SG-MRL (1 step)", 1, -91.73, 0.34),
-        Target(_SOURCE, "MAML (1 step)", 1, -92.92, 0.7),
-        Target(_SOURCE, "SG-MRL (2 step)", 2, -52.64, 6.86),
-        Target(_SOURCE, "MAML (2 step)", 2, -56.71, 6.73),
-        Target(_SOURCE, "SG-MRL (3 step)", 3, -33.39, 0.67),
-        Target(_SOURCE, "MAML (3 step)", 3, -32.48, 0.5),
-    ),
-    quick={"iterations": 1, "seeds": 1, "max_test_tasks": 2,
-           "config": {"tasks_per_iteration": 2, "episodes_per_task": 1, "hidden_sizes": [8]},
-           "protocol": {"evaluation_episodes": 1, "adaptation_episodes": 1}},
-)
+EXPERIMENT = sgmrl_cheetah("sgmrl-cheetah-vel", "Random Velocity", "MetaRL/HalfCheetahVel-v0", {
+    1: ((-91.73, 0.34), (-92.92, 0.7)), 2: ((-52.64, 6.86), (-56.71, 6.73)),
+    3: ((-33.39, 0.67), (-32.48, 0.5))})

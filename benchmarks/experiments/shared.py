@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from benchmarks.evaluate import MetaTestProtocol
-from benchmarks.experiments import AgentSpec
+from benchmarks.experiments import AgentSpec, Experiment, Target
 
-__all__ = ["MAML_NAV2D", "NAV2D_PROTOCOL", "bomrl_cheetah", "sgmrl_released", "sgmrl_vs_maml"]
+__all__ = ["MAML_NAV2D", "NAV2D_PROTOCOL", "bomrl_cheetah", "sgmrl_cheetah", "sgmrl_released", "sgmrl_vs_maml"]
 
 MAML_NAV2D: dict[str, Any] = {"hidden_sizes": [100, 100], "activation": "relu", "action_scale": 0.1, "inner_lr": 0.5,
                               "tasks_per_iteration": 20, "episodes_per_task": 20,
@@ -39,6 +39,33 @@ def sgmrl_vs_maml(tasks_per_iteration: int, action_scale: float, inner_steps: tu
                  for steps in inner_steps
                  for label, agent, config in (("SG-MRL", "baselines.sgmrl:SGMRL", sgmrl),
                                               ("MAML", "baselines.maml:MAML", maml)))
+
+
+def sgmrl_cheetah(name: str, task: str, env_id: str,
+                  paper: dict[int, tuple[tuple[float, float], tuple[float, float]]]) -> Experiment:
+    """One Half-Cheetah row of SG-MRL Table 2, `task` ("Random Direction", "Random Velocity") on
+    `env_id`, with the settings both rows share (released-code settings, sgmrl_mujoco.json,
+    docs/sources/sgmrl.md §3): `sgmrl_vs_maml` at 40 tasks per iteration and `action_scale` 0.1,
+    ProMP's cheetah ("promp" preset) with the config's horizon 200, 400 iterations, 4 seeds, 3
+    adaptation rounds of 20 episodes, R_k from 20 evaluation episodes. `paper` maps ζ to
+    ((SG-MRL mean, ±), (MAML mean, ±)) of the ζ-step agents, the targets at k = ζ."""
+    targets = tuple(Target("SG-MRL Table 2", f"{label} ({steps} step)", steps, *paper[steps][i])
+                    for steps in sorted(paper) for i, label in enumerate(("SG-MRL", "MAML")))
+    quick = {"iterations": 1, "seeds": 1, "max_test_tasks": 2,
+             "config": {"tasks_per_iteration": 2, "episodes_per_task": 1, "hidden_sizes": [8]},
+             "protocol": {"evaluation_episodes": 1, "adaptation_episodes": 1}}
+    return Experiment(
+        name=name,
+        description=f"SG-MRL Table 2: Half-Cheetah {task}, SG-MRL vs MAML, 1-3 inner steps, 400 iterations",
+        env_id=env_id,
+        env_kwargs={"preset": "promp", "horizon": 200},
+        agents=sgmrl_vs_maml(tasks_per_iteration=40, action_scale=0.1),
+        iterations=400,
+        seeds=4,
+        protocol=MetaTestProtocol(adaptation_steps=3, evaluation_episodes=20, adaptation_episodes=20),
+        targets=targets,
+        quick=quick,
+    )
 
 
 def bomrl_cheetah(lam_alg2: float) -> dict[str, Any]:

@@ -18,22 +18,15 @@ import gymnasium as gym
 import numpy as np
 
 import metarl_envs  # noqa: F401  (registers the ids)
-from baselines.common.agent import IterationRecord, TrainingLog, config_from_dict
+from baselines.common.agent import AgentConfig, IterationRecord, TrainingLog
 
 
 @dataclasses.dataclass(frozen=True)
-class RandomConfig:
+class RandomConfig(AgentConfig):
     tasks_per_iteration: int = 2
     """tasks whose one random episode is scored per meta-training iteration"""
     action_scale: float = 1.0
     """actions are uniform on action_scale × the action box"""
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> RandomConfig:
-        return config_from_dict(cls, data)
 
 
 class RandomAgent:
