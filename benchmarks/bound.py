@@ -175,10 +175,14 @@ def _check_setting(experiment: Any, results: Path, quick: bool) -> dict[str, Any
     import metarl_envs
 
     variant, folder, suffix = ("quick" if quick else "full"), results / experiment.name, "-quick" if quick else ""
+    gaps = measured_gaps(folder, variant, experiment.preset)
+    if not gaps:
+        raise SystemExit(f"{folder} holds no valid {variant} result of {experiment.name} on preset "
+                         f"{experiment.preset!r}: run `metarl-bench run {experiment.name}{' --quick' if quick else ''}"
+                         f" --out {results}` first")
     tasks = list(metarl_envs.task_set(experiment.env_id, "train", experiment.preset))
     envs = EnvProvider(experiment.env_id, experiment.env_kwargs)
     models = [envs.model(task) for task in tasks]
-    gaps = measured_gaps(folder, variant, experiment.preset)
     report: dict[str, Any] = {"experiment": experiment.name, "preset": experiment.preset, "variant": variant,
                               "gaps": gaps, "bounds": []}
     for spec in experiment.agents:

@@ -249,3 +249,16 @@ def test_bound_vanishes_for_identical_tasks_and_is_positive_otherwise():
     assert different["variance"] > 1e-3 and different["epsilon_centre"] >= (1 - GAMMA) / 3 - 1e-12
     scale = different["a_max_centre"] / ((1 - GAMMA) ** 2 * different["epsilon_centre"])
     assert different["bound_theorem"] == pytest.approx(2 * (1 + GAMMA) * scale * different["variance"])
+
+
+def test_bound_script_checks_one_setting_and_names_a_missing_one(tmp_path):
+    """`python -m benchmarks.bound bomrl-frozenlake --preset P` reads only preset P's results; without them
+    it stops before any bound is computed, naming the experiment, the preset and the command to run."""
+    from benchmarks.bound import main
+
+    with pytest.raises(SystemExit, match=r"no valid quick result of bomrl-frozenlake on preset 'bomrl-low': run "
+                                         r"`metarl-bench run bomrl-frozenlake --quick"):
+        main(["bomrl-frozenlake", "--preset", "bomrl-low", "--quick", "--results", str(tmp_path)])
+    with pytest.raises(SystemExit, match="bomrl-frozenlake has no setting with preset 'bomrl-mid'"):
+        main(["bomrl-frozenlake", "--preset", "bomrl-mid", "--results", str(tmp_path)])
+    assert not any(tmp_path.iterdir())
