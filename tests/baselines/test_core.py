@@ -295,3 +295,23 @@ def test_an_agent_without_a_tabular_policy_says_so_under_the_exact_protocol():
     task = metarl_envs.task_set("MetaRL/GridNavigation-v0", "test", "memrl")[0]
     with pytest.raises(TypeError, match=message):
         meta_test(agent, [task], MetaTestProtocol(1, 1, adaptation_episodes=1, exact=True), seed=0)
+
+
+def test_neural_agents_draw_meta_test_actions_as_documented():
+    """An adaptation round samples like `Sampler.collect` (the meta-training batches); an evaluation
+    episode like `act` at every step (one draw from the episode's stream per step)."""
+    from benchmarks.evaluate import run_episodes
+
+    agent = MAML(NAV, MAMLConfig(hidden_sizes=(8,), init_std=0.5), {"preset": "maml"})
+    tasks = list(metarl_envs.task_set(NAV, "test", "maml"))[:2]
+    sampler = Sampler(NAV, {"preset": "maml"})
+    agent.start_trial(len(tasks))
+    theta = agent.meta_params()
+    adapt = run_episodes(agent, sampler, tasks, "adapt", 3, np.random.default_rng(5))
+    collected = sampler.collect(agent.policy, [theta, theta], tasks, 3, np.random.default_rng(5))
+    np.testing.assert_array_equal(adapt.actions, collected.actions)
+    evaluate = run_episodes(agent, sampler, tasks, "evaluate", 3, np.random.default_rng(5))
+    rng = np.random.default_rng(5)
+    by_act = sampler.rollout(tasks, 3, lambda obs: agent.act(obs, [theta, theta], rng=rng), rng)
+    np.testing.assert_array_equal(evaluate.actions, by_act.actions)
+    assert not np.array_equal(evaluate.actions, adapt.actions)
