@@ -51,6 +51,9 @@ def test_sample_tasks_seeded_in_vector_env(env_preset):
     b = gym.make_vec(env_id, num_envs=2, vectorization_mode="vector_entry_point", preset=preset)
     a.reset(seed=4)
     b.reset(seed=4)
+    # the vector env's own stream is seeded with `seed` itself, as Gymnasium's vector envs seed theirs
+    assert a.unwrapped.np_random_seed == 4
+    assert a.unwrapped.np_random.bit_generator.state == gym.utils.seeding.np_random(4)[0].bit_generator.state
     assert a.unwrapped.sample_tasks(5) == b.unwrapped.sample_tasks(5)
 
 
