@@ -137,6 +137,17 @@ def test_bad_vector_seeds_are_named() -> None:
         venv.reset(seed=-1)
 
 
+def test_vector_reset_takes_the_tasks_option() -> None:
+    tasks = list(metarl_envs.task_set("MetaRL/Navigation2D-v0", "test", "maml"))[:3]
+    venv, other = _vector(), _vector()
+    venv.reset(seed=0, options={"tasks": tasks})
+    assert venv.get_tasks() == tuple(tasks)
+    other.set_tasks(tasks)
+    other.reset(seed=0)
+    action = np.full((3, 2), 0.05, dtype=np.float32)
+    np.testing.assert_array_equal(venv.step(action)[1], other.step(action)[1])
+
+
 def test_unknown_vector_reset_option_is_named() -> None:
     venv = _vector()
     with pytest.raises(ValueError, match=rf"^{type(venv).__name__}\.reset: unknown option 'bogus'$"):
