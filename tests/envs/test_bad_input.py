@@ -148,6 +148,11 @@ def test_vector_reset_takes_the_tasks_option() -> None:
     np.testing.assert_array_equal(venv.step(action)[1], other.step(action)[1])
 
 
+def test_a_vector_env_has_one_sub_env_unless_told() -> None:
+    venv = type(_vector())()
+    assert venv.num_envs == 1 and venv.reset(seed=0)[0].shape == (1, 2)
+
+
 def test_unknown_vector_reset_option_is_named() -> None:
     venv = _vector()
     with pytest.raises(ValueError, match=rf"^{type(venv).__name__}\.reset: unknown option 'bogus'$"):
