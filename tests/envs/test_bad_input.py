@@ -153,6 +153,22 @@ def test_a_vector_env_has_one_sub_env_unless_told() -> None:
     assert venv.num_envs == 1 and venv.reset(seed=0)[0].shape == (1, 2)
 
 
+def test_vector_env_arguments_are_checked_and_recorded() -> None:
+    cls = type(_vector())
+    for value, error, rule in ((0, ValueError, r"must lie in \[1"), (1.5, TypeError, "must be an integer, got float")):
+        with pytest.raises(error, match=rf"^{cls.__name__}\.num_envs={value!r}: {rule}"):
+            cls(num_envs=value)
+    with pytest.raises(ValueError, match=rf"^{cls.__name__}\.max_episode_steps=0: must lie in \[1"):
+        cls(max_episode_steps=0)
+    venv = cls(num_envs=2, max_episode_steps=3, preset="maml", horizon=7)
+    assert venv.env_kwargs == {"preset": "maml", "horizon": 7} and venv.horizon == 3
+    venv.reset(seed=0)
+    for t in range(3):
+        _, _, terminated, truncated, _ = venv.step(np.zeros((2, 2), dtype=np.float32))
+        assert not terminated.any() and truncated.all() == (t == 2)
+    assert cls(preset="maml", horizon=7).horizon == 7
+
+
 def test_unknown_vector_reset_option_is_named() -> None:
     venv = _vector()
     with pytest.raises(ValueError, match=rf"^{type(venv).__name__}\.reset: unknown option 'bogus'$"):
