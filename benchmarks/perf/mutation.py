@@ -202,16 +202,19 @@ def document(summaries: Sequence[dict]) -> str:
              "Score = killed / checked mutants (timeouts count as killed; 'no tests' counts as surviving).",
              "A pass stopped at its time budget (`--budget-minutes`) leaves mutants unchecked; mutmut runs the",
              "mutants with the cheapest covering tests first, so a partial score is that of those mutants.",
-             "Survivors that no input can tell from the original are listed in `design-notes.md` with the reason.",
+             "Survivors that no input can tell from the original are listed in `design-notes.md` with the reason,",
+             "and so are those killed by tests written after the pass, until the next pass measures them.",
              "", "| target | code at | tests | mutants | checked | killed | survived | no tests | score | wall time |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for s in summaries:
         stopped = ("" if s["completed"] else ", stopped before the end" if s["budget_minutes"] is None
                    else f", stopped at the {s['budget_minutes']:g}-min budget")
+        carried = f"; not re-run, carried from {s['carried_from']}" if s.get("carried_from") else ""
         tests = ", ".join(f"`{t}`" for t in s["tests"]) + "".join(f" `{a}`" for a in s.get("pytest_args", []))
         lines.append(f"| `{s['source']}` | {s.get('commit', '')} | {tests} | {s['mutants']} "
                      f"| {s['checked']} | {s['killed']} | {s['survived']} | {s['no_tests']} | {100 * s['score']:.1f} % "
-                     f"| {s['wall_seconds'] / 60:.0f} min ({s['max_children']} workers{stopped}) |")
+                     f"| {s['wall_seconds'] / 60:.0f} min ({s['max_children']} worker{'s' * (s['max_children'] != 1)}"
+                     f"{stopped}{carried}) |")
     for s in summaries:
         lines += ["", f"## Surviving mutants: `{s['source']}` ({len(s['survivors'])})", ""]
         by_location: dict[tuple[str, str], list[dict]] = {}

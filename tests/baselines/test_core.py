@@ -217,7 +217,8 @@ def test_every_agent_acts_by_one_rule():
         params = agent.meta_params()
         first = agent.act(obs, params, deterministic=True)
         np.testing.assert_array_equal(first, agent.act(obs, params, deterministic=True, rng=np.random.default_rng(9)))
-        with pytest.raises(ValueError, match="rng"):
+        message = rf"^{type(agent).__name__}\.act: a stochastic action needs rng \(an np\.random\.Generator\)$"
+        with pytest.raises(ValueError, match=message):
             agent.act(obs, params, deterministic=False)
         np.testing.assert_array_equal(agent.act(obs, params, rng=np.random.default_rng(4)),
                                       agent.act(obs, params, rng=np.random.default_rng(4)))
