@@ -316,3 +316,18 @@ def test_neural_agents_draw_meta_test_actions_as_documented():
     by_act = sampler.rollout(tasks, 3, lambda obs: agent.act(obs, [theta, theta], rng=rng), rng)
     np.testing.assert_array_equal(evaluate.actions, by_act.actions)
     assert not np.array_equal(evaluate.actions, adapt.actions)
+
+
+class _Pickled:
+    """An object that only a full unpickler would rebuild."""
+
+
+def test_a_saved_agents_state_is_loaded_without_unpickling_objects(tmp_path):
+    """`load` reads state.pt with weights_only=True: a state file holding a pickled object is refused."""
+    import pickle
+
+    agent = MAML(NAV, MAMLConfig(hidden_sizes=(4,)), {"preset": "maml"})
+    agent.save(tmp_path / "agent")
+    torch.save({"policy": agent.policy.state_dict(), "payload": _Pickled()}, tmp_path / "agent" / "state.pt")
+    with pytest.raises(pickle.UnpicklingError, match="Weights only load failed"):
+        MAML.load(tmp_path / "agent")
