@@ -331,3 +331,18 @@ def test_a_saved_agents_state_is_loaded_without_unpickling_objects(tmp_path):
     torch.save({"policy": agent.policy.state_dict(), "payload": _Pickled()}, tmp_path / "agent" / "state.pt")
     with pytest.raises(pickle.UnpicklingError, match="Weights only load failed"):
         MAML.load(tmp_path / "agent")
+
+
+def test_adam_outer_step_uses_the_configured_rate():
+    """Adam's first step moves every parameter by the learning rate (m̂/√v̂ = ±1 where the gradient is
+    not tiny): with outer_lr = 0.05, not Adam's default 1e-3."""
+    tasks = metarl_envs.task_set(NAV, "train", "maml")
+    config = MAMLConfig(outer_optimizer="adam", outer_lr=0.05, hidden_sizes=(4,), tasks_per_iteration=2,
+                        episodes_per_task=2)
+    start = MAML(NAV, config, {"preset": "maml"})
+    start.meta_train(tasks, iterations=0, seed=0)
+    stepped = MAML(NAV, config, {"preset": "maml"})
+    stepped.meta_train(tasks, iterations=1, seed=0)
+    change = torch.cat([(stepped.meta_params()[k] - start.meta_params()[k]).abs().ravel() for k in start.meta_params()])
+    assert float(change.max()) == pytest.approx(0.05, rel=1e-3)
+    assert float((change > 0.04).float().mean()) > 0.5
