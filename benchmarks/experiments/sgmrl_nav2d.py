@@ -18,26 +18,28 @@ Protocol v1 → v2 at full settings (seed 0, 500 iterations, one torch thread): 
 of the 40 test tasks' returns and the whole 500-iteration training curve are bit-identical before
 and after (the table below holds both).
 
-Re-measured on the walled `sgmrl` preset (full settings, seed 0 only so far). MAML and E-MAML ran on
-8f486e3's code, 4358 / 4445 s wall each, niced on 2 cores shared with ~8 jobs. SG-MRL ran on
-9356eb2's code (protocol v2, whose sgmrl-nav2d numbers are bit-identical to v1's on a 10-iteration
-cut), 775 s wall on a nearly idle machine:
+Re-measured on the walled `sgmrl` preset, full settings, 3 seeds (results/reference/: seed 0 of
+MAML and E-MAML on 10ad343's code, the other seven cells on c8ed263's, whose numbers for this
+experiment are those of 10ad343; 1363-3968 s per cell, one torch thread, 2 shared cores; ≈ 39 M env
+steps per cell). R_k is the mean over seeds, with the 95 % bootstrap CI over seeds:
 
-| agent  | R₀ walled (seed 0) | R₁ walled (seed 0) | R₁ open (3 seeds) | paper R₁        |
-|--------|--------------------|--------------------|-------------------|-----------------|
-| SG-MRL | −40.61             | −17.90             | −19.88            | −16.90 ± 0.70   |
-| MAML   | −62.00             | −20.96             | −16.10            | −17.77 ± 0.11   |
-| E-MAML | −69.69             | −21.18             | −16.05            | −17.80 ± 0.12   |
+| agent  | R₀ walled | R₁ walled (per seed)                 | R₁ walled, 95 % CI | R₁ open (3 seeds) | paper R₁      |
+|--------|-----------|--------------------------------------|--------------------|-------------------|---------------|
+| SG-MRL | −48.85    | −20.71 (−17.90, −24.30, −19.93)      | [−24.30, −17.90]   | −19.88            | −16.90 ± 0.70 |
+| MAML   | −58.69    | −20.95 (−20.96, −20.33, −21.56)      | [−21.56, −20.33]   | −16.10            | −17.77 ± 0.11 |
+| E-MAML | −68.99    | −21.68 (−21.18, −22.30, −21.56)      | [−22.30, −21.18]   | −16.05            | −17.80 ± 0.12 |
 
-The walls did not close the gap: MAML and E-MAML moved from 1.7 above the paper to 3.2-3.4 below it.
-The data behind that: their post-adaptation training return over the last 50 iterations is −22.19 /
-−22.53 walled against −16.2 / −15.4 / −14.9 (MAML, open, per seed), and the pre-adaptation return
-R₀ fell from −39.9 / −39.7 to −62.0 / −69.7, so the walled runs learn a worse initial policy, not
-only a worse adaptation. SG-MRL behaves the other way on seed 0: R₀ −40.6 as on the open plane,
-R₁ −17.90, 1.0 below the paper's −16.90 ± 0.70 (outside it, but the closest of the three), and
-post-adaptation training return −19.83 over the last 50 iterations, so on this seed the walls help
-SG-MRL and hurt MAML. With one seed each, none of this is yet separable from seed noise; seeds 1-2
-are the next measurement.
+Not reproduced: all three land 3.2-3.9 below the paper. The paper's order (SG-MRL above MAML and
+E-MAML) holds in the means, but SG-MRL's seeds spread over 6.4 and its interval covers the other
+two. The data on the gap: (1) the walls cost MAML and E-MAML about 5 (R₁ −16.1 open → −21.0 and
+−21.7 walled) and SG-MRL about 0.8 (−19.9 → −20.7); the walled runs learn a worse initial policy (R₀ −59
+and −69 against −40 open), and their post-adaptation training return over the last 50 iterations is
+−19.8 / −23.6 / −17.3 (SG-MRL), −22.2 / −22.2 / −21.2 (MAML), −22.5 / −22.7 / −22.0 (E-MAML);
+(2) the released code scores the best validation iteration: the best 10-iteration window of our
+training curves averages −17.5 (SG-MRL; per seed −18.1, −18.1, −16.3), inside the paper's
+interval, but −19.6 (MAML) and −19.3 (E-MAML), still 1.5-1.9 below theirs. So with that scoring
+SG-MRL reproduces and the MAML baselines stay below the paper on the walled env; on the open plane
+(below) it was the other way round.
 
 Measured on the open-plane `maml` preset, before the walls (3 seeds, 500 iterations, ≈ 38 M env
 steps and 250-430 s per cell on 2 cores shared by
