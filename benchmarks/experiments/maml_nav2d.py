@@ -31,15 +31,17 @@ drives the saturated mean past the goal at full speed; the third step brings the
 The original test script's schedule is reproduced; why its policies did not overshoot is not
 known here.
 
-Reference run (results/reference/, 10ad343's code, protocol v2, one torch thread; seed 0 only so far,
-seeds 1-2 running with checkpoints): R₀..R₃ = −40.65, −13.85, −12.22, −10.91, 7.53 M env steps,
-2847 s wall at a load average of ~20. This seed no longer overshoots at k = 2 (−12.2 against the
-−51.9 above): 6a832fa's Fisher product changes the last bits of every TRPO step, so 100 iterations
-later seed 0 is a different trained policy, and the k = 2 values above already spread from −51.9
-to −15.4 across seeds. The gap to the paper's −3.3 / −3.2 stays 8-9 on this seed. Candidates for
-the rest, not yet measured: rllab's policy initialisation (Xavier-uniform weights, zero biases, in
-cbfinn/maml_rl's minimal Gaussian MLP policy; ours is PyTorch's default), and the test script's
-batches of ≥ 4000 steps of whole paths (more episodes per batch where paths end at the goal).
+Reference runs (results/reference/, 3 seeds, protocol v2, one torch thread; seed 0 on 10ad343's code,
+seeds 1-2 on c8ed263's, the same numbers; 7.42-7.53 M env steps and 2068-2847 s wall per cell on 2
+shared cores): R₀..R₃ = −39.54, −12.95, −8.47, −8.00 (95 % CI over seeds at k = 2 [−12.22, −6.05];
+per seed k = 0..3: −40.65, −13.85, −12.22, −10.91; −38.35, −11.91, −7.16, −7.38; −39.63, −13.09,
+−6.05, −5.70). R₀ and R₁ reproduce (−40.4, −11.7); k ≥ 2 does not (−3.3, −3.2), but none of the three
+seeds overshoots at k = 2 any more (the −51.9 above): 6a832fa's Fisher product changes the last bits of
+every TRPO step, so 100 iterations later each seed is a different trained policy. The gap at k ≥ 2 is
+now 2.5-8.9 per seed, 4.8-5.2 in the mean. Candidates for the rest, not yet measured: rllab's policy
+initialisation (Xavier-uniform weights, zero biases, in cbfinn/maml_rl's minimal Gaussian MLP policy;
+ours is PyTorch's default), and the test script's batches of ≥ 4000 steps of whole paths (more
+episodes per batch where paths end at the goal).
 """
 
 from benchmarks.experiments import AgentSpec, Experiment, Target
