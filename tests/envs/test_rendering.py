@@ -1,11 +1,13 @@
 """Rendering: an rgb_array frame from every id × preset that shows the task, and RecordVideo mp4s.
 
 MuJoCo frames need an OpenGL backend; headless machines use EGL or OSMesa (`MUJOCO_GL=egl`, as
-`.ci/run` sets). Where none can be created the MuJoCo cases are skipped, saying so."""
+`.ci/run` sets). Where none can be created the MuJoCo cases are skipped, saying so, unless `MUJOCO_GL`
+names a backend: then that backend was asked for, and its absence fails the test instead of hiding it."""
 
 from __future__ import annotations
 
 import functools
+import os
 
 import gymnasium as gym
 import numpy as np
@@ -40,11 +42,26 @@ def gl_backend_error() -> str | None:
     return None
 
 
+def skip_unless_asked_for(reason: str) -> None:
+    """Skip saying why; but where MUJOCO_GL names a backend (as in CI) rendering was asked for, and
+    a missing backend or package is a failure."""
+    if os.environ.get("MUJOCO_GL"):
+        pytest.fail(f"MUJOCO_GL={os.environ['MUJOCO_GL']} is set, but {reason}")
+    pytest.skip(reason)
+
+
+def require_module(name: str, extra: str) -> None:
+    try:
+        __import__(name)
+    except ImportError:
+        skip_unless_asked_for(f"{name} is not installed (the `{extra}` extra)")
+
+
 def make_rendering(env_id: str, preset: str, **kwargs) -> gym.Env:
     if is_mujoco(env_id):
-        pytest.importorskip("mujoco")
+        require_module("mujoco", "mujoco")
         if gl_backend_error():
-            pytest.skip(gl_backend_error())
+            skip_unless_asked_for(gl_backend_error())
     return gym.make(env_id, preset=preset, render_mode="rgb_array", **kwargs)
 
 
@@ -84,7 +101,7 @@ def test_mujoco_frame_size_and_camera_arguments():
 
 @pytest.mark.skipif(has_display(), reason="checks the headless error; a display is present")
 def test_mujoco_human_mode_without_a_display_says_why():
-    pytest.importorskip("mujoco")
+    require_module("mujoco", "mujoco")
     env = gym.make("MetaRL/HalfCheetahVel-v0", render_mode="human")
     env.reset(seed=0)
     with pytest.raises(RuntimeError, match="needs a display"):
@@ -124,7 +141,7 @@ VIDEO_CASES = [("MetaRL/CartPoleParams-v0", "pmeta", {}),
 @pytest.mark.parametrize(("env_id", "preset", "size"), VIDEO_CASES)
 def test_record_video_writes_an_mp4(env_id, preset, size, tmp_path):
     """Gymnasium's RecordVideo (moviepy, the `video` extra) writes a playable mp4 of the episode."""
-    pytest.importorskip("moviepy")
+    require_module("moviepy", "video")
     from moviepy import VideoFileClip
 
     env = gym.wrappers.RecordVideo(make_rendering(env_id, preset, **size), str(tmp_path / "videos"),
