@@ -31,7 +31,18 @@ from gymnasium import spaces
 from torch import nn
 
 from baselines.common import training
-from baselines.common.agent import COUNT, FINITE_POSITIVE, AgentConfig, Callback, Phase, TrainingLog, checked, interval
+from baselines.common.agent import (
+    COUNT,
+    FINITE_POSITIVE,
+    NON_NEGATIVE,
+    POSITIVE,
+    AgentConfig,
+    Callback,
+    Phase,
+    TrainingLog,
+    checked,
+    interval,
+)
 from baselines.common.sampler import Sampler, TrajectoryBatch, Transition, torch_generator, training_envs
 from metarl_envs.core import Task
 
@@ -47,13 +58,13 @@ class RL2Config(AgentConfig):
     """parallel trials (sub-envs) per task per iteration"""
     episodes_per_trial: int = checked(4, COUNT)
     """episodes a trial lasts in meta-training (the hidden state carries across them)"""
-    learning_rate: float = 3e-4
+    learning_rate: float = checked(3e-4, POSITIVE)
     ppo_epochs: int = checked(4, COUNT)
-    clip: float = 0.2
-    value_coefficient: float = 0.5
+    clip: float = checked(0.2, POSITIVE)
+    value_coefficient: float = checked(0.5, NON_NEGATIVE)
     discount: float = checked(0.99, interval("(0, 1]"))
     gae_lambda: float = checked(0.95, interval("[0, 1]"))
-    init_std: float = 1.0
+    init_std: float = checked(1.0, POSITIVE)
     minibatches: int = checked(1, COUNT)
     """PPO minibatches per epoch, drawn as whole trials (lanes) so that BPTT runs over whole trials"""
     action_scale: float = checked(1.0, FINITE_POSITIVE)

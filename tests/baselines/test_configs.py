@@ -131,7 +131,8 @@ def test_the_rules_cover_what_the_configs_checked_by_hand():
     expected = {"BOMRLConfig": {"divergence", "lam", "discount", "estimator", "episodes_per_step", "meta_lr",
                                 "meta_optimizer", "tasks_per_iteration", "cg_iterations"},
                 "RL2Config": {"hidden_size", "tasks_per_iteration", "trials_per_task", "episodes_per_trial",
-                              "ppo_epochs", "discount", "gae_lambda"},
+                              "ppo_epochs", "discount", "gae_lambda", "minibatches", "action_scale",
+                              "learning_rate", "clip", "value_coefficient", "init_std"},
                 "SGMRLConfig": {"mode", "hessian", "score_baseline", "hidden_sizes"},
                 "MEMRLConfig": {"inner_init", "gradient", "hidden_sizes"}}
     for name, fields in expected.items():
