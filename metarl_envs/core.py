@@ -72,7 +72,8 @@ def check_int(owner: str, field: str, value: Any, low: int | None = None, high: 
         raise TypeError(f"{owner}.{field}={value!r}: must be an integer, got {type(value).__name__}")
     value = int(value)
     if (low is not None and value < low) or (high is not None and value > high):
-        raise ValueError(f"{owner}.{field}={value!r}: must lie in [{low}, {high}]")
+        rule = f"be ≥ {low}" if high is None else f"be ≤ {high}" if low is None else f"lie in [{low}, {high}]"
+        raise ValueError(f"{owner}.{field}={value!r}: must {rule}")
     return value
 
 

@@ -52,16 +52,19 @@ def test_reference_folder_is_tracked_and_user_results_are_not() -> None:
 
 def test_checked_in_leaderboard_is_not_stale(tmp_path: Path, monkeypatch) -> None:
     """`metarl-bench report results/reference/ --docs docs/` regenerated into tmp equals what is checked in
-    (Markdown, HTML and the cards page byte for byte; the plots by name, their data by the fingerprint
-    each page carries)."""
+    (Markdown, HTML and the cards page byte for byte, with the episode returns of their videos; the plots
+    and videos by name, their data by the fingerprint each page carries)."""
     monkeypatch.chdir(ROOT)
-    result = cli.invoke(app, ["report", "results/reference/", "--docs", str(tmp_path)], env=NARROW)
+    result = cli.invoke(app, ["report", "results/reference/", "--docs", str(tmp_path), "--videos"], env=NARROW)
     assert result.exit_code == 0, result.output
     for name in ("leaderboard.md", "leaderboard.html", "experiments.md"):
         assert filecmp.cmp(tmp_path / name, ROOT / "docs" / name, shallow=False), (
             f"docs/{name} is stale: run `metarl-bench report results/reference/ --docs docs/`")
-    plots = sorted(p.name for p in (tmp_path / "leaderboard").glob("*.png"))
-    assert plots == sorted(p.name for p in (ROOT / "docs" / "leaderboard").glob("*.png"))
+    for pattern in ("*.png", "*.mp4"):
+        made = sorted(p.name for p in (tmp_path / "leaderboard").glob(pattern))
+        assert made == sorted(p.name for p in (ROOT / "docs" / "leaderboard").glob(pattern)), pattern
+    assert list((tmp_path / "leaderboard").glob("*.mp4")), "the published page shows each table's videos"
+    assert "<video controls" in (tmp_path / "leaderboard.html").read_text(), "played on the page, not only linked"
 
 
 def test_mkdocs_nav_holds_the_leaderboard_and_the_cards() -> None:

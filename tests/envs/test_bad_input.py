@@ -155,10 +155,10 @@ def test_a_vector_env_has_one_sub_env_unless_told() -> None:
 
 def test_vector_env_arguments_are_checked_and_recorded() -> None:
     cls = type(_vector())
-    for value, error, rule in ((0, ValueError, r"must lie in \[1"), (1.5, TypeError, "must be an integer, got float")):
+    for value, error, rule in ((0, ValueError, "must be ≥ 1$"), (1.5, TypeError, "must be an integer, got float")):
         with pytest.raises(error, match=rf"^{cls.__name__}\.num_envs={value!r}: {rule}"):
             cls(num_envs=value)
-    with pytest.raises(ValueError, match=rf"^{cls.__name__}\.max_episode_steps=0: must lie in \[1"):
+    with pytest.raises(ValueError, match=rf"^{cls.__name__}\.max_episode_steps=0: must be ≥ 1$"):
         cls(max_episode_steps=0)
     venv = cls(num_envs=2, max_episode_steps=3, preset="maml", horizon=7)
     assert venv.env_kwargs == {"preset": "maml", "horizon": 7} and venv.horizon == 3
@@ -234,6 +234,15 @@ def test_a_string_velocity_made_around_the_validator_names_the_field() -> None:
     env = make("MetaRL/HalfCheetahVel-v0", "maml").unwrapped
     with pytest.raises(TypeError, match="velocity='1'"):
         env.set_task(_bypassed(env.get_task(), velocity="1"))
+
+
+def test_an_integer_bound_states_only_the_sides_it_has() -> None:
+    """A one-sided rule says which side ("≥ 1"), never "[1, None]"."""
+    from metarl_envs.core import check_int
+    for low, high, rule in ((1, None, "be ≥ 1"), (None, 3, "be ≤ 3"), (1, 3, r"lie in \[1, 3\]")):
+        with pytest.raises(ValueError, match=rf"^Owner\.field=(0|4): must {rule}$"):
+            check_int("Owner", "field", 0 if low is not None else 4, low, high)
+    assert check_int("Owner", "field", np.int64(2), 1, None) == 2
 
 
 def test_sample_tasks_has_a_stated_cap() -> None:
