@@ -85,12 +85,11 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, ClassVar, Literal, NamedTuple
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
 from gymnasium import spaces
-from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.torch_layers import FlattenExtractor
 from stable_baselines3.common.utils import polyak_update
 from stable_baselines3.dqn.policies import QNetwork
@@ -106,6 +105,15 @@ from baselines.common.agent import (
     int_at_least,
     interval,
     sizes,
+)
+from baselines.common.personalization import (
+    SeededReplayBuffer,
+    Transitions,
+    adam_auxiliary_step,
+    add_proximal_gradient,
+    aggregate,
+    auxiliary_adam,
+    auxiliary_step,
 )
 from baselines.common.policies import Params, detach
 from baselines.common.sampler import TrainingEnvs, TrajectoryBatch, Transition
@@ -132,27 +140,6 @@ def linear_epsilon(step: int, total_steps: int, start: float, end: float, fracti
     return start + (end - start) * progress
 
 
-def add_proximal_gradient(params: Sequence[torch.Tensor], anchor: Sequence[torch.Tensor], lam: float) -> None:
-    """Add ∇(λ/2)‖θ − anchor‖² = λ(θ − anchor) to every parameter's gradient (eq. 12, all parameters)."""
-    with torch.no_grad():
-        for param in params:
-            if param.grad is None:
-                param.grad = torch.zeros_like(param)
-        torch._foreach_add_([p.grad for p in params], torch._foreach_sub(list(params), list(anchor)), alpha=lam)
-
-
-def auxiliary_step(auxiliary: Params, personal: Params, rate: float) -> None:
-    """Eq. 13 in place: ϑ_i ← ϑ_i − ηλ(ϑ_i − θ_i) = lerp(ϑ_i, θ_i, ηλ), with rate = ηλ."""
-    with torch.no_grad():
-        torch._foreach_lerp_(list(auxiliary.values()), [personal[k] for k in auxiliary], rate)
-
-
-def aggregate(meta: Params, auxiliaries: Sequence[Params], beta: float) -> Params:
-    """Eq. 14: ϑ ← (1 − β) ϑ + β (1/N) Σ_i ϑ_i (uniform weights)."""
-    with torch.no_grad():
-        return {k: (1.0 - beta) * meta[k] + beta * torch.stack([a[k] for a in auxiliaries]).mean(dim=0) for k in meta}
-
-
 def build_q_network(observation_space: spaces.Space, action_space: spaces.Discrete,
                     hidden_sizes: Sequence[int]) -> QNetwork:
     """SB3's DQN Q-network: a ReLU MLP obs → Q(s, ·) with the given hidden layers."""
@@ -160,35 +147,7 @@ def build_q_network(observation_space: spaces.Space, action_space: spaces.Discre
                     features_dim=spaces.flatdim(observation_space), net_arch=list(hidden_sizes))
 
 
-class Transitions(NamedTuple):
-    """Flat arrays of transitions (obs, action, reward, next obs, terminated)."""
-
-    observations: np.ndarray
-    actions: np.ndarray
-    rewards: np.ndarray
-    next_observations: np.ndarray
-    terminated: np.ndarray
-
-    @classmethod
-    def of_batch(cls, batch: TrajectoryBatch, index: int) -> Transitions:
-        """Every step of task `index`'s episodes in `batch`, in order; the next observation of an
-        episode's last step is its final observation."""
-        obs = batch.observations[index]                                          # (E, H, d)
-        following = np.concatenate([obs[:, 1:], batch.final_observations[index][:, None]], axis=1)
-        last = np.zeros_like(batch.mask[index])
-        lengths = batch.mask[index].sum(axis=1)
-        last[np.arange(len(lengths))[lengths > 0], lengths[lengths > 0] - 1] = True
-        rows = batch.mask[index]
-        next_obs = np.where(last[..., None], batch.final_observations[index][:, None], following)
-        return cls(obs[rows], batch.actions[index][rows], batch.rewards[index][rows], next_obs[rows],
-                   batch.terminated[index][rows])
-
-    @classmethod
-    def concatenate(cls, parts: Sequence[Transitions]) -> Transitions:
-        return cls(*(np.concatenate([getattr(p, f) for p in parts]) for f in cls._fields))
-
-
-class PrioritizedReplayBuffer(ReplayBuffer):
+class PrioritizedReplayBuffer(SeededReplayBuffer):
     """Proportional prioritized replay (Schaul et al. 2016) on SB3's `ReplayBuffer` storage.
 
     P(i) = p_i^α / Σ_k p_k^α over the stored transitions; the importance weight of a draw is
@@ -200,20 +159,15 @@ class PrioritizedReplayBuffer(ReplayBuffer):
 
     def __init__(self, buffer_size: int, observation_space: spaces.Space, action_space: spaces.Space, *,
                  alpha: float, beta: float, eps: float = 1e-6):
-        super().__init__(buffer_size, observation_space, action_space, device="cpu", n_envs=1,
-                         handle_timeout_termination=False)
+        super().__init__(buffer_size, observation_space, action_space)
         self.alpha, self.beta, self.eps = alpha, beta, eps
         self.scaled_priorities = np.zeros(buffer_size)
         """p_i^α of each slot"""
         self.max_priority = 1.0
 
-    def add_transitions(self, transitions: Transitions) -> None:
-        """Store transitions (terminated is the done flag: truncation bootstraps), each at the
-        largest priority so far."""
-        for obs, action, reward, next_obs, terminated in zip(*transitions, strict=True):
-            self.scaled_priorities[self.pos] = self.max_priority ** self.alpha
-            self.add(np.asarray(obs)[None], np.asarray(next_obs)[None], np.asarray(action).reshape(1, 1),
-                     np.asarray([reward]), np.asarray([float(terminated)]), [{}])
+    def _store_slot(self, slot: int) -> None:
+        """A new transition gets the largest priority so far."""
+        self.scaled_priorities[slot] = self.max_priority ** self.alpha
 
     def probabilities(self) -> np.ndarray:
         """P(i) of every stored transition, in slot order."""
@@ -701,10 +655,7 @@ class PMetaDQN(DQNCore):
         learner.anchor = detach(start)
         learner.anchor_optimizer = None
         if self.config.aux_optimizer == "adam":
-            for tensor in learner.anchor.values():
-                tensor.requires_grad_(True)
-            learner.anchor_optimizer = torch.optim.Adam(list(learner.anchor.values()), lr=self.config.aux_lr,
-                                                        foreach=True)
+            learner.anchor_optimizer = auxiliary_adam(learner.anchor, self.config.aux_lr)
 
     def _after_gradient_step(self, learner: Learner) -> None:
         if learner.anchor is None:
@@ -712,10 +663,7 @@ class PMetaDQN(DQNCore):
         if learner.anchor_optimizer is None:                                        # eq. 13 as written
             auxiliary_step(learner.anchor, learner.params, self.config.aux_lr * self.config.lam)
             return
-        with torch.no_grad():                                                       # eq. 13's gradient, Adam step
-            for name, tensor in learner.anchor.items():
-                tensor.grad = self.config.lam * (tensor - learner.params[name])
-        learner.anchor_optimizer.step()
+        adam_auxiliary_step(learner.anchor, learner.params, self.config.lam, learner.anchor_optimizer)
 
     def _end_round(self) -> None:                                                   # eq. 14
         self.meta = aggregate(self.meta, [learner.anchor for learner in self.learners], self.config.beta)
