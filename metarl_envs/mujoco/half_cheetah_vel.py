@@ -60,6 +60,11 @@ PRESETS: dict[str, HalfCheetahVelPreset] = {
         torso_com_in_obs=True, ctrl_cost_weight=0.05, source_seed=1337,
         source="katerakelly/oyster@44e20fd:rlkit/envs/half_cheetah_vel.py",
     ),
+    "pmeta": HalfCheetahVelPreset(
+        horizon=200, n_train_tasks=10, n_test_tasks=3, velocity_low=0.0, velocity_high=3.0,
+        torso_com_in_obs=True, ctrl_cost_weight=0.05, source_seed=1337,
+        source="katerakelly/oyster@44e20fd:rlkit/envs/half_cheetah_vel.py",
+    ),
 }
 
 
@@ -112,6 +117,7 @@ class HalfCheetahVelEnv(VelocityTaskFamily, HalfCheetahMetaEnv):
     | pytorch-maml-rl | U[0, 2]    | 100     | 0.01 × 5 | 20-D | (x' − x)/dt   | 1000 / 40         | batch mean |
     | promp           | U[0, 3]    | 100     | 0.01 × 5 | 17-D | (x' − x)/dt   | 1000 / 40         | batch mean |
     | pearl           | U[0, 3]    | 200     | 0.01 × 5 | 20-D | (x' − x)/dt   | 100 / 30 (oyster) | last of 3  |
+    | pmeta           | U[0, 3]    | 200     | 0.01 × 5 | 20-D | (x' − x)/dt   | 10 / 3 (oyster)   | last of 3  |
 
     dt = model time step × physics steps per env step. "batch mean": the mean return of the
     post-adaptation batch; "last of 3": PEARL's last of three trajectories after exploring.
@@ -122,7 +128,10 @@ class HalfCheetahVelEnv(VelocityTaskFamily, HalfCheetahMetaEnv):
     (5 steps, 0.05 s per env step, 100-step episodes of 5 s). The pearl sets are oyster's exact list:
     its `sample_tasks` seeds NumPy's global RNG with 1337 and draws all 130 velocities at once, so the
     list is `RandomState(1337).uniform(0, 3, 130)` (0.786, 0.476, 0.834, …); train = the first 100,
-    test = the last 30, as oyster's launch_experiment.py splits it.
+    test = the last 30, as oyster's launch_experiment.py splits it. `pmeta` is pMeta-RL's setting
+    (Wang et al. 2022, §V-A: 10 train and 3 test tasks, horizon 200, "the same domains as" PEARL):
+    oyster's env and draw with those counts, `RandomState(1337).uniform(0, 3, 13)`, so its train tasks
+    are pearl's first ten and its test tasks pearl's train tasks 11-13.
 
     ## Action Space
     `Box(-1, 1, (6,), float32)`: torques of bthigh, bshin, bfoot, fthigh, fshin, ffoot (gear 120, 90,

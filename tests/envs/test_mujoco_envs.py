@@ -28,6 +28,7 @@ SOURCE_COEFFICIENTS = {
     ("MetaRL/HalfCheetahVel-v0", "pytorch-maml-rl"): _GYM_CHEETAH_20,
     ("MetaRL/HalfCheetahVel-v0", "promp"): {"ctrl": 0.05, "obs": 17, "dt": 0.05},
     ("MetaRL/HalfCheetahVel-v0", "pearl"): _GYM_CHEETAH_20,
+    ("MetaRL/HalfCheetahVel-v0", "pmeta"): _GYM_CHEETAH_20,
     ("MetaRL/HalfCheetahDir-v0", "maml"): _MAML_CHEETAH,
     ("MetaRL/HalfCheetahDir-v0", "pytorch-maml-rl"): _GYM_CHEETAH_20,
     ("MetaRL/HalfCheetahDir-v0", "promp"): {"ctrl": 0.05, "obs": 17, "dt": 0.05},

@@ -39,6 +39,7 @@ PINNED_TEST_FINGERPRINTS = {
     ("MetaRL/HalfCheetahVel-v0", "pytorch-maml-rl"): "3938e5b5ee616638e3cf77b007a96d311491bbee69aa4ada901e57a6e1035b22",
     ("MetaRL/HalfCheetahVel-v0", "promp"): "ef483b2b413bdfeb02109e9b280150a8c75ae2f95239aae6672fe367d616bff8",
     ("MetaRL/HalfCheetahVel-v0", "pearl"): "705aea2e8987e41a0f4f230167190d69519ffbf7ac138acb7c54fb38c2613e94",
+    ("MetaRL/HalfCheetahVel-v0", "pmeta"): "c058924a6891aa01790d20922fe12c644ec8ffb2919c09c02165f02023e2ea35",
     ("MetaRL/HalfCheetahDir-v0", "maml"): "248304b8d15f9e474904025a009fea526de0d83fb8367579089ab8ce9c1511b8",
     ("MetaRL/HalfCheetahDir-v0", "pytorch-maml-rl"): "c5d8a2796af7dac045ce0971ea138d613fbba54bb85e8d8c2de95b97cf49e20c",
     ("MetaRL/HalfCheetahDir-v0", "promp"): "ed22201dc44683bd50b3e6c58617947ebef7938160e301ae66445b975d0d2317",
