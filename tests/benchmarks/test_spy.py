@@ -21,6 +21,7 @@ NAV = ("MetaRL/Navigation2D-v0", {"preset": "maml"})
 LAKE = ("MetaRL/FrozenLakeHoles-v0", {"preset": "bomrl-high", "start_distribution": "uniform"})
 GRID = ("MetaRL/GridNavigation-v0", {"preset": "pmeta", "obs_mode": "index"})
 CARTPOLE = ("MetaRL/CartPoleParams-v0", {"preset": "pmeta"})
+CHEETAH = ("MetaRL/HalfCheetahVel-v0", {"preset": "pmeta"})
 DQN = {"hidden_sizes": [4], "personal_updates": 3, "warmup_steps": 10, "batch_size": 4, "evaluation_episodes": 1}
 SMALL = {"hidden_sizes": [4], "tasks_per_iteration": 2, "episodes_per_task": 2}
 CASES = {
@@ -36,6 +37,10 @@ CASES = {
     "pMeta-RL sampled": (GRID, "baselines.pmetarl:PMetaRL", {"mode": "sampled", "episodes_per_update": 2}),
     "pMeta-RL DQN": (CARTPOLE, "baselines.pmetarl_dqn:PMetaDQN", DQN),
     "DQN per task": (CARTPOLE, "baselines.pmetarl_dqn:IndependentDQN", DQN),
+    "pMeta-RL SAC": (CHEETAH, "baselines.pmetarl_sac:PMetaSAC", {"hidden_sizes": [4], "encoder_sizes": [4],
+                                                                 "latent_dim": 2, "batch_size": 4, "context_size": 3,
+                                                                 "buffer_size": 500, "personal_updates": 2,
+                                                                 "warmup_steps": 5}),
     "RL2": (NAV, "baselines.rl2:RL2", {"hidden_size": 4, "tasks_per_iteration": 2, "trials_per_task": 2,
                                        "episodes_per_trial": 2}),
     "NoAdapt example": (NAV, f"{EXAMPLES / 'no_adapt.py'}:NoAdapt", {"tasks_per_iteration": 2}),
