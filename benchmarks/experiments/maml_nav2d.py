@@ -42,6 +42,15 @@ now 2.5-8.9 per seed, 4.8-5.2 in the mean. Candidates for the rest, not yet meas
 initialisation (Xavier-uniform weights, zero biases, in cbfinn/maml_rl's minimal Gaussian MLP policy;
 ours is PyTorch's default), and the test script's batches of ≥ 4000 steps of whole paths (more
 episodes per batch where paths end at the goal).
+
+Candidate 1, measured: the test script's batch size. Our 40 adaptation episodes per round hold 80-85
+steps each on average (9580-10217 adaptation env steps per task over the three rounds), so 40
+episodes are ≈ 3400 steps and rllab's "≥ 4000 steps of whole paths" ≈ 47 episodes: the two batches
+differ by a fifth. Larger batches do not close the gap. Re-running the meta-test of the three
+reference cells from their stored parameters with 40 (as recorded, reproducing every R_k), 100 and
+200 adaptation episodes per round (7-29 s per seed): R_2 = −8.47, −8.30, −8.20 and R_3 = −8.00,
+−8.21, −7.88 (means over seeds; seed 0's R_2 −12.22, −12.54, −12.27 stays the worst), against the
+paper's −3.3 and −3.2. So the gap at k ≥ 2 is not the adaptation batch's noise.
 """
 
 from benchmarks.experiments import AgentSpec, Experiment, Target
