@@ -13,9 +13,11 @@ sub-env per (test task, parallel episode); the agent acts through `actions(obs)`
 through `observe(transition)` and each finished round through `end_round(rollouts)`. The env steps
 of the adaptation rounds before R_k are recorded beside R_k. Where an oracle exists the optimality
 gap J*(task) − R_k is recorded too, and the result states its kind (`optimum_kind`): "exact" on a
-tabular env, "analytic" where J* has a closed form (the point envs' straight-line optimum). A
-privileged agent (it reads the env's exact model) receives each task's tabular model, and its result
-is marked as the "privileged" track.
+tabular env, "analytic" where J* has a closed form (the point envs' straight-line optimum),
+"estimated" where some tasks' J* is read from a cached estimate (`benchmarks.oracles`: trained once,
+with a stated budget, on a stated sample of the test tasks; never trained here), recorded with its
+estimator as `oracle_estimate`. A privileged agent (it reads the env's exact model) receives each
+task's tabular model, and its result is marked as the "privileged" track.
 
 Random streams: `SeedSequence(seed).spawn(2(K + 1))`, stream 2k for R_k's episodes and 2k + 1 for
 round k + 1; the agent draws its action noise from the same generator (`begin_episodes`), then the
@@ -31,7 +33,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-__all__ = ["TRACKS", "MetaTestProtocol", "MetaTestResult", "TaskResult", "meta_test", "run_episodes"]
+__all__ = ["TRACKS", "EstimatedOptimum", "MetaTestProtocol", "MetaTestResult", "TaskResult", "meta_test",
+           "run_episodes"]
 
 TRACKS = ("main", "privileged")
 
@@ -96,6 +99,27 @@ class TaskResult:
 
 
 @dataclasses.dataclass(frozen=True)
+class EstimatedOptimum:
+    """The estimated J* of some test tasks (`benchmarks.oracles`): what estimated it, with its budget,
+    and which tasks took it. Recorded beside the gaps so that a reader knows what they measure."""
+
+    estimator: str
+    """the estimator and its budget, e.g. "SAC per task (stable-baselines3 2.9.2), 20000 env steps per
+    task, 10 deterministic evaluation episodes, seed 0" """
+    tasks: tuple[int, ...]
+    """indices (into the meta-test's tasks) of the tasks whose J* is the estimate; the others have an
+    exact or analytic J*, or none"""
+    cache: str
+    """"sha256:<hex>": the checksum of the cache file the estimates were read from"""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tasks", tuple(self.tasks))
+        if not self.tasks or list(self.tasks) != sorted(set(self.tasks)) or min(self.tasks) < 0:
+            raise ValueError(f"field oracle_estimate.tasks = {list(self.tasks)} must be distinct task indices ≥ 0, "
+                             "in increasing order")
+
+
+@dataclasses.dataclass(frozen=True)
 class MetaTestResult:
     env_id: str
     preset: str
@@ -105,14 +129,20 @@ class MetaTestResult:
     tasks: tuple[TaskResult, ...]
     track: str = "main"
     """"main", or "privileged" for an agent that reads the env's exact model (never ranked with main)"""
+    oracle_estimate: EstimatedOptimum | None = None
+    """where some tasks' J* is a cached estimate: the estimator, its budget and those tasks"""
 
     @property
     def optimum_kind(self) -> str | None:
         """How J* (and so the optimality gaps) was obtained: "exact" (dynamic programming on a tabular
-        model), "analytic" (a closed form, `oracles.analytic_optimal_return`), None without gaps."""
+        model), "analytic" (a closed form, `oracles.analytic_optimal_return`), "estimated" (some tasks'
+        J* is a cached estimate, `oracle_estimate`; the gaps' means are then over the tasks with a J*),
+        None without gaps."""
         from baselines.common.oracles import optimum_kind
         from metarl_envs.task_sets import env_class
 
+        if self.oracle_estimate is not None:
+            return "estimated"
         if any(task.optimal_return is None for task in self.tasks):
             return None
         return optimum_kind(env_class(self.env_id))
@@ -157,6 +187,12 @@ def meta_test(agent: Any, task_set: Sequence[Any], protocol: MetaTestProtocol, *
         optimal = [optimal_return(m, protocol.discount, horizon) for m in models]
     else:
         optimal = [envs.analytic_optimum(task, protocol.discount) for task in tasks]
+    fingerprint = getattr(task_set, "fingerprint", "")
+    estimate = None
+    if not tabular:  # J* the closed forms leave open, from a cached estimate of this test set (read, never trained)
+        from benchmarks.oracles import attach_estimates
+
+        estimate = attach_estimates(optimal, tasks, agent.env_id, agent.env_kwargs, fingerprint, protocol.discount)
     if privileged:
         agent.receive_models(models)
     agent.start_trial(len(tasks))
@@ -183,12 +219,11 @@ def meta_test(agent: Any, task_set: Sequence[Any], protocol: MetaTestProtocol, *
             spent = batch.mask.sum(axis=(1, 2))
             env_steps += spent
             adaptation_steps[:, k + 1] = adaptation_steps[:, k] + spent
-    fingerprint = getattr(task_set, "fingerprint", "")
     results = tuple(TaskResult(task.to_dict(), tuple(float(r) for r in returns[i]), optimal[i], int(env_steps[i]),
                                adaptation_env_steps=tuple(adaptation_steps[i]))
                     for i, task in enumerate(tasks))
     return MetaTestResult(agent.env_id, envs.preset_name, fingerprint, protocol, seed, results,
-                          "privileged" if privileged else "main")
+                          "privileged" if privileged else "main", estimate)
 
 
 def run_episodes(agent: Any, sampler: Any, tasks: list, phase: str, episodes: int, rng: np.random.Generator) -> Any:

@@ -54,7 +54,7 @@ from benchmarks.stats import Summary, aggregate_iqm, probability_of_improvement,
 from metarl_envs.task_sets import atomic_write
 
 __all__ = ["ESTIMATED_CELL_SECONDS", "PAPERS", "REFERENCE_FOLDER", "CellSummary", "Report", "TableKey", "aggregate",
-           "cite", "collect", "is_reference_path", "measured_cell_seconds",
+           "cite", "collect", "is_reference_path", "measured_cell_seconds", "optimum_words",
            "reference_root",
            "summarize_cells", "table_rows", "tables", "title", "verdict",
            "write_leaderboard"]
@@ -253,6 +253,8 @@ class CellSummary:
     """per seed: R_0..R_K (mean over the test tasks)"""
     test_tasks: int = 0
     """test tasks scored per seed"""
+    optimum: str | None = None
+    """how J* behind the gaps was obtained, in words (`optimum_words`); None without gaps"""
 
     @property
     def label(self) -> str:
@@ -320,7 +322,8 @@ def summarize_cells(valid: Sequence[tuple[Path, ResultRecord]], *, seed: int = 0
                                  track=records[0].meta_test.track, source=names.get(where, ""),
                                  iterations=records[0].iterations, wall_times=tuple(r.wall_time for r in records),
                                  per_seed_returns=tuple(tuple(m) for m in means),
-                                 test_tasks=len(records[0].meta_test.tasks)))
+                                 test_tasks=len(records[0].meta_test.tasks),
+                                 optimum=None if gaps is None else optimum_words(records[0].meta_test)))
     return cells
 
 
@@ -387,6 +390,25 @@ def protocol_words(protocol: Mapping[str, Any], test_tasks: int) -> str:
         score = (f"R_k is {which} of {protocol['evaluation_episodes']} evaluation episodes' returns "
                  f"({discount}) per task")
     return f"Meta-test on {test_tasks} test task(s): {score}, {rounds}; averaged over the test tasks."
+
+
+def optimum_words(result: Any) -> str | None:
+    """The kind of J* behind a meta-test's optimality gaps, in words: "exact", "analytic", or
+    "estimated" with the estimator, its budget and the sample of tasks it covers."""
+    kind = result.optimum_kind
+    if kind == "exact":
+        return "exact (dynamic programming on each test task's model)"
+    if kind == "analytic":
+        return "analytic (a closed form per test task)"
+    if kind != "estimated":
+        return None
+    estimate, scored = result.oracle_estimate, len(result.tasks)
+    covered = sum(t.optimal_return is not None for t in result.tasks)
+    others = covered - len(estimate.tasks)
+    also = f" and {others} with an exact or analytic J*" if others else ""
+    return (f"estimated: {estimate.estimator}; on {len(estimate.tasks)} of {scored} test tasks{also}, and the gap is "
+            f"the mean over those {covered}. An estimate is a trained policy's return, a lower bound on J*: a "
+            "negative gap means the agent beat the estimator")
 
 
 def variant_words(cell: CellSummary, experiments: Mapping[str, Any]) -> str:
@@ -662,6 +684,8 @@ def _table_blocks(key: TableKey, group: Sequence[CellSummary], *, cards: Mapping
             row[-1] = Link(str(row[-1]), f"experiments.md#{key[0]}")
         body.append(row)
     blocks.append(("table", (page_header(group), body)))
+    for words in sorted({c.optimum for c in group if c.optimum is not None}):
+        blocks.append(("p", [f"Optimality gap J*−R_K: J* {words}."]))
     sources = sorted({t.source for c in group for t in c.targets}) if key[1] != "quick" else []
     for source in sources:
         words, page = cite(source)

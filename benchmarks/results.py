@@ -17,8 +17,10 @@ leaderboard groups by it; a cell's files are its seeds.
       training_curve: [IterationRecord]    (`baselines.common.agent`)
       meta_test: MetaTestResult     stored as {tasks: [TaskResult + its optimality_gaps], track ("main",
                                     or "privileged": the agent read the env's exact model), mean_returns,
-                                    mean_optimality_gaps, optimum_kind ("exact", "analytic" or null: how
-                                    J* behind the gaps was obtained), env_steps}; each task's R_k comes with the
+                                    mean_optimality_gaps, optimum_kind ("exact", "analytic", "estimated" or
+                                    null: how J* behind the gaps was obtained), env_steps, and, only where
+                                    some J* is a cached estimate, oracle_estimate {estimator, tasks, cache}};
+                                    each task's R_k comes with the
                                     adaptation env steps spent before it; its env id, preset, fingerprint,
                                     protocol and seed are the record's own (stored once, at the top)
       started, finished, wall_time  ISO-8601 UTC timestamps; seconds
@@ -40,7 +42,10 @@ Non-finite numbers. JSON has no NaN, and a record with NaN in it is refused on w
 field. Two places are exempt because NaN there means "not applicable", and they are stored as `null`:
 `training_curve[i].post_adaptation_return` (algorithms without an inner step during meta-training
 report NaN) and `training_curve[i].extra.*`. `optimal_return` and the gaps are `null` where the env
-has no oracle.
+has no oracle. `meta_test.oracle_estimate` is the one optional key: written only where some J* is a
+cached estimate (`benchmarks.oracles`), so the records of every other result are unchanged, and a
+file without it reads as "no estimate". With it, `mean_optimality_gaps` is the mean over the tasks
+that have a J* (the estimate's stated sample), and each task it names must have an `optimal_return`.
 
 `load_result` refuses (raising `ResultError` naming the file and the field, and nothing else) a file
 that is not a regular file (a FIFO, a device, a folder), is larger than `MAX_RESULT_BYTES` (checked
@@ -81,7 +86,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from baselines.common.agent import IterationRecord
-from benchmarks.evaluate import MetaTestProtocol, MetaTestResult, TaskResult
+from benchmarks.evaluate import EstimatedOptimum, MetaTestProtocol, MetaTestResult, TaskResult
 from metarl_envs.task_sets import MAX_JSON_DEPTH, atomic_write, read_json_file
 
 __all__ = ["MAX_JSON_DEPTH", "MAX_MAGNITUDE", "MAX_RESULT_BYTES", "SCHEMA", "SCHEMA_VERSION", "AgentInfo", "CellId",
@@ -190,12 +195,7 @@ class Machine:
 
     @classmethod
     def current(cls) -> Machine:
-        packages: dict[str, str | None] = {}
-        for name in _MACHINE_PACKAGES:
-            try:
-                packages[name] = metadata.version(name)
-            except metadata.PackageNotFoundError:
-                packages[name] = None
+        packages = package_versions(_MACHINE_PACKAGES)
         try:
             import torch
         except ImportError:
@@ -203,6 +203,17 @@ class Machine:
         else:
             threads = torch.get_num_threads()
         return cls(platform.platform(), platform.python_version(), os.cpu_count(), threads, packages)
+
+
+def package_versions(names: Sequence[str]) -> dict[str, str | None]:
+    """The installed version of each distribution in `names` (None where it is not installed)."""
+    packages: dict[str, str | None] = {}
+    for name in names:
+        try:
+            packages[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            packages[name] = None
+    return packages
 
 
 @functools.cache
@@ -225,8 +236,13 @@ def package_version() -> str:
 
 
 def mean_optimality_gaps(result: MetaTestResult) -> tuple[float, ...] | None:
-    """Mean over tasks of J* − R_k for k = 0..K, or None unless every task has an oracle."""
+    """Mean over tasks of J* − R_k for k = 0..K. Without an estimate (`oracle_estimate` None): None
+    unless every task has an exact or analytic J*. With one, the estimate covers a stated sample of the
+    test tasks, so the mean is over the tasks that have a J* (the sample, and any with an exact or
+    analytic J*), and `oracle_estimate.tasks` says which."""
     gaps = [t.optimality_gaps for t in result.tasks]
+    if result.oracle_estimate is not None:
+        gaps = [g for g in gaps if g is not None]
     if not gaps or any(g is None for g in gaps):
         return None
     return tuple(sum(g[k] for g in gaps) / len(gaps) for k in range(len(gaps[0])))
@@ -309,8 +325,10 @@ class ResultRecord:
         parsed = from_json(cls, {**body, "meta_test": {}}, "", skip=("meta_test",))
         tasks = from_json(tuple[TaskResult, ...], _require(meta_test, "meta_test", "tasks"), "meta_test.tasks")
         track = from_json(Literal["main", "privileged"], _require(meta_test, "meta_test", "track"), "meta_test.track")
+        estimate = from_json(EstimatedOptimum | None, meta_test.get("oracle_estimate") if isinstance(meta_test, dict)
+                             else None, "meta_test.oracle_estimate")  # absent: no estimate (and older files)
         parsed["meta_test"] = MetaTestResult(parsed["env"].id, parsed["env"].preset, parsed["task_sets"].test,
-                                             parsed["protocol"], parsed["seed"], tasks, track)
+                                             parsed["protocol"], parsed["seed"], tasks, track, estimate)
         record = cls(**parsed)
         record._check_derived(data["meta_test"])
         return record
@@ -330,6 +348,10 @@ class ResultRecord:
             where = f"meta_test.tasks[{i}]"
             _check_close(f"{where}.optimality_gaps", _require(stored["tasks"][i], where, "optimality_gaps"),
                          expected["tasks"][i]["optimality_gaps"])
+        estimate = self.meta_test.oracle_estimate
+        for i in () if estimate is None else estimate.tasks:
+            if i >= len(self.meta_test.tasks) or self.meta_test.tasks[i].optimal_return is None:
+                raise ValueError(f"field meta_test.oracle_estimate.tasks names task {i}, which has no optimal_return")
         for name in ("mean_returns", "mean_optimality_gaps", "env_steps"):
             _check_close(f"meta_test.{name}", _require(stored, "meta_test", name), expected[name])
         kind = stored.get("optimum_kind", expected["optimum_kind"])  # files from before kinds were recorded lack it
@@ -345,9 +367,12 @@ def _at(document: Mapping[str, Any], dotted: str) -> Any:
 
 def _meta_test_json(result: MetaTestResult) -> dict[str, Any]:
     gaps = mean_optimality_gaps(result)
-    return {"tasks": to_json(result.tasks), "track": result.track, "mean_returns": to_json(result.mean_returns()),
-            "mean_optimality_gaps": None if gaps is None else to_json(gaps), "optimum_kind": result.optimum_kind,
-            "env_steps": sum(t.env_steps for t in result.tasks)}
+    block = {"tasks": to_json(result.tasks), "track": result.track, "mean_returns": to_json(result.mean_returns()),
+             "mean_optimality_gaps": None if gaps is None else to_json(gaps), "optimum_kind": result.optimum_kind,
+             "env_steps": sum(t.env_steps for t in result.tasks)}
+    if result.oracle_estimate is not None:  # written only where there is one: other records keep their bytes
+        block["oracle_estimate"] = to_json(result.oracle_estimate)
+    return block
 
 
 def _check_length(where: str, values: Sequence[float], length: int) -> None:
@@ -634,27 +659,36 @@ def _check_against_sources(path: Path, record: ResultRecord) -> None:
                           f"{record.env.id} preset {record.env.preset!r}")
 
 
+def read_sealed(path: Path, schema: str, version: int, *, max_bytes: int,
+                error: type[ValueError] = ValueError) -> dict[str, Any]:
+    """The JSON object in `path` once its envelope is checked: strict JSON (`read_json_file`), its
+    `schema` and `schema_version`, and a `checksum` that matches the rest; else `error` naming the file
+    and the field (results files here, oracle caches in `benchmarks.oracles`)."""
+    try:
+        data = read_json_file(path, max_bytes=max_bytes)
+    except ValueError as failure:
+        raise error(str(failure)) from failure
+    if not isinstance(data, dict):
+        raise error(f"{path}: field <root> must be an object")
+    if data.get("schema") != schema:
+        raise error(f"{path}: field schema = {_short(data.get('schema'))}, expected {schema!r}")
+    if data.get("schema_version") != version or isinstance(data.get("schema_version"), bool):
+        raise error(f"{path}: field schema_version = {_short(data.get('schema_version'))}; this reader "
+                    f"understands version {version}")
+    if "checksum" not in data:
+        raise error(f"{path}: missing field checksum")
+    expected = checksum(data)
+    if data["checksum"] != expected:
+        raise error(f"{path}: field checksum = {_short(data['checksum'])} does not match the contents "
+                    f"({expected}); the file was edited or corrupted")
+    return data
+
+
 def load_result(path: str | Path) -> ResultRecord:
     """Read and validate one results file (see the module docstring); returns its record. Every
     failure is a `ResultError` naming the file."""
     path = Path(path)
-    try:
-        data = read_json_file(path, max_bytes=MAX_RESULT_BYTES)
-    except ValueError as error:
-        raise ResultError(str(error)) from error
-    if not isinstance(data, dict):
-        raise ResultError(f"{path}: field <root> must be an object")
-    if data.get("schema") != SCHEMA:
-        raise ResultError(f"{path}: field schema = {_short(data.get('schema'))}, expected {SCHEMA!r}")
-    if data.get("schema_version") != SCHEMA_VERSION or isinstance(data.get("schema_version"), bool):
-        raise ResultError(f"{path}: field schema_version = {_short(data.get('schema_version'))}; this reader "
-                          f"understands version {SCHEMA_VERSION}")
-    if "checksum" not in data:
-        raise ResultError(f"{path}: missing field checksum")
-    expected = checksum(data)
-    if data["checksum"] != expected:
-        raise ResultError(f"{path}: field checksum = {_short(data['checksum'])} does not match the contents "
-                          f"({expected}); the file was edited or corrupted")
+    data = read_sealed(path, SCHEMA, SCHEMA_VERSION, max_bytes=MAX_RESULT_BYTES, error=ResultError)
     try:
         record = ResultRecord.from_document(data)
     except (TypeError, ValueError, OverflowError) as error:

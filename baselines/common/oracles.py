@@ -39,8 +39,9 @@ __all__ = ["OptimumKind", "analytic_optimal_return", "balancing_witness", "box_d
            "lqr_sign_controller", "optimal_return", "optimal_values", "optimum_kind", "policy_return",
            "policy_values"]
 
-OptimumKind = Literal["exact", "analytic"]
-"""how J* was obtained: dynamic programming on a tabular model, or a closed form"""
+OptimumKind = Literal["exact", "analytic", "estimated"]
+"""how J* was obtained: dynamic programming on a tabular model, a closed form, or a cached estimate
+(`benchmarks.oracles`: a policy trained on the task with a stated budget)"""
 
 
 def optimal_values(model: TabularModel, discount: float, horizon: int | None = None,
