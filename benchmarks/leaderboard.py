@@ -370,6 +370,8 @@ def _count(value: float) -> str:
 
 
 def _duration(seconds: float) -> str:
+    if seconds < 1:
+        return "< 1 s"
     if seconds < 120:
         return f"{seconds:.0f} s"
     if seconds < 7200:

@@ -19,12 +19,16 @@ from tests.benchmarks.conftest import ENV_ID, PROTOCOL, document, write_document
 
 ROOT = Path(__file__).resolve().parents[2]
 REFERENCE = ROOT / "results" / "reference"
-SIZE_BUDGET = 40 * 2**20
-"""results/reference/ stays below 40 MB. Measured: a full maml-nav2d results file (100-iteration curve, 40
-test tasks) is 32 kB; its stored MAML policy (100×100) is ~43 kB by parameter count (a quick run's 3-4 kB).
-The 17 experiments at ≥ 3 seeds are ~230 cells, ~17 MB at ~75 kB a cell; the budget leaves room for the
-400-500-iteration MuJoCo curves and the experiments still to come while a clone stays quick. Anything
-bigger (videos, checkpoints, replay data) belongs in a release asset, not in git."""
+SIZE_BUDGET = 80 * 2**20
+"""results/reference/ stays below 80 MB. Measured: a full maml-nav2d results file (100-iteration curve, 40
+test tasks) is 32 kB and its stored MAML policy (100×100) 45 kB; the tabular experiments' cells are
+2-100 kB. One table dominates: pMeta-RL's Gym agents store Table II's 512×512 Q-networks, 1.06 MB each,
+and pMeta-RL, Model-Averaging and DQN* keep one per task plus the meta network (6.4 MB a cell), so
+pmeta-cartpole at 3 seeds is ≈ 60 MB of the budget. Its twins (pmeta-mountaincar, the two λ sweeps)
+would not fit as stored today. Most of a cell's state is networks its meta-test never reads (pMeta-RL's and
+Model-Averaging's per-task networks: their adaptation starts from the meta network; DQN*'s meta network,
+left at its initial weights), so it can shrink to 1.06-5.3 MB a cell before those runs are committed.
+Anything bigger (videos, checkpoints, replay data) belongs in a release asset, not in git."""
 NARROW = {"COLUMNS": "80"}
 cli = CliRunner()
 
@@ -41,7 +45,7 @@ def test_every_committed_reference_file_is_valid_and_none_is_a_smoke_test() -> N
 
 def test_reference_folder_is_within_its_size_budget() -> None:
     size = sum(p.stat().st_size for p in REFERENCE.rglob("*") if p.is_file())
-    assert size <= SIZE_BUDGET, f"results/reference/ holds {size / 2**20:.1f} MB, above its 40 MB budget"
+    assert size <= SIZE_BUDGET, f"results/reference/ holds {size / 2**20:.1f} MB, above its 80 MB budget"
 
 
 def test_reference_folder_is_tracked_and_user_results_are_not() -> None:
@@ -273,7 +277,8 @@ def test_list_fits_80_columns_one_line_per_experiment() -> None:
     for name, experiment in EXPERIMENTS.items():
         line = next(line for line in lines if line.startswith(name + " "))
         assert f"{experiment.seeds}×{experiment.iterations}" in line
-        assert re.search(r"(\d+ (s|min)|\d+\.\d h)[*†]?\s*$|unknown\s*$", line), line
+        assert re.search(r"(\d+ (s|min)|< 1 s|\d+\.\d h)[*†]?\s*$|unknown\s*$", line), line
+        assert not re.search(r"\s0 s[*†]?\s*$", line), f"a sub-second cell reads '< 1 s', not '0 s': {line}"
 
 
 def test_report_and_run_tables_are_readable_at_80_columns(tmp_path: Path, monkeypatch) -> None:
