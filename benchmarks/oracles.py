@@ -107,14 +107,15 @@ class Estimator:
             raise ValueError(f"field estimator.seed = {self.seed!r} must be an int ≥ 0")
 
     def summary(self) -> str:
-        """One line for results and leaderboards, e.g. "SAC per task (stable-baselines3 2.9.2), 20000
-        env steps per task, 10 deterministic evaluation episodes, seed 0"."""
+        """One line for results and leaderboards, e.g. "SAC [64, 64] per task (stable-baselines3 2.9.2),
+        15000 env steps per task, 10 deterministic evaluation episodes, seed 0"."""
         if self.method == "dqn":
             what = (f"DQN* per task (pMeta-RL Table V; DQN [{', '.join(map(str, self.config['hidden_sizes']))}]), "
                     f"{self.training_steps} gradient steps per task")
         else:
-            what = (f"SAC per task (stable-baselines3 {self.packages.get('stable-baselines3')}), "
-                    f"{self.training_steps} env steps per task")
+            layers = (self.config.get("policy_kwargs") or {}).get("net_arch")
+            what = (f"SAC{'' if layers is None else f' {layers}'} per task (stable-baselines3 "
+                    f"{self.packages.get('stable-baselines3')}), {self.training_steps} env steps per task")
         return f"{what}, {self.evaluation_episodes} deterministic evaluation episodes, seed {self.seed}"
 
 

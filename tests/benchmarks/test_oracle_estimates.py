@@ -133,7 +133,8 @@ def test_meta_test_records_an_estimated_gap_from_the_cache_and_never_trains(
                                   for k in range(2)])
     assert gaps[0] < 0                                              # the agent beat a (bad) estimate: shown as is
     words = optimum_words(result)
-    assert words.startswith("estimated: SAC per task") and "on 2 of 3 test tasks" in words and "negative gap" in words
+    assert words.startswith("estimated: SAC per task (stable-baselines3 2.9.2), 1000 env steps per task")
+    assert "on 2 of 3 test tasks" in words and "negative gap" in words
     # the record stores it, loads it back, and a file without the key (written before estimates) still loads
     record = document(0)
     record = ResultRecord(**{**record.__dict__, "env": EnvInfo(ENV_ID, KWARGS, "maml"),
