@@ -109,6 +109,7 @@ START_LAWS = {
     ("MetaRL/HalfCheetahVel-v0", "pytorch-maml-rl"): (None, *GYM_START),
     ("MetaRL/HalfCheetahVel-v0", "promp"): (None, *GYM_START),
     ("MetaRL/HalfCheetahVel-v0", "pearl"): (None, *GYM_START),
+    ("MetaRL/HalfCheetahVel-v0", "pmeta"): (None, *GYM_START),
     ("MetaRL/HalfCheetahDir-v0", "pytorch-maml-rl"): (None, *GYM_START),
     ("MetaRL/HalfCheetahDir-v0", "promp"): (None, *GYM_START),
     ("MetaRL/HalfCheetahDir-v0", "pearl"): (None, *GYM_START),
