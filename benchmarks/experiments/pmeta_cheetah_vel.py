@@ -14,6 +14,28 @@ the k adaptation episodes. R_2 is PEARL's score (the third trajectory, after two
 All episodes act with the mean action. The personalized policies (PP) exist for the train tasks only,
 so they appear in the training curve (`extra.personal_return`, every φ_i on its own task), beside the
 meta policy's (`extra.meta_return`: one prior episode, then the posterior on it).
+
+Cut run (seed 0, Table III's settings but R = 100, so each round updates on the first half of one
+200-step episode per task, and 2 rounds: `run <file> --iterations 2` on an experiment file that sets
+`personal_updates` to 100; the pmetarl_sac.py of fe132d4), niced 15 on the 2-core machine beside two reference runs:
+4245 s of wall time for about 315 CPU-seconds (7 % of a core).
+
+| round | env steps (harness) | gradient steps | training return | MP (prior z) | MP | PP |
+|---|---|---|---|---|---|---|
+| 1 | 28 000 (20 000 warm-up) | 1000 | −289.9 | −254.1 | −250.8 | −246.3 |
+| 2 | 36 000 | 2000 | −275.9 | −247.5 | −245.3 | −248.1 |
+
+Meta-test on the 3 test tasks: R_0..R_2 = −229.72, −227.98, −228.64 (velocities 1.16, 1.89, 0.38: R_2
+−232.6, −377.9, −75.4). At 200 gradient steps per task nothing has been learned yet: the returns are
+those of a cheetah that barely moves, and the posterior's z does not change them.
+
+Cost. One gradient step (batch 256, context 100, [512, 512] actor and twin critics, the encoder, the
+proximal terms and the three auxiliary Adam steps) takes 0.118 CPU-s; an env step with the ten task
+actors 0.71 CPU-ms, so collection runs at 1400 env steps per CPU-second and training, one gradient
+step per env step, at 8.4. A full cell (C·R·N = 2e6 gradient steps, 2e6 training, 2e4 warm-up and
+6e5 evaluation env steps) is ≈ 238 000 CPU-s ≈ 66 CPU-hours; the experiment (3 seeds) ≈ 198
+CPU-hours: four days on two idle cores, out of reach of this session. The result file of a cell is
+41 MB of parameters (the meta models and ten personalized sets).
 """
 
 from benchmarks.evaluate import MetaTestProtocol
