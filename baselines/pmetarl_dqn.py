@@ -558,14 +558,26 @@ class DQNCore(training.MetaLearner):
         return self._acting_policy([params.acting], self.config.adapt_epsilon, rng)(np.asarray(obs)[None])[0]
 
     def _state(self) -> dict[str, Any]:
-        if self.meta is None:
+        """What a meta-test reads, and no more: the meta network, or for DQN* (no meta network) its
+        task networks. The other agents' training-task networks are left out: a trial personalizes
+        from the meta network, so they would be dead weight in every stored result (a 512×512
+        Q-network is about 1 MB)."""
+        learned = self.meta is not None if self.has_meta else bool(self.learners)
+        if not learned:
             raise RuntimeError(f"{type(self).__name__}.save: nothing learned yet")
-        return {"meta": dict(self.meta),
-                "personal": [dict(learner.net.named_parameters()) for learner in self.learners]}
+        if self.has_meta:
+            return {"meta": dict(self.meta)}
+        return {"personal": [dict(learner.net.named_parameters()) for learner in self.learners]}
 
     def _load_state(self, state: Mapping[str, Any]) -> None:
-        self.meta = detach(state["meta"])
-        self.learners = [self._new_learner(detach(p)) for p in state["personal"]]
+        """Reads `_state`'s output; a state that also holds the other key (results stored before the
+        trim held both) loads too, the extra networks unused."""
+        needed = "meta" if self.has_meta else "personal"
+        if needed not in state:
+            raise ValueError(f"{type(self).__name__}.load: the state has no {needed!r} entry "
+                             f"(keys: {sorted(state)})")
+        self.meta = detach(state["meta"]) if "meta" in state else None
+        self.learners = [self._new_learner(detach(p)) for p in state.get("personal", ())]
 
 
 class PooledDQN(DQNCore):

@@ -267,3 +267,28 @@ def test_dqn_star_adaptation_picks_the_network_with_the_smallest_td_error():
 def test_config_rejects_bad_values_by_name(field, value):
     with pytest.raises(ValueError, match=field):
         PMetaDQNConfig.from_dict({field: value})
+
+
+@pytest.mark.parametrize("cls, stored", [(PMetaDQN, {"meta"}), (ModelAveragingDQN, {"meta"}),
+                                         (PooledDQN, {"meta"}), (IndependentDQN, {"personal"})])
+def test_stored_state_is_what_the_meta_test_reads_and_reloads_the_same_returns(cls, stored):
+    from benchmarks.evaluate import MetaTestProtocol, meta_test
+
+    agent = _agent(cls)
+    _train(agent, rounds=1)
+    tasks = metarl_envs.task_set(CARTPOLE, "test", "pmeta")
+    protocol = MetaTestProtocol(adaptation_steps=1, evaluation_episodes=1, adaptation_episodes=1)
+    expected = [t.returns for t in meta_test(agent, tasks, protocol, seed=3).tasks]
+    state = agent.get_parameters()
+    assert set(state) == stored
+    fresh = _agent(cls)
+    fresh.set_parameters(state)
+    assert [t.returns for t in meta_test(fresh, tasks, protocol, seed=3).tasks] == expected
+    # a result stored before the trim held both keys; it loads, the extra networks unused
+    both = {"meta": dict(agent.meta), "personal": [dict(learner.net.named_parameters()) for learner in agent.learners]}
+    old = _agent(cls)
+    old.set_parameters(both)
+    assert [t.returns for t in meta_test(old, tasks, protocol, seed=3).tasks] == expected
+    missing = "meta" if "meta" in stored else "personal"
+    with pytest.raises(ValueError, match=f"no '{missing}' entry"):
+        _agent(cls).set_parameters({k: v for k, v in both.items() if k != missing})
