@@ -323,9 +323,10 @@ def _verify(paths: list[Path]) -> bool:
             console.print(f"[red]cannot verify[/red] {escape(str(error))}", soft_wrap=True)
             passed = False
             continue
+        elsewhere = "recorded on another machine (" + "; ".join(check.machine_differs) + ")"
         how = "bit for bit" if check.exact else (
-            f"within rel {CROSS_MACHINE_RTOL:g} / abs {CROSS_MACHINE_ATOL:g}: recorded on another machine ("
-            + "; ".join(check.machine_differs) + ")")
+            f"bit for bit, though {elsewhere}" if check.bit_identical and check.ok else
+            f"within rel {CROSS_MACHINE_RTOL:g} / abs {CROSS_MACHINE_ATOL:g}: {elsewhere}")
         if check.ok:
             console.print(f"[green]verified[/green] {escape(str(path))}: {len(check.record.meta_test.tasks)} task(s) "
                           f"reproduced {escape(how)}", soft_wrap=True)

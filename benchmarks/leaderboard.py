@@ -43,7 +43,7 @@ import math
 import pkgutil
 import re
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -340,6 +340,19 @@ def cite(source: str) -> tuple[str, str | None]:
         where = re.sub(r"\b[A-Z][A-Za-z]*'\d\d\b", "", where).strip()  # "ICML'17": the venue is in the words
         text = PAPERS[paper] + (f", {where}" if where else "")
     return text, None if page is None else page.group(1) + page.group(2)
+
+
+def cited_once(sources: Iterable[str]) -> list[tuple[str, list[str]]]:
+    """Each cited table once: sources that differ only in a trailing ", <row>" ("pMeta-RL Table V,
+    MP", "pMeta-RL Table V, PP", "pMeta-RL Table V") become ("pMeta-RL Table V", ["MP", "PP"])."""
+    rows: dict[str, list[str]] = {}
+    for source in sorted(sources):
+        table, _, row = source.rpartition(", ")
+        if not table:
+            rows.setdefault(source, [])
+        else:
+            rows.setdefault(table, []).append(row)
+    return sorted(rows.items())
 
 
 def verdict(cell: CellSummary) -> str:
@@ -688,10 +701,10 @@ def _table_blocks(key: TableKey, group: Sequence[CellSummary], *, cards: Mapping
     blocks.append(("table", (page_header(group), body)))
     for words in sorted({c.optimum for c in group if c.optimum is not None}):
         blocks.append(("p", [f"Optimality gap J*−R_K: J* {words}."]))
-    sources = sorted({t.source for c in group for t in c.targets}) if key[1] != "quick" else []
-    for source in sources:
+    sources = {t.source for c in group for t in c.targets} if key[1] != "quick" else set()
+    for source, rows in cited_once(sources):
         words, page = cite(source)
-        spans: list[Span] = [f"Paper numbers: {words}"]
+        spans: list[Span] = [f"Paper numbers: {words}" + (f" ({', '.join(rows)})" if rows else "")]
         if page is not None:
             spans += ["; see ", Link(page, page.split(" ")[0]) if publish else page]
         blocks.append(("p", [*spans, "."]))

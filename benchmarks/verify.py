@@ -61,6 +61,9 @@ class Verification:
     machine_differs: tuple[str, ...]
     """what differs between the recorded machine and this one; empty on the same machine"""
     mismatches: tuple[Mismatch, ...]
+    bit_identical: bool = False
+    """every recomputed number equals the file's exactly, whether or not the machines differ (on
+    another machine this says more than the tolerance the check was held to)"""
 
     @property
     def exact(self) -> bool:
@@ -126,7 +129,9 @@ def verify_result(path: str | Path) -> Verification:
     test_set = metarl_envs.task_set(record.env.id, "test", record.env.preset)
     with torch_threads(record.machine.torch_threads):
         result = meta_test(agent, test_set, record.protocol, seed=record.seed, max_tasks=record.max_test_tasks)
-    return Verification(path, record, differs, tuple(compare(record.meta_test.tasks, result.tasks, exact=not differs)))
+    mismatches = tuple(compare(record.meta_test.tasks, result.tasks, exact=not differs))
+    identical = not mismatches if not differs else not compare(record.meta_test.tasks, result.tasks, exact=True)
+    return Verification(path, record, differs, mismatches, identical)
 
 
 def compare(stored: Sequence[Any], recomputed: Sequence[Any], *, exact: bool) -> list[Mismatch]:

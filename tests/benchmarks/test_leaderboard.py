@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from benchmarks.evaluate import MetaTestProtocol
-from benchmarks.leaderboard import table_rows, write_leaderboard
+from benchmarks.leaderboard import cited_once, table_rows, write_leaderboard
 from benchmarks.results import checksum, write_result
 from tests.benchmarks.conftest import document, write_document
 
@@ -108,3 +108,11 @@ def test_privileged_cells_get_a_table_of_their_own(results_dir: Path, tmp_path: 
     main, privileged = markdown.split("## unit-test")[1:]
     assert "| Better" in main and "| Exact model" not in main
     assert "| Exact model" in privileged and "| Better" not in privileged
+
+
+def test_each_cited_table_is_named_once_with_its_rows():
+    sources = {"pMeta-RL Table V (best over training), MP", "pMeta-RL Table V (best over training), PP",
+               "pMeta-RL Table V (best over training), DQN*", "pMeta-RL Table V (best over training)",
+               "SG-MRL Table 1", "MAML ICML'17 (docs/sources/maml.md §3)"}
+    assert cited_once(sources) == [("MAML ICML'17 (docs/sources/maml.md §3)", []), ("SG-MRL Table 1", []),
+                                   ("pMeta-RL Table V (best over training)", ["DQN*", "MP", "PP"])]

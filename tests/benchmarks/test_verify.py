@@ -111,10 +111,15 @@ def test_on_another_machine_verify_says_so_and_uses_the_stated_tolerance(fresh: 
     result = runner.invoke(app, ["verify", str(fresh[0])], env=WIDE)
     assert result.exit_code == 0, result.output
     assert "recorded on another machine" in result.output and "→ 0.0.1" in result.output
+    # the same bits all the same: said, so a cross-machine check does not undersell itself
+    assert "bit for bit, though recorded on another machine" in result.output
+    assert verify_result(fresh[0]).bit_identical and not verify_result(fresh[0]).exact
     paths = _copy(fresh, tmp_path)
     value = load_result(paths[0]).meta_test.tasks[0].returns[1]
     _forge(paths[0], task=0, k=1, delta=abs(value) * CROSS_MACHINE_RTOL * 0.1)  # inside the tolerance
-    assert runner.invoke(app, ["verify", str(paths[0])], env=WIDE).exit_code == 0
+    result = runner.invoke(app, ["verify", str(paths[0])], env=WIDE)
+    assert result.exit_code == 0 and "within rel" in result.output and "bit for bit" not in result.output, result.output
+    assert not verify_result(paths[0]).bit_identical
     _forge(paths[0], task=0, k=1, delta=abs(value) * CROSS_MACHINE_RTOL * 10)
     result = runner.invoke(app, ["verify", str(paths[0])], env=WIDE)
     assert result.exit_code == 1 and "task 0, k = 1" in result.output, result.output
