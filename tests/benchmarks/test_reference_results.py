@@ -370,10 +370,13 @@ def test_the_readme_main_job_takes_only_committed_cells(tmp_path: Path, monkeypa
     assert "docs/leaderboard.md" in text
 
 
-def test_every_committed_reference_table_verifies_bit_for_bit() -> None:
+def test_every_committed_reference_table_verifies() -> None:
     """`metarl-bench verify` re-runs a committed result's meta-test from its stored parameters: here the
     lowest seed of every (experiment, setting, agent) cell, so that CI stays within its time (every
-    seed: `metarl-bench report results/reference/ --verify`, run whenever reference results land)."""
+    seed: `metarl-bench report results/reference/ --verify`, run whenever reference results land).
+    Bit for bit on the machine a result was recorded on; on another (CI's, a later session's) the
+    last bits may differ (MEMRL's exact returns differ by 1 ulp between two EPYC hosts of one kind),
+    and verify holds them to its stated tolerance."""
     first: dict[object, tuple[int, str]] = {}
     for path, record in collect(REFERENCE)[0]:
         first[record.cell] = min(first.get(record.cell, (record.seed, str(path))), (record.seed, str(path)))
@@ -381,4 +384,4 @@ def test_every_committed_reference_table_verifies_bit_for_bit() -> None:
     assert len(files) >= 20, files
     result = cli.invoke(app, ["verify", *files])
     assert result.exit_code == 0, result.output
-    assert result.output.count("reproduced bit for bit") == len(files)
+    assert result.output.count("verified") == len(files), result.output
