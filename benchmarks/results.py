@@ -28,7 +28,8 @@ leaderboard groups by it; a cell's files are its seeds.
                                     as `<hex>.pt` (`write_parameters`); null for an agent without
                                     `get_parameters`
       machine: Machine              {platform, python, cpu_count, torch_threads, packages: {name: version
-                                    or null}}
+                                    or null}}; platform is `platform.platform()` and, in files written
+                                    since the CPU was found to matter, "; " and `cpu_identity()`
       package_version, git_commit   metarl-envs version; `git rev-parse HEAD` when the process first
                                     asked (its first cell started), or "unknown"
     checksum                        "sha256:" + sha256 of the canonical JSON of everything else
@@ -90,8 +91,8 @@ from benchmarks.evaluate import EstimatedOptimum, MetaTestProtocol, MetaTestResu
 from metarl_envs.task_sets import MAX_JSON_DEPTH, atomic_write, read_json_file
 
 __all__ = ["MAX_JSON_DEPTH", "MAX_MAGNITUDE", "MAX_RESULT_BYTES", "SCHEMA", "SCHEMA_VERSION", "AgentInfo", "CellId",
-           "EnvInfo", "Machine", "ResultError", "ResultRecord", "TaskSetIds", "checksum", "encode_parameters",
-           "load_parameters", "load_result", "mean_optimality_gaps", "parameters_path", "utc_now",
+           "EnvInfo", "Machine", "ResultError", "ResultRecord", "TaskSetIds", "checksum", "cpu_identity",
+           "encode_parameters", "load_parameters", "load_result", "mean_optimality_gaps", "parameters_path", "utc_now",
            "write_parameters", "write_result"]
 
 SCHEMA = "metarl-bench/result"
@@ -202,7 +203,31 @@ class Machine:
             threads = None
         else:
             threads = torch.get_num_threads()
-        return cls(platform.platform(), platform.python_version(), os.cpu_count(), threads, packages)
+        return cls(f"{platform.platform()}; {cpu_identity()}", platform.python_version(), os.cpu_count(), threads,
+                   packages)
+
+
+@functools.cache
+def cpu_identity() -> str:
+    """The CPU as far as float results depend on it: vendor, family and model (Linux's /proc/cpuinfo;
+    elsewhere `platform.processor()`), and torch's CPU capability (the kernels it dispatches to).
+    Two hosts of one machine kind whose platform strings differed only in the kernel build gave exact
+    tabular returns one ulp apart; numpy's and OpenBLAS's kernels follow the microarchitecture."""
+    fields: dict[str, str] = {}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = (part.strip() for part in line.partition(":"))
+            if key in ("vendor_id", "cpu family", "model") and key not in fields:
+                fields[key] = value
+    except OSError:
+        pass
+    cpu = (f"{fields['vendor_id']} family {fields['cpu family']} model {fields['model']}" if len(fields) == 3
+           else platform.processor() or platform.machine())
+    try:
+        import torch
+    except ImportError:
+        return cpu
+    return f"{cpu}, torch {torch.backends.cpu.get_cpu_capability()}"
 
 
 def package_versions(names: Sequence[str]) -> dict[str, str | None]:

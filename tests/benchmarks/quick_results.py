@@ -5,7 +5,13 @@ Only what the run computed is kept: the training curve (without wall times) and 
 per cell ("<label> seed <s>"). Timestamps, the commit, the machine and the checksum are dropped.
 
 Torch's intra-op reductions change their last bits with the number of threads, so the stored numbers
-are made, and compared, with one torch thread (`one_torch_thread`).
+are made, and compared, with one torch thread (`one_torch_thread`). They also change with the host:
+two hosts of this project's machine kind (platform strings differing only in the kernel build; the
+second an AMD family 25 model 17) give tabular returns one ulp apart and, after a MuJoCo rollout and
+a SAC update amplify that, quick-run returns 4e-5 apart; numpy's and OpenBLAS's kernels follow the
+CPU's microarchitecture, the likely cause. So `host.json` records the
+CPU the numbers were made on (`host()`): there they must match bit for bit, and on any other CPU
+within `CROSS_HOST_RTOL`.
 
 Regenerate (only for a change that is meant to change numbers, in a commit that says why):
 
@@ -16,13 +22,34 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 STORED = Path(__file__).resolve().parents[1] / "data" / "quick"
+HOST_FILE = STORED / "host.json"
+CROSS_HOST_RTOL = 1e-3
+"""relative tolerance on a stored quick number on a CPU other than the one that made them (module
+docstring); integers, strings and structure still match exactly"""
+CROSS_HOST_ATOL = 1e-9
+"""absolute tolerance beside it, for numbers near 0"""
 _VOLATILE = frozenset({"wall_time"})
+
+
+def host() -> str:
+    """The CPU the numbers are made or compared on (`benchmarks.results.cpu_identity`)."""
+    from benchmarks.results import cpu_identity
+
+    return cpu_identity()
+
+
+def recorded_host() -> str | None:
+    """The `host()` the stored numbers were made on (None: not recorded)."""
+    if not HOST_FILE.is_file():
+        return None
+    return json.loads(HOST_FILE.read_text()).get("host")
 
 
 def _strip(value: Any) -> Any:
@@ -77,13 +104,14 @@ def stored_path(experiment: str) -> Path:
     return STORED / f"{experiment}.json"
 
 
-def first_difference(stored: Any, current: Any, where: str = "") -> str | None:
-    """The path of the first value where two number trees differ (type included), or None."""
+def first_difference(stored: Any, current: Any, where: str = "", rel_tol: float = 0.0) -> str | None:
+    """The path of the first value where two number trees differ (type included), or None; floats
+    within `rel_tol` (and `CROSS_HOST_ATOL`) count as equal when `rel_tol` > 0."""
     if isinstance(stored, dict) and isinstance(current, dict):
         for key in sorted(set(stored) | set(current)):
             if key not in stored or key not in current:
                 return f"{where}.{key} (present in only one)"
-            found = first_difference(stored[key], current[key], f"{where}.{key}")
+            found = first_difference(stored[key], current[key], f"{where}.{key}", rel_tol)
             if found:
                 return found
         return None
@@ -91,13 +119,33 @@ def first_difference(stored: Any, current: Any, where: str = "") -> str | None:
         if len(stored) != len(current):
             return f"{where} (length {len(stored)} stored, {len(current)} now)"
         for i, (a, b) in enumerate(zip(stored, current, strict=True)):
-            found = first_difference(a, b, f"{where}[{i}]")
+            found = first_difference(a, b, f"{where}[{i}]", rel_tol)
             if found:
                 return found
         return None
+    if rel_tol > 0 and type(stored) is float and type(current) is float:
+        if math.isclose(stored, current, rel_tol=rel_tol, abs_tol=CROSS_HOST_ATOL):
+            return None
+        return f"{where}: stored {stored!r}, now {current!r} (beyond rel {rel_tol:g})"
     if type(stored) is not type(current) or json.dumps(stored) != json.dumps(current):
         return f"{where}: stored {stored!r}, now {current!r}"
     return None
+
+
+def compare_with_stored(name: str, numbers: Mapping[str, Any]) -> str | None:
+    """None when an experiment's quick numbers match its stored ones: bit for bit on the CPU that made
+    them (`recorded_host`), within `CROSS_HOST_RTOL` on any other; else what differs and where."""
+    stored = json.loads(stored_path(name).read_text())
+    if text(numbers) == text(stored):
+        return None
+    here, there = host(), recorded_host()
+    tolerance = 0.0 if here == there else CROSS_HOST_RTOL
+    found = first_difference(stored, numbers, rel_tol=tolerance)
+    if found is None:
+        return None
+    how = "bit for bit (this is the CPU they were made on)" if tolerance == 0 else (
+        f"within rel {CROSS_HOST_RTOL:g} (made on {there or 'an unrecorded CPU'}, compared on {here})")
+    return f"{name}: the quick run's numbers differ from {stored_path(name).name}, compared {how}, at {found}"
 
 
 def main() -> None:
@@ -111,6 +159,8 @@ def main() -> None:
             numbers = experiment_numbers(summary.ran)
             stored_path(name).write_text(text(numbers))
             print(f"wrote {stored_path(name)} ({len(numbers)} cells)")
+    HOST_FILE.write_text(json.dumps({"host": host()}, indent=1) + "\n")
+    print(f"wrote {HOST_FILE}: {host()}")
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ from benchmarks import verify as verify_module
 from benchmarks.cli import app
 from benchmarks.results import Machine, checksum, load_result, parameters_path
 from benchmarks.runner import run_experiment
-from benchmarks.verify import CROSS_MACHINE_RTOL, compare, verify_result
+from benchmarks.verify import CROSS_MACHINE_RTOL, compare, machine_differences, verify_result
 from tests.benchmarks.test_parameters import TINY
 
 runner = CliRunner()
@@ -133,3 +133,18 @@ def test_compare_is_exact_on_the_same_machine_and_counts_steps_exactly(fresh: li
     exact = compare(tasks, nudged, exact=True)
     assert [(m.task, m.field, m.k) for m in exact] == [(0, "returns", 0), (1, "env_steps", None)]
     assert [(m.task, m.field) for m in compare(tasks, nudged, exact=False)] == [(1, "env_steps")]
+
+
+def test_the_recorded_machine_names_the_cpu_so_another_cpu_is_another_machine(fresh: list[Path]) -> None:
+    # two hosts of one kind, whose platform strings differed only in the kernel build, gave MEMRL's exact
+    # returns one ulp apart: a platform string without the CPU would have demanded bit for bit there
+    from benchmarks.results import cpu_identity
+
+    here = Machine.current()
+    assert here.platform.endswith(f"; {cpu_identity()}") and "torch " in cpu_identity()
+    if Path("/proc/cpuinfo").is_file():
+        assert " family " in cpu_identity() and " model " in cpu_identity()
+    recorded = load_result(fresh[0]).machine
+    elsewhere = dataclasses.replace(here, platform=here.platform.replace(cpu_identity(), "Other family 1 model 2"))
+    assert machine_differences(recorded, here) == ()
+    assert machine_differences(recorded, elsewhere) == (f"platform {here.platform} → {elsewhere.platform}",)
