@@ -7,11 +7,12 @@ per cell ("<label> seed <s>"). Timestamps, the commit, the machine and the check
 Torch's intra-op reductions change their last bits with the number of threads, so the stored numbers
 are made, and compared, with one torch thread (`one_torch_thread`). They also change with the host:
 two hosts of this project's machine kind (platform strings differing only in the kernel build; the
-second an AMD family 25 model 17) give tabular returns one ulp apart and, after a MuJoCo rollout and
-a SAC update amplify that, quick-run returns 4e-5 apart; numpy's and OpenBLAS's kernels follow the
-CPU's microarchitecture, the likely cause. So `host.json` records the
-CPU the numbers were made on (`host()`): there they must match bit for bit, and on any other CPU
-within `CROSS_HOST_RTOL`.
+second an AMD family 25 model 17) give tabular returns one ulp apart and, where deep BO-MRL's
+conjugate gradient and adaptation or SAC's updates amplify that, quick-run numbers up to 1.3 relative
+apart;
+numpy's and OpenBLAS's kernels follow the CPU's microarchitecture, the likely cause. So `host.json`
+records the CPU the numbers were made on (`host()`): there they must match bit for bit, and on any
+other CPU within `CROSS_HOST_RTOL`, or for `CROSS_HOST_UNCOMPARED` in all but their floats.
 
 Regenerate (only for a change that is meant to change numbers, in a commit that says why):
 
@@ -30,9 +31,15 @@ from typing import Any
 
 STORED = Path(__file__).resolve().parents[1] / "data" / "quick"
 HOST_FILE = STORED / "host.json"
-CROSS_HOST_RTOL = 1e-3
+CROSS_HOST_RTOL = 1e-6
 """relative tolerance on a stored quick number on a CPU other than the one that made them (module
-docstring); integers, strings and structure still match exactly"""
+docstring; measured between two hosts: at most 4e-15 apart where they differ at all); integers,
+strings and structure still match exactly"""
+CROSS_HOST_UNCOMPARED = frozenset({"bomrl-cheetah-dir", "bomrl-cheetah-vel", "pmeta-cheetah-vel"})
+"""experiments whose quick floats another CPU moves beyond any useful tolerance (measured between two
+hosts: deep BO-MRL's R_0 2e-5 apart after one meta-update, its R_2 up to 1.3 relative after
+adaptation; pMeta-RL SAC's critic loss 0.06). On another CPU their structure, integers (env steps)
+and strings are compared, not their floats."""
 CROSS_HOST_ATOL = 1e-9
 """absolute tolerance beside it, for numbers near 0"""
 _VOLATILE = frozenset({"wall_time"})
@@ -88,13 +95,6 @@ def experiment_numbers(paths: Iterable[Path]) -> dict[str, Any]:
     return dict(sorted(cell_numbers(document, settings) for document in documents))
 
 
-def setting_numbers(numbers: Mapping[str, Any], env_id: str, preset: str) -> dict[str, Any]:
-    """The cells of one setting of a multi-setting experiment's numbers, keyed as a single-setting
-    experiment's ("<label> seed <s>")."""
-    prefix = f"{env_id} {preset} / "
-    return {key.removeprefix(prefix): value for key, value in numbers.items() if key.startswith(prefix)}
-
-
 def text(numbers: Mapping[str, Any]) -> str:
     """Canonical JSON (floats written as their shortest round-tripping repr, so equal text = equal bits)."""
     return json.dumps(numbers, indent=1, sort_keys=True, allow_nan=False) + "\n"
@@ -139,12 +139,12 @@ def compare_with_stored(name: str, numbers: Mapping[str, Any]) -> str | None:
     if text(numbers) == text(stored):
         return None
     here, there = host(), recorded_host()
-    tolerance = 0.0 if here == there else CROSS_HOST_RTOL
+    tolerance = 0.0 if here == there else math.inf if name in CROSS_HOST_UNCOMPARED else CROSS_HOST_RTOL
     found = first_difference(stored, numbers, rel_tol=tolerance)
     if found is None:
         return None
     how = "bit for bit (this is the CPU they were made on)" if tolerance == 0 else (
-        f"within rel {CROSS_HOST_RTOL:g} (made on {there or 'an unrecorded CPU'}, compared on {here})")
+        f"within rel {tolerance:g} (made on {there or 'an unrecorded CPU'}, compared on {here})")
     return f"{name}: the quick run's numbers differ from {stored_path(name).name}, compared {how}, at {found}"
 
 

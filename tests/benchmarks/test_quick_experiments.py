@@ -5,7 +5,6 @@ tolerance on another (see `tests.benchmarks.quick_results`)."""
 
 from __future__ import annotations
 
-import json
 import math
 
 import pytest
@@ -19,9 +18,6 @@ from tests.benchmarks.quick_results import (
     compare_with_stored,
     experiment_numbers,
     one_torch_thread,
-    setting_numbers,
-    stored_path,
-    text,
 )
 
 
@@ -58,39 +54,6 @@ def test_quick_variant_runs_and_writes_valid_results(name, tmp_path):
                                 "(python -m tests.benchmarks.quick_results) in a commit that says why")
     again = run_experiment(EXPERIMENTS[name], tmp_path, quick=True)
     assert not again.ran, "a completed sweep must resume without re-running any cell"
-
-
-FOLDED = {
-    ("bomrl-frozenlake", "MetaRL/FrozenLakeHoles-v0", "bomrl-high"):
-        ("bomrl-frozenlake-high", "f08e9ad90b68b2446bcf2e73a64ced224d413445935afc196884ccfa1dcfafd8"),
-    ("bomrl-frozenlake", "MetaRL/FrozenLakeHoles-v0", "bomrl-low"):
-        ("bomrl-frozenlake-low", "c1f9253acb69f0f0853cc307d621006c8bf36a08c1012069b2baad43b24113fc"),
-    ("pmeta-gridworld", "MetaRL/GridNavigation-v0", "pmeta"):
-        ("pmeta-gridworld-corner", "065f2f5c7ed25bfbcc365f2114bc5e6170f700f28323cbcfc89b3379c159fe8c"),
-    ("pmeta-gridworld", "MetaRL/GridNavigation-v0", "pmeta-spread"):
-        ("pmeta-gridworld", "a4031d255a7a74d062267d7bbf0a5e45dcd5c54de3eac6f9b6abfd65a8ebe08e"),
-}
-"""(experiment, env id, preset) of each setting of a folded experiment → the single-setting experiment it
-replaced and the sha256 of that experiment's stored quick file before the fold (at 73a70db:
-`git show 73a70db:tests/data/quick/<old>.json | sha256sum`). A deliberate regeneration of a folded
-experiment's numbers drops its rows here, in the commit that says why."""
-
-
-@pytest.mark.parametrize(("where", "old"), sorted(FOLDED.items()))
-def test_a_folded_experiment_keeps_the_numbers_of_the_experiments_it_replaced(where, old) -> None:
-    """Folding two single-setting experiments into one with two settings changes no number: each
-    setting's cells in the folded experiment's stored file are, byte for byte, the replaced experiment's
-    stored file (and `test_quick_variant_runs_and_writes_valid_results` reruns them against it)."""
-    import hashlib
-
-    name, env_id, preset = where
-    assert name in EXPERIMENTS and EXPERIMENTS[name].setting(env_id, preset) is not None
-    assert old[0] not in EXPERIMENTS or old[0] == name
-    stored = json.loads(stored_path(name).read_text())
-    part = setting_numbers(stored, env_id, preset)
-    assert part, f"{stored_path(name).name} holds no cell of {env_id} {preset}"
-    assert hashlib.sha256(text(part).encode()).hexdigest() == old[1], (
-        f"{name}'s {preset} cells are not {old[0]}'s stored numbers before the fold")
 
 
 def test_the_cross_host_comparison_forgives_last_bits_only():
