@@ -49,7 +49,9 @@ Measured before the reference runs (cut and narrow runs):
 
 Reference runs (results/reference/, full settings: Table II, C = 30, R = 200, 512×512 Q-networks;
 code of 9f97847, one torch thread, 449-894 s of wall time per cell on the shared 2-core machine,
-217-424 k env steps per cell as the harness counts them, the per-round evaluation episodes included).
+217-424 k env steps per cell as the harness counts them, the per-round evaluation episodes included;
+their stored parameters were later cut to what a meta-test reads, the meta network or DQN*'s task
+networks, 103 MB → 42 MB, and all 20 re-verified from them).
 Mean ± standard error over seeds; "best" is the paper's score (the best of the 30 per-round
 evaluations of 10 greedy episodes per task), "final" the last of them, R_0 / R_1 the meta-test, and the
 paper's Table V numbers (± 0.45-2.89) last:

@@ -22,13 +22,13 @@ REFERENCE = ROOT / "results" / "reference"
 SIZE_BUDGET = 120 * 2**20
 """results/reference/ stays below 120 MB. Measured: a full maml-nav2d results file (100-iteration curve, 40
 test tasks) is 32 kB and its stored MAML policy (100×100) 45 kB; the tabular experiments' cells are
-2-100 kB. One table dominates: pMeta-RL's Gym agents store Table II's 512×512 Q-networks, 1.06 MB each,
-and pMeta-RL, Model-Averaging and DQN* keep one per task plus the meta network (6.4 MB a cell), so
-pmeta-cartpole (4 agents × 5 seeds, 103 MB) is most of the budget. Its twins (pmeta-mountaincar, the
-two λ sweeps) would not fit as stored today. Most of a cell's state is networks its meta-test never reads
-(pMeta-RL's and Model-Averaging's per-task networks: their adaptation starts from the meta network; DQN*'s meta network,
-left at its initial weights), so it can shrink to 1.06-5.3 MB a cell before those runs are committed.
-Anything bigger (videos, checkpoints, replay data) belongs in a release asset, not in git."""
+2-100 kB. pMeta-RL's Gym agents store Table II's 512×512 Q-networks, 1.06 MB each, and only what their
+meta-test reads (the meta network; DQN*'s five task networks): 1.06 MB a cell, 5.3 MB for DQN*, so
+pmeta-cartpole and pmeta-mountaincar (4 agents × 5 seeds) take 42 MB each of the folder's 89 MB. The
+two λ sweeps (4 λ × 5 seeds of pMeta-RL, 21 MB each) would take it to about 131 MB: their λ = 20 cells
+are the Table V ones, so storing only λ ∈ {5, 30, 50} (16 MB each) keeps it near 121 MB, or the budget
+is raised in the commit that lands them. Anything bigger (videos, checkpoints, replay data) belongs in
+a release asset, not in git."""
 NARROW = {"COLUMNS": "80"}
 cli = CliRunner()
 
