@@ -24,10 +24,10 @@ SIZE_BUDGET = 120 * 2**20
 test tasks) is 32 kB and its stored MAML policy (100×100) 45 kB; the tabular experiments' cells are
 2-100 kB. pMeta-RL's Gym agents store Table II's 512×512 Q-networks, 1.06 MB each, and only what their
 meta-test reads (the meta network; DQN*'s five task networks): 1.06 MB a cell, 5.3 MB for DQN*, so
-pmeta-cartpole and pmeta-mountaincar (4 agents × 5 seeds) take 42 MB each of the folder's 97 MB, and
-pmeta-cartpole-lambda's 3 seeds of λ ∈ {5, 30, 50} 9.6 MB (its λ = 20 cells are the Table V ones, not
-stored twice). Its last 2 seeds (6.4 MB) and the MountainCar sweep (λ ∈ {5, 30, 50} × 5 seeds, 16 MB)
-would take the folder to about 119 MB; anything beyond raises the budget in the commit that lands it.
+pmeta-cartpole and pmeta-mountaincar (4 agents × 5 seeds) take 42 MB each of the folder's 103 MB, and
+pmeta-cartpole-lambda (λ ∈ {5, 30, 50} × 5 seeds) 16 MB (its λ = 20 cells are the Table V ones, not
+stored twice). The MountainCar sweep (16 MB likewise) would take the folder to about 119 MB; anything
+beyond raises the budget in the commit that lands it.
 Anything bigger (videos, checkpoints, replay data) belongs in a release asset, not in git."""
 NARROW = {"COLUMNS": "80"}
 cli = CliRunner()
