@@ -1,20 +1,23 @@
-"""Rendering: an rgb_array frame from every id × preset that shows the task, and RecordVideo mp4s.
+"""Rendering: an rgb_array frame from every id × preset that shows the task, RecordVideo mp4s, and
+"human" mode's three outcomes (no pygame, no display, a window).
 
-MuJoCo frames need an OpenGL backend; headless machines use EGL or OSMesa (`MUJOCO_GL=egl`, as
-`.ci/run` sets). Where none can be created the MuJoCo cases are skipped, saying so, unless `MUJOCO_GL`
-names a backend: then that backend was asked for, and its absence fails the test instead of hiding it."""
+MuJoCo frames need an OpenGL backend; headless machines use EGL or OSMesa. `tests/conftest.py` sets
+`MUJOCO_GL=egl` where no display is found and none was asked for, as `.ci/run` does, so these cases run
+on every machine the README's test command installs: a missing backend or package fails them, naming
+what to install, rather than skipping them."""
 
 from __future__ import annotations
 
 import functools
-import os
+import importlib
+import sys
 
 import gymnasium as gym
 import numpy as np
 import pytest
 
 import metarl_envs
-from metarl_envs.rendering import has_display
+import metarl_envs.rendering as classic_rendering
 from metarl_envs.task_sets import env_class
 
 from .conftest import ENV_PRESETS, IDS
@@ -36,32 +39,27 @@ def gl_backend_error() -> str | None:
     try:
         renderer.render("rgb_array")
     except Exception as error:  # any backend failure (no EGL/OSMesa/GLFW library, no display)
-        return f"no OpenGL backend for MuJoCo (set MUJOCO_GL=egl or osmesa with Mesa installed): {error}"
+        return (f"no OpenGL backend for MuJoCo (MUJOCO_GL=egl needs Mesa's EGL: libegl1 libegl-mesa0 "
+                f"libgl1-mesa-dri, as .ci/run installs): {error}")
     finally:
         renderer.close()
     return None
 
 
-def skip_unless_asked_for(reason: str) -> None:
-    """Skip saying why; but where MUJOCO_GL names a backend (as in CI) rendering was asked for, and
-    a missing backend or package is a failure."""
-    if os.environ.get("MUJOCO_GL"):
-        pytest.fail(f"MUJOCO_GL={os.environ['MUJOCO_GL']} is set, but {reason}")
-    pytest.skip(reason)
-
-
 def require_module(name: str, extra: str) -> None:
+    """Fail naming the extra when a package the README's test command installs is missing."""
     try:
-        __import__(name)
-    except ImportError:
-        skip_unless_asked_for(f"{name} is not installed (the `{extra}` extra)")
+        importlib.import_module(name)
+    except ImportError as error:
+        pytest.fail(f"{name} is not installed (the `{extra}` extra; the README's test command installs "
+                    f"`.[all]`): {error}")
 
 
 def make_rendering(env_id: str, preset: str, **kwargs) -> gym.Env:
     if is_mujoco(env_id):
         require_module("mujoco", "mujoco")
         if gl_backend_error():
-            skip_unless_asked_for(gl_backend_error())
+            pytest.fail(gl_backend_error())
     return gym.make(env_id, preset=preset, render_mode="rgb_array", **kwargs)
 
 
@@ -111,22 +109,35 @@ def test_mujoco_human_mode_without_a_display_says_why(monkeypatch):
         env.render()
 
 
-def test_classic_human_mode_needs_pygame_and_a_display():
-    """Without pygame: Gymnasium's DependencyNotInstalled naming the extra; headless: an error
-    saying a display is needed; else a window, and render() returns None."""
+def test_classic_human_mode_without_pygame_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "pygame", None)  # `import pygame` raises ImportError
     env = gym.make("MetaRL/GridNavigation-v0", render_mode="human")
     env.reset(seed=0)
-    try:
-        import pygame  # noqa: F401
-    except ImportError:
-        with pytest.raises(gym.error.DependencyNotInstalled, match=r"metarl-envs\[render\]"):
-            env.render()
-        return
-    if not has_display():
-        with pytest.raises(RuntimeError, match="needs a display"):
-            env.render()
-        return
-    assert env.render() is None
+    with pytest.raises(gym.error.DependencyNotInstalled, match=r"metarl-envs\[render\]"):
+        env.render()
+
+
+def test_classic_human_mode_without_a_display_says_why(monkeypatch):
+    require_module("pygame", "render")
+    monkeypatch.setattr(classic_rendering, "has_display", lambda: False)
+    env = gym.make("MetaRL/GridNavigation-v0", render_mode="human")
+    env.reset(seed=0)
+    with pytest.raises(RuntimeError, match="needs a display"):
+        env.render()
+
+
+def test_classic_human_mode_with_a_display_opens_a_window_and_closes_it(monkeypatch):
+    """SDL's dummy video driver stands in for a display, so the window path runs headless too."""
+    require_module("pygame", "render")
+    monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
+    monkeypatch.setattr(classic_rendering, "has_display", lambda: True)
+    env = gym.make("MetaRL/GridNavigation-v0", render_mode="human")
+    env.reset(seed=0)
+    assert env.render() is None                      # human mode draws, it returns nothing
+    window = env.unwrapped._window
+    assert window is not None and window.screen.get_size()[0] > 0
+    env.step(env.action_space.sample())              # a step redraws into the same window
+    assert env.unwrapped._window is window
     env.close()
     assert env.unwrapped._window is None
 
