@@ -11,8 +11,9 @@ second an AMD family 25 model 17) give tabular returns one ulp apart and, where 
 conjugate gradient and adaptation or SAC's updates amplify that, quick-run numbers up to 1.3 relative
 apart;
 numpy's and OpenBLAS's kernels follow the CPU's microarchitecture, the likely cause. So `host.json`
-records the CPU the numbers were made on (`host()`): there they must match bit for bit, and on any
-other CPU within `CROSS_HOST_RTOL`, or for `CROSS_HOST_UNCOMPARED` in all but their floats.
+records the CPU the numbers were made on (`benchmarks.results.cpu_identity`): there they must match
+bit for bit, and on any other CPU within `CROSS_HOST_RTOL`, or for `CROSS_HOST_UNCOMPARED` in all but
+their floats.
 
 Regenerate (only for a change that is meant to change numbers, in a commit that says why):
 
@@ -28,6 +29,8 @@ import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
+
+from benchmarks.results import cpu_identity
 
 STORED = Path(__file__).resolve().parents[1] / "data" / "quick"
 HOST_FILE = STORED / "host.json"
@@ -45,15 +48,8 @@ CROSS_HOST_ATOL = 1e-9
 _VOLATILE = frozenset({"wall_time"})
 
 
-def host() -> str:
-    """The CPU the numbers are made or compared on (`benchmarks.results.cpu_identity`)."""
-    from benchmarks.results import cpu_identity
-
-    return cpu_identity()
-
-
 def recorded_host() -> str | None:
-    """The `host()` the stored numbers were made on (None: not recorded)."""
+    """The `cpu_identity()` the stored numbers were made on (None: not recorded)."""
     if not HOST_FILE.is_file():
         return None
     return json.loads(HOST_FILE.read_text()).get("host")
@@ -138,7 +134,7 @@ def compare_with_stored(name: str, numbers: Mapping[str, Any]) -> str | None:
     stored = json.loads(stored_path(name).read_text())
     if text(numbers) == text(stored):
         return None
-    here, there = host(), recorded_host()
+    here, there = cpu_identity(), recorded_host()
     tolerance = 0.0 if here == there else math.inf if name in CROSS_HOST_UNCOMPARED else CROSS_HOST_RTOL
     found = first_difference(stored, numbers, rel_tol=tolerance)
     if found is None:
@@ -159,8 +155,8 @@ def main() -> None:
             numbers = experiment_numbers(summary.ran)
             stored_path(name).write_text(text(numbers))
             print(f"wrote {stored_path(name)} ({len(numbers)} cells)")
-    HOST_FILE.write_text(json.dumps({"host": host()}, indent=1) + "\n")
-    print(f"wrote {HOST_FILE}: {host()}")
+    HOST_FILE.write_text(json.dumps({"host": cpu_identity()}, indent=1) + "\n")
+    print(f"wrote {HOST_FILE}: {cpu_identity()}")
 
 
 if __name__ == "__main__":
