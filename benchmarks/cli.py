@@ -313,7 +313,7 @@ def run(
 def _verify(paths: list[Path]) -> bool:
     """Verify each results file (`benchmarks.verify`), printing one line per file; True if all passed."""
     from benchmarks.results import ResultError
-    from benchmarks.verify import CROSS_MACHINE_ATOL, CROSS_MACHINE_RTOL, verify_result
+    from benchmarks.verify import CROSS_MACHINE_ATOL, CROSS_MACHINE_RTOL, TABLE_ALPHA, verify_result
 
     passed = True
     for path in paths:
@@ -324,16 +324,31 @@ def _verify(paths: list[Path]) -> bool:
             passed = False
             continue
         elsewhere = "recorded on another machine (" + "; ".join(check.machine_differs) + ")"
+        branched = sorted({m.task for m in check.mismatches})
         how = "bit for bit" if check.exact else (
-            f"bit for bit, though {elsewhere}" if check.bit_identical and check.ok else
+            f"bit for bit, though {elsewhere}" if check.bit_identical else
             f"within rel {CROSS_MACHINE_RTOL:g} / abs {CROSS_MACHINE_ATOL:g}: {elsewhere}")
+        tasks = len(check.record.meta_test.tasks)
         if check.ok:
-            console.print(f"[green]verified[/green] {escape(str(path))}: {len(check.record.meta_test.tasks)} task(s) "
-                          f"reproduced {escape(how)}", soft_wrap=True)
+            what = f"{tasks} task(s) reproduced {how}" if not branched else (
+                f"{tasks} task(s): {tasks - len(branched)} reproduced within rel {CROSS_MACHINE_RTOL:g} / abs "
+                f"{CROSS_MACHINE_ATOL:g}, {len(branched)} branched (took another path from a last-bit difference), "
+                f"and the table agrees (paired t-test over tasks, α = {TABLE_ALPHA:g}): {elsewhere}")
+            console.print(f"[green]verified[/green] {escape(str(path))}: {escape(what)}", soft_wrap=True)
+            for mismatch in check.mismatches[:5] if branched else ():
+                console.print(f"  branched: {escape(mismatch.describe())}", soft_wrap=True)
             continue
         passed = False
-        console.print(f"[red]differs[/red] {escape(str(path))} (compared {escape(how)}): "
-                      f"{len(check.mismatches)} number(s)", soft_wrap=True)
+        if check.exact:
+            console.print(f"[red]differs[/red] {escape(str(path))} (compared {escape(how)}): "
+                          f"{len(check.mismatches)} number(s)", soft_wrap=True)
+        else:
+            console.print(f"[red]differs[/red] {escape(str(path))}: the table disagrees ({elsewhere}, so each "
+                          f"task is held to rel {CROSS_MACHINE_RTOL:g} / abs {CROSS_MACHINE_ATOL:g} and the table to a "
+                          f"paired t-test over tasks):", soft_wrap=True)
+            for table_check in check.table:
+                if not table_check.passed:
+                    console.print(f"  {escape(table_check.describe())}", soft_wrap=True)
         for mismatch in check.mismatches[:20]:
             console.print(f"  {escape(mismatch.describe())}", soft_wrap=True)
     return passed

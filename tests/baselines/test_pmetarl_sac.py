@@ -236,7 +236,9 @@ def test_one_round_moves_every_model_by_eqs_12_to_14():
         for inputs, seen in zip(steps, losses[id(learner)], strict=True):
             expected = reference.step(inputs)
             for key in expected:
-                assert seen[key] == pytest.approx(expected[key], rel=1e-4, abs=1e-5), key
+                # float32 against float64: the actor loss's log(1 − tanh²) loses digits where an action
+                # saturates (1.6e-4 relative apart on an Intel host, within 1e-4 on an AMD one)
+                assert seen[key] == pytest.approx(expected[key], rel=1e-3, abs=1e-5), key
         for name in PART_NAMES:
             for k, v in learner.params(name).items():
                 torch.testing.assert_close(v.detach().double(), reference.x[name][k], rtol=1e-4, atol=1e-5)
@@ -305,3 +307,23 @@ def test_act_save_load(trained, tmp_path):
         trained.act(obs, params)
     assert np.all(np.abs(trained.act(obs, params, deterministic=True)) <= 1)
     assert math.isfinite(float(trained.act(obs, params, rng=np.random.default_rng(2)).sum()))
+
+
+def test_stored_state_is_what_the_meta_test_reads_and_reloads_the_same_returns(trained):
+    from benchmarks.evaluate import MetaTestProtocol, meta_test
+
+    tasks = list(metarl_envs.task_set(ENV, "test", "pmeta"))[:1]
+    protocol = MetaTestProtocol(adaptation_steps=1, evaluation_episodes=1, adaptation_episodes=1)
+    expected = [t.returns for t in meta_test(trained, tasks, protocol, seed=3).tasks]
+    state = trained.get_parameters()
+    assert set(state) == {"meta"} and set(state["meta"]) == {"actor", "encoder"}
+    fresh = PMetaSAC(ENV, trained.config, KWARGS)
+    fresh.set_parameters(state)
+    assert [t.returns for t in meta_test(fresh, tasks, protocol, seed=3).tasks] == expected
+    # a result stored before the trim held the critics and the personalized sets; it loads the same
+    old = PMetaSAC(ENV, trained.config, KWARGS)
+    old.set_parameters({"meta": {name: dict(trained.meta[name]) for name in PART_NAMES},
+                        "personal": [learner.personal() for learner in trained.learners]})
+    assert [t.returns for t in meta_test(old, tasks, protocol, seed=3).tasks] == expected
+    with pytest.raises(ValueError, match=r"no \['encoder'\] part"):
+        PMetaSAC(ENV, trained.config, KWARGS).set_parameters({"meta": {"actor": state["meta"]["actor"]}})

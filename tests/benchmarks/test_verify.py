@@ -15,7 +15,7 @@ from benchmarks import verify as verify_module
 from benchmarks.cli import app
 from benchmarks.results import Machine, checksum, load_result, parameters_path
 from benchmarks.runner import run_experiment
-from benchmarks.verify import CROSS_MACHINE_RTOL, compare, machine_differences, verify_result
+from benchmarks.verify import CROSS_MACHINE_RTOL, TABLE_ALPHA, compare, machine_differences, table_checks, verify_result
 from tests.benchmarks.test_parameters import TINY
 
 runner = CliRunner()
@@ -120,9 +120,48 @@ def test_on_another_machine_verify_says_so_and_uses_the_stated_tolerance(fresh: 
     result = runner.invoke(app, ["verify", str(paths[0])], env=WIDE)
     assert result.exit_code == 0 and "within rel" in result.output and "bit for bit" not in result.output, result.output
     assert not verify_result(paths[0]).bit_identical
-    _forge(paths[0], task=0, k=1, delta=abs(value) * CROSS_MACHINE_RTOL * 10)
+
+
+def test_on_another_machine_one_branched_task_is_reported_and_a_moved_table_fails(
+        fresh: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another CPU can send one task's trajectory down another path (a sampled action or a termination
+    that falls the other way), which no single number can tell from an edit: reported, not failed. A
+    table whose every task moved alike fails, naming the number."""
+    here = Machine.current()
+    other = dataclasses.replace(here, packages={**here.packages, "torch": "0.0.1"})
+    monkeypatch.setattr(verify_module.Machine, "current", classmethod(lambda cls: other))
+    paths = _copy(fresh, tmp_path)
+    _forge(paths[0], task=0, k=1, delta=5.0)
     result = runner.invoke(app, ["verify", str(paths[0])], env=WIDE)
-    assert result.exit_code == 1 and "task 0, k = 1" in result.output, result.output
+    assert result.exit_code == 0, result.output
+    assert "1 branched" in result.output and "branched: task 0, k = 1: R_1 stored" in result.output, result.output
+    check = verify_result(paths[0])
+    assert check.ok and [(m.task, m.field, m.k) for m in check.mismatches] == [(0, "returns", 1)]
+    assert [c.t for c in check.table if c.branched] == [pytest.approx(-1.0)]  # one outlier: t = ±1 exactly
+    _forge(paths[0], task=1, k=1, delta=5.0)  # now every task of the table moved by the same amount
+    result = runner.invoke(app, ["verify", str(paths[0])], env=WIDE)
+    assert result.exit_code == 1, result.output
+    assert "the table disagrees" in result.output and "R_1: 2 task(s) branched" in result.output, result.output
+    assert not verify_result(paths[0]).ok
+
+
+def test_the_table_check_is_a_paired_t_test_on_the_differences_beyond_tolerance(fresh: list[Path]) -> None:
+    from scipy import stats
+
+    tasks = list(load_result(fresh[0]).meta_test.tasks) * 3  # six tasks
+    shifts = [0.0, 2.0, -1.0, 3.0, 1e-12, 4.0]  # the fifth within the per-task tolerance: counted as 0
+    moved = [dataclasses.replace(task, returns=(task.returns[0] + shift, *task.returns[1:]))
+             for task, shift in zip(tasks, shifts, strict=True)]
+    checks = table_checks(tasks, moved, compare(tasks, moved, exact=False))
+    (r0,) = [c for c in checks if c.field == "returns" and c.k == 0]
+    counted = [0.0, 2.0, -1.0, 3.0, 0.0, 4.0]
+    expected = stats.ttest_1samp(counted, 0.0)
+    assert r0.branched == 4 and r0.mean_difference == pytest.approx(sum(counted) / 6)
+    assert r0.t == pytest.approx(expected.statistic, rel=1e-12)
+    assert r0.critical == pytest.approx(stats.t.ppf(1 - TABLE_ALPHA / 2, 5), rel=1e-12)
+    assert r0.passed and all(c.branched == 0 and c.passed for c in checks if c is not r0)
+    one = table_checks(tasks[:1], moved[1:2], compare(tasks[:1], moved[1:2], exact=False))
+    assert not all(c.passed for c in one)  # a single branched task cannot be tested, so it fails
 
 
 def test_compare_is_exact_on_the_same_machine_and_counts_steps_exactly(fresh: list[Path]) -> None:
