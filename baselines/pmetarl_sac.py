@@ -656,13 +656,27 @@ class PMetaSAC(training.MetaLearner):
         """z drawn from the posterior and a drawn action, per observation."""
         return self._act_with(obs, params, torch_generator(rng))
 
+    STORED_PARTS: ClassVar[tuple[str, ...]] = ("actor", "encoder")
+    """what a meta-test reads: the meta actor and the meta encoder (PEARL's adaptation takes no
+    gradient step, so the critics and the train tasks' personalized models are never used there)"""
+
     def _state(self) -> dict[str, Any]:
+        """What a meta-test reads, and no more (`STORED_PARTS`): the twin [512, 512] critics and the ten
+        personalized sets would make a result 41 MB instead of about 1.5 MB. A loaded agent meta-tests;
+        it does not resume meta-training."""
         if self.meta is None:
             raise RuntimeError("PMetaSAC.save: nothing learned yet")
-        return {"meta": {name: dict(self.meta[name]) for name in PART_NAMES},
-                "personal": [learner.personal() for learner in self.learners]}
+        return {"meta": {name: dict(self.meta[name]) for name in self.STORED_PARTS}}
 
     def _load_state(self, state: Mapping[str, Any]) -> None:
-        self._set_meta(state["meta"])
+        """Reads `_state`'s output; a state that also holds the critics and the personalized models
+        (results stored before the trim) loads too, the extra parts unused. A part not stored keeps the
+        template's own weights."""
+        meta = state.get("meta")
+        missing = [name for name in self.STORED_PARTS if not isinstance(meta, Mapping) or name not in meta]
+        if missing:
+            raise ValueError(f"PMetaSAC.load: the state's 'meta' entry has no {missing} part(s)")
+        self._set_meta({name: meta[name] if name in meta else dict(self._template[name].named_parameters())
+                        for name in PART_NAMES})
         self.learners = [self._new_learner({name: detach(p[name]) for name in PART_NAMES})
-                         for p in state["personal"]]
+                         for p in state.get("personal", ())]

@@ -34,8 +34,9 @@ proximal terms and the three auxiliary Adam steps) takes 0.118 CPU-s; an env ste
 actors 0.71 CPU-ms, so collection runs at 1400 env steps per CPU-second and training, one gradient
 step per env step, at 8.4. A full cell (C·R·N = 2e6 gradient steps, 2e6 training, 2e4 warm-up and
 6e5 evaluation env steps) is ≈ 238 000 CPU-s ≈ 66 CPU-hours; the experiment (3 seeds) ≈ 198
-CPU-hours: four days on two idle cores, out of reach of this session. The result file of a cell is
-41 MB of parameters (the meta models and ten personalized sets).
+CPU-hours: four days on two idle cores, out of reach of this session. A cell stores what its
+meta-test reads, the meta actor and encoder (about 1.5 MB; the critics and the ten personalized
+sets, 41 MB with them, are left out: `PMetaSAC.STORED_PARTS`).
 """
 
 from benchmarks.evaluate import MetaTestProtocol
