@@ -266,6 +266,46 @@ class Learner:
         self.target_params: dict[str, torch.nn.Parameter] = dict(self.target.named_parameters())
 
 
+_REPLAY_FIELDS = ("observations", "next_observations", "actions", "rewards", "dones")
+
+
+def learner_state(learner: Learner) -> dict[str, Any]:
+    """One learner's whole training state as tensors and numbers (a checkpoint is read `weights_only`)."""
+    buffer, filled = learner.buffer, learner.buffer.size()
+    replay = {name: torch.from_numpy(getattr(buffer, name)[:filled].copy()) for name in _REPLAY_FIELDS}
+    replay.update(priorities=torch.from_numpy(buffer.scaled_priorities[:filled].copy()), pos=int(buffer.pos),
+                  full=bool(buffer.full), max_priority=float(buffer.max_priority))
+    return {"net": detach(learner.params), "target": detach(learner.target_params),
+            "optimizer": learner.optimizer.state_dict(), "gradient_steps": int(learner.gradient_steps),
+            "replay": replay, "anchor": None if learner.anchor is None else detach(learner.anchor),
+            "anchor_optimizer": None if learner.anchor_optimizer is None else learner.anchor_optimizer.state_dict()}
+
+
+def load_learner_state(learner: Learner, state: Mapping[str, Any], aux_lr: float | None) -> None:
+    """Restore `learner_state` into a learner built with the same config (`aux_lr`: the auxiliary Adam's)."""
+    training.apply(learner.net, state["net"])
+    training.apply(learner.target, state["target"])
+    learner.optimizer.load_state_dict(state["optimizer"])
+    learner.gradient_steps = int(state["gradient_steps"])
+    buffer, replay = learner.buffer, state["replay"]
+    filled = len(replay["rewards"])
+    if filled > buffer.buffer_size:
+        raise ValueError(f"a checkpoint's replay buffer holds {filled} transitions, more than {buffer.buffer_size}")
+    for name in _REPLAY_FIELDS:
+        getattr(buffer, name)[:filled] = replay[name].numpy()
+    buffer.scaled_priorities[:filled] = replay["priorities"].numpy()
+    buffer.pos, buffer.full = int(replay["pos"]), bool(replay["full"])
+    buffer.max_priority = float(replay["max_priority"])
+    learner.anchor, learner.anchor_optimizer = None, None
+    if state["anchor"] is not None:
+        learner.anchor = detach(state["anchor"])
+        if state["anchor_optimizer"] is not None:
+            if aux_lr is None:
+                raise ValueError("a checkpoint's learner has an auxiliary Adam, but this agent has no aux_lr")
+            learner.anchor_optimizer = auxiliary_adam(learner.anchor, aux_lr)
+            learner.anchor_optimizer.load_state_dict(state["anchor_optimizer"])
+
+
 @dataclasses.dataclass(frozen=True)
 class TrialTask:
     """One test task's state during a meta-test trial."""
@@ -287,6 +327,7 @@ class DQNCore(training.MetaLearner):
     proximal_weight: ClassVar[float] = 0.0
     has_meta: ClassVar[bool] = True
     has_personal: ClassVar[bool] = True
+    resumable = True
 
     def __init__(self, env_id: str, config: Any = None, env_kwargs: Mapping[str, Any] | None = None):
         super().__init__(env_id, config, env_kwargs)
@@ -549,6 +590,30 @@ class DQNCore(training.MetaLearner):
 
     def _next_meta(self, meta: Params, auxiliary: Params) -> Params:
         return meta
+
+    # ----- checkpoints ------------------------------------------------------------------------
+    def training_state(self) -> dict[str, Any]:
+        """Everything a round changes, for a checkpoint (`run_meta_training`): the meta network, every
+        learner (network, target, Adam state, gradient steps, the filled replay slots with their
+        priorities, and the auxiliary network with its Adam where there is one) and the loop's counters.
+        Larger than a stored result by the replay buffers (CartPole's full 2e5 slots ≈ 11 MB a task)."""
+        return {"meta": {} if self.meta is None else detach(self.meta),
+                "learners": [learner_state(learner) for learner in self.learners],
+                "task_steps": torch.from_numpy(self._task_steps.copy()), "collected": int(self._collected),
+                "best": dict(self._best), "warmed_up": bool(self._warmed_up)}
+
+    def load_training_state(self, state: Mapping[str, Any]) -> None:
+        """Restore `training_state()` into an agent whose `meta_train` set-up is done (same config, envs)."""
+        if len(state["learners"]) != len(self.learners):
+            raise ValueError(f"{type(self).__name__}: the checkpoint holds {len(state['learners'])} learners, "
+                             f"this run {len(self.learners)}")
+        self.meta = detach(state["meta"]) if state["meta"] else None
+        for learner, saved in zip(self.learners, state["learners"], strict=True):
+            load_learner_state(learner, saved, self.config.aux_lr if isinstance(self.config, PMetaDQNConfig)
+                               else None)
+        self._task_steps = state["task_steps"].numpy().copy()
+        self._collected, self._warmed_up = int(state["collected"]), bool(state["warmed_up"])
+        self._best = {key: float(value) for key, value in state["best"].items()}
 
     # ----- acting, save and load -------------------------------------------------------------
     def _mode(self, obs: np.ndarray, params: TrialTask) -> np.ndarray:
