@@ -16,7 +16,8 @@ the paper gives none. Across tables, an rliable-style aggregate (`benchmarks.sta
 normalised R_K of every (table, seed) per agent, and the probability that an agent beats MAML.
 
 Variants: "full" is the experiment as written; "iters<N>" is a cut run, titled as such, with the full
-run's projected time beside it (measured seconds per iteration × the full iterations); "quick" is a
+run's projected time beside it (measured seconds per meta-training iteration × the full iterations,
+plus the measured meta-test); "quick" is a
 smoke test: titled "SMOKE TEST", never given a verdict or a paper number, and refused outright on a
 published page (`publish=True`, `metarl-bench report ... --docs DIR`).
 
@@ -84,8 +85,9 @@ def reference_root() -> Path:
 def measured_cell_seconds(folder: str | Path) -> dict[str, tuple[float, str]]:
     """Experiment name → (seconds per cell at full settings, mark) from the results under `folder`: the
     mean wall time of its full cells (mark ""), else projected from its longest cut run (mark "†":
-    seconds per iteration × the full iterations). Reads only the timing fields (no validation: the
-    reference folder is validated by its tests); quick results are ignored."""
+    seconds per meta-training iteration × the full iterations, plus its meta-test). Reads only the
+    timing fields (no validation: the reference folder is validated by its tests); quick results are
+    ignored."""
     from benchmarks.experiments import EXPERIMENTS
     from benchmarks.results import MAX_RESULT_BYTES
     from metarl_envs.task_sets import read_json_file
@@ -97,12 +99,14 @@ def measured_cell_seconds(folder: str | Path) -> dict[str, tuple[float, str]]:
             data = read_json_file(path, max_bytes=MAX_RESULT_BYTES)
             name, variant, seconds, iterations = (data["experiment"], data["variant"], float(data["wall_time"]),
                                                   int(data["iterations"]))
-        except (ValueError, TypeError, KeyError):
+            curve = data["training_curve"]
+            training = float(curve[-1]["wall_time"]) if curve else seconds  # the rest is the meta-test
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError):
             continue
         if variant == "full":
             full[name].append(seconds)
         elif variant.startswith("iters") and name in EXPERIMENTS:
-            cut[name][iterations].append(seconds / iterations * EXPERIMENTS[name].iterations)
+            cut[name][iterations].append(training / iterations * EXPERIMENTS[name].iterations + seconds - training)
     found = {name: (float(np.mean(cut[name][max(cut[name])])), "†") for name in cut}
     found.update({name: (float(np.mean(times)), "") for name, times in full.items()})
     return found
@@ -249,6 +253,8 @@ class CellSummary:
     """meta-training iterations of every seed"""
     wall_times: tuple[float, ...] = ()
     """per seed: seconds of meta-training and meta-test"""
+    training_times: tuple[float, ...] = ()
+    """per seed: seconds of meta-training alone (the training curve's last wall time)"""
     per_seed_returns: tuple[tuple[float, ...], ...] = ()
     """per seed: R_0..R_K (mean over the test tasks)"""
     test_tasks: int = 0
@@ -273,7 +279,23 @@ class CellSummary:
 
     @property
     def seconds_per_iteration(self) -> float | None:
-        return float(np.mean(self.wall_times)) / self.iterations if self.wall_times and self.iterations else None
+        """Mean seconds of one meta-training iteration (the meta-test left out)."""
+        if not self.training_times or not self.iterations:
+            return None
+        return float(np.mean(self.training_times)) / self.iterations
+
+    @property
+    def meta_test_seconds(self) -> float | None:
+        """Mean seconds of the cell's set-up and meta-test: its wall time less its meta-training."""
+        if not self.training_times or len(self.training_times) != len(self.wall_times):
+            return None
+        return float(np.mean([w - t for w, t in zip(self.wall_times, self.training_times, strict=True)]))
+
+    def projected_seconds(self, iterations: int) -> float | None:
+        """A cell's wall time at `iterations` meta-training iterations: the measured seconds per iteration
+        × `iterations`, plus the measured meta-test."""
+        rate, test = self.seconds_per_iteration, self.meta_test_seconds
+        return None if rate is None or test is None else rate * iterations + test
 
 
 def _targets(experiments: Mapping[str, Any], key: CellId, adaptation_steps: int) -> tuple[Any, ...]:
@@ -321,6 +343,8 @@ def summarize_cells(valid: Sequence[tuple[Path, ResultRecord]], *, seed: int = 0
                                  adaptation_env_steps=tuple(float(np.mean(s)) for s in zip(*spent, strict=True)),
                                  track=records[0].meta_test.track, source=names.get(where, ""),
                                  iterations=records[0].iterations, wall_times=tuple(r.wall_time for r in records),
+                                 training_times=tuple(r.training_curve[-1].wall_time for r in records)
+                                 if all(r.training_curve for r in records) else (),
                                  per_seed_returns=tuple(tuple(m) for m in means),
                                  test_tasks=len(records[0].meta_test.tasks),
                                  optimum=None if gaps is None else optimum_words(records[0].meta_test)))
@@ -439,10 +463,11 @@ def variant_words(cell: CellSummary, experiments: Mapping[str, Any]) -> str:
     full = known.iterations if known is not None else None
     text = f"Cut run: meta-training stopped after {cell.iterations}" + (f" of the full {full}" if full else "") + \
         " iterations per seed (`--iterations`); not the experiment's full setting."
-    rate = cell.seconds_per_iteration
-    if rate is not None and full:
-        text += (f" Measured {rate:.1f} s per iteration (meta-test included), so the full run would take about "
-                 f"{_duration(rate * full)} per cell here ({rate:.1f} s × {full}).")
+    rate, test, projected = cell.seconds_per_iteration, cell.meta_test_seconds, cell.projected_seconds(full or 0)
+    if projected is not None and full:
+        text += (f" Measured {rate:.1f} s per meta-training iteration and {test:.0f} s of meta-test per cell, so "
+                 f"the full run would take about {_duration(projected)} per cell here ({rate:.1f} s × {full} + "
+                 f"{test:.0f} s).")
     return text
 
 
