@@ -187,6 +187,16 @@ class PrioritizedReplayBuffer(SeededReplayBuffer):
                  "terminated": torch.as_tensor(self.dones[slots, 0])}
         return slots, batch, torch.as_tensor(weights, dtype=torch.float32)
 
+    def state(self) -> dict[str, Any]:
+        filled = self.size()
+        return {**super().state(), "priorities": torch.from_numpy(self.scaled_priorities[:filled].copy()),
+                "max_priority": float(self.max_priority)}
+
+    def load_state(self, state: Mapping[str, Any]) -> None:
+        super().load_state(state)
+        self.scaled_priorities[:len(state["priorities"])] = state["priorities"].numpy()
+        self.max_priority = float(state["max_priority"])
+
     def update_priorities(self, slots: np.ndarray, td_errors: np.ndarray) -> None:
         priorities = np.abs(np.asarray(td_errors, dtype=np.float64)) + self.eps
         self.scaled_priorities[slots] = priorities ** self.alpha
@@ -266,18 +276,11 @@ class Learner:
         self.target_params: dict[str, torch.nn.Parameter] = dict(self.target.named_parameters())
 
 
-_REPLAY_FIELDS = ("observations", "next_observations", "actions", "rewards", "dones")
-
-
 def learner_state(learner: Learner) -> dict[str, Any]:
     """One learner's whole training state as tensors and numbers (a checkpoint is read `weights_only`)."""
-    buffer, filled = learner.buffer, learner.buffer.size()
-    replay = {name: torch.from_numpy(getattr(buffer, name)[:filled].copy()) for name in _REPLAY_FIELDS}
-    replay.update(priorities=torch.from_numpy(buffer.scaled_priorities[:filled].copy()), pos=int(buffer.pos),
-                  full=bool(buffer.full), max_priority=float(buffer.max_priority))
     return {"net": detach(learner.params), "target": detach(learner.target_params),
             "optimizer": learner.optimizer.state_dict(), "gradient_steps": int(learner.gradient_steps),
-            "replay": replay, "anchor": None if learner.anchor is None else detach(learner.anchor),
+            "replay": learner.buffer.state(), "anchor": None if learner.anchor is None else detach(learner.anchor),
             "anchor_optimizer": None if learner.anchor_optimizer is None else learner.anchor_optimizer.state_dict()}
 
 
@@ -287,15 +290,7 @@ def load_learner_state(learner: Learner, state: Mapping[str, Any], aux_lr: float
     training.apply(learner.target, state["target"])
     learner.optimizer.load_state_dict(state["optimizer"])
     learner.gradient_steps = int(state["gradient_steps"])
-    buffer, replay = learner.buffer, state["replay"]
-    filled = len(replay["rewards"])
-    if filled > buffer.buffer_size:
-        raise ValueError(f"a checkpoint's replay buffer holds {filled} transitions, more than {buffer.buffer_size}")
-    for name in _REPLAY_FIELDS:
-        getattr(buffer, name)[:filled] = replay[name].numpy()
-    buffer.scaled_priorities[:filled] = replay["priorities"].numpy()
-    buffer.pos, buffer.full = int(replay["pos"]), bool(replay["full"])
-    buffer.max_priority = float(replay["max_priority"])
+    learner.buffer.load_state(state["replay"])
     learner.anchor, learner.anchor_optimizer = None, None
     if state["anchor"] is not None:
         learner.anchor = detach(state["anchor"])

@@ -294,6 +294,7 @@ class PMetaSAC(training.MetaLearner):
 
     name: ClassVar[str] = "pMeta-RL SAC"
     config_class: ClassVar[type] = PMetaSACConfig
+    resumable = True
 
     def __init__(self, env_id: str, config: PMetaSACConfig | None = None, env_kwargs: Mapping[str, Any] | None = None):
         super().__init__(env_id, config, env_kwargs)
@@ -655,6 +656,31 @@ class PMetaSAC(training.MetaLearner):
     def _sample(self, obs: np.ndarray, params: TrialContext, rng: np.random.Generator) -> np.ndarray:
         """z drawn from the posterior and a drawn action, per observation."""
         return self._act_with(obs, params, torch_generator(rng))
+
+    # ----- checkpoints ------------------------------------------------------------------------
+    def training_state(self) -> dict[str, Any]:
+        """What a round carries to the next, for a checkpoint (`run_meta_training`): the meta models, each
+        task's replay buffer D_i and gradient-step count, and the loop's counters. Every round starts by
+        setting the personalized models, target critics, auxiliaries and Adams from the meta models
+        (line 7, `_restart`), so those are not carried."""
+        if self.meta is None:
+            raise RuntimeError("PMetaSAC.training_state: meta_train() has not set up the run")
+        return {"meta": {name: detach(self.meta[name]) for name in PART_NAMES},
+                "replay": [learner.buffer.state() for learner in self.learners],
+                "gradient_steps": [int(learner.gradient_steps) for learner in self.learners],
+                "collected": int(self._collected), "best": dict(self._best), "warmed_up": bool(self._warmed_up)}
+
+    def load_training_state(self, state: Mapping[str, Any]) -> None:
+        """Restore `training_state()` into an agent whose `meta_train` set-up is done (same config, envs)."""
+        if len(state["replay"]) != len(self.learners):
+            raise ValueError(f"PMetaSAC: the checkpoint holds {len(state['replay'])} tasks' buffers, this run "
+                             f"{len(self.learners)}")
+        self._set_meta(state["meta"])
+        for learner, replay, steps in zip(self.learners, state["replay"], state["gradient_steps"], strict=True):
+            learner.buffer.load_state(replay)
+            learner.gradient_steps = int(steps)
+        self._collected, self._warmed_up = int(state["collected"]), bool(state["warmed_up"])
+        self._best = {key: float(value) for key, value in state["best"].items()}
 
     STORED_PARTS: ClassVar[tuple[str, ...]] = ("actor", "encoder")
     """what a meta-test reads: the meta actor and the meta encoder (PEARL's adaptation takes no

@@ -15,8 +15,8 @@ of Wang et al. 2022, §IV-C, eqs. 12-14 (docs/sources/pmetarl.md §1.5).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import NamedTuple
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 import torch
@@ -112,6 +112,24 @@ class SeededReplayBuffer(ReplayBuffer):
 
     def _store_slot(self, slot: int) -> None:
         """Called before a transition is written to `slot` (prioritized replay sets its priority)."""
+
+    STATE_FIELDS: ClassVar[tuple[str, ...]] = ("observations", "next_observations", "actions", "rewards", "dones")
+
+    def state(self) -> dict[str, Any]:
+        """The filled slots and the write position, as tensors and numbers (a checkpoint is read
+        `weights_only`)."""
+        filled = self.size()
+        return {**{name: torch.from_numpy(getattr(self, name)[:filled].copy()) for name in self.STATE_FIELDS},
+                "pos": int(self.pos), "full": bool(self.full)}
+
+    def load_state(self, state: Mapping[str, Any]) -> None:
+        """Restore `state()` into a buffer of the same size and spaces."""
+        filled = len(state["rewards"])
+        if filled > self.buffer_size:
+            raise ValueError(f"the saved replay buffer holds {filled} transitions, more than {self.buffer_size}")
+        for name in self.STATE_FIELDS:
+            getattr(self, name)[:filled] = state[name].numpy()
+        self.pos, self.full = int(state["pos"]), bool(state["full"])
 
     def uniform_slots(self, batch_size: int, rng: np.random.Generator) -> np.ndarray:
         """`batch_size` stored slots drawn uniformly with replacement."""

@@ -110,7 +110,7 @@ AGENTS = [("bomrl-frozenlake", "BO-MRL (1)"), ("bomrl-frozenlake", "MAML"), ("ma
           ("memrl-gridnav", "MEMRL"), ("memrl-gridnav", "MEMRL (exact gradient)"), ("pmeta-gridworld", "pMeta-RL"),
           ("rl2-nav2d", "RL2"), ("sgmrl-nav2d", "SG-MRL"), ("sgmrl-nav2d", "E-MAML"), ("bomrl-nav2d", "BO-MRL (1)"),
           ("pmeta-cartpole", "pMeta-RL"), ("pmeta-cartpole", "DQN per task"), ("pmeta-cartpole", "DQN pooled"),
-          ("pmeta-cartpole", "Model-Averaging")]
+          ("pmeta-cartpole", "Model-Averaging"), ("pmeta-cheetah-vel", "pMeta-RL")]
 """every resumable reference agent class and mode, in the quick config of an experiment that runs it (on the
 experiment's last setting: bomrl-frozenlake's low-variance one, pmeta-gridworld's pmeta-spread)"""
 
