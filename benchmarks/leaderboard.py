@@ -12,8 +12,10 @@ the IQM of R_K, the adaptation env steps spent before R_K, the meta-training env
 paper's number with its source in words, and a verdict: "reproduced" when, for every target of the
 agent, the measured 95 % CI of R_k (the mean alone with one seed) meets the paper's interval (its
 number ± the reported half-width, or the number alone); "not reproduced" otherwise; "no target" when
-the paper gives none. Across tables, an rliable-style aggregate (`benchmarks.stats`): the IQM of the
-normalised R_K of every (table, seed) per agent, and the probability that an agent beats MAML.
+the paper gives none; "cut run, not judged" for a cut run (`--iterations N`) that has a target, since
+its meta-training stopped before the paper's. Across tables, an rliable-style aggregate
+(`benchmarks.stats`): the IQM of the normalised R_K of every (table, seed) per agent, and the
+probability that an agent beats MAML.
 
 Variants: "full" is the experiment as written; "iters<N>" is a cut run, titled as such, with the full
 run's projected time beside it (measured seconds per meta-training iteration × the full iterations,
@@ -381,11 +383,14 @@ def cited_once(sources: Iterable[str]) -> list[tuple[str, list[str]]]:
 
 def verdict(cell: CellSummary) -> str:
     """"reproduced", "not reproduced" or "no target" (the rule is in the module docstring); a smoke
-    test gets no verdict ("smoke test")."""
+    test gets no verdict ("smoke test"), nor does a cut run, whose meta-training stopped before the
+    paper's ("cut run, not judged": its paper number is shown beside it all the same)."""
     if cell.cell.variant == "quick":
         return "smoke test"
     if not cell.targets:
         return "no target"
+    if cell.cell.variant.startswith("iters"):
+        return "cut run, not judged"
     for target in cell.targets:
         measured = cell.returns[target.step]
         low, high = measured.ci if measured.ci is not None else (measured.mean, measured.mean)

@@ -12,21 +12,33 @@ range (R_k between −160 and −40 for all curves, 0-3 steps), that every BO-MR
 MAML-TRPO, ProMP and E-MAML there (whose curves it copied from the MAML and VariBAD papers), and about
 10 % improvement from the second adaptation step where the baselines gain about 0 %.
 
-Measured: a one-iteration cut only (`--iterations 1`, BO-MRL (1), seed 0, the first 2 test tasks),
-on the 2-core machine shared with ~20 other processes (load average 21-30, nice 10):
+Measured: a one-iteration cut run at the full settings, 3 seeds × 3 agents, all 40 test tasks
+(`metarl-bench run bomrl-cheetah-vel --seeds 3 --iterations 1`, code of 1c9f7f8, on an Intel family 6
+model 167 host, two cells at a time with torch's 2 threads each beside other jobs; 320 k env steps of
+meta-training per cell). Mean ± s.e. over the 3 seeds:
 
-| agent | iterations | seeds | test tasks | R₀ | R₁ | R₂ | R₃ | train env steps | wall |
-|---|---|---|---|---|---|---|---|---|---|
-| BO-MRL (1) | 1 | 1 | 2 | −207.38 | −195.98 | −188.48 | −151.85 | 320 k | 1975 s + 780 s test |
+| agent | R₀ | R₁ | R₂ | R₃ | gap J*−R₃ | wall: train + test |
+|---|---|---|---|---|---|---|
+| BO-MRL (1) | −235.55 ± 0.76 | −217.24 ± 1.42 | −202.35 ± 2.15 | −187.16 ± 3.01 | 76.6 ± 6.3 | 89-106 + 224-251 s |
+| BO-MRL (2) | −235.15 ± 0.91 | −214.58 ± 2.22 | −195.92 ± 2.32 | −179.64 ± 2.68 | 70.1 ± 8.0 | 88-98 + 201-227 s |
+| BO-MRL (3) | −234.31 ± 0.60 | −231.60 ± 0.66 | −230.12 ± 1.23 | −227.89 ± 1.29 | 124.4 ± 2.9 | 69-78 + 185-199 s |
 
-Training iteration 0: pre-adaptation −225.7, post −209.7 (the one-time adaptation gains 16 on the
-meta-batch); each meta-test adaptation gains again (+11, +8, +37) from a meta-policy trained once.
-The paper's curves lie in −160..−40 after 500 iterations. Time: the whole run used 96 CPU-seconds
-(user + system) in 2757 s of wall time, so one iteration (320 k env steps: 2 × 40 tasks × 20
-episodes × 200 steps, then 50 Adam iterations on 160 k samples, 10 CG Hessian products, TRPO) is
-≈ 60-70 CPU-s, ≈ 5 k env steps per CPU-second; at the 162 env steps/s this machine gave it, one
-iteration took 33 min. Full run: 500 iterations ≈ 9 h per (Alg(i), seed) on a free core, 81 h for
-the 3 × 3 grid; on this machine as loaded, 11 days per cell.
+One meta-update cannot make a cheetah run: R₀ is that of a near-random policy (the training batch's
+pre-adaptation return −257.7, its post-adaptation −240.5 / −238.1 / −256.1 for Alg(1) / (2) / (3)).
+What the cut does show is the one-time adaptation working as the paper describes, a gain at every
+step from the same meta-policy: +18, +15, +15 for Alg(1) and +21, +19, +16 for Alg(2) over R₀..R₃.
+Alg(3) gains +3, +1.5, +2: its λ is not reported by the paper, and at the default 5.0 the proximal
+term holds the adapted policy close to the meta-policy (ten times Alg(1)'s 0.5), which this run
+suggests is too strong; the next candidate to test is λ = 0.5 as for the other two. The paper's
+curves lie in −160..−40 after 500 iterations, so there is no verdict for a one-iteration cut. The
+gap is against an estimate on 1 of the 40 test tasks (SB3 SAC, 15 000 steps: J* ≈ −125), a weak
+lower bound on J*.
+
+Time: one meta-iteration (320 k env steps: 2 × 40 tasks × 20 episodes × 200 steps, 50 Adam iterations
+on 160 k samples, 10 CG Hessian products, TRPO) took 69-106 s, the meta-test on 40 tasks (3 one-time
+adaptations of 20 episodes each, and 20 evaluation episodes, per task: 1.12 M env steps) 185-251 s.
+The full run, 500 iterations, is ≈ 12-15 h per cell here (e.g. 89 s × 500 + 224 s), ≈ 120 h for the
+3 × 3 grid on one core; a longer cut is the next session's (each further iteration ≈ 90 s a cell).
 """
 
 from benchmarks.experiments import Experiment

@@ -232,6 +232,11 @@ def test_cut_runs_are_labelled_with_the_projected_full_time(tmp_path: Path) -> N
     assert ("Measured 10.0 s per meta-training iteration and 60 s of meta-test per cell, so the full run would "
             "take about 68 min per cell here (10.0 s × 400 + 60 s)") in markdown
     assert report.bad == ()
+    # the paper's number is shown beside a cut run, but the cut is not judged against it
+    cut = dataclasses.replace(report.cells[0], targets=(Target("SG-MRL Table 1", "Random", 1, -30.0, 1.0),))
+    assert verdict(cut) == "cut run, not judged"
+    full = dataclasses.replace(cut, cell=dataclasses.replace(cut.cell, variant="full"))
+    assert verdict(full) in ("reproduced", "not reproduced")
     # `metarl-bench list` projects a registered experiment's cell the same way (maml-nav2d: 100 iterations)
     record = dataclasses.replace(record, experiment="maml-nav2d")
     write_result(tmp_path / "listed" / "maml-nav2d" / record.cell.filename(0), record)
