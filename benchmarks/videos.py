@@ -82,6 +82,7 @@ def record_before_after(result_path: str | Path, out_stem: str | Path, *, task_i
     from benchmarks.evaluate import meta_test
     from benchmarks.experiments import AgentSpec
     from benchmarks.results import load_parameters, load_result
+    from benchmarks.verify import torch_threads
 
     record = load_result(result_path)
     state = load_parameters(result_path, record)  # ResultError when absent or altered
@@ -102,7 +103,10 @@ def record_before_after(result_path: str | Path, out_stem: str | Path, *, task_i
         if k in paths and k not in returns:
             returns[k] = _episode(agent, record.env.id, dict(record.env.kwargs), task, paths[k], record.seed + k)
 
-    meta_test(agent, [task], record.protocol, seed=record.seed, progress=on_scored)
+    # the recorded torch thread count, as verify uses: a HalfCheetah episode's return follows the last
+    # bits of the policy's reductions, which change with the number of threads
+    with torch_threads(record.machine.torch_threads):
+        meta_test(agent, [task], record.protocol, seed=record.seed, progress=on_scored)
     if rounds == 0:
         paths[0].with_name(paths[0].name.replace("__before", "__after")).write_bytes(paths[0].read_bytes())
     return Video(Path(f"{stem}__before.mp4"), Path(f"{stem}__after.mp4"),
