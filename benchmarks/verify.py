@@ -85,7 +85,8 @@ class TableCheck:
     t: float
     """the t statistic of the mean difference (0 when no task branched; inf when they all moved alike)"""
     critical: float
-    """the two-sided critical value at `TABLE_ALPHA` (inf when a single task cannot be tested)"""
+    """the two-sided critical value at `TABLE_ALPHA` (0 with a single task, which cannot be tested: a
+    branched number there fails)"""
 
     @property
     def passed(self) -> bool:
