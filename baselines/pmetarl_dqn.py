@@ -604,8 +604,7 @@ class DQNCore(training.MetaLearner):
                              f"this run {len(self.learners)}")
         self.meta = detach(state["meta"]) if state["meta"] else None
         for learner, saved in zip(self.learners, state["learners"], strict=True):
-            load_learner_state(learner, saved, self.config.aux_lr if isinstance(self.config, PMetaDQNConfig)
-                               else None)
+            load_learner_state(learner, saved, getattr(self.config, "aux_lr", None))
         self._task_steps = state["task_steps"].numpy().copy()
         self._collected, self._warmed_up = int(state["collected"]), bool(state["warmed_up"])
         self._best = {key: float(value) for key, value in state["best"].items()}

@@ -50,6 +50,12 @@ task branched fails one (field, k) of it (small, because a false alarm on a fait
 failure that matters when a user re-checks the references on their own CPU)"""
 
 
+def number_name(field: str, k: int | None) -> str:
+    """A per-task number in words: "R_1", "adaptation env steps before R_1" or "env steps"."""
+    return {"returns": f"R_{k}", "adaptation_env_steps": f"adaptation env steps before R_{k}",
+            "env_steps": "env steps"}[field]
+
+
 @dataclasses.dataclass(frozen=True)
 class Mismatch:
     """One recomputed number that differs from the file's."""
@@ -65,9 +71,7 @@ class Mismatch:
 
     def describe(self) -> str:
         where = f"task {self.task}" + ("" if self.k is None else f", k = {self.k}")
-        name = {"returns": f"R_{self.k}", "adaptation_env_steps": f"adaptation env steps before R_{self.k}",
-                "env_steps": "env steps"}[self.field]
-        return f"{where}: {name} stored {self.stored!r}, recomputed {self.recomputed!r}"
+        return f"{where}: {number_name(self.field, self.k)} stored {self.stored!r}, recomputed {self.recomputed!r}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,9 +97,8 @@ class TableCheck:
         return self.branched == 0 or abs(self.t) <= self.critical
 
     def describe(self) -> str:
-        name = {"returns": f"R_{self.k}", "adaptation_env_steps": f"adaptation env steps before R_{self.k}",
-                "env_steps": "env steps"}[self.field]
-        return (f"{name}: {self.branched} task(s) branched, mean difference {self.mean_difference:+.4g}, "
+        return (f"{number_name(self.field, self.k)}: {self.branched} task(s) branched, "
+                f"mean difference {self.mean_difference:+.4g}, "
                 f"t = {self.t:.2f} against ±{self.critical:.2f} (two-sided, α = {TABLE_ALPHA:g})")
 
 
