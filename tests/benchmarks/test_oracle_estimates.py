@@ -13,7 +13,7 @@ import pytest
 
 import metarl_envs
 from benchmarks import oracles
-from benchmarks.evaluate import MetaTestProtocol, meta_test
+from benchmarks.evaluate import EstimatedOptimum, MetaTestProtocol, meta_test
 from benchmarks.leaderboard import optimum_words
 from benchmarks.oracles import (
     Estimator,
@@ -102,6 +102,19 @@ def test_non_finite_estimates_are_refused_on_write_and_on_load(folder: Path) -> 
     path.write_text(path.read_text().replace("-51.0", "NaN"))
     with pytest.raises(OracleCacheError, match="not a JSON number"):
         load_cache(path)
+
+
+@pytest.mark.parametrize("tasks", [(), (1, 0), (0, 0), (-1, 2)])
+def test_an_estimate_names_distinct_increasing_task_indices(tasks: tuple[int, ...]) -> None:
+    message = re.escape(f"field oracle_estimate.tasks = {list(tasks)} must be distinct task indices ≥ 0, "
+                        "in increasing order")
+    with pytest.raises(ValueError, match=message):
+        EstimatedOptimum("sac", tasks, "sha256:0")
+
+
+def test_an_estimate_keeps_its_task_indices_as_a_tuple() -> None:
+    # task 0 is a valid index (the bound is ≥ 0), and a list is frozen into a tuple like the other fields
+    assert EstimatedOptimum("sac", [0, 2], "sha256:0").tasks == (0, 2)
 
 
 def _meta_test(max_tasks: int = 3):

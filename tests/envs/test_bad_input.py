@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import re
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -11,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import metarl_envs
+from metarl_envs.core import Task
 
 from .conftest import make
 
@@ -243,6 +247,7 @@ def test_an_integer_bound_states_only_the_sides_it_has() -> None:
         with pytest.raises(ValueError, match=rf"^Owner\.field=(0|4): must {rule}$"):
             check_int("Owner", "field", 0 if low is not None else 4, low, high)
     assert check_int("Owner", "field", np.int64(2), 1, None) == 2
+    assert check_int("Owner", "field", 3, 1, 3) == 3  # both bounds belong to the range
 
 
 def test_sample_tasks_has_a_stated_cap() -> None:
@@ -253,3 +258,125 @@ def test_sample_tasks_has_a_stated_cap() -> None:
         env.sample_tasks(10**12)
     with pytest.raises(ValueError, match=r"sample_tasks\.n"):
         _vector().sample_tasks(10**12)
+
+
+# ------------------------------------------------------------------ the shared validators and messages of core.py
+NAV = "MetaRL/Navigation2D-v0"
+
+
+def test_single_env_refusals_name_the_env_class() -> None:
+    """Every refusal of the MetaEnv mixin starts with the env's class (and the method, for reset)."""
+    env = make(NAV, "maml").unwrapped
+    before_reset = r"^Navigation2DEnv: call reset\(\) before step\(\)$"
+    with pytest.raises(RuntimeError, match=before_reset):
+        env.step(np.zeros(2, dtype=np.float32))
+    with pytest.raises(RuntimeError, match=before_reset):  # the clock a subclass's step counts refuses too
+        env._advance_clock(False)
+    with pytest.raises(TypeError, match=r"^Navigation2DEnv: task must be a GoalTask2D, got int$"):
+        env.set_task(42)
+    with pytest.raises(ValueError, match=r"^Navigation2DEnv\.reset: seed=-1 must be ≥ 0$"):
+        env.reset(seed=-1)
+    with pytest.raises(ValueError, match=r"^Navigation2DEnv\.reset: unknown option 'tsak'$"):
+        env.reset(options={"tsak": env.get_task()})
+
+
+def test_preset_and_horizon_arguments_are_checked_by_name() -> None:
+    with pytest.raises(ValueError, match=r"^Navigation2DEnv: unknown preset 'nope'; choose from \['maml', 'sgmrl'\]$"):
+        make(NAV, "nope")
+    with pytest.raises(ValueError, match=r"^Navigation2DEnv\.horizon=0: must be ≥ 1$"):
+        make(NAV, "maml", horizon=0)
+    env = make(NAV, "maml", horizon=1).unwrapped  # the shortest horizon: one step, then truncated
+    env.reset(seed=0)
+    assert env.horizon == 1 and env.step(np.zeros(2, dtype=np.float32))[3] is True
+
+
+def test_an_option_outside_its_choices_is_named_with_the_choices() -> None:
+    from metarl_envs.core import check_choice
+
+    reward_rule = r"^Navigation2DEnv\.reward='bogus': must be one of \['distance', 'squared'\]$"
+    with pytest.raises(ValueError, match=reward_rule):
+        make(NAV, "maml", reward="bogus")
+    # a bool is never a choice, even one equal to a choice (True == 1.0: HalfCheetahDir's directions)
+    with pytest.raises(ValueError, match=r"^DirectionTask\.direction=True: must be one of \[-1\.0, 1\.0\]$"):
+        check_choice("DirectionTask", "direction", True, (-1.0, 1.0))
+    assert check_choice("DirectionTask", "direction", 1.0, (-1.0, 1.0)) == 1.0
+
+
+def test_a_goal_is_checked_coordinate_by_coordinate_against_the_closed_preset_box() -> None:
+    """Navigation2D's goal box [-0.5, 0.5]² is closed: its corners are goals, a coordinate beyond either
+    side is named with its index and the box. A 1-D numpy goal is a sequence of 2, a (2, 1) array is not."""
+    env = make(NAV, "maml").unwrapped
+    env.set_task({"goal": [-0.5, 0.5]})
+    assert env.get_task().goal == (-0.5, 0.5)
+    env.set_task({"goal": np.array([0.25, -0.125])})
+    assert env.get_task().goal == (0.25, -0.125) and all(type(v) is float for v in env.get_task().goal)
+    for goal, i in (([0.6, 0.0], 0), ([0.0, -0.6], 1)):
+        value = re.escape(repr(goal[i]))
+        with pytest.raises(ValueError, match=rf"^GoalTask2D\.goal\[{i}\]={value}: must lie in \[-0\.5, 0\.5\]$"):
+            env.set_task({"goal": goal})
+    with pytest.raises(ValueError, match=r"(?s)^GoalTask2D\.goal=array\(.*\): must have shape \(2,\)$"):
+        env.set_task({"goal": np.array([[0.1], [0.2]])})
+    with pytest.raises(TypeError, match=r"^GoalTask2D\.goal\[0\]='1': must be a real number, got str$"):
+        env.set_task({"goal": ["1", 0.0]})
+    assert env.get_task().goal == (0.25, -0.125)
+
+
+def test_a_physical_constant_must_be_above_zero_and_the_bound_is_stated_open() -> None:
+    env = make("MetaRL/CartPoleParams-v0", "carl").unwrapped
+    valid = env.get_task().to_dict()
+    with pytest.raises(ValueError, match=r"^CartPoleParamsTask\.pole_mass=0\.0: must lie in \(0\.0, "):
+        env.set_task({**valid, "pole_mass": 0.0})
+
+
+def test_task_box_bounds_must_cover_every_field() -> None:
+    """`check_task_in_box` pairs the fields with their bounds strictly: a preset with bounds for fewer
+    fields than it names is an error, not a check of the first fields only."""
+    from metarl_envs.core import check_task_in_box
+
+    task = make("MetaRL/CartPoleParams-v0", "carl").unwrapped.get_task()
+    names = [field.name for field in dataclasses.fields(task)]
+    low, high = [1e-9] * len(names), [1e9] * len(names)
+    check_task_in_box(task, names, low, high, "carl")
+    with pytest.raises(ValueError, match=r"^zip\(\) argument 3 is shorter than arguments 1-2$"):
+        check_task_in_box(task, names, low, high[:-1], "carl")
+
+
+def test_an_action_already_in_the_checked_dtype_is_returned_as_is() -> None:
+    """The action checks return float64 (Box) and int64 (Discrete): an array of that dtype comes back as
+    the same array (no copy per step), any other real or integer array as a converted copy."""
+    from metarl_envs.core import check_box_action, check_discrete_action
+
+    space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+    action = np.array([0.5, -0.25])
+    assert check_box_action("Owner", action, space) is action
+    converted = check_box_action("Owner", action.astype(np.float32), space)
+    assert converted.dtype == np.float64 and converted.tolist() == [0.5, -0.25]
+    actions = np.array([0, 2], dtype=np.int64)
+    assert check_discrete_action("Owner", actions, 3, batch=2) is actions
+    widened = check_discrete_action("Owner", actions.astype(np.uint8), 3, batch=2)
+    assert widened.dtype == np.int64 and widened.tolist() == [0, 2]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class NestedTask(Task):
+    """A task whose one field takes any JSON value (no validator): `from_dict`'s list parsing, bare."""
+
+    value: Any
+
+
+def _nested(value: Any, levels: int, kind: type = list) -> Any:
+    for _ in range(levels):
+        value = kind([value])
+    return value
+
+
+def test_task_lists_become_tuples_down_to_eight_levels_and_no_deeper() -> None:
+    """JSON lists are read back as tuples at every level, up to 8 nested lists; a 9th is refused naming
+    the task and the field (a bound on the recursion over untrusted task files)."""
+    assert NestedTask.from_dict({"value": [0.5, [1, ["x"]]]}).value == (0.5, (1, ("x",)))
+    deepest = NestedTask.from_dict({"value": _nested(0.5, 8)})
+    assert deepest.value == _nested(0.5, 8, tuple) and deepest.to_dict() == {"value": _nested(0.5, 8)}
+    with pytest.raises(ValueError, match=r"^NestedTask\.value: lists nested deeper than 8 levels$"):
+        NestedTask.from_dict({"value": _nested(0.5, 9)})
+    with pytest.raises(ValueError, match=r"^NestedTask\.value: lists nested deeper than 8 levels$"):
+        NestedTask.from_dict({"value": [0.5, _nested(0.5, 8)]})

@@ -38,6 +38,22 @@ def test_gymnasium_env_checker(env_preset):
     env.close()
 
 
+def test_close_shuts_the_human_window(monkeypatch):
+    """`MetaEnv.close` closes the "human" window the env opened (SDL's dummy video driver stands in for
+    a display, so this runs headless)."""
+    pygame = pytest.importorskip("pygame")
+    import metarl_envs.rendering
+
+    monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
+    monkeypatch.setattr(metarl_envs.rendering, "has_display", lambda: True)
+    env = make("MetaRL/Navigation2D-v0", "maml", render_mode="human")
+    env.reset(seed=0)
+    env.render()
+    assert env.unwrapped._window is not None and pygame.display.get_init()
+    env.close()
+    assert env.unwrapped._window is None and not pygame.display.get_init()
+
+
 def test_stable_baselines3_env_checker(env_preset):
     from stable_baselines3.common.env_checker import check_env as sb3_check_env
 

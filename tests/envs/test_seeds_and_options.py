@@ -265,6 +265,25 @@ def test_a_masked_reset_draws_each_restarted_start_from_that_sub_envs_stream():
         np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-9)
     assert not np.allclose(got[1], got[2]), "two streams, two starts"
 
+
+def test_the_default_task_is_seed_0s_draw_of_one_task():
+    """Before any `set_task` the env holds the task of `draw_tasks(preset, default_rng(0), 1)`:
+    Navigation2D's goal is U[-0.5, 0.5]² from seed 0's first two uniforms."""
+    expected = tuple(np.random.default_rng(0).uniform(-0.5, 0.5, size=2).tolist())
+    assert make_single(NAV).unwrapped.get_task().goal == expected
+
+
+def test_the_default_task_is_a_draw_of_one_not_the_first_of_several():
+    """AntGoal draws every angle first, then every radius (r = R·sqrt(U), angle ~ U[0, 2π)), so its
+    first task of two draws differs from a draw of one: the default is the draw of one. Not marked
+    `mujoco`: it checks metarl_envs/core.py, and AntGoal is the env whose draws tell n = 1 apart."""
+    env = make_single("MetaRL/AntGoal-v0").unwrapped
+    rng = np.random.default_rng(0)
+    angle = 2 * np.pi * rng.random()
+    radius = env.preset.goal_radius * np.sqrt(rng.random())
+    assert env.get_task().goal == pytest.approx((radius * np.cos(angle), radius * np.sin(angle)), rel=1e-12)
+
+
 def test_preset_to_dict_is_its_fields_as_json():
     preset = gym.make(LAKE).unwrapped.preset
     data = preset.to_dict()

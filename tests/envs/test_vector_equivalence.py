@@ -61,8 +61,21 @@ def test_set_tasks_rejects_wrong_count(env_preset):
     env_id, preset = env_preset
     venv = gym.make_vec(env_id, num_envs=3, vectorization_mode="vector_entry_point", preset=preset)
     task = metarl_envs.task_set(env_id, "test", preset)[0]
-    with pytest.raises(ValueError, match="3 tasks"):
+    with pytest.raises(ValueError, match=rf"^{type(venv.unwrapped).__name__}\.set_tasks: need a sequence of 3 tasks$"):
         venv.unwrapped.set_tasks([task, task])
+
+
+def test_vector_env_batches_the_spaces_and_starts_with_the_tasks_given():
+    """A native vector env of n sub-envs has SyncVectorEnv's batched spaces (the card's Box, n rows) and
+    starts with the `tasks` it is given, one per sub-env."""
+    env_id = "MetaRL/Navigation2D-v0"
+    tasks = list(metarl_envs.task_set(env_id, "test", "maml"))[:3]
+    sync = gym.vector.SyncVectorEnv([functools.partial(make, env_id, "maml", task=t) for t in tasks])
+    native = gym.make_vec(env_id, num_envs=3, vectorization_mode="vector_entry_point", preset="maml",
+                          tasks=tasks).unwrapped
+    assert native.observation_space == sync.observation_space == gym.spaces.Box(-np.inf, np.inf, (3, 2), np.float32)
+    assert native.action_space == sync.action_space == gym.spaces.Box(-0.1, 0.1, (3, 2), np.float32)
+    assert native.get_tasks() == tuple(tasks) != (make(env_id, "maml").unwrapped.get_task(),) * 3  # not the default
 
 
 def test_vector_step_rejects_bad_actions(env_preset):
