@@ -5,6 +5,7 @@ unknown key; no config class writes the pair again."""
 import dataclasses
 import json
 import re
+from typing import Literal, Optional
 
 import pytest
 
@@ -137,3 +138,86 @@ def test_the_rules_cover_what_the_configs_checked_by_hand():
                 "MEMRLConfig": {"inner_init", "gradient", "hidden_sizes"}}
     for name, fields in expected.items():
         assert fields <= set(_rules(CONFIG_CLASSES[name])), name
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The rule builders themselves. The configs call them once, when their module is imported; these tests call them
+# while they run, so that a wrong bound or message in a builder fails here and not only through one config.
+# ---------------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("bounds", "inside", "outside"), [
+    ("(0, 1)", [1e-9, 0.5, 1 - 1e-9], [0, 1, -0.5, 1.5]),
+    ("[0, 1]", [0, 0.5, 1], [-1e-9, 1 + 1e-9]),
+    ("(0, 1]", [1e-9, 1], [0, 1 + 1e-9]),
+    ("[-2.5,3e2)", [-2.5, 299.5], [-2.5 - 1e-9, 300]),
+    ("( 1 , 2 ]", [1.5, 2], [1, 2.5]),
+])
+def test_interval_reads_its_bounds_as_written_in_maths(bounds, inside, outside):
+    from baselines.common.agent import interval
+
+    rule = interval(bounds)
+    assert (rule.requirement, rule.convert) == (f"must lie in {bounds}", None)
+    assert [rule.holds(value) for value in inside] == [True] * len(inside)
+    assert [rule.holds(value) for value in outside] == [False] * len(outside)
+
+
+@pytest.mark.parametrize("bounds", ["0, 1", "(0 1)", "(0, 1", "{0, 1}", "(0, 1)x"])
+def test_interval_refuses_bounds_it_cannot_read(bounds):
+    from baselines.common.agent import interval
+
+    with pytest.raises(ValueError, match=f"^{re.escape(f'interval: bounds={bounds!r} must read like')} '\\(0, 1\\]'$"):
+        interval(bounds)
+
+
+def test_int_at_least_takes_ints_from_its_minimum_and_no_bools():
+    from baselines.common.agent import COUNT, int_at_least
+
+    rule = int_at_least(3)
+    assert (rule.requirement, rule.convert) == ("must be an int ≥ 3", None)
+    assert [rule.holds(value) for value in (3, 4, 10**12)] == [True, True, True]
+    assert [rule.holds(value) for value in (2, -3, 3.0, "3")] == [False] * 4
+    assert (COUNT.requirement, COUNT.holds(1), COUNT.holds(True), COUNT.holds(0)) == ("must be an int ≥ 1", True,
+                                                                                     False, False)
+
+
+@pytest.mark.parametrize("empty", [True, False])
+def test_sizes_are_tuples_of_widths_of_at_least_one(empty):
+    from baselines.common.agent import sizes
+
+    rule = sizes(empty=empty)
+    assert rule.requirement == ("must be ints ≥ 1" if empty else "must be one or more ints ≥ 1")
+    converted = rule.convert([64, 32.0])
+    assert converted == (64, 32) and type(converted) is tuple and all(type(w) is int for w in converted)
+    assert [rule.holds(value) for value in ((1,), (64, 64), ())] == [True, True, empty]
+    assert [rule.holds(value) for value in ((0,), (64, 0), (-1, 5))] == [False, False, False]
+    assert sizes().requirement == "must be ints ≥ 1"   # empty=True by default
+
+
+def test_checked_declares_a_default_beside_its_rule():
+    from baselines.common.agent import POSITIVE, checked
+
+    field = checked(0.5, POSITIVE)
+    assert (field.default, dict(field.metadata)) == (0.5, {"rule": POSITIVE})
+
+
+@pytest.mark.parametrize(("hint", "requirement", "allowed", "refused"), [
+    (Literal["a", "b"], "must be 'a' or 'b'", ["a", "b"], ["c", None]),
+    (Literal[1, 2, 3], "must be one of (1, 2, 3)", [1, 2, 3], [0, 4, "1"]),
+    (Literal["x"] | None, "must be 'x' or None", ["x", None], ["y"]),
+    # typing.Optional is a typing.Union, another origin than `X | None` (types.UnionType)
+    (Optional[Literal["x", "y"]], "must be one of ('x', 'y', None)", ["x", "y", None], ["z"]),  # noqa: UP045
+    (Literal["solo"], "must be one of ('solo',)", ["solo"], ["other"]),
+])
+def test_a_literal_annotation_becomes_a_choice_rule(hint, requirement, allowed, refused):
+    from baselines.common.agent import _choice_rule
+
+    rule = _choice_rule(hint)
+    assert (rule.requirement, rule.convert) == (requirement, None)
+    assert [rule.holds(value) for value in allowed] == [True] * len(allowed)
+    assert [rule.holds(value) for value in refused] == [False] * len(refused)
+
+
+@pytest.mark.parametrize("hint", [int, float | None, Optional[int], type(None), tuple[int, ...]])  # noqa: UP045
+def test_other_annotations_have_no_choice_rule(hint):
+    from baselines.common.agent import _choice_rule
+
+    assert _choice_rule(hint) is None
