@@ -327,3 +327,39 @@ def test_stored_state_is_what_the_meta_test_reads_and_reloads_the_same_returns(t
     assert [t.returns for t in meta_test(old, tasks, protocol, seed=3).tasks] == expected
     with pytest.raises(ValueError, match=r"no \['encoder'\] part"):
         PMetaSAC(ENV, trained.config, KWARGS).set_parameters({"meta": {"actor": state["meta"]["actor"]}})
+
+
+def test_the_rounds_record_what_it_collected_evaluated_and_best_so_far():
+    """Two rounds of the public training step: the warm-up runs once, before the first round; each
+    record's returns are the round's own evaluations (pre = its training episodes, post = PP); the best
+    MP and PP are the maxima so far; env steps are counted once, as the harness's envs saw them."""
+    agent = PMetaSAC(ENV, PMetaSACConfig(**SMALL, personal_updates=2), KWARGS)
+    warm_ups, collected, personal, meta = [], [], [], []
+    original = {name: getattr(agent, name) for name in ("_warm_up", "_collect_round", "_evaluate_personal",
+                                                         "_evaluate_meta")}
+
+    def spy(name, log, pick=lambda out: out):
+        def call(*args):
+            out = original[name](*args)
+            log.append(pick(out))
+            return out
+        setattr(agent, name, call)
+
+    spy("_warm_up", warm_ups, lambda out: agent._envs.env_steps)
+    spy("_collect_round", collected, lambda out: (float(np.mean(out[0])), out[1]))
+    spy("_evaluate_personal", personal)
+    spy("_evaluate_meta", meta)
+    log = agent.meta_train(list(metarl_envs.task_set(ENV, "train", "pmeta"))[:2], iterations=2, seed=3)
+    records = log.records
+    assert len(warm_ups) == 1 and warm_ups[0] > 0   # once, before the first round, and it stepped the envs
+    assert records[-1].env_steps == agent._envs.env_steps and 0 < records[0].env_steps < records[1].env_steps
+    for i, record in enumerate(records):
+        (pre, losses), (prior, meta_return) = collected[i], meta[i]
+        assert record.pre_adaptation_return == pytest.approx(pre, rel=1e-12)
+        assert record.post_adaptation_return == personal[i]
+        assert dict(record.extra) == pytest.approx({
+            "meta_return": meta_return, "meta_prior_return": prior, "personal_return": personal[i],
+            "best_meta_return": max(m for _, m in meta[:i + 1]), "best_personal_return": max(personal[:i + 1]),
+            "collection_env_steps": record.extra["collection_env_steps"],
+            "gradient_steps": float(2 * 2 * (i + 1)), **losses})
+    assert 0 < records[0].extra["collection_env_steps"] < records[1].extra["collection_env_steps"]
