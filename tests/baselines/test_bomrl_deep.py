@@ -200,3 +200,69 @@ def test_agent_trains_saves_loads_and_adapts_from_the_rounds_episodes(tmp_path):
 def test_config_rejects_bad_values_by_name(field, value):
     with pytest.raises(ValueError, match=field):
         dataclasses.replace(DeepBOMRLConfig(), **{field: value})
+
+
+def test_meta_train_step_is_the_trpo_step_along_the_hypergradient(monkeypatch):
+    """Alg. 2 line 7: ϕ moves by the natural-gradient step of the linear objective ⟨ĝ, ϕ' − ϕ⟩ under the
+    mean-KL trust region, recomputed here in float64 from ĝ (the hypergradient the step computed): the Fisher
+    as the exact Hessian of the hand-written Gaussian KL plus the configured damping, a direct solve for the
+    direction, the step scaled to the KL bound, then halved (ls_backtrack_ratio 0.5) until within it.
+    The record carries the batch's pre- and post-adaptation returns and the accepted fraction."""
+    import baselines.bomrl_deep as module
+    from baselines.common.sampler import Sampler
+
+    env_id, kwargs = "MetaRL/Navigation2D-v0", {"preset": "maml"}
+    config = DeepBOMRLConfig(tasks_per_iteration=2, episodes_per_task=2, hidden_sizes=(4,), inner_iterations=3,
+                             hypergradient_cg_iterations=3, cg_iterations=60, cg_damping=1e-2, max_kl=0.05,
+                             ls_backtrack_ratio=0.5, ls_max_steps=30)
+    agent = DeepBOMRL(env_id, config, kwargs)
+    seen, batches = {}, []
+
+    def spy_hypergradient(policy, phi, theta_star, data, outer, cfg):
+        hyper, info = hypergradient(policy, phi, theta_star, data, outer, cfg)
+        seen.update(phi={k: v.detach().double().clone() for k, v in phi.items()}, hyper=hyper, data=data)
+        return hyper, info
+
+    collect = Sampler.collect
+
+    def spy_collect(self, *args, **kw):
+        batches.append(collect(self, *args, **kw))
+        return batches[-1]
+
+    monkeypatch.setattr(module, "hypergradient", spy_hypergradient)
+    monkeypatch.setattr(Sampler, "collect", spy_collect)
+    (record,) = agent.meta_train(metarl_envs.task_set(env_id, "train", "maml"), iterations=1, seed=4).records
+
+    phi, names = seen["phi"], list(seen["phi"])
+    g = torch.cat([seen["hyper"][k].double().reshape(-1) for k in names])
+    obs = seen["data"].tensors.observations.double()
+    mask = seen["data"].tensors.mask.double()
+    old_mean, old_log_std = (d.detach().double() for d in agent.policy.dist_params(phi, obs))
+
+    def params_of(flat: torch.Tensor) -> dict[str, torch.Tensor]:
+        return dict(zip(names, unflatten(flat, [phi[k] for k in names]), strict=True))
+
+    def mean_kl(flat: torch.Tensor) -> torch.Tensor:
+        mean, log_std = agent.policy.dist_params(params_of(flat), obs)
+        kl = (log_std - old_log_std + (torch.exp(2 * old_log_std) + (old_mean - mean) ** 2)
+              / (2 * torch.exp(2 * log_std)) - 0.5).sum(-1)
+        return (kl * mask).sum() / mask.sum()
+
+    start = torch.cat([phi[k].reshape(-1) for k in names])
+    fisher = torch.autograd.functional.hessian(mean_kl, start) + config.cg_damping * torch.eye(len(start),
+                                                                                                 dtype=torch.float64)
+    direction = torch.linalg.solve(fisher, g)
+    full_step = torch.sqrt(2 * config.max_kl / (direction @ fisher @ direction)) * direction
+    fraction = 1.0
+    while float(mean_kl(start + fraction * full_step)) > config.max_kl:
+        fraction *= config.ls_backtrack_ratio
+    moved = torch.cat([agent.meta_params()[k].double().reshape(-1) for k in names]) - start
+    assert float(full_step.abs().max()) > 1e-2, "the step is too small to pin anything"
+    # float32 CG against a float64 direct solve: 6e-4 of the step's norm apart here
+    expected = fraction * full_step
+    assert float(torch.linalg.norm(moved - expected) / torch.linalg.norm(expected)) < 3e-3
+    assert record.extra["step_fraction"] == fraction == 0.5   # one halving: the line search is pinned too
+    # the batch collected with ϕ (line 3) and the one with the adapted θ' (B' of eq. 8)
+    assert len(batches) == 2
+    assert record.pre_adaptation_return == pytest.approx(float(batches[0].episode_returns().mean()), rel=1e-12)
+    assert record.post_adaptation_return == pytest.approx(float(batches[1].episode_returns().mean()), rel=1e-12)
