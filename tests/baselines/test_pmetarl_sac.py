@@ -333,8 +333,11 @@ def test_the_rounds_record_what_it_collected_evaluated_and_best_so_far():
     """Two rounds of the public training step: the warm-up runs once, before the first round; each
     record's returns are the round's own evaluations (pre = its training episodes, post = PP); the best
     MP and PP are the maxima so far; env steps are counted once, as the harness's envs saw them."""
-    agent = PMetaSAC(ENV, PMetaSACConfig(**SMALL, personal_updates=2), KWARGS)
-    warm_ups, collected, personal, meta = [], [], [], []
+    # 250 gradient steps a task a round: two 200-step episodes, the second's z from the task's posterior
+    # and a warm-up of 400 steps a task: exactly two episodes
+    agent = PMetaSAC(ENV, PMetaSACConfig(**{**SMALL, "buffer_size": 4000, "warmup_steps": 400}, personal_updates=250),
+                     KWARGS)
+    warm_ups, collected, personal, meta, firsts = [], [], [], [], []
     original = {name: getattr(agent, name) for name in ("_warm_up", "_collect_round", "_evaluate_personal",
                                                          "_evaluate_meta")}
 
@@ -349,6 +352,19 @@ def test_the_rounds_record_what_it_collected_evaluated_and_best_so_far():
     spy("_collect_round", collected, lambda out: (float(np.mean(out[0])), out[1]))
     spy("_evaluate_personal", personal)
     spy("_evaluate_meta", meta)
+    episode_z, posterior, posteriors = agent._episode_z, agent.posterior, []
+
+    def counted_posterior(*args):
+        posteriors.append(1)
+        return posterior(*args)
+
+    def spy_episode_z(learner, first, rng):
+        before = len(posteriors)
+        z = episode_z(learner, first, rng)
+        firsts.append((first, len(posteriors) - before))
+        return z
+
+    agent._episode_z, agent.posterior = spy_episode_z, counted_posterior
     log = agent.meta_train(list(metarl_envs.task_set(ENV, "train", "pmeta"))[:2], iterations=2, seed=3)
     records = log.records
     assert len(warm_ups) == 1 and warm_ups[0] > 0   # once, before the first round, and it stepped the envs
@@ -361,5 +377,12 @@ def test_the_rounds_record_what_it_collected_evaluated_and_best_so_far():
             "meta_return": meta_return, "meta_prior_return": prior, "personal_return": personal[i],
             "best_meta_return": max(m for _, m in meta[:i + 1]), "best_personal_return": max(personal[:i + 1]),
             "collection_env_steps": record.extra["collection_env_steps"],
-            "gradient_steps": float(2 * 2 * (i + 1)), **losses})
-    assert 0 < records[0].extra["collection_env_steps"] < records[1].extra["collection_env_steps"]
+            "gradient_steps": float(2 * 250 * (i + 1)), **losses})
+    # every transition collected is stored once (the buffers do not wrap here): warm-up, then 2 episodes a round
+    assert [r.extra["collection_env_steps"] for r in records] == [2 * 200 * 4, 2 * 200 * 6]
+    assert sum(learner.buffer.size() for learner in agent.learners) == 2 * 200 * 6
+    # the z of each training episode: the prior for a round's first, then the posterior on the task's buffer;
+    # PP's evaluation episodes (after the collection) draw from the posterior too
+    evaluation = [False] * 2 * agent.config.evaluation_episodes
+    assert [first for first, _ in firsts] == [True, True, False, False, *evaluation] * 2
+    assert [calls for _, calls in firsts] == [int(not first) for first, _ in firsts]
