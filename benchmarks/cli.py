@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -154,35 +155,69 @@ def _outside_agents(add_agent: list[str], agent_config: list[str]) -> list[Any]:
 
 
 def _take_reference_cells(experiment: Any, out: Path, *, quick: bool, seeds: int | None,
-                          iterations: int | None) -> list[Path]:
+                          iterations: int | None) -> tuple[list[Path], list[tuple[Path, Path]]]:
     """Copy into `out` every planned cell whose valid file with the same settings is committed in
-    results/reference/ (with its stored parameters); returns the copies."""
-    import shutil
-
-    from benchmarks.results import ResultError, load_result, parameters_path
+    results/reference/ (with its stored parameters). A cell with none there takes a committed cell of
+    another experiment whose settings are the same but for the experiment's name (bomrl-nav2d's MAML is
+    maml-nav2d's): its record is written again under this experiment, nothing else changed. Returns
+    (the copies, [(each copy taken from another experiment, the file it came from)])."""
+    from benchmarks.results import ResultError, load_result
     from benchmarks.runner import SettingsConflict, is_complete, plan
 
     root = reference_root()
-    taken = []
+    taken, borrowed = [], []
+    others = [plan(other, root, quick=quick, seeds=seeds, iterations=iterations)
+              for name, other in sorted(_experiments().items()) if name != experiment.name]
     for cell, stored in zip(plan(experiment, out, quick=quick, seeds=seeds, iterations=iterations),
                             plan(experiment, root, quick=quick, seeds=seeds, iterations=iterations), strict=True):
-        if cell.path.exists() or not stored.path.is_file():
+        if cell.path.exists():
             continue
-        try:
-            record = load_result(stored.path)
-            if not is_complete(stored):
+        candidates = [stored] + [twin for cells in others for twin in cells if _same_cell(twin, cell)]
+        for candidate in candidates:
+            if not candidate.path.is_file():
                 continue
-        except (ResultError, SettingsConflict) as error:
-            console.print(f"not taken from the references: {escape(str(error))}", soft_wrap=True)
-            continue
-        cell.path.parent.mkdir(parents=True, exist_ok=True)
-        if record.parameters is not None:  # the meta-trained parameters stored beside it, if committed
-            weights = parameters_path(stored.path, record.parameters)
-            if weights.is_file():
-                shutil.copyfile(weights, cell.path.parent / weights.name)
-        shutil.copyfile(stored.path, cell.path)
-        taken.append(cell.path)
-    return taken
+            try:
+                record = load_result(candidate.path)
+                if not is_complete(candidate):
+                    continue
+            except (ResultError, SettingsConflict) as error:
+                console.print(f"not taken from the references: {escape(str(error))}", soft_wrap=True)
+                continue
+            _copy_cell(candidate.path, record, cell)
+            taken.append(cell.path)
+            if candidate is not stored:
+                borrowed.append((cell.path, candidate.path))
+            break
+    return taken, borrowed
+
+
+def _same_cell(a: Any, b: Any) -> bool:
+    """Two planned cells that would run the same: every setting equal but the experiment's name."""
+    from benchmarks.runner import cell_settings
+
+    def anonymous(cell: Any) -> dict:
+        settings = cell_settings(cell)
+        return {**settings, "cell": {k: v for k, v in settings["cell"].items() if k != "experiment"}}
+
+    return a.spec.label == b.spec.label and a.seed == b.seed and anonymous(a) == anonymous(b)
+
+
+def _copy_cell(source: Path, record: Any, cell: Any) -> None:
+    """`source`'s record (and its stored parameters) as `cell`'s file: re-written under `cell`'s experiment
+    when it came from another one (a new checksum over the same numbers), else copied byte for byte."""
+    import shutil
+
+    from benchmarks.results import parameters_path, write_result
+
+    cell.path.parent.mkdir(parents=True, exist_ok=True)
+    if record.parameters is not None:  # the meta-trained parameters stored beside it, if committed
+        weights = parameters_path(source, record.parameters)
+        if weights.is_file():
+            shutil.copyfile(weights, cell.path.parent / weights.name)
+    if record.experiment == cell.experiment.name:
+        shutil.copyfile(source, cell.path)
+    else:
+        write_result(cell.path, dataclasses.replace(record, experiment=cell.experiment.name))
 
 
 def _print_verdicts(cells: list[CellSummary]) -> None:
@@ -267,12 +302,13 @@ def run(
     except (ImportError, TypeError, ValueError) as error:
         _fail(error)
     taken: list[Path] = []
+    borrowed: list[tuple[Path, Path]] = []
     if from_reference:
         if reference:
             raise typer.BadParameter("--from-reference reads results/reference/; it cannot also write there",
                                      param_hint="--from-reference")
         try:
-            taken = _take_reference_cells(chosen, out, quick=quick, seeds=seeds, iterations=iterations)
+            taken, borrowed = _take_reference_cells(chosen, out, quick=quick, seeds=seeds, iterations=iterations)
         except (OSError, ValueError) as error:
             _fail(error)
     try:
@@ -288,6 +324,9 @@ def run(
                       f"not re-run), ran {len(summary.ran)} missing one(s), skipped "
                       f"{len(summary.skipped) - len(taken)} of yours already complete{busy}; results in "
                       f"{out / resolved.name}", soft_wrap=True)
+        for copy, source in borrowed:
+            console.print(f"{copy.name}: taken from {source.parent.name}/{source.name}, a cell with the same "
+                          "settings in another experiment", soft_wrap=True)
     else:
         console.print(f"ran {len(summary.ran)} cell(s), skipped {len(summary.skipped)} complete one(s){busy}; "
                       f"results in {out / resolved.name}")
@@ -295,7 +334,8 @@ def run(
     mine = {cell.path for cell in summary.cells}
     cells = summarize_cells([(path, data) for path, data in valid if path in mine],
                             experiments={resolved.name: resolved})
-    variant = " (quick: a smoke test, not a result)" if quick else f" ({iterations} iterations)" if iterations else ""
+    cut = f" ({iterations} iteration{'s' * (iterations != 1)})" if iterations else ""
+    variant = " (quick: a smoke test, not a result)" if quick else cut
     setting = (f"{resolved.iterations} meta-training iterations per seed, "
                f"{resolved.max_test_tasks or 'all'} test tasks")
     several = len(resolved.split()) > 1

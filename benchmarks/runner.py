@@ -174,7 +174,7 @@ def plan(experiment: Experiment, out: str | Path, *, quick: bool, seeds: int | N
             for part in parts for spec in part.agents for seed in range(n_seeds)]
 
 
-def _settings(cell: Cell) -> dict[str, Any]:
+def cell_settings(cell: Cell) -> dict[str, Any]:
     """The cell's `ResultRecord.SETTINGS` (but the task sets, which `load_result` checks) and identity, as JSON."""
     config_class = cell.spec.agent_class().config_class
     return to_json({"protocol": cell.experiment.protocol, "agent.class": cell.spec.agent,
@@ -194,7 +194,7 @@ def is_complete(cell: Cell) -> bool:
         _set_aside(cell.path)
         return False
     stored = {**record.settings(), "cell": to_json(record.cell), "seed": record.seed}
-    wanted = _settings(cell)
+    wanted = cell_settings(cell)
     differ = [key for key in wanted if wanted[key] != stored[key]]
     if differ:
         raise SettingsConflict(f"{cell.path}: a valid result of this cell exists with other {', '.join(differ)}; "
@@ -314,7 +314,7 @@ class CellCheckpoint:
         self.envs, self.counted, self.seen, self.emit = envs, counted, seen, emit
 
     def _settings(self) -> str:
-        return json.dumps(_settings(self.cell), sort_keys=True)
+        return json.dumps(cell_settings(self.cell), sort_keys=True)
 
     def save(self, state: Mapping[str, Any]) -> None:
         import torch

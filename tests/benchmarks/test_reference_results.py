@@ -122,6 +122,36 @@ def test_from_reference_takes_the_committed_cells_and_runs_only_the_missing(tmp_
     assert "3 cell(s) rendered" in report.output  # Random and Timid [reference], and the one cell run in mine
 
 
+def test_from_reference_takes_a_cell_with_the_same_settings_from_another_experiment(tmp_path: Path,
+                                                                                      monkeypatch) -> None:
+    """bomrl-nav2d's MAML is maml-nav2d's cell: an experiment whose cell is committed under another
+    experiment with the same settings takes it (re-written under its own name, the numbers unchanged) instead
+    of running it again; a cell with any setting changed is not taken."""
+    from benchmarks.results import load_result
+    from tests.benchmarks.test_runner import EXPERIMENT
+
+    timid = EXPERIMENT.agent("Timid")
+    sibling = dataclasses.replace(EXPERIMENT, name="sibling", agents=(timid, dataclasses.replace(
+        EXPERIMENT.agent("Random"), config={**EXPERIMENT.agent("Random").config, "action_scale": 0.3})))
+    both = {EXPERIMENT.name: EXPERIMENT, sibling.name: sibling}
+    monkeypatch.setattr("benchmarks.cli._experiments", lambda: both)
+    monkeypatch.chdir(tmp_path)
+    made = cli.invoke(app, ["run", EXPERIMENT.name, "--quick", "--reference"], env=NARROW)
+    assert made.exit_code == 0, made.output
+    result = cli.invoke(app, ["run", sibling.name, "--quick", "--from-reference", "--out", "mine"], env=NARROW)
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "took 1 cell(s) from results/reference" in text and "ran 1 missing" in text, text
+    name = "Timid__Navigation2D-v0__maml__seed0__quick.json"
+    assert f"{name}: taken from {EXPERIMENT.name}/{name}, a cell with the same settings in another experiment" \
+        in text
+    original = load_result(tmp_path / "results" / "reference" / EXPERIMENT.name / name)
+    copy = load_result(tmp_path / "mine" / sibling.name / name)
+    assert copy.experiment == sibling.name and dataclasses.replace(copy, experiment=original.experiment) == original
+    ran = load_result(tmp_path / "mine" / sibling.name / "Random__Navigation2D-v0__maml__seed0__quick.json")
+    assert ran.agent.config["action_scale"] == 0.3   # its settings differ from the reference's Random: run
+
+
 def test_from_reference_and_report_keep_the_settings_of_a_multi_setting_experiment(tmp_path: Path,
                                                                                     monkeypatch) -> None:
     """An experiment on two (env, preset) settings: --reference writes both settings' cells, --from-reference
