@@ -258,8 +258,20 @@ def test_dqn_star_adaptation_picks_the_network_with_the_smallest_td_error():
     assert len(trial.acting) == 5
     adapted = agent._adapt(trial, memory, rng)
     errors = [agent.td_error(p, memory) for p in trial.acting]
+    # the TD error written out in float64: mean over the episodes' steps of (r + γ(1 − d) max_a' Q(s', a') − Q(s, a))²
+    rewards, done = memory.rewards.astype(np.float64), memory.terminated.astype(np.float64)
+    for params, error in zip(trial.acting, errors, strict=True):
+        with torch.no_grad():
+            q = agent.q_values(params, torch.as_tensor(memory.observations, dtype=torch.float32)).double().numpy()
+            q_next = agent.q_values(params, torch.as_tensor(memory.next_observations,
+                                                            dtype=torch.float32)).double().numpy()
+        target = rewards + agent.config.discount * (1 - done) * q_next.max(axis=1)
+        taken = q[np.arange(len(q)), memory.actions.astype(np.int64)]
+        assert error == pytest.approx(np.mean((target - taken) ** 2), rel=1e-5)
+    assert len(set(errors)) == len(errors), "the networks must differ for the choice to be seen"
     chosen = int(np.argmin(errors))
     assert all(torch.equal(adapted.acting[0][k], trial.acting[chosen][k]) for k in trial.acting[chosen])
+    assert adapted.meta is None and adapted.memory is memory   # DQN* keeps no meta network; the episodes stay
 
 
 @pytest.mark.parametrize("field, value", [("lam", 0.0), ("aux_lr", 0.1), ("beta", 0.0), ("personal_updates", 0),
