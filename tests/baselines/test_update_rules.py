@@ -343,6 +343,43 @@ def test_sgmrl_meta_train_step_is_equation_13(debias_coef, hessian):
                         what="θ_new − θ")
 
 
+def test_sgmrl_practical_step_is_adams_first_step_on_the_estimate():
+    """Practical mode (the released code's setting): θ moves by Adam's first step, outer_lr · ĝ / (|ĝ| + ε)
+    elementwise (Adam's bias-corrected moments of a single gradient), in the ascent direction ĝ = ∇ of the
+    eq. (13) objective on the step's own batches (the objective itself is pinned in exact mode above). The
+    record carries the first inner batch's return, the outer batch's, and both batches' env steps."""
+    from baselines.common import estimators
+    from baselines.sgmrl import score_coefficients
+
+    config = SGMRLConfig(mode="practical", hidden_sizes=(6,), tasks_per_iteration=3, episodes_per_task=3,
+                         inner_lr=0.004, discount=0.9, outer_lr=0.002)
+    agent = SGMRL(NAV, config, NAV_KWARGS)
+    randomise(agent, 4)
+    theta = {k: v.detach().clone() for k, v in agent.meta_params().items()}
+    calls = record_batches(agent)
+    result = agent.meta_train_step(list(metarl_envs.task_set(NAV, "train"))[3:6], np.random.default_rng(5))
+    (_, d_in), (_, d_out) = calls
+    # the score coefficients written out: J̃_i minus the other tasks' mean, over the spread of J̃ across tasks
+    returns = d_out.episode_returns(config.discount).mean(axis=1)
+    coefficients = torch.as_tensor((returns - (returns.sum() - returns) / 2) / (returns.std() + 1e-8),
+                                   dtype=torch.float32)
+    torch.testing.assert_close(score_coefficients(d_out, config), coefficients)
+    leaves = {k: v.clone().requires_grad_(True) for k, v in theta.items()}
+    objective = estimators.meta_objective(agent.policy, leaves, [agent._data(d_in)], agent._data(d_out),
+                                          config.inner_lr, config.reduction,
+                                          first_order=config.hessian == "first_order",
+                                          score_coefficients=[coefficients]).mean()
+    ascent = dict(zip(leaves, torch.autograd.grad(objective, list(leaves.values())), strict=True))
+    for k, g in ascent.items():
+        expected = config.outer_lr * g / (g.abs() + 1e-8)
+        torch.testing.assert_close(agent.meta_params()[k] - theta[k], expected, rtol=1e-4, atol=1e-7)
+    assert result.env_steps == d_in.env_steps + d_out.env_steps
+    assert result.pre_adaptation_return == pytest.approx(float(d_in.episode_returns().mean()), rel=1e-12)
+    assert result.post_adaptation_return == pytest.approx(float(d_out.episode_returns().mean()), rel=1e-12)
+    assert result.extra == pytest.approx({"score_coefficient_mean": float(coefficients.mean()),
+                                          "score_coefficient_abs_mean": float(coefficients.abs().mean())})
+
+
 def test_sgmrl_adaptation_step_is_equation_12():
     agent = _sgmrl()
     cfg = agent.config
