@@ -21,6 +21,7 @@ from baselines.pmetarl_dqn import (
     PooledDQN,
     PrioritizedReplayBuffer,
     Transitions,
+    TrialTask,
     add_proximal_gradient,
     aggregate,
     auxiliary_step,
@@ -304,3 +305,26 @@ def test_stored_state_is_what_the_meta_test_reads_and_reloads_the_same_returns(c
     missing = "meta" if "meta" in stored else "personal"
     with pytest.raises(ValueError, match=f"no '{missing}' entry"):
         _agent(cls).set_parameters({k: v for k, v in both.items() if k != missing})
+
+
+def test_act_is_greedy_in_the_mean_q_and_epsilon_greedy_when_sampled():
+    """The public `act`: deterministic = argmax of the mean Q of the trial's networks (DQN*: its five task
+    networks); sampled = ε-greedy with ε = adapt_epsilon, each action replaced by a uniform one with
+    probability ε, the draws (explore, then the random action) taken from the caller's generator."""
+    agent = _agent(IndependentDQN, adapt_epsilon=0.3)
+    _train(agent, rounds=1)
+    generator = torch.Generator().manual_seed(3)   # three random networks, so that their argmaxes disagree
+    shapes = agent.meta_params().acting[0]
+    trial = TrialTask(tuple({k: torch.randn(v.shape, generator=generator) for k, v in shapes.items()}
+                            for _ in range(3)), None)
+    obs = np.random.default_rng(1).normal(size=(64, 4)).astype(np.float32)
+    with torch.no_grad():
+        q = [agent.q_values(p, torch.as_tensor(obs)).numpy() for p in trial.acting]
+    greedy = np.mean(q, axis=0).argmax(axis=1)
+    assert len(set(greedy.tolist())) == 2 and (greedy != q[0].argmax(axis=1)).any(), "the mean must be seen"
+    np.testing.assert_array_equal(agent.act(obs, trial, deterministic=True), greedy)
+    draws = np.random.default_rng(7)
+    explore, uniform = draws.random(len(obs)) < 0.3, draws.integers(2, size=len(obs))
+    sampled = agent.act(obs, trial, rng=np.random.default_rng(7))
+    np.testing.assert_array_equal(sampled, np.where(explore, uniform, greedy))
+    assert (sampled != greedy).any()
