@@ -328,3 +328,18 @@ def test_act_is_greedy_in_the_mean_q_and_epsilon_greedy_when_sampled():
     sampled = agent.act(obs, trial, rng=np.random.default_rng(7))
     np.testing.assert_array_equal(sampled, np.where(explore, uniform, greedy))
     assert (sampled != greedy).any()
+
+
+def test_transitions_concatenate_field_by_field_in_order():
+    rng = np.random.default_rng(0)
+
+    def part(n: int) -> Transitions:
+        return Transitions(rng.normal(size=(n, 4)), rng.integers(2, size=n), rng.normal(size=n),
+                           rng.normal(size=(n, 4)), rng.random(n) < 0.5)
+
+    first, second = part(3), part(2)
+    both = Transitions.concatenate([first, second])
+    assert type(both) is Transitions and len(both.rewards) == 5
+    for field in Transitions._fields:
+        np.testing.assert_array_equal(getattr(both, field),
+                                      np.concatenate([getattr(first, field), getattr(second, field)]))
