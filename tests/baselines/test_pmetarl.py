@@ -102,6 +102,35 @@ def test_sampled_mode_runs_and_counts_env_steps():
     assert np.abs(agent.meta_params()["meta"]).max() > 0
 
 
+def test_a_rounds_record_is_its_steps_values_and_largest_table_gap():
+    """Each record: the env steps of every sampled update of the round (summed over the tasks), the exact
+    discounted J of the greedy meta (pre) and personalized (post) policies averaged over the tasks, and the
+    mean over tasks of the largest |Q_i − Q| on the task's states."""
+    agent = PMetaRL(GRID, PMetaRLConfig(mode="sampled", episodes_per_update=2), KWARGS)
+    tasks, steps = grid_tasks()[:2], []
+    update = agent._personal_update
+
+    def counted(*args):
+        table, n = update(*args)
+        steps.append(n)
+        return table, n
+
+    agent._personal_update = counted
+    records = agent.meta_train(tasks, iterations=2, seed=0).records
+    assert [r.env_steps for r in records] == [sum(steps[:len(steps) // 2]), sum(steps)]
+    models = [agent.envs.model(t) for t in tasks]
+    q_meta, discount = agent.meta_params()["meta"], agent.config.discount
+    personal = [agent.q_personal[t] for t in tasks]
+    last = records[-1]
+    assert last.pre_adaptation_return == pytest.approx(
+        np.mean([policy_return(m, greedy_policy(q_meta), discount) for m in models]), rel=1e-12)
+    assert last.post_adaptation_return == pytest.approx(
+        np.mean([policy_return(m, greedy_policy(q), discount) for m, q in zip(models, personal, strict=True)]),
+        rel=1e-12)
+    gap = np.mean([np.abs(q - q_meta)[m.state_mask].max() for m, q in zip(models, personal, strict=True)])
+    assert dict(last.extra) == pytest.approx({"personal_meta_gap": gap}, rel=1e-12) and gap > 0
+
+
 def test_pmeta_gridworld_quick_runs_through_the_runner(tmp_path):
     from benchmarks.experiments import EXPERIMENTS
     from benchmarks.results import load_result
