@@ -191,15 +191,21 @@ class _Reference:
             new["actor"][k] = _adam(self.x["actor"][k], g, self.adam.setdefault(("actor", k), {}), cfg.actor_lr)
         self.x = {name: {k: v.detach() for k, v in new[name].items()} for name in PART_NAMES}
         self.target = {k: cfg.tau * self.x["critic"][k] + (1 - cfg.tau) * v for k, v in self.target.items()}
-        for name in PART_NAMES:  # eq. 13 as an Adam step on (λ/2)‖aux − x‖²
+        for name in PART_NAMES:  # eq. 13: an Adam step on (λ/2)‖aux − x‖², or the plain step aux − ηλ(aux − x)
+            if cfg.aux_optimizer == "sgd":
+                self.aux[name] = {k: v - cfg.aux_lr * cfg.lam * (v - self.x[name][k])
+                                  for k, v in self.aux[name].items()}
+                continue
             self.aux[name] = {k: _adam(v, cfg.lam * (v - self.x[name][k]), self.adam.setdefault(("aux", name, k), {}),
                                        cfg.aux_lr) for k, v in self.aux[name].items()}
         return {"critic_loss": critic_loss.item(), "actor_loss": actor_loss.item(), "kl": kl.item()}
 
 
-def test_one_round_moves_every_model_by_eqs_12_to_14():
+@pytest.mark.parametrize("aux_optimizer", ["adam", "sgd"])
+def test_one_round_moves_every_model_by_eqs_12_to_14(aux_optimizer):
     config = PMetaSACConfig(**SMALL, personal_updates=2, discount=0.9, tau=0.3, sac_alpha=0.3, kl_weight=0.7,
-                            lam=2.0, aux_lr=0.05, actor_lr=0.01, critic_lr=0.02, encoder_lr=0.03, beta=0.5)
+                            lam=2.0, aux_lr=0.05, actor_lr=0.01, critic_lr=0.02, encoder_lr=0.03, beta=0.5,
+                            aux_optimizer=aux_optimizer)
     agent = PMetaSAC(ENV, config, KWARGS)
     recorded: dict[int, list] = {}
     original_draw, original_step = agent.draw_update, agent.gradient_step
