@@ -190,6 +190,20 @@ def test_exact_and_analytic_optima_beat_an_estimate(folder: Path) -> None:
     assert result.optimum_kind == "analytic" and result.oracle_estimate is None
 
 
+def test_a_tabular_meta_test_records_its_exact_optimum_and_no_estimate(folder: Path) -> None:
+    """A tabular env's J* is exact dynamic programming: no cache is read, and the result says "exact"."""
+    from baselines.pmetarl import PMetaRL, PMetaRLConfig
+
+    env_id, kwargs = "MetaRL/GridNavigation-v0", {"preset": "pmeta", "obs_mode": "index"}
+    agent = PMetaRL(env_id, PMetaRLConfig(), kwargs)
+    agent.meta_train(metarl_envs.task_set(env_id, "train", "pmeta")[:1], iterations=1, seed=0)
+    result = meta_test(agent, metarl_envs.task_set(env_id, "test", "pmeta"),
+                       MetaTestProtocol(adaptation_steps=0, evaluation_episodes=1, adaptation_episodes=1), seed=0,
+                       max_tasks=2)
+    assert result.oracle_estimate is None and result.optimum_kind == "exact"
+    assert all(t.optimal_return is not None for t in result.tasks)
+
+
 def test_a_tiny_real_estimate_writes_a_valid_cache(folder: Path) -> None:
     """The DQN* estimator end to end (seconds): IndependentDQN on one MountainCar task, scored by
     deterministic episodes; a second call with the same estimator adds to the file, another refuses."""
