@@ -392,3 +392,36 @@ def test_the_rounds_record_what_it_collected_evaluated_and_best_so_far():
     evaluation = [False] * 2 * agent.config.evaluation_episodes
     assert [first for first, _ in firsts] == [True, True, False, False, *evaluation] * 2
     assert [calls for _, calls in firsts] == [int(not first) for first, _ in firsts]
+
+
+def test_training_state_restores_a_run_that_then_takes_the_same_round():
+    """The checkpoint of a run (`training_state`: meta models, each task's replay buffer and step count, the
+    counters) loaded into a fresh run (other initial weights): it reads back the same state, and the next
+    round, driven by the same generator, moves both runs' models identically."""
+    config = PMetaSACConfig(**SMALL, personal_updates=2)
+    tasks = list(metarl_envs.task_set(ENV, "train", "pmeta"))[:2]
+    first = PMetaSAC(ENV, config, KWARGS)
+    first.meta_train(tasks, iterations=1, seed=0)
+    state = first.training_state()
+    second = PMetaSAC(ENV, config, KWARGS)
+    second.meta_train(tasks, iterations=0, seed=1)   # set up only, from other initial weights
+    assert any(not torch.equal(v, state["meta"]["actor"][k]) for k, v in second.meta["actor"].items())
+    with pytest.raises(ValueError, match=r"^PMetaSAC: the checkpoint holds 1 tasks' buffers, this run 2$"):
+        second.load_training_state({**state, "replay": state["replay"][:1]})
+    second.load_training_state(state)
+    again = second.training_state()
+    assert again.keys() == state.keys()
+    for name in PART_NAMES:
+        for k, v in state["meta"][name].items():
+            assert torch.equal(again["meta"][name][k], v), (name, k)
+    for mine, theirs in zip(again["replay"], state["replay"], strict=True):
+        assert mine.keys() == theirs.keys()
+        for key, value in theirs.items():
+            assert torch.equal(mine[key], value) if isinstance(value, torch.Tensor) else mine[key] == value, key
+    assert [again[k] for k in ("gradient_steps", "collected", "best", "warmed_up")] == \
+        [state[k] for k in ("gradient_steps", "collected", "best", "warmed_up")]
+    steps = [agent.meta_train_step(tasks, np.random.default_rng(5)) for agent in (first, second)]
+    assert steps[0].extra == steps[1].extra
+    for name in PART_NAMES:
+        for k, v in first.meta[name].items():
+            assert torch.equal(second.meta[name][k], v), (name, k)
