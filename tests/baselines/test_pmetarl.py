@@ -145,3 +145,25 @@ def test_pmeta_gridworld_quick_runs_through_the_runner(tmp_path):
         for task in data.meta_test.tasks:
             assert len(task.returns) == 2 and all(np.isfinite(task.returns))
             assert task.optimal_return < 0 and max(task.optimality_gaps) < 1e-9
+
+
+@pytest.mark.parametrize("reset", [True, False])
+def test_a_round_starts_each_personal_table_from_the_meta_table_or_from_the_last_one(reset):
+    """Erratum 5's choice: with `reset_personal_each_round` every round's personalized table starts at Q^π
+    (line 7); without it, a task's table continues from where its last round left it."""
+    agent = PMetaRL(GRID, PMetaRLConfig(reset_personal_each_round=reset, personal_updates=2), KWARGS)
+    tasks = grid_tasks()[:2]
+    starts, personal_round = [], agent._personal_round
+
+    def recorded(q_meta, personal, update):
+        starts.append(personal.copy())
+        return personal_round(q_meta, personal, update)
+
+    agent._personal_round = recorded
+    after_first = []
+    agent.meta_train(tasks, iterations=2, seed=0, callback=lambda record: after_first or after_first.extend(
+        [agent.q_meta.copy()] + [agent.q_personal[t].copy() for t in tasks]))
+    meta, *personal = after_first
+    assert len(starts) == 4 and not np.array_equal(personal[0], meta)
+    for i in range(2):   # the second round's start, task by task
+        np.testing.assert_array_equal(starts[2 + i], meta if reset else personal[i])

@@ -20,6 +20,7 @@ from baselines.pmetarl_sac import (
     PMetaSAC,
     PMetaSACConfig,
     TrialContext,
+    context_features,
     kl_to_standard_normal,
     product_of_gaussians,
     soft_target,
@@ -425,3 +426,13 @@ def test_training_state_restores_a_run_that_then_takes_the_same_round():
     for name in PART_NAMES:
         for k, v in first.meta[name].items():
             assert torch.equal(second.meta[name][k], v), (name, k)
+
+
+@pytest.mark.parametrize("use_next_obs", [False, True])
+def test_context_features_are_s_a_r_and_optionally_s_next(use_next_obs):
+    rng = torch.Generator().manual_seed(0)
+    batch = {"observations": torch.randn(4, 3, generator=rng), "actions": torch.randn(4, 2, generator=rng),
+             "rewards": torch.randn(4, generator=rng), "next_observations": torch.randn(4, 3, generator=rng)}
+    expected = [batch["observations"], batch["actions"], batch["rewards"][:, None]]
+    expected += [batch["next_observations"]] if use_next_obs else []
+    torch.testing.assert_close(context_features(batch, use_next_obs), torch.cat(expected, dim=1), rtol=0, atol=0)
