@@ -336,7 +336,7 @@ def run(
                             experiments={resolved.name: resolved})
     cut = f" ({iterations} iteration{'s' * (iterations != 1)})" if iterations else ""
     variant = " (quick: a smoke test, not a result)" if quick else cut
-    setting = (f"{resolved.iterations} meta-training iterations per seed, "
+    setting = (f"{resolved.iterations} meta-training iteration{'s' * (resolved.iterations != 1)} per seed, "
                f"{resolved.max_test_tasks or 'all'} test tasks")
     several = len(resolved.split()) > 1
     for key, group in tables(cells).items():

@@ -312,6 +312,8 @@ class CellCheckpoint:
             raise ValueError(f"{cell.key}: CellCheckpoint needs cell.checkpoint_every")
         self.cell, self.every, self.path = cell, cell.checkpoint_every, cell.checkpoint_path
         self.envs, self.counted, self.seen, self.emit = envs, counted, seen, emit
+        self.restored_seconds = 0.0
+        """the training time of the iterations a loaded checkpoint restored (what this process did not spend)"""
 
     def _settings(self) -> str:
         return json.dumps(cell_settings(self.cell), sort_keys=True)
@@ -352,6 +354,7 @@ class CellCheckpoint:
 
         self.counted[:], self.envs.env_steps = counted, env_steps
         self.seen[:] = [IterationRecord(**record) for record in training["records"]]
+        self.restored_seconds = float(self.seen[-1].wall_time) if self.seen else 0.0
         logger.warning("%s: resuming from its checkpoint %s after iteration %d", self.cell.key, self.path.name,
                        len(counted))
         marker = os.environ.get(KILL_AFTER_CHECKPOINT)
@@ -443,7 +446,9 @@ def run_cell(cell: Cell, progress: ProgressSink | None = None) -> Path:
         task_sets=TaskSetIds(train_set.fingerprint, test_set.fingerprint), protocol=experiment.protocol,
         seed=cell.seed, iterations=experiment.iterations, max_test_tasks=experiment.max_test_tasks,
         training_curve=tuple(curve), meta_test=result, started=started, finished=utc_now(),
-        wall_time=float(time.perf_counter() - clock), parameters=parameters)
+        # a resumed cell counts the training time its checkpoint restored, as its curve's wall times do
+        wall_time=float(time.perf_counter() - clock) + (checkpoint.restored_seconds if checkpoint else 0.0),
+        parameters=parameters)
     path = write_result(cell.path, record)
     if checkpoint is not None:
         checkpoint.remove()

@@ -137,9 +137,38 @@ def test_every_reference_agent_resumes_bit_for_bit(name: str, label: str, tmp_pa
     messages = [record.getMessage() for record in caplog.records]
     assert any("resuming from its checkpoint" in m and "after iteration 2" in m for m in messages), messages
     assert not any("unusable" in m for m in messages), messages
+
     for path in expected:
         assert _numbers(tmp_path / "resumed" / path.relative_to(tmp_path / "uninterrupted")) == _numbers(path)
     assert resumed and not list((tmp_path / "resumed").rglob("*.ckpt"))
+
+
+def test_a_resumed_cells_wall_time_counts_the_restored_training_time(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The record's wall time is the cell's cost: the training time its checkpoint restored (the curve's
+    wall time at the restored iteration) plus what the resumed process spent, so never below its curve's.
+    The restored time is inflated here by 1000 s, so that a record counting only the last process fails."""
+    from benchmarks import runner
+    from benchmarks.results import load_result
+
+    load = runner.CellCheckpoint.load
+    restored = []
+
+    def inflated(self):
+        training = load(self)
+        if training is not None:
+            restored.append(self.restored_seconds)
+            assert self.restored_seconds == self.seen[-1].wall_time > 0
+            self.restored_seconds += 1000.0
+        return training
+
+    monkeypatch.setattr(runner.CellCheckpoint, "load", inflated)
+    experiment = dataclasses.replace(KILLED.only(["MAML"]), iterations=3)
+    with one_torch_thread():
+        (path,) = _interrupted_then_resumed(experiment, tmp_path, 2, monkeypatch)
+    record = load_result(path)
+    assert len(restored) == 1 and record.wall_time > 1000.0 + restored[0]
+    assert record.wall_time >= record.training_curve[-1].wall_time
 
 
 def test_a_corrupt_checkpoint_is_set_aside_and_the_cell_starts_again(tmp_path: Path, caplog) -> None:
