@@ -478,8 +478,9 @@ def variant_words(cell: CellSummary, experiments: Mapping[str, Any]) -> str:
 
 def title(key: TableKey) -> str:
     experiment, variant, env_id, preset, track = key
+    cut = f" — cut run ({variant[5:]} iteration{'s' * (variant != 'iters1')})"
     kind = {"full": "", "quick": " — SMOKE TEST (--quick), not a result"}.get(
-        variant, f" — cut run ({variant[5:]} iterations)" if variant.startswith("iters") else f" ({variant})")
+        variant, cut if variant.startswith("iters") else f" ({variant})")
     where = f"{experiment}{kind} — {env_id}, preset {preset}"
     return where if track == "main" else f"{where} — privileged track (agents read the env's exact model)"
 

@@ -87,7 +87,7 @@ def test_run_one_agent_for_fewer_iterations(tmp_path: Path, monkeypatch) -> None
     args = ["run", EXPERIMENT.name, "--agent", "Timid", "--iterations", "1", "--seeds", "1", "--out", str(tmp_path)]
     result = runner.invoke(app, args, env=WIDE)
     assert result.exit_code == 0, result.output
-    assert "(1 iterations)" in result.output and "ran 1 cell(s)" in result.output
+    assert "(1 iteration)" in result.output and "ran 1 cell(s)" in result.output
     written = [p.name for p in (tmp_path / EXPERIMENT.name).iterdir()]
     assert written == ["Timid__Navigation2D-v0__maml__seed0__iters1.json"]
     bad = runner.invoke(app, ["run", EXPERIMENT.name, "--agent", "Nobody", "--out", str(tmp_path)], env=WIDE)
