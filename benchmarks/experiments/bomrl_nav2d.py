@@ -9,22 +9,42 @@ its paper's own settings (App. B: 64×64 tanh, 50 Adam iterations per one-time a
 δ = 1e-3; docs/sources/bomrl.md §3.2) and Alg(1) with λ = 0.5 (the value the paper uses for Alg(1) on
 all four MuJoCo tasks); its Gaussian acts in MAML's normalised action space (`action_scale=0.1`).
 
-Measured: a cut run only (the full run did not fit the session). `--iterations 15`, seed 0, the
-first 10 test tasks, on the shared 2-core machine at nice 10:
+Reference runs (results/reference/, full settings, 3 seeds, all 40 test tasks). BO-MRL on 3ab4927's
+code, one torch thread, Intel family 6 model 167 beside one other run: 7.71-7.73 M meta-training env
+steps and 351-358 s of training (3.5 s an iteration) plus 35-37 s of meta-test per cell, each re-verified
+bit for bit. MAML's three cells are maml-nav2d's (the same agent, config, env, protocol, iterations and
+seeds: `run --from-reference` takes them rather than spend 35-47 min a cell again). Mean ± s.e. over seeds:
 
-| agent | iterations | seeds | test tasks | R₀ | R₁ | R₂ | R₃ | gap J* − R₃ | train env steps | wall |
-|---|---|---|---|---|---|---|---|---|---|---|
-| BO-MRL (1) | 15 | 1 | 10 | −45.08 | −27.32 | −18.26 | −13.78 | 13.34 | 1.17 M | 1380 s + 310 s test |
-| MAML (maml-nav2d) | 100 | 3 | 40 | −40.58 | −13.20 | −35.68 | −12.04 | 11.52 | 7.4 M per seed | 580-680 s per seed |
+| agent | R₀ | R₁ | R₂ | R₃ | J* − R₃ (analytic) | train steps | wall a cell |
+|---|---|---|---|---|---|---|---|
+| BO-MRL (1), λ 0.5 | −43.19 ± 0.38 | −26.84 ± 0.44 | −17.35 ± 0.28 | −11.99 ± 0.10 | 11.47 ± 0.10 | 7.7 M | 385-395 s |
+| MAML | −39.54 ± 0.67 | −12.95 ± 0.56 | −8.47 ± 1.90 | −8.00 ± 1.53 | 7.48 ± 1.53 (†) | 7.4-7.5 M | 2068-2847 s |
 
-(J* is the analytic straight-line optimum: mean −0.44 over those 10 tasks, −0.52 over all 40.)
-Training curve (pre / post adaptation return of the meta-batch): iteration 0 −93.0 / −52.8,
-5 −79.3 / −42.3, 10 −62.8 / −40.2, 14 −48.6 / −30.7: the one-time adaptation gains 20-40 at every
-iteration and the meta-policy keeps improving. After 15 of 100 iterations BO-MRL's R₁ trails MAML's
-fully trained one, but it improves at every round (−27 → −18 → −14) where MAML's second step
-throws far goals away (maml-nav2d's card). Time: 55-100 s per iteration (≈ 78 k env steps; 50 Adam
-iterations on 40 k samples dominate), so the full run is ≈ 2 h per seed plus ≈ 20 min of
-meta-test on 40 tasks: 3 seeds ≈ 7 h on one core.
+(†) maml-nav2d's cells were meta-tested before Navigation2D had its analytic J*, so they carry no gap;
+this one is J* of the same 40 test tasks (mean −0.52, from BO-MRL's records) minus their returns.
+
+On the same data budget MAML adapts further at every k ≥ 1, and BO-MRL trains at about a seventh of
+its wall time. BO-MRL's meta-training plateaus by iteration 20: the meta-batch's pre/post-adaptation
+returns (mean of seeds) go −79.9 / −47.0 at iteration 0, −56.9 / −33.6 at 9, −43.5 / −28.2 at 19,
+and −43.2 / −26.8 at 99. At meta-test each one-time adaptation gains less than the one before
+(16.4, 9.5, 5.4: about 0.58 of the last), as a step pulled back to its start by λ·KL(π_ϕ ‖ π_θ)
+would. The per-seed spread is small (R₃ −11.80, −12.13, −12.03).
+
+Two candidates for the gap to MAML, measured on seed 0 alone (`run bomrl-nav2d --add-agent …
+--agent-config …`, 100 iterations, all 40 test tasks, 582-631 s of training beside another run),
+against the reference seed 0's −43.01, −27.63, −17.78, −11.80:
+- λ = 0.1 (a weaker pull back to ϕ): −56.97, −32.30, −16.91, −9.45. Each round gains more (24.7,
+  15.4, 7.5) and R₃ is better, but the meta-policy trains worse (pre-adaptation −52.5 at iteration
+  99 against −43.2), so R₀ and R₁ are lower.
+- MAML's trust region, δ = 1e-2 for the paper's 1e-3: −54.62, −31.37, −19.38, −12.25; worse at every k.
+Neither brings R₁ near MAML's −12.95. Not tested yet: the inner solve's own length, 50 Adam
+iterations at lr 1e-3 (App. B), which moves each parameter by at most about 0.05 per adaptation (an
+Adam step is about lr long); a larger inner lr is the next candidate. These two runs are one seed of
+a variant each, so they are not in results/reference/; they stand here as the negative result they are.
+
+An earlier cut run (15 iterations, 1 seed, first 10 test tasks) measured 55-100 s an iteration and
+projected ≈ 2 h a cell; that was on a machine shared with several training runs at nice 10. Alone
+beside one other run it is 3.5 s.
 """
 
 from benchmarks.experiments import AgentSpec, Experiment

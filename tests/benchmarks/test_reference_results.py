@@ -21,15 +21,15 @@ from tests.benchmarks.quick_results import one_torch_thread
 
 ROOT = Path(__file__).resolve().parents[2]
 REFERENCE = ROOT / "results" / "reference"
-SIZE_BUDGET = 120 * 2**20
-"""results/reference/ stays below 120 MB. Measured: a full maml-nav2d results file (100-iteration curve, 40
+SIZE_BUDGET = 128 * 2**20
+"""results/reference/ stays below 128 MB. Measured: a full maml-nav2d results file (100-iteration curve, 40
 test tasks) is 32 kB and its stored MAML policy (100×100) 45 kB; the tabular experiments' cells are
 2-100 kB. pMeta-RL's Gym agents store Table II's 512×512 Q-networks, 1.06 MB each, and only what their
 meta-test reads (the meta network; DQN*'s five task networks): 1.06 MB a cell, 5.3 MB for DQN*, so
-pmeta-cartpole and pmeta-mountaincar (4 agents × 5 seeds) take 42 MB each of the folder's 103 MB, and
-pmeta-cartpole-lambda (λ ∈ {5, 30, 50} × 5 seeds) 16 MB (its λ = 20 cells are the Table V ones, not
-stored twice). The MountainCar sweep (16 MB likewise) would take the folder to about 119 MB; anything
-beyond raises the budget in the commit that lands it.
+pmeta-cartpole and pmeta-mountaincar (4 agents × 5 seeds) take 42 MB each of the folder's 122 MB, and
+the two λ sweeps (λ ∈ {5, 30, 50} × 5 seeds) 16 MB each (their λ = 20 cells are the Table V ones, not
+stored twice). The MountainCar sweep raised the budget from 120 MB; anything beyond 128 MB raises it
+again in the commit that lands it.
 Anything bigger (videos, checkpoints, replay data) belongs in a release asset, not in git."""
 NARROW = {"COLUMNS": "80"}
 cli = CliRunner()
