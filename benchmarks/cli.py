@@ -166,13 +166,16 @@ def _take_reference_cells(experiment: Any, out: Path, *, quick: bool, seeds: int
 
     root = reference_root()
     taken, borrowed = [], []
-    others = [plan(other, root, quick=quick, seeds=seeds, iterations=iterations)
-              for name, other in sorted(_experiments().items()) if name != experiment.name]
+    twins: dict[str, list[Any]] = {}   # each other experiment's planned cell, by its settings without the name
+    for name, other in sorted(_experiments().items()):
+        if name != experiment.name:
+            for twin in plan(other, root, quick=quick, seeds=seeds, iterations=iterations):
+                twins.setdefault(_anonymous_settings(twin), []).append(twin)
     for cell, stored in zip(plan(experiment, out, quick=quick, seeds=seeds, iterations=iterations),
                             plan(experiment, root, quick=quick, seeds=seeds, iterations=iterations), strict=True):
         if cell.path.exists():
             continue
-        candidates = [stored] + [twin for cells in others for twin in cells if _same_cell(twin, cell)]
+        candidates = [stored, *twins.get(_anonymous_settings(cell), [])]
         for candidate in candidates:
             if not candidate.path.is_file():
                 continue
@@ -191,15 +194,14 @@ def _take_reference_cells(experiment: Any, out: Path, *, quick: bool, seeds: int
     return taken, borrowed
 
 
-def _same_cell(a: Any, b: Any) -> bool:
-    """Two planned cells that would run the same: every setting equal but the experiment's name."""
+def _anonymous_settings(cell: Any) -> str:
+    """A planned cell's settings (`runner.cell_settings`) without its experiment's name, as a key: two cells
+    with the same key would run the same."""
     from benchmarks.runner import cell_settings
 
-    def anonymous(cell: Any) -> dict:
-        settings = cell_settings(cell)
-        return {**settings, "cell": {k: v for k, v in settings["cell"].items() if k != "experiment"}}
-
-    return a.spec.label == b.spec.label and a.seed == b.seed and anonymous(a) == anonymous(b)
+    settings = cell_settings(cell)
+    return json.dumps({**settings, "cell": {k: v for k, v in settings["cell"].items() if k != "experiment"}},
+                      sort_keys=True)
 
 
 def _copy_cell(source: Path, record: Any, cell: Any) -> None:
