@@ -190,13 +190,13 @@ def run(target: Target, max_children: int, budget_minutes: float | None = None, 
     """One mutation pass over `target`: its summary (also written to mutation_results/<name>.json).
     `resume`: continue a stopped pass in its scratch copy (the code and tests it copied then, at the
     commit it records), when there is one; else start a fresh pass."""
+    work = SCRATCH / target.name
     state = resumable(target) if resume else None
     if state is None:
         if resume:
-            print(f"{target.name}: no stopped pass to resume in {SCRATCH / target.name}; starting a fresh one")
-        work = prepare(target)
+            print(f"{target.name}: no stopped pass to resume in {work}; starting a fresh one")
+        prepare(target)  # (re)creates `work`
         state = json.loads((work / PASS_FILE).read_text())
-    work = SCRATCH / target.name
     start = time.perf_counter()
     completed = _run_with_budget(work, max_children, None if budget_minutes is None else 60 * budget_minutes)
     state = {**state, "wall_seconds": state["wall_seconds"] + time.perf_counter() - start, "runs": state["runs"] + 1}

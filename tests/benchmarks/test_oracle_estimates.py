@@ -222,17 +222,40 @@ def test_a_tiny_real_estimate_writes_a_valid_cache(folder: Path) -> None:
                          log=lambda _: None)
 
 
+def _registered_env_ids() -> list[str]:
+    import gymnasium as gym
+
+    return sorted(env_id for env_id in gym.registry if env_id.startswith("MetaRL/"))
+
+
+def _settings_key(env_id: str, env_kwargs: dict) -> tuple[str, str]:
+    return env_id, json.dumps(oracles.canonical_kwargs(env_id, env_kwargs), sort_keys=True)
+
+
 def test_every_committed_cache_is_valid_for_this_checkout() -> None:
     """Each committed file loads (schema, checksum, finite numbers), was made for the stored test set
-    of its env and preset as it is now (fingerprint and tasks), and is for an env and kwargs some
-    experiment runs (a cache nothing reads is dead weight)."""
+    of its env and preset as it is now (fingerprint and tasks), and is for an env and kwargs that some
+    experiment runs or that `gymnasium.make(env_id)` gives a user (a cache nothing reads is dead weight)."""
     from benchmarks.experiments import EXPERIMENTS
 
-    settings = {(part.env_id, json.dumps(oracles.canonical_kwargs(part.env_id, part.env_kwargs), sort_keys=True))
+    settings = {_settings_key(part.env_id, part.env_kwargs)
                 for experiment in EXPERIMENTS.values() for part in experiment.split()}
+    settings |= {_settings_key(env_id, {}) for env_id in _registered_env_ids()}
     paths = sorted(oracles.ESTIMATES_FOLDER.glob("*.json"))
     for path in paths:
         cache = load_cache(path)
         test = metarl_envs.task_set(cache.env_id, "test", cache.env_kwargs["preset"])
         assert cache.test_task_set == test.fingerprint
         assert (cache.env_id, json.dumps(dict(cache.env_kwargs), sort_keys=True)) in settings, path.name
+
+
+def test_every_registered_env_has_an_optimum_at_its_default_settings() -> None:
+    """Issue 14's "an optimality gap on every env": each registered env, as `gymnasium.make(env_id)` gives
+    it, has J* by dynamic programming or a closed form, or a committed estimate for its default preset."""
+    from baselines.common.oracles import optimum_kind
+    from metarl_envs.task_sets import env_class
+
+    missing = [env_id for env_id in _registered_env_ids()
+               if optimum_kind(env_class(env_id)) is None
+               and not cache_path(env_id, oracles.canonical_kwargs(env_id, {})).exists()]
+    assert missing == []
