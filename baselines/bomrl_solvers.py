@@ -61,24 +61,33 @@ def surrogate(theta: torch.Tensor, phi: torch.Tensor, q_values: torch.Tensor, we
 
 def _solve_d1(phi: np.ndarray, q_values: np.ndarray, lam: float) -> np.ndarray:
     """π'(a|s) = λ π_ϕ(a|s) / (μ_s − Q(s, a)), with μ_s the root of Σ_a λπ_ϕ/(μ − Q) = 1 in
-    (max_a Q, max_a Q + λ] (docs/sources/bomrl.md §1.2 closed form); vectorised bisection plus Newton polish."""
+    (max_a Q, max_a Q + λ] (docs/sources/bomrl.md §1.2 closed form); vectorised bisection plus Newton polish.
+
+    The unknown is δ_s = μ_s − max_a Q, not μ_s: where π_ϕ gives the best action little mass, δ_s is
+    about that mass, far below the spacing of floats near max_a Q, and μ_s − Q(s, a_best) computed from
+    μ_s would lose it (the adapted policy lost accuracy past a logit gap of about 20 and was NaN past
+    38). The bisection is geometric (the bracket's ends are both positive), so 200 halvings reach δ_s to
+    round-off across the whole float range, as small as the best action's mass."""
     pi_phi = np.exp(phi - phi.max(axis=1, keepdims=True))
     pi_phi /= pi_phi.sum(axis=1, keepdims=True)
+    # a mass that underflows to 0 (a logit gap past 745) counts as the smallest normal float, the limit it tends to
+    pi_phi = np.maximum(pi_phi, np.finfo(float).tiny)
     q_max = q_values.max(axis=1)
-    top_mass = np.where(q_values == q_max[:, None], pi_phi, 0.0).sum(axis=1)
-    low, high = q_max + 0.5 * lam * top_mass, q_max + lam  # f(low) ≥ 1 > 0 ≥ f(high)
+    gaps = q_max[:, None] - q_values  # ≥ 0, exactly 0 at the best actions
+    top_mass = np.where(gaps == 0.0, pi_phi, 0.0).sum(axis=1)
+    low, high = 0.5 * lam * top_mass, np.full_like(q_max, lam)  # f(low) ≥ 1 > 0 ≥ f(high), both > 0
 
-    def excess(mu: np.ndarray) -> np.ndarray:
-        return (lam * pi_phi / (mu[:, None] - q_values)).sum(axis=1) - 1.0
+    def excess(delta: np.ndarray) -> np.ndarray:
+        return (lam * pi_phi / (delta[:, None] + gaps)).sum(axis=1) - 1.0
 
     for _ in range(200):
-        mid = 0.5 * (low + high)
+        mid = np.sqrt(low) * np.sqrt(high)  # the geometric mean, without low · high underflowing
         positive = excess(mid) > 0
         low, high = np.where(positive, mid, low), np.where(positive, high, mid)
-    mu = 0.5 * (low + high)
-    slope = -(lam * pi_phi / (mu[:, None] - q_values) ** 2).sum(axis=1)
-    mu = np.clip(mu - excess(mu) / slope, low, high)
-    policy = lam * pi_phi / (mu[:, None] - q_values)
+    delta = np.sqrt(low) * np.sqrt(high)
+    slope = -(lam * pi_phi / (delta[:, None] + gaps) ** 2).sum(axis=1)
+    delta = np.clip(delta - excess(delta) / slope, low, high)
+    policy = lam * pi_phi / (delta[:, None] + gaps)
     return log_policy_logits(policy / policy.sum(axis=1, keepdims=True))
 
 

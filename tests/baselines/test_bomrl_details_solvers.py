@@ -194,3 +194,24 @@ def test_implicit_hypergradients_default_cg_budget_is_200_iterations():
     np.testing.assert_array_equal(default, at_200)
     assert default_info == info_200
     assert info_201["cg_residual"] != info_200["cg_residual"] and not np.array_equal(at_201, at_200)
+
+
+@pytest.mark.parametrize("logit_gap", [20.0, 38.0, 60.0, 230.0, 700.0, 800.0])
+def test_d1_is_exact_where_the_best_action_has_almost_no_mass(logit_gap):
+    """The root is found as δ = μ − max Q, so a best action with mass e^−gap (down to 1e-304) keeps
+    its share (one that underflows to 0, past a gap of 745, is taken at the smallest float):
+    every probability within 1e-15 of the two-action closed form, a float64 probability's
+    own precision (it drifted by 1e-2 at a logit gap of 36 and was NaN from 38). In the limit the
+    adapted policy is (½, ½) on ϕ = (0, −g), Q = (0, 1), λ = ½, and on Q = (−2, 0), λ = 1."""
+    phi = np.array([[0.0, -logit_gap], [0.0, -logit_gap], [0.3, -logit_gap / 2]])
+    q_values = np.array([[0.0, 1.0], [-2.0, 0.0], [-1.0, 3.0]])
+    for lam in (0.5, 1.0):
+        adapted = np.exp(solvers.solve_surrogate(phi, q_values, lam, 1))
+        assert np.all(np.isfinite(adapted))
+        if logit_gap < 745.0:  # past it the closed form's own π₁ underflows to 0
+            np.testing.assert_allclose(adapted, _two_action_d1(phi, q_values, lam), rtol=0, atol=1e-15)
+    if logit_gap >= 60.0:
+        np.testing.assert_allclose(np.exp(solvers.solve_surrogate(phi[:1], q_values[:1], 0.5, 1)), [[0.5, 0.5]],
+                                   rtol=0, atol=1e-12)
+        np.testing.assert_allclose(np.exp(solvers.solve_surrogate(phi[1:2], q_values[1:2], 1.0, 1)), [[0.5, 0.5]],
+                                   rtol=0, atol=1e-12)
