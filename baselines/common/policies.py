@@ -197,7 +197,10 @@ class CategoricalMLPPolicy(Policy):
         return torch.gather(dist[0], -1, actions.long().unsqueeze(-1)).squeeze(-1)
 
     def kl(self, old: tuple[torch.Tensor, ...], new: tuple[torch.Tensor, ...]) -> torch.Tensor:
-        return (old[0].exp() * (old[0] - new[0])).sum(-1)
+        # `new` is normalised again (a no-op on log-probabilities), so that the KL is that of softmax(new):
+        # zero gradient at new = old and the Fisher diag(p) − ppᵀ as its Hessian, which MAML-TRPO's Fisher
+        # product (`estimators.adapted_fisher_product`) takes in these coordinates (linear in new, it had none)
+        return (old[0].exp() * (old[0] - torch.log_softmax(new[0], dim=-1))).sum(-1)
 
     def _draw(self, dist: tuple[torch.Tensor, ...], generator: torch.Generator) -> torch.Tensor:
         probs = dist[0].exp()
