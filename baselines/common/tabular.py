@@ -145,10 +145,11 @@ def sample_actions(policy: np.ndarray, states: np.ndarray, rng: np.random.Genera
 
 
 def _sample_rows(rows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """One action per row π(·|s) of `rows` (..., A), inverse-CDF with one uniform each."""
+    """One action per row π(·|s) of `rows` (..., A), inverse-CDF with one uniform u ∈ [0, 1) each: the
+    action a with F(a − 1) ≤ u < F(a), so an action with no mass is never drawn, even at u = 0."""
     cdf = np.cumsum(rows, axis=-1)
     draws = rng.random(rows.shape[:-1])[..., None]
-    return np.minimum((draws > cdf).sum(axis=-1), rows.shape[-1] - 1).astype(np.int64)
+    return np.minimum((draws >= cdf).sum(axis=-1), rows.shape[-1] - 1).astype(np.int64)
 
 
 # --------------------------------------------------------------------------------------------

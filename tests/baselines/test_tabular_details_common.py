@@ -48,6 +48,15 @@ def test_inverse_cdf_draws_pick_the_first_action_whose_cdf_reaches_the_uniform()
             assert (drawn == action).all(), (shape, value)
 
 
+def test_an_action_without_mass_is_never_drawn_even_at_a_uniform_on_a_cdf_step():
+    """u = F(a) draws a + 1 (F(a − 1) ≤ u < F(a) picks a): at u = 0 an action of probability 0 is
+    skipped (it was drawn before), and at u = 0.25 on (¼, ¾) the draw is the second action."""
+    policy = np.array([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [0.25, 0.75, 0.0]])
+    drawn = tabular.sample_actions(policy, np.array([0, 1]), FixedDraws(0.0))
+    assert drawn.tolist() == [1, 2]
+    assert tabular.sample_actions(policy, np.array([2]), FixedDraws(0.25)).tolist() == [1]
+
+
 def test_a_uniform_past_a_cdf_that_rounds_short_of_one_draws_the_last_action():
     row = np.full(7, 1 / 7)
     assert row.cumsum()[-1] < 1.0 - 2**-53                      # round-off leaves the top of [0, 1) uncovered
