@@ -85,8 +85,9 @@ def _solve_d1(phi: np.ndarray, q_values: np.ndarray, lam: float) -> np.ndarray:
         positive = excess(mid) > 0
         low, high = np.where(positive, mid, low), np.where(positive, high, mid)
     delta = np.sqrt(low) * np.sqrt(high)
-    slope = -(lam * pi_phi / (delta[:, None] + gaps) ** 2).sum(axis=1)
-    delta = np.clip(delta - excess(delta) / slope, low, high)
+    with np.errstate(divide="ignore", over="ignore"):  # δ² underflows below 1e-154: slope −inf, no step
+        slope = -(lam * pi_phi / (delta[:, None] + gaps) ** 2).sum(axis=1)
+        delta = np.clip(delta - excess(delta) / slope, low, high)
     policy = lam * pi_phi / (delta[:, None] + gaps)
     return log_policy_logits(policy / policy.sum(axis=1, keepdims=True))
 
