@@ -30,17 +30,21 @@ and −43.2 / −26.8 at 99. At meta-test each one-time adaptation gains less th
 (16.4, 9.5, 5.4: about 0.58 of the last), as a step pulled back to its start by λ·KL(π_ϕ ‖ π_θ)
 would. The per-seed spread is small (R₃ −11.80, −12.13, −12.03).
 
-Two candidates for the gap to MAML, measured on seed 0 alone (`run bomrl-nav2d --add-agent …
---agent-config …`, 100 iterations, all 40 test tasks, 582-631 s of training beside another run),
+Three candidates for the gap to MAML, measured on seed 0 alone (`run bomrl-nav2d --add-agent …
+--agent-config …`, 100 iterations, all 40 test tasks, 357-631 s of training beside other runs),
 against the reference seed 0's −43.01, −27.63, −17.78, −11.80:
 - λ = 0.1 (a weaker pull back to ϕ): −56.97, −32.30, −16.91, −9.45. Each round gains more (24.7,
   15.4, 7.5) and R₃ is better, but the meta-policy trains worse (pre-adaptation −52.5 at iteration
   99 against −43.2), so R₀ and R₁ are lower.
 - MAML's trust region, δ = 1e-2 for the paper's 1e-3: −54.62, −31.37, −19.38, −12.25; worse at every k.
-Neither brings R₁ near MAML's −12.95. Not tested yet: the inner solve's own length, 50 Adam
-iterations at lr 1e-3 (App. B), which moves each parameter by at most about 0.05 per adaptation (an
-Adam step is about lr long); a larger inner lr is the next candidate. These two runs are one seed of
-a variant each, so they are not in results/reference/; they stand here as the negative result they are.
+- A 10× larger inner step, Adam at lr 1e-2 for the 50 iterations of the inner solve (App. B has 1e-3,
+  which moves each parameter by at most about 0.05 per adaptation): −44.95, −27.02, −17.36, −12.30, in
+  357 s of training: within 2 of the reference seed at every k (the meta-batch's pre/post-adaptation
+  returns −48.1 / −29.4 at iteration 99): the inner solve's reach is not what holds the adaptation back.
+None brings R₁ near MAML's −12.95. Together they say that the one-time adaptation stops where the
+surrogate's λ·KL term puts its optimum, not where the solver stops: only a smaller λ gains more per
+round, at the price of a worse meta-policy. These three runs are one seed of a variant each, so
+they are not in results/reference/; they stand here as the negative result they are.
 
 An earlier cut run (15 iterations, 1 seed, first 10 test tasks) measured 55-100 s an iteration and
 projected ≈ 2 h a cell; that was on a machine shared with several training runs at nice 10. Alone

@@ -15,28 +15,34 @@ All episodes act with the mean action. The personalized policies (PP) exist for 
 so they appear in the training curve (`extra.personal_return`, every φ_i on its own task), beside the
 meta policy's (`extra.meta_return`: one prior episode, then the posterior on it).
 
-Cut run (seed 0, Table III's settings but R = 100, so each round updates on the first half of one
-200-step episode per task, and 2 rounds: `run <file> --iterations 2` on an experiment file that sets
-`personal_updates` to 100; the pmetarl_sac.py of fe132d4), niced 15 on the 2-core machine beside two reference runs:
-4245 s of wall time for about 315 CPU-seconds (7 % of a core).
+Reference cut run (results/reference/, `run pmeta-cheetah-vel --seeds 3 --iterations 1`: one round C = 1
+at Table III's settings, R = 2000; code of 98c8e65, Intel family 6 model 167, one torch thread, beside one
+other training run on the 2 cores). Per cell: 20 000 warm-up and 20 000 training env steps (2000 per task),
+20 000 gradient steps (2000 per task), 6000 evaluation env steps, 46 000 env steps in all; 966, 1525 and
+1220 s of training (0.048-0.076 s a gradient step with its env step: 30-48 env steps/s), and 1-3 s of
+meta-test (6600 env steps). Seed 0 was run twice (its first meta-test came before the oracle cache):
+both runs stored the same parameters, bit for bit.
 
-| round | env steps (harness) | gradient steps | training return | MP (prior z) | MP | PP |
+| seed | training return | MP (prior z) | MP | PP | critic loss | KL(q ‖ prior) |
 |---|---|---|---|---|---|---|
-| 1 | 28 000 (20 000 warm-up) | 1000 | −289.9 | −254.1 | −250.8 | −246.3 |
-| 2 | 36 000 | 2000 | −275.9 | −247.5 | −245.3 | −248.1 |
+| 0 | −261.5 | −266.4 | −278.7 | −247.4 | 33 562 | 554.6 |
+| 1 | −256.4 | −256.3 | −245.3 | −245.1 | 2.6 | 5.6 |
+| 2 | −259.4 | −261.0 | −255.8 | −243.5 | 1.6 | 6.2 |
 
-Meta-test on the 3 test tasks: R_0..R_2 = −229.72, −227.98, −228.64 (velocities 1.16, 1.89, 0.38: R_2
-−232.6, −377.9, −75.4). At 200 gradient steps per task nothing has been learned yet: the returns are
-those of a cheetah that barely moves, and the posterior's z does not change them.
+Meta-test on the 3 test tasks, mean ± s.e. over the 3 seeds: R_0..R_2 = −257.96 ± 14.60, −240.44 ±
+10.33, −241.43 ± 13.20; the estimated gap J* − R_k (SAC, 15 000 env steps a task, all 3 tasks:
+`docs/protocol.md`) 75.8 ± 14.6, 58.2 ± 10.3, 59.2 ± 13.2. A cheetah that stands still scores −231.5,
+−376.9 and −74.8 on these tasks (mean −227.7): after one round the meta policy does no better than
+standing still, and seed 0's critic has blown up (its loss 10⁴ times the others'). The posterior's z
+gains 10.1, 0.6 and 41.9 over the prior's (R_1 − R_0 per seed), which brings seed 2 up to standing
+still, not past it. On the train tasks the PP is 0.2-31.3 points above the MP. No verdict: the paper
+gives curves only, and one round is 1 % of its run.
 
-Cost. One gradient step (batch 256, context 100, [512, 512] actor and twin critics, the encoder, the
-proximal terms and the three auxiliary Adam steps) takes 0.118 CPU-s; an env step with the ten task
-actors 0.71 CPU-ms, so collection runs at 1400 env steps per CPU-second and training, one gradient
-step per env step, at 8.4. A full cell (C·R·N = 2e6 gradient steps, 2e6 training, 2e4 warm-up and
-6e5 evaluation env steps) is ≈ 238 000 CPU-s ≈ 66 CPU-hours; the experiment (3 seeds) ≈ 198
-CPU-hours: four days on two idle cores, out of reach of this session. A cell stores what its
-meta-test reads, the meta actor and encoder (about 1.5 MB; the critics and the ten personalized
-sets, 41 MB with them, are left out: `PMetaSAC.STORED_PARTS`).
+Cost. A full cell (C = 100 rounds) at the measured 966-1525 s a round is 27-42 h on one core; the
+experiment (3 seeds) 80-127 core-hours, three to five days on this 2-core machine. (An earlier estimate,
+0.118 CPU-s a gradient step measured at nice 15, gave 66 CPU-hours a cell.) A cell stores what its
+meta-test reads, the meta actor and encoder (about 1.5 MB; the critics and the ten personalized sets,
+41 MB with them, are left out: `PMetaSAC.STORED_PARTS`).
 """
 
 from benchmarks.evaluate import MetaTestProtocol

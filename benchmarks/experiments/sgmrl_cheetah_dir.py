@@ -12,6 +12,25 @@ iteration, 1370-1380 s per cell at N = 100): R₀..R₃ after 100 iterations, SG
 −0.59, −0.31; MAML −0.63, −0.23, 0.43, 0.54 (paper at 400 iterations, k = 1: 580.1 ± 38.2 and
 465.6 ± 54.1). At a quarter of the run the cheetah has not started to run in either direction
 (N = 20 gives the same, ≈ −0.5).
+Reference cut run (results/reference/, `--seeds 3 --iterations 30 --agent "SG-MRL (1 step)" --agent
+"MAML (1 step)"`, code of 98c8e65, on an Intel family 6 model 167 host, one torch thread, two or three
+processes on the 2 cores; 9.6 M env steps of meta-training per cell, both test tasks, direction −1 and
++1, 56 000 env steps of meta-test). Mean ± s.e. over the 3 seeds; the gap is against the SAC estimates of
+J* (357.6 backward, 57.6 forward: `docs/protocol.md`), so it says how far from running each agent is:
+
+| agent | R₀ | R₁ | R₂ | R₃ | J* − R₃ (estimated) | wall: train + test |
+|---|---|---|---|---|---|---|
+| SG-MRL (1 step) | −0.56 ± 0.13 | −0.41 ± 0.06 | −0.50 ± 0.17 | −0.41 ± 0.07 | 208.0 ± 0.1 | 514-1111 + 5 s |
+| MAML (1 step) | −1.00 ± 0.38 | 2.66 ± 3.11 | 5.17 ± 5.55 | 6.55 ± 6.93 | 201.1 ± 6.9 | 587-840 + 2-4 s |
+
+At 30 of 400 iterations neither agent has started to run: every seed but one returns about −0.5 (a
+cheetah that stands still scores 0 less its control cost) before and after adaptation. MAML's seed 1 is
+the exception: R₀..R₃ −1.71, 8.88, 16.28, 20.42, and its post-adaptation training return rose from −0.05
+at iteration 14 to 11.3 at iteration 29, the first sign of the direction being learned. SG-MRL's seed 0
+was meta-trained twice (its first meta-test came before the oracle cache): both runs stored the same
+parameters and returns, bit for bit (in 710 s and 514 s of training). At 17-37 s an iteration beside
+other jobs, a full cell is 1.9-4.1 h here. No verdict for a cut run.
+
 Time per meta-iteration at this batch, measured with at most two processes on the 2-core machine
 (MuJoCo 61-70 % of it): SG-MRL 13.6 / 22.3 / 28.7 s and MAML 13.5 / 21.3 / 26.8 s for 1 / 2 / 3
 inner steps (320k / 480k / 640k env steps; 1 step timed on HalfCheetahDir, 2-3 on HalfCheetahVel, the

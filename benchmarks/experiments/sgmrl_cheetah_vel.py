@@ -17,6 +17,9 @@ tasks). Mean ± s.e. over the 3 seeds:
 | SG-MRL (1 step) | −271.28 ± 0.27 | −271.12 ± 0.27 | −270.97 ± 0.29 | −270.94 ± 0.33 | 666-1343 + 129-139 s |
 | MAML (1 step) | −165.36 ± 4.28 | −151.06 ± 5.51 | −138.69 ± 6.14 | −128.72 ± 6.85 | 1142-1308 + 105-124 s |
 
+These cells carry no optimality gap: they were meta-tested before this preset had its oracle estimate
+(SAC, task 0 of 40: −258.3, `docs/protocol.md`), and a meta-test reads a cache, it never adds one later.
+
 Learning curve (pre-adaptation return of the 40-task batch, mean of 3 seeds): both start at −301.8
 (the same initial policy per seed); MAML reaches −262.9 at iteration 14 and −194.5 at 29, SG-MRL is
 still at −270.1 and −306.3. SG-MRL's meta-gradient keeps the paper's score term (with a leave-one-out
