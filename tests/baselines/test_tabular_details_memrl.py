@@ -48,6 +48,11 @@ def _set_up(agent: MEMRL) -> tuple[list, list]:
     (tasks, per-task parameters, batch)."""
     agent.meta_train(metarl_envs.task_set(GRID, "train", "memrl"), iterations=0, seed=0)
     randomise(agent, 6, std=0.5)
+    return list(metarl_envs.task_set(GRID, "train", "memrl")), _record_collects(agent)
+
+
+def _record_collects(agent: MEMRL) -> list:
+    """Every later `collect` of the agent's sampler, recorded as (tasks, per-task parameters, batch)."""
     calls, original = [], agent.sampler.collect
 
     def collect(policy, params, tasks, episodes_per_task, rng):
@@ -56,7 +61,7 @@ def _set_up(agent: MEMRL) -> tuple[list, list]:
         return batch
 
     agent.sampler.collect = collect
-    return list(metarl_envs.task_set(GRID, "train", "memrl")), calls
+    return calls
 
 
 def policy_matrix(agent: MEMRL, params) -> np.ndarray:
@@ -100,14 +105,7 @@ def test_a_task_outside_the_train_set_is_recorded_under_index_minus_one():
     """meta_train_step called without meta_train's set-up (no train set): the task's index is −1."""
     agent = _agent(gradient="exact", inner_steps=2, tasks_per_iteration=1)
     randomise(agent, 6, std=0.5)
-    calls, original = [], agent.sampler.collect
-
-    def collect(policy, params, tasks, episodes_per_task, rng):
-        batch = original(policy, params, tasks, episodes_per_task, rng)
-        calls.append((list(tasks), [double(p) for p in params], batch))
-        return batch
-
-    agent.sampler.collect = collect
+    calls = _record_collects(agent)
     _check_exact_iteration(agent, calls, [metarl_envs.task_set(GRID, "train", "memrl")[1]], (-1,))
 
 
