@@ -267,6 +267,9 @@ class PMetaRL(tabular.TabularParameterAgent):
     def training_state(self) -> dict[str, Any]:
         """The checkpoint's state plus every train task's personal table (a round starts from it unless
         `reset_personal_each_round`), by the task's index in the train set."""
+        if self._sampler is None:
+            raise RuntimeError("PMetaRL.training_state: call meta_train() first (the personal tables are "
+                               "indexed by the train set it sets up)")
         index = {task: i for i, task in enumerate(self._sampler)}
         personal = {str(index[task]): torch.from_numpy(table.copy()) for task, table in self.q_personal.items()}
         return {**super().training_state(), "personal": personal}

@@ -82,6 +82,12 @@ def test_pmeta_meta_parameters_before_training_are_refused_with_its_message():
         PMetaRL(GRID, PMETA, GRID_KWARGS).meta_params()
 
 
+def test_pmeta_training_state_before_training_is_refused_with_its_message():
+    """A checkpoint indexes the personal tables by the train set, which only meta_train sets up."""
+    with pytest.raises(RuntimeError, match=r"^PMetaRL\.training_state: call meta_train\(\) first"):
+        PMetaRL(GRID, PMETA, GRID_KWARGS).training_state()
+
+
 def test_pmeta_expected_mode_spends_no_env_steps_and_sets_up_on_a_single_train_task():
     task = metarl_envs.task_set(GRID, "train", "pmeta")[0]
     agent = PMetaRL(GRID, PMETA, GRID_KWARGS)
