@@ -42,7 +42,7 @@ def _perturbed(phi, tasks: int, generator: torch.Generator, scale: float) -> Sta
                                                                   dtype=torch.float64) for k, v in phi.items()})
 
 
-def _gaussian_kl(p: tuple[torch.Tensor, torch.Tensor], q: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+def gaussian_kl(p: tuple[torch.Tensor, torch.Tensor], q: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
     """KL(N(μ_p, σ_p²) ‖ N(μ_q, σ_q²)) per step, diagonal, written out."""
     (mp, lp), (mq, lq) = p, q
     var_p, var_q = torch.exp(2 * lp), torch.exp(2 * lq)
@@ -78,7 +78,7 @@ def test_d1_and_d2_divergences_are_the_masked_mean_kl_in_their_directions():
     mask[1, 0, 1:] = 0.0
     dist_theta = policy.dist_params(theta, data.tensors.observations)
     dist_phi = policy.dist_params(phi, data.tensors.observations)
-    for which, kl in ((1, _gaussian_kl(dist_phi, dist_theta)), (2, _gaussian_kl(dist_theta, dist_phi))):
+    for which, kl in ((1, gaussian_kl(dist_phi, dist_theta)), (2, gaussian_kl(dist_theta, dist_phi))):
         expected = (kl * mask).sum((-2, -1)) / mask.sum((-2, -1))
         got = divergence(policy, theta, phi, dist_theta, dist_phi, mask, which)
         np.testing.assert_allclose(got.detach().numpy(), expected.detach().numpy(), rtol=1e-12)

@@ -10,6 +10,8 @@ from torch.func import functional_call
 
 from baselines.common import estimators
 from baselines.common.policies import CategoricalMLPPolicy, GaussianMLPPolicy, detach
+from tests.baselines.test_bomrl_details_deep import gaussian_kl
+from tests.baselines.test_update_rules import unflatten
 
 TASKS, EPISODES, HORIZON, OBS, ACT = 2, 3, 4, 2, 2
 INNER_LR = 0.05
@@ -48,14 +50,6 @@ def episode_sum_surrogate(policy, params, data: estimators.StepData, task: int) 
     return (log_prob * data.weights[task] * t.mask[task]).sum() / EPISODES
 
 
-def unflatten(vector, like):
-    out, offset = {}, 0
-    for name, value in like.items():
-        out[name] = vector[offset:offset + value.numel()].view_as(value)
-        offset += value.numel()
-    return out
-
-
 def adapted(policy, theta, inner, first_order: bool) -> list[dict[str, torch.Tensor]]:
     """θ_i^ζ(θ): ζ ascent steps per task; with `first_order` the steps are constants added to θ."""
     result = []
@@ -77,8 +71,7 @@ def masked_mean_kl(policy, per_task, old, outer: estimators.StepData) -> torch.T
     total = torch.zeros((), dtype=torch.float64)
     for task, params in enumerate(per_task):
         m1, s1 = mean_and_log_std(policy, params, outer.tensors.observations[task])
-        m0, s0 = old[0][task], old[1][task]
-        kl = (s1 - s0 + (torch.exp(2 * s0) + (m0 - m1) ** 2) / (2 * torch.exp(2 * s1)) - 0.5).sum(-1)
+        kl = gaussian_kl((old[0][task], old[1][task]), (m1, s1))
         total = total + (kl * outer.tensors.mask[task]).sum()
     return total / outer.tensors.mask.sum()
 
