@@ -222,12 +222,6 @@ def test_a_tiny_real_estimate_writes_a_valid_cache(folder: Path) -> None:
                          log=lambda _: None)
 
 
-def _registered_env_ids() -> list[str]:
-    import gymnasium as gym
-
-    return sorted(env_id for env_id in gym.registry if env_id.startswith("MetaRL/"))
-
-
 def _settings_key(env_id: str, env_kwargs: dict) -> tuple[str, str]:
     return env_id, json.dumps(oracles.canonical_kwargs(env_id, env_kwargs), sort_keys=True)
 
@@ -240,7 +234,7 @@ def test_every_committed_cache_is_valid_for_this_checkout() -> None:
 
     settings = {_settings_key(part.env_id, part.env_kwargs)
                 for experiment in EXPERIMENTS.values() for part in experiment.split()}
-    settings |= {_settings_key(env_id, {}) for env_id in _registered_env_ids()}
+    settings |= {_settings_key(env_id, {}) for env_id in metarl_envs.ENV_IDS}
     paths = sorted(oracles.ESTIMATES_FOLDER.glob("*.json"))
     for path in paths:
         cache = load_cache(path)
@@ -255,7 +249,7 @@ def test_every_registered_env_has_an_optimum_at_its_default_settings() -> None:
     from baselines.common.oracles import optimum_kind
     from metarl_envs.task_sets import env_class
 
-    missing = [env_id for env_id in _registered_env_ids()
+    missing = [env_id for env_id in metarl_envs.ENV_IDS
                if optimum_kind(env_class(env_id)) is None
                and not cache_path(env_id, oracles.canonical_kwargs(env_id, {})).exists()]
     assert missing == []
