@@ -25,7 +25,7 @@ J* (357.6 backward, 57.6 forward: `docs/protocol.md`), so it says how far from r
 
 At 30 of 400 iterations neither agent has started to run: every seed but one returns about −0.5 (a
 cheetah that stands still scores 0 less its control cost) before and after adaptation. MAML's seed 1 is
-the exception: R₀..R₃ −1.71, 8.88, 16.28, 20.42, and its post-adaptation training return rose from −0.05
+the exception: R₀..R₃ −1.71, 8.88, 16.28, 20.42, and its post-adaptation training return rose from 0.08
 at iteration 14 to 11.3 at iteration 29, the first sign of the direction being learned. SG-MRL's seed 0
 was meta-trained twice (its first meta-test came before the oracle cache): both runs stored the same
 parameters and returns, bit for bit (in 710 s and 514 s of training). At 17-37 s an iteration beside
