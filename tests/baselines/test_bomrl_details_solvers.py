@@ -219,9 +219,10 @@ def test_d1_is_exact_where_the_best_action_has_almost_no_mass(logit_gap):
 
 def test_d1_solve_emits_no_warning():
     """The D1 solve is warning-free on ordinary states, on a best action whose mass underflows (logit
-    gap 800: the floor at the smallest normal float) and where δ² underflows (the polish's errstate)."""
-    phi = np.array([[0.3, -1.2, 0.5], [0.0, -800.0, -2.0], [0.0, -700.0, 1.0]])
-    q_values = np.array([[0.2, -0.4, 1.1], [0.0, 1.0, -1.0], [0.0, 1.0, 0.5]])
+    gap 800: the floor at the smallest normal float), where δ² underflows and where a Q gap's square
+    overflows (1e200: the polish's errstate)."""
+    phi = np.array([[0.3, -1.2, 0.5], [0.0, -800.0, -2.0], [0.0, -700.0, 1.0], [0.0, 0.5, -0.5]])
+    q_values = np.array([[0.2, -0.4, 1.1], [0.0, 1.0, -1.0], [0.0, 1.0, 0.5], [0.0, -1e200, 1.0]])
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         for lam in (0.04, 0.5, 3.0):
