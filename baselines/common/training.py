@@ -24,6 +24,7 @@ and `tabular.TabularParameterAgent` (a policy matrix π[s, a] on a tabular env).
 
 from __future__ import annotations
 
+import copy
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -151,9 +152,10 @@ def _resume(saved: Mapping[str, Any], agent: Any, rng: np.random.Generator, gene
 
 
 def optimiser_states(owner: Any) -> dict[str, Any]:
-    """Every `torch.optim.Optimizer` attribute of `owner`, by attribute name: its `state_dict()` and the
+    """Every `torch.optim.Optimizer` attribute of `owner`, by attribute name: a copy of its `state_dict()`
+    (whose tensors, such as Adam's moments and step count, the optimiser updates in place) and the
     values of the tensors it optimises (which may be the agent's own, such as a tabular agent's logits)."""
-    return {name: {"state": value.state_dict(),
+    return {name: {"state": copy.deepcopy(value.state_dict()),
                    "params": [p.detach().clone() for group in value.param_groups for p in group["params"]]}
             for name, value in sorted(vars(owner).items()) if isinstance(value, torch.optim.Optimizer)}
 
@@ -171,7 +173,7 @@ def load_optimiser_states(owner: Any, states: Mapping[str, Any]) -> None:
         with torch.no_grad():
             for param, value in zip(params, saved, strict=True):
                 param.copy_(value)
-        optimiser.load_state_dict(states[name]["state"])
+        optimiser.load_state_dict(copy.deepcopy(states[name]["state"]))  # it would keep the saved tensors
 
 
 class PersistentAgent:

@@ -215,3 +215,41 @@ def test_d1_is_exact_where_the_best_action_has_almost_no_mass(logit_gap):
                                    rtol=0, atol=1e-12)
         np.testing.assert_allclose(np.exp(solvers.solve_surrogate(phi[1:2], q_values[1:2], 1.0, 1)), [[0.5, 0.5]],
                                    rtol=0, atol=1e-12)
+
+
+def test_d1_solve_emits_no_warning():
+    """The D1 solve is warning-free on ordinary states, on a best action whose mass underflows (logit
+    gap 800: the floor at the smallest normal float), where δ² underflows and where a Q gap's square
+    overflows (1e200: the polish's errstate)."""
+    phi = np.array([[0.3, -1.2, 0.5], [0.0, -800.0, -2.0], [0.0, -700.0, 1.0], [0.0, 0.5, -0.5]])
+    q_values = np.array([[0.2, -0.4, 1.1], [0.0, 1.0, -1.0], [0.0, 1.0, 0.5], [0.0, -1e200, 1.0]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for lam in (0.04, 0.5, 3.0):
+            assert np.all(np.isfinite(solvers.solve_surrogate(phi, q_values, lam, 1)))
+
+
+def test_d1_normalises_each_state_on_its_own_in_a_large_table():
+    """In a 4096-state table each state's adapted policy is normalised by its own sum: an action whose
+    adapted probability is about 1e-309 (π_ϕ ≈ e^−705, λ = 0.01, gap 5 to 10) keeps its log-probability
+    to 1e-12 of the two-action closed form (a normalisation by the whole table's sum, 4096, pushes it
+    deeper into the subnormals and loses about 1e-10 of it)."""
+    rng = np.random.default_rng(2)
+    states = 4096
+    phi = np.stack([-705.0 + rng.uniform(0.0, 3.0, states), np.zeros(states)], axis=1)
+    q_values = np.stack([np.zeros(states), 5.0 + rng.uniform(0.0, 5.0, states)], axis=1)
+    expected = np.log(_two_action_d1(phi, q_values, 0.01))
+    assert expected[:, 0].max() < np.log(3e-308)   # every state's at most about the smallest normal float
+    np.testing.assert_allclose(solvers.solve_surrogate(phi, q_values, 0.01, 1), expected, rtol=0, atol=1e-12)
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered in divide:RuntimeWarning")
+@pytest.mark.xfail(strict=True, raises=AssertionError,
+                   reason="bug: with λ·π_ϕ(best) below the smallest subnormal (λ < 4.4e-16 and the best action's "
+                          "mass at the floor) the bracket's low end underflows to 0, δ = 0 and the policy is NaN")
+def test_d1_is_finite_for_a_tiny_lambda_when_the_best_action_has_no_mass():
+    """λ = 1e-16 with the best action's mass underflowed (logit gap 800): the adapted policy is about
+    (λ, 1 − λ) (δ ≈ λπ_ϕ(best) → 0, so the best action's share λπ_ϕ/δ → 1)."""
+    adapted = np.exp(solvers.solve_surrogate(np.array([[0.0, -800.0]]), np.array([[0.0, 1.0]]), 1e-16, 1))
+    assert np.all(np.isfinite(adapted))
+    np.testing.assert_allclose(adapted, [[1e-16, 1.0]], rtol=0, atol=1e-15)
