@@ -31,6 +31,23 @@ was meta-trained twice (its first meta-test came before the oracle cache): both 
 parameters and returns, bit for bit (in 710 s and 514 s of training). At 17-37 s an iteration beside
 other jobs, a full cell is 1.9-4.1 h here. No verdict for a cut run.
 
+The 2- and 3-step agents, the same cut (`--seeds 3 --iterations 30 --agent "SG-MRL (2 step)" --agent
+"MAML (2 step)" --agent "SG-MRL (3 step)" --agent "MAML (3 step)" --workers 2`, code of a540baf, same
+host, one torch thread a cell beside CI and test runs; 14.4 M / 19.2 M env steps of meta-training a cell,
+each cell verified bit for bit):
+
+| agent | R₀ | R₁ | R₂ | R₃ | J* − R₃ (estimated) | wall: train |
+|---|---|---|---|---|---|---|
+| SG-MRL (2 step) | −0.63 ± 0.20 | −0.39 ± 0.09 | −0.26 ± 0.34 | −0.22 ± 0.21 | 207.8 ± 0.2 | 947-1213 s |
+| MAML (2 step) | −1.40 ± 0.74 | 13.51 ± 13.67 | 22.24 ± 21.57 | 25.80 ± 25.06 | 181.8 ± 25.1 | 801-947 s |
+| SG-MRL (3 step) | −0.54 ± 0.15 | −0.45 ± 0.04 | −0.45 ± 0.17 | −0.60 ± 0.10 | 208.2 ± 0.1 | 877-941 s |
+| MAML (3 step) | −0.83 ± 0.04 | 13.74 ± 10.42 | 24.48 ± 16.04 | 30.54 ± 19.26 | 177.1 ± 19.3 | 824-852 s |
+
+More inner steps let MAML start to separate the directions within 30 iterations: R₃ per seed 75.9 on
+seed 1 with 2 steps, 25.0 and 66.3 on seeds 0 and 1 with 3 steps (mean post-adaptation training return
+at iteration 29: 24.1 and 28.2, against −0.06 and −0.51 at iteration 14). SG-MRL stays at its start
+with every step count (the score term's variance, as above). No verdict for a cut run.
+
 Time per meta-iteration at this batch, measured with at most two processes on the 2-core machine
 (MuJoCo 61-70 % of it): SG-MRL 13.6 / 22.3 / 28.7 s and MAML 13.5 / 21.3 / 26.8 s for 1 / 2 / 3
 inner steps (320k / 480k / 640k env steps; 1 step timed on HalfCheetahDir, 2-3 on HalfCheetahVel, the
