@@ -279,16 +279,17 @@ class Learner:
 def learner_state(learner: Learner) -> dict[str, Any]:
     """One learner's whole training state as tensors and numbers (a checkpoint is read `weights_only`)."""
     return {"net": detach(learner.params), "target": detach(learner.target_params),
-            "optimizer": learner.optimizer.state_dict(), "gradient_steps": int(learner.gradient_steps),
+            "optimizer": training.optimiser_state(learner.optimizer), "gradient_steps": int(learner.gradient_steps),
             "replay": learner.buffer.state(), "anchor": None if learner.anchor is None else detach(learner.anchor),
-            "anchor_optimizer": None if learner.anchor_optimizer is None else learner.anchor_optimizer.state_dict()}
+            "anchor_optimizer": None if learner.anchor_optimizer is None
+            else training.optimiser_state(learner.anchor_optimizer)}
 
 
 def load_learner_state(learner: Learner, state: Mapping[str, Any], aux_lr: float | None) -> None:
     """Restore `learner_state` into a learner built with the same config (`aux_lr`: the auxiliary Adam's)."""
     training.apply(learner.net, state["net"])
     training.apply(learner.target, state["target"])
-    learner.optimizer.load_state_dict(state["optimizer"])
+    training.load_optimiser_state(learner.optimizer, state["optimizer"])
     learner.gradient_steps = int(state["gradient_steps"])
     learner.buffer.load_state(state["replay"])
     learner.anchor, learner.anchor_optimizer = None, None
@@ -298,7 +299,7 @@ def load_learner_state(learner: Learner, state: Mapping[str, Any], aux_lr: float
             if aux_lr is None:
                 raise ValueError("a checkpoint's learner has an auxiliary Adam, but this agent has no aux_lr")
             learner.anchor_optimizer = auxiliary_adam(learner.anchor, aux_lr)
-            learner.anchor_optimizer.load_state_dict(state["anchor_optimizer"])
+            training.load_optimiser_state(learner.anchor_optimizer, state["anchor_optimizer"])
 
 
 @dataclasses.dataclass(frozen=True)

@@ -40,8 +40,8 @@ from baselines.common.sampler import Sampler, TrainingEnvs, policy_sampler, torc
 from metarl_envs.core import Task
 
 __all__ = ["Checkpoint", "CheckpointError", "MetaLearner", "PersistentAgent", "PolicyGradientLearner", "StepResult",
-           "apply", "load_agent", "load_optimiser_states", "optimiser_states", "reset_parameters",
-           "run_meta_training", "save_agent", "seed_policy", "seeded_streams"]
+           "apply", "load_agent", "load_optimiser_state", "load_optimiser_states", "optimiser_state",
+           "optimiser_states", "reset_parameters", "run_meta_training", "save_agent", "seed_policy", "seeded_streams"]
 
 
 def apply(module: torch.nn.Module, params: Mapping[str, torch.Tensor]) -> None:
@@ -151,11 +151,22 @@ def _resume(saved: Mapping[str, Any], agent: Any, rng: np.random.Generator, gene
                               f"{error}") from error
 
 
+def optimiser_state(optimiser: torch.optim.Optimizer) -> dict[str, Any]:
+    """A copy of `optimiser.state_dict()`: its tensors (Adam's moments and step count) are the ones the
+    optimiser updates in place, so a state kept without copying would move on with training."""
+    return copy.deepcopy(optimiser.state_dict())
+
+
+def load_optimiser_state(optimiser: torch.optim.Optimizer, state: Mapping[str, Any]) -> None:
+    """Load a copy of `state` into `optimiser`: `load_state_dict` keeps the tensors it is given, so two
+    optimisers loaded from one state would share, and both advance, the same moments."""
+    optimiser.load_state_dict(copy.deepcopy(state))
+
+
 def optimiser_states(owner: Any) -> dict[str, Any]:
-    """Every `torch.optim.Optimizer` attribute of `owner`, by attribute name: a copy of its `state_dict()`
-    (whose tensors, such as Adam's moments and step count, the optimiser updates in place) and the
+    """Every `torch.optim.Optimizer` attribute of `owner`, by attribute name: its `optimiser_state` and the
     values of the tensors it optimises (which may be the agent's own, such as a tabular agent's logits)."""
-    return {name: {"state": copy.deepcopy(value.state_dict()),
+    return {name: {"state": optimiser_state(value),
                    "params": [p.detach().clone() for group in value.param_groups for p in group["params"]]}
             for name, value in sorted(vars(owner).items()) if isinstance(value, torch.optim.Optimizer)}
 
@@ -173,7 +184,7 @@ def load_optimiser_states(owner: Any, states: Mapping[str, Any]) -> None:
         with torch.no_grad():
             for param, value in zip(params, saved, strict=True):
                 param.copy_(value)
-        optimiser.load_state_dict(copy.deepcopy(states[name]["state"]))  # it would keep the saved tensors
+        load_optimiser_state(optimiser, states[name]["state"])
 
 
 class PersistentAgent:
