@@ -36,7 +36,7 @@ The 2- and 3-step agents, the same cut (`--seeds 3 --iterations 30 --agent "SG-M
 host, one torch thread a cell beside CI and test runs; 14.4 M / 19.2 M env steps of meta-training a cell,
 each cell verified bit for bit):
 
-| agent | R₀ | R₁ | R₂ | R₃ | J* − R₃ (estimated) | wall: train |
+| agent | R₀ | R₁ | R₂ | R₃ | J* − R₃ (estimated) | wall (training and meta-test) |
 |---|---|---|---|---|---|---|
 | SG-MRL (2 step) | −0.63 ± 0.20 | −0.39 ± 0.09 | −0.26 ± 0.34 | −0.22 ± 0.21 | 207.8 ± 0.2 | 947-1213 s |
 | MAML (2 step) | −1.40 ± 0.74 | 13.51 ± 13.67 | 22.24 ± 21.57 | 25.80 ± 25.06 | 181.8 ± 25.1 | 801-947 s |
