@@ -67,15 +67,23 @@ def _solve_d1(phi: np.ndarray, q_values: np.ndarray, lam: float) -> np.ndarray:
     about that mass, far below the spacing of floats near max_a Q, and μ_s − Q(s, a_best) computed from
     μ_s would lose it (the adapted policy lost accuracy past a logit gap of about 20 and was NaN past
     38). The bisection is geometric (the bracket's ends are both positive), so 200 halvings reach δ_s to
-    round-off across the whole float range, as small as the best action's mass."""
+    round-off across the whole float range, as small as the best action's mass.
+
+    Where even λ·π_ϕ(best) underflows to 0 (λ below about 4e-16 with the best actions' mass at the floor,
+    or a smaller λ with more mass), δ_s lies below every float and only its limit δ_s → 0 is computable:
+    every other action keeps λπ_ϕ/(δ_s + gap), and the best actions share what is left, in proportion
+    to their π_ϕ (their terms λπ_ϕ/δ_s have that ratio). Other states are untouched by this."""
     pi_phi = np.exp(phi - phi.max(axis=1, keepdims=True))
     pi_phi /= pi_phi.sum(axis=1, keepdims=True)
     # a mass that underflows to 0 (a logit gap past 745) counts as the smallest normal float, the limit it tends to
     pi_phi = np.maximum(pi_phi, np.finfo(float).tiny)
     q_max = q_values.max(axis=1)
     gaps = q_max[:, None] - q_values  # ≥ 0, exactly 0 at the best actions
-    top_mass = np.where(gaps == 0.0, pi_phi, 0.0).sum(axis=1)
+    best = gaps == 0.0
+    top_mass = np.where(best, pi_phi, 0.0).sum(axis=1)
     low, high = 0.5 * lam * top_mass, np.full_like(q_max, lam)  # f(low) ≥ 1 > 0 ≥ f(high), both > 0
+    vanishing = low == 0.0  # λ·π_ϕ(best) underflowed: search δ_s down to the smallest float, then take the limit
+    low = np.where(vanishing, np.nextafter(0.0, 1.0), low)
 
     def excess(delta: np.ndarray) -> np.ndarray:
         return (lam * pi_phi / (delta[:, None] + gaps)).sum(axis=1) - 1.0
@@ -85,10 +93,14 @@ def _solve_d1(phi: np.ndarray, q_values: np.ndarray, lam: float) -> np.ndarray:
         positive = excess(mid) > 0
         low, high = np.where(positive, mid, low), np.where(positive, high, mid)
     delta = np.sqrt(low) * np.sqrt(high)
-    with np.errstate(divide="ignore", over="ignore"):  # δ² underflows below 1e-154: slope −inf, no step
+    # δ² underflows below 1e-154: slope −inf, no step (0/0 only in vanishing states, which keep the bisection's δ)
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
         slope = -(lam * pi_phi / (delta[:, None] + gaps) ** 2).sum(axis=1)
-        delta = np.clip(delta - excess(delta) / slope, low, high)
+        delta = np.where(vanishing, delta, np.clip(delta - excess(delta) / slope, low, high))
     policy = lam * pi_phi / (delta[:, None] + gaps)
+    if vanishing.any():
+        left_to_best = np.maximum(1.0 - np.where(best, 0.0, policy).sum(axis=1, keepdims=True), 0.0)
+        policy = np.where(vanishing[:, None] & best, left_to_best * pi_phi / top_mass[:, None], policy)
     return log_policy_logits(policy / policy.sum(axis=1, keepdims=True))
 
 

@@ -243,13 +243,29 @@ def test_d1_normalises_each_state_on_its_own_in_a_large_table():
     np.testing.assert_allclose(solvers.solve_surrogate(phi, q_values, 0.01, 1), expected, rtol=0, atol=1e-12)
 
 
-@pytest.mark.filterwarnings("ignore:invalid value encountered in divide:RuntimeWarning")
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="bug: with λ·π_ϕ(best) below the smallest subnormal (λ < 4.4e-16 and the best action's "
-                          "mass at the floor) the bracket's low end underflows to 0, δ = 0 and the policy is NaN")
 def test_d1_is_finite_for_a_tiny_lambda_when_the_best_action_has_no_mass():
-    """λ = 1e-16 with the best action's mass underflowed (logit gap 800): the adapted policy is about
-    (λ, 1 − λ) (δ ≈ λπ_ϕ(best) → 0, so the best action's share λπ_ϕ/δ → 1)."""
-    adapted = np.exp(solvers.solve_surrogate(np.array([[0.0, -800.0]]), np.array([[0.0, 1.0]]), 1e-16, 1))
+    """λ = 1e-16 with the best action's mass underflowed (logit gap 800): λ·π_ϕ(best) is below the
+    smallest float, and the adapted policy is its limit, about (λ, 1 − λ) (δ ≈ λπ_ϕ(best) → 0, so the
+    best action's share λπ_ϕ/δ → 1). It was NaN (the bracket's low end underflowed to 0), with a warning."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        adapted = np.exp(solvers.solve_surrogate(np.array([[0.0, -800.0]]), np.array([[0.0, 1.0]]), 1e-16, 1))
     assert np.all(np.isfinite(adapted))
     np.testing.assert_allclose(adapted, [[1e-16, 1.0]], rtol=0, atol=1e-15)
+
+
+def test_d1_best_actions_share_what_is_left_in_proportion_to_their_prior_when_their_term_underflows():
+    """λ = 1e-300 and two tied best actions with π_ϕ ∝ (e⁻⁶⁰, e⁻⁶¹): λ·π_ϕ underflows, the third action
+    keeps λπ_ϕ/(δ + gap) = 1e-300 / 3 (its π_ϕ is 1 to round-off, its gap 3, δ below every float), and
+    the best two split the rest e : 1, as their terms λπ_ϕ/δ do. A state without underflow in the same
+    table is solved exactly as alone, bit for bit (the limit touches only the states that need it)."""
+    phi = np.array([[0.0, -60.0, -61.0], [0.3, -1.2, 0.5]])
+    q_values = np.array([[-2.0, 1.0, 1.0], [0.2, -0.4, 1.1]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        together = solvers.solve_surrogate(phi, q_values, 1e-300, 1)
+        alone = solvers.solve_surrogate(phi[1:], q_values[1:], 1e-300, 1)
+    adapted = np.exp(together[0])
+    np.testing.assert_allclose(adapted[0], 1e-300 / 3.0, rtol=1e-12, atol=0)
+    np.testing.assert_allclose(adapted[1:], [np.e / (1 + np.e), 1 / (1 + np.e)], rtol=0, atol=1e-15)
+    np.testing.assert_array_equal(together[1:], alone)
