@@ -61,13 +61,14 @@ def surrogate(theta: torch.Tensor, phi: torch.Tensor, q_values: torch.Tensor, we
 
 def _solve_d1(phi: np.ndarray, q_values: np.ndarray, lam: float) -> np.ndarray:
     """π'(a|s) = λ π_ϕ(a|s) / (μ_s − Q(s, a)), with μ_s the root of Σ_a λπ_ϕ/(μ − Q) = 1 in
-    (max_a Q, max_a Q + λ] (docs/sources/bomrl.md §1.2 closed form); vectorised bisection plus Newton polish.
+    (max_a Q, max_a Q + λ] (docs/sources/bomrl.md §1.2 closed form), by a vectorised bisection.
 
     The unknown is δ_s = μ_s − max_a Q, not μ_s: where π_ϕ gives the best action little mass, δ_s is
     about that mass, far below the spacing of floats near max_a Q, and μ_s − Q(s, a_best) computed from
     μ_s would lose it (the adapted policy lost accuracy past a logit gap of about 20 and was NaN past
     38). The bisection is geometric (the bracket's ends are both positive), so 200 halvings reach δ_s to
-    round-off across the whole float range, as small as the best action's mass.
+    round-off across the whole float range, as small as the best action's mass. (A Newton step after it
+    changed no probability by more than one ulp on 2000 random tables, and was dropped.)
 
     Where even λ·π_ϕ(best) underflows to 0 (λ below about 4e-16 with the best actions' mass at the floor,
     or a smaller λ with more mass), δ_s lies below every float and only its limit δ_s → 0 is computable:
@@ -81,9 +82,10 @@ def _solve_d1(phi: np.ndarray, q_values: np.ndarray, lam: float) -> np.ndarray:
     gaps = q_max[:, None] - q_values  # ≥ 0, exactly 0 at the best actions
     best = gaps == 0.0
     top_mass = np.where(best, pi_phi, 0.0).sum(axis=1)
-    low, high = 0.5 * lam * top_mass, np.full_like(q_max, lam)  # f(low) ≥ 1 > 0 ≥ f(high), both > 0
-    vanishing = low == 0.0  # λ·π_ϕ(best) underflowed: search δ_s down to the smallest float, then take the limit
-    low = np.where(vanishing, np.nextafter(0.0, 1.0), low)
+    # f(low) ≥ 0 ≥ f(high), both > 0: ½λπ_ϕ(best) unless it underflows, then the smallest float
+    low = np.maximum(0.5 * lam * top_mass, np.finfo(float).smallest_subnormal)
+    high = np.full_like(q_max, lam)
+    vanishing = lam * top_mass == 0.0  # λ·π_ϕ(best) underflowed: the best actions' terms are 0, take the limit
 
     def excess(delta: np.ndarray) -> np.ndarray:
         return (lam * pi_phi / (delta[:, None] + gaps)).sum(axis=1) - 1.0
@@ -93,15 +95,11 @@ def _solve_d1(phi: np.ndarray, q_values: np.ndarray, lam: float) -> np.ndarray:
         positive = excess(mid) > 0
         low, high = np.where(positive, mid, low), np.where(positive, high, mid)
     delta = np.sqrt(low) * np.sqrt(high)
-    # δ² underflows below 1e-154: slope −inf, no step (0/0 only in vanishing states, which keep the bisection's δ)
-    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
-        slope = -(lam * pi_phi / (delta[:, None] + gaps) ** 2).sum(axis=1)
-        delta = np.where(vanishing, delta, np.clip(delta - excess(delta) / slope, low, high))
     policy = lam * pi_phi / (delta[:, None] + gaps)
     if vanishing.any():
         left_to_best = np.maximum(1.0 - np.where(best, 0.0, policy).sum(axis=1, keepdims=True), 0.0)
         policy = np.where(vanishing[:, None] & best, left_to_best * pi_phi / top_mass[:, None], policy)
-    return log_policy_logits(policy / policy.sum(axis=1, keepdims=True))
+    return log_policy_logits(policy)  # normalised there, state by state (the root leaves a sum of 1 to round-off)
 
 
 def _solve_d3(phi: np.ndarray, q_values: np.ndarray, weights: np.ndarray, lam: float) -> np.ndarray:

@@ -78,8 +78,8 @@ def _two_action_d1(phi: np.ndarray, q_values: np.ndarray, lam: float) -> np.ndar
     return policy / policy.sum(axis=1, keepdims=True)
 
 
-def test_d1_root_is_polished_to_round_off_on_two_action_states():
-    """The bisection-plus-Newton root μ_s reproduces the two-action closed form to 2e-14 per
+def test_d1_root_reaches_round_off_on_two_action_states():
+    """The bisection's root μ_s reproduces the two-action closed form to 2e-14 per
     probability (the states include one where a root left one ulp off is 1e-13 away)."""
     rng = np.random.default_rng(5)
     phi = np.vstack([[[0.9818189768649392, -3.2942031003540397]], rng.normal(size=(20, 2))])
@@ -219,8 +219,7 @@ def test_d1_is_exact_where_the_best_action_has_almost_no_mass(logit_gap):
 
 def test_d1_solve_emits_no_warning():
     """The D1 solve is warning-free on ordinary states, on a best action whose mass underflows (logit
-    gap 800: the floor at the smallest normal float), where δ² underflows and where a Q gap's square
-    overflows (1e200: the polish's errstate)."""
+    gap 800: the floor at the smallest normal float), where δ is about 1e-300 and where a Q gap is 1e200."""
     phi = np.array([[0.3, -1.2, 0.5], [0.0, -800.0, -2.0], [0.0, -700.0, 1.0], [0.0, 0.5, -0.5]])
     q_values = np.array([[0.2, -0.4, 1.1], [0.0, 1.0, -1.0], [0.0, 1.0, 0.5], [0.0, -1e200, 1.0]])
     with warnings.catch_warnings():
@@ -269,3 +268,16 @@ def test_d1_best_actions_share_what_is_left_in_proportion_to_their_prior_when_th
     np.testing.assert_allclose(adapted[0], 1e-300 / 3.0, rtol=1e-12, atol=0)
     np.testing.assert_allclose(adapted[1:], [np.e / (1 + np.e), 1 / (1 + np.e)], rtol=0, atol=1e-15)
     np.testing.assert_array_equal(together[1:], alone)
+
+
+def test_d1_limit_leaves_the_best_actions_exactly_what_the_others_do_not_take():
+    """The limit with the other actions' share not negligible: λ = 1e-300 against Q gaps of 2e-300 and
+    4e-300, so the other action keeps λπ_ϕ/gap = ½ and ¼ (π_ϕ = 1 to round-off), and the two tied best
+    actions split the other ½ and ¾ e : 1. Each state's share is its own (two such states in one table)."""
+    phi = np.array([[0.0, -60.0, -61.0], [0.0, -60.0, -61.0]])
+    q_values = np.array([[0.0, 2e-300, 2e-300], [0.0, 4e-300, 4e-300]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        adapted = np.exp(solvers.solve_surrogate(phi, q_values, 1e-300, 1))
+    split = np.array([np.e / (1 + np.e), 1 / (1 + np.e)])
+    np.testing.assert_allclose(adapted, [[0.5, *(0.5 * split)], [0.25, *(0.75 * split)]], rtol=0, atol=1e-15)
