@@ -30,9 +30,34 @@ An earlier single-seed cut at 100 iterations (12-14 s per iteration on a quiet m
 −172.5, −150.5, −141.8, −137.0 and MAML at −151.6, −102.2, −88.6, −84.2 (paper at 400 iterations,
 k = 1: −91.73 ± 0.34 and −92.92 ± 0.70): SG-MRL does learn, later. No verdict for a cut run.
 
+The 2- and 3-step agents, the same cut (`--seeds 3 --iterations 30 --agent "SG-MRL (2 step)" --agent
+"MAML (2 step)" --agent "SG-MRL (3 step)" --agent "MAML (3 step)" --workers 2`, code of 0255929, same
+host, one torch thread a cell, two cells at a time, 07:01-09:09, beside shorter test and mutation runs at
+lower priority; 14.4 M / 19.2 M env steps of meta-training a cell, all 40 test tasks, each cell verified
+bit for bit). These were meta-tested after the oracle cache, so they carry a gap, on task 0 alone:
+
+| agent | R₀ | R₁ | R₂ | R₃ | J* − R₃ on task 0 (estimated) | wall (training and meta-test) |
+|---|---|---|---|---|---|---|
+| SG-MRL (2 step) | −271.86 ± 0.30 | −271.73 ± 0.30 | −271.66 ± 0.34 | −271.64 ± 0.33 | 61.68 ± 0.31 | 1002-1161 s |
+| MAML (2 step) | −164.93 ± 3.34 | −150.16 ± 4.15 | −137.44 ± 5.13 | −127.01 ± 5.38 | −145.01 ± 6.43 | 1106-1149 s |
+| SG-MRL (3 step) | −272.02 ± 0.62 | −271.88 ± 0.64 | −271.78 ± 0.63 | −271.72 ± 0.65 | 61.67 ± 0.76 | 1254-1663 s |
+| MAML (3 step) | −163.83 ± 4.46 | −148.51 ± 5.86 | −135.37 ± 6.88 | −125.09 ± 7.80 | −147.53 ± 7.69 | 1237-1322 s |
+
+MAML's gap is negative: after 30 iterations it scores −100.7 to −121.8 on task 0 (v = 1.60) with 2 steps
+and −96.1 to −122.0 with 3, above the SAC estimate of J* there (−258.3 at 15 000 env steps; a cheetah
+standing still scores about −320). So the gap here measures the estimator's budget, not MAML's distance
+from the optimum, and says only that SG-MRL (about −320 on task 0, a standing cheetah) is below both. A
+useful J* for this preset needs an estimator that runs at the task's velocity (the paper's 3-step agents
+reach −33), which 15 000 SAC steps do not. More inner steps do not help within 30 iterations: MAML's R₃
+is −128.7, −127.0 and −125.1 with 1, 2 and 3 steps, within a seed's spread of each other, and SG-MRL
+stays at its start (R₃ −270.9, −271.6 and −271.7 with 1, 2 and 3 steps; its training return at iteration
+29, −339.2 and −312.6 with 2 and 3 steps, is below its start, −301.8). No verdict for a cut run.
+
 Time per meta-iteration and the full grid's cost (14.0 h per seed on a quiet machine): sgmrl-cheetah-dir's
 card, one measurement for both experiments (the same body, batch and agents; 2-3 inner steps timed on
-this env). Beside other jobs this run took 22-45 s per iteration, so a full cell here is 2.5-5 h.
+this env). Beside other jobs the 1-step run took 22-45 s per iteration, so a full cell here is 2.5-5 h;
+the 2- and 3-step cells took 32.8 / 48.9 s (SG-MRL) and 35.4 / 41.1 s (MAML) per iteration, two cells at a
+time, so their full cells would be 3.6-5.4 h each here.
 """
 
 from benchmarks.experiments.shared import sgmrl_cheetah
