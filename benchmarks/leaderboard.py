@@ -825,11 +825,12 @@ def _html_cell(cell: Span) -> str:
 _CSS = ("body{font-family:system-ui,sans-serif;margin:1.5em auto;max-width:1500px;padding:0 1em;line-height:1.4}"
         "h2{margin-top:2em;overflow-wrap:anywhere}table{border-collapse:collapse;font-size:0.9em;display:block;"
         "overflow-x:auto}td,th{border:1px solid #bbb;padding:3px 8px;text-align:right;vertical-align:top}"
-        "td{white-space:nowrap}"
+        # cells wrap only where a table is wider than the page (a CI at its comma, the paper's number, the
+        # verdict): a six-agent R_0..R_3 table with gaps fits 1400 px instead of hiding its verdict off-screen
         "td:first-child,th:first-child{text-align:left;white-space:nowrap}th{background:#f3f3f3}"
         ".plots{display:flex;flex-wrap:wrap;gap:1em}.plots img{max-width:100%;width:640px;height:auto}"
-        # below ~1000 px a full R_0..R_K row would scroll sideways: smaller type, CIs wrap at their comma
-        "@media (max-width:1000px){table{font-size:0.72em}td,th{padding:2px 4px}td{white-space:normal}"
+        # below ~1000 px a full R_0..R_K row would scroll sideways: smaller type, the agent's name wraps too
+        "@media (max-width:1000px){table{font-size:0.72em}td,th{padding:2px 4px}"
         "td:first-child{white-space:normal}}")
 
 
