@@ -71,9 +71,9 @@ def _solve_d1(phi: np.ndarray, q_values: np.ndarray, lam: float) -> np.ndarray:
     changed no probability by more than one ulp on 2000 random tables, and was dropped.)
 
     Where even λ·π_ϕ(best) underflows to 0 (λ below about 4e-16 with the best actions' mass at the floor,
-    or a smaller λ with more mass), δ_s lies below every float and only its limit δ_s → 0 is computable:
-    every other action keeps λπ_ϕ/(δ_s + gap), and the best actions share what is left, in proportion
-    to their π_ϕ (their terms λπ_ϕ/δ_s have that ratio). Other states are untouched by this."""
+    or a still smaller λ where their mass is larger), δ_s lies below every float and only its limit
+    δ_s → 0 is computable: every other action keeps λπ_ϕ/(δ_s + gap), and the best actions share what is
+    left, in proportion to their π_ϕ (their terms λπ_ϕ/δ_s have that ratio). Other states are untouched."""
     pi_phi = np.exp(phi - phi.max(axis=1, keepdims=True))
     pi_phi /= pi_phi.sum(axis=1, keepdims=True)
     # a mass that underflows to 0 (a logit gap past 745) counts as the smallest normal float, the limit it tends to

@@ -219,7 +219,8 @@ def test_d1_is_exact_where_the_best_action_has_almost_no_mass(logit_gap):
 
 def test_d1_solve_emits_no_warning():
     """The D1 solve is warning-free on ordinary states, on a best action whose mass underflows (logit
-    gap 800: the floor at the smallest normal float), where δ is about 1e-300 and where a Q gap is 1e200."""
+    gap 800: the floor at the smallest normal float), where δ ≈ λπ_ϕ(best) is 1e-310 to 1e-304 (subnormal at
+    λ = 0.04) and where a Q gap is 1e200."""
     phi = np.array([[0.3, -1.2, 0.5], [0.0, -800.0, -2.0], [0.0, -700.0, 1.0], [0.0, 0.5, -0.5]])
     q_values = np.array([[0.2, -0.4, 1.1], [0.0, 1.0, -1.0], [0.0, 1.0, 0.5], [0.0, -1e200, 1.0]])
     with warnings.catch_warnings():
