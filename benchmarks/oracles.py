@@ -22,8 +22,15 @@ Estimators (`ESTIMATORS`), each trained on one task alone, from scratch, with a 
   the budget is C·R gradient steps per task (Table V: 30 × 200 on CartPole, 30 × 500 on MountainCar).
 - "sac" (continuous actions: the MuJoCo envs): stable-baselines3's SAC with its defaults (or the
   stated `config` overrides), `steps` env steps on the task.
+- "search" (MountainCarParams: deterministic dynamics, −1 a step until the flag): a minimum-time
+  plan on the task's own dynamics (`minimum_time_plan`), breadth-first over action sequences with one
+  state kept per cell of a `cells` × `cells` position × velocity grid, to the preset's horizon. It
+  uses the task's model, as the exact oracles do; a plan is a real trajectory of the dynamics, and
+  merging states can only lengthen it, so its return is a lower bound on J* like the others. DQN* at
+  pMeta-RL's budget never reaches MountainCar's flag (J* ≈ −200), which made its gap meaningless.
 
-Each is scored by `evaluation_episodes` deterministic episodes (greedy Q; SAC's mean action) of the
+Each is scored by `evaluation_episodes` deterministic episodes (greedy Q; SAC's mean action; the plan,
+followed from each episode's first observation and re-planned only if the observations leave it) of the
 trained policy on the task, run by the harness's sampler (the meta-test's own episode loop) from a
 seeded stream: J* is their mean undiscounted return. Estimates exist only for discount 1 (every seed
 paper's scored return); a meta-test with another discount gets no estimated gap.
@@ -42,7 +49,7 @@ Compute and write estimates (the CLI; the task indices are into the preset's tes
 
     python -m benchmarks.oracles estimate MetaRL/HalfCheetahVel-v0 --preset maml --tasks 0,1 --steps 20000
     python -m benchmarks.oracles estimate MetaRL/MountainCarParams-v0 --preset pmeta --tasks 0,1,2,3,4 \\
-        --rounds 30 --config '{"personal_updates": 500}'
+        --method search --config '{"cells": 1000}'
     python -m benchmarks.oracles show
 
 A new estimate joins the env's cache file when its estimator (method, config, budget, evaluation
@@ -64,15 +71,15 @@ import numpy as np
 from benchmarks.evaluate import EstimatedOptimum
 from metarl_envs.task_sets import atomic_write
 
-__all__ = ["ESTIMATES_FOLDER", "ESTIMATORS", "SCHEMA", "SCHEMA_VERSION", "Estimator", "OracleCache",
-           "OracleCacheError", "TaskEstimate", "attach_estimates", "cache_path", "canonical_kwargs", "estimate",
-           "estimated_optima", "load_cache", "write_cache"]
+__all__ = ["ESTIMATES_FOLDER", "ESTIMATORS", "SCHEMA", "SCHEMA_VERSION", "Estimator", "MinimumTimePolicy",
+           "OracleCache", "OracleCacheError", "TaskEstimate", "attach_estimates", "cache_path", "canonical_kwargs",
+           "estimate", "estimated_optima", "load_cache", "minimum_time_plan", "write_cache"]
 
 SCHEMA = "metarl-bench/oracle-estimates"
 SCHEMA_VERSION = 1
 ESTIMATES_FOLDER = Path(__file__).resolve().parent / "oracle_estimates"
 """the committed cache files (`cache_path`)"""
-ESTIMATORS = ("dqn", "sac")
+ESTIMATORS = ("dqn", "sac", "search")
 MAX_CACHE_BYTES = 4 * 2**20
 _PACKAGES = ("metarl-envs", "numpy", "torch", "gymnasium", "mujoco", "stable-baselines3")
 
@@ -85,11 +92,13 @@ class OracleCacheError(ValueError):
 class Estimator:
     """What estimated J*, with its budget (the same for every task of a cache file)."""
 
-    method: Literal["dqn", "sac"]
+    method: Literal["dqn", "sac", "search"]
     config: Mapping[str, Any]
-    """dqn: the `DQNConfig` fields; sac: stable-baselines3 SAC's keyword arguments that were set"""
+    """dqn: the `DQNConfig` fields; sac: stable-baselines3 SAC's keyword arguments that were set;
+    search: `cells` (grid cells per state dimension) and `tolerance` (re-plan when an observation is
+    further than this from the plan's)"""
     training_steps: int
-    """dqn: gradient steps per task (C·R); sac: env steps per task"""
+    """dqn: gradient steps per task (C·R); sac: env steps per task; search: the search depth in steps"""
     evaluation_episodes: int
     """deterministic episodes whose mean return is the estimate"""
     seed: int
@@ -112,6 +121,10 @@ class Estimator:
         if self.method == "dqn":
             what = (f"DQN* per task (pMeta-RL Table V; DQN [{', '.join(map(str, self.config['hidden_sizes']))}]), "
                     f"{self.training_steps} gradient steps per task")
+        elif self.method == "search":
+            cells = self.config["cells"]
+            what = (f"minimum-time search on the task's dynamics per task (breadth-first, one state per cell of a "
+                    f"{cells} × {cells} position × velocity grid), depth {self.training_steps} steps")
         else:
             layers = (self.config.get("policy_kwargs") or {}).get("net_arch")
             what = (f"SAC{'' if layers is None else f' {layers}'} per task (stable-baselines3 "
@@ -128,7 +141,8 @@ class TaskEstimate:
     """the estimate of J*(task): the mean of `evaluation_returns`"""
     evaluation_returns: tuple[float, ...]
     training_env_steps: int
-    """env steps the training took (warm-up and the estimator's own evaluations included)"""
+    """env steps the training took (warm-up and the estimator's own evaluations included); search: the
+    model transitions the plans simulated"""
     wall_time: float
     """seconds of training and evaluation"""
 
@@ -336,6 +350,111 @@ def _sac(env_id: str, env_kwargs: Mapping[str, Any], task: Any, config: Mapping[
     return returns, int(model.num_timesteps), used
 
 
+def minimum_time_plan(task: Any, start: np.ndarray, horizon: int, cells: int) -> tuple[list[int], int]:
+    """The shortest action sequence the search finds that takes MountainCarParams `task` from `start`
+    (position, velocity) to the flag within `horizon` steps ([] if none), and the model transitions it
+    simulated. Breadth-first over action sequences on the env's own dynamics (`mountain_car_dynamics`,
+    float64 as the env steps): each layer expands every kept state by the 3 actions and keeps one state
+    (the first) per cell of a `cells` × `cells` grid over [−1.2, 0.6] × [−0.07, 0.07]. Every plan is a
+    real trajectory; merging can only drop paths, so its length is ≥ the true minimum time."""
+    from metarl_envs.classic.mountain_car_params import MAX_POSITION, MAX_SPEED, MIN_POSITION, mountain_car_dynamics
+    from metarl_envs.classic.physics_params import parameter_arrays
+
+    if isinstance(cells, bool) or not isinstance(cells, int) or cells < 1:
+        raise ValueError(f"minimum_time_plan: cells = {cells!r} must be an int ≥ 1")
+    params = parameter_arrays([task])
+    low, width = np.array([MIN_POSITION, -MAX_SPEED]), np.array([MAX_POSITION - MIN_POSITION, 2 * MAX_SPEED])
+    states = np.asarray(start, dtype=np.float64).reshape(1, 2)
+    parents: list[np.ndarray] = []  # layer t: the index in layer t − 1 of each kept state's predecessor
+    actions: list[np.ndarray] = []
+    simulated = 0
+    for _ in range(horizon):
+        n = len(states)
+        action = np.tile(np.arange(3), n)
+        parent = np.repeat(np.arange(n), 3)
+        successors, terminated = mountain_car_dynamics(states[parent], action,
+                                                       tuple(np.broadcast_to(x, (3 * n,)) for x in params))
+        simulated += 3 * n
+        if terminated.any():
+            i = int(np.flatnonzero(terminated)[0])
+            plan, j = [int(action[i])], int(parent[i])
+            for layer_parent, layer_action in zip(reversed(parents), reversed(actions), strict=True):
+                plan.append(int(layer_action[j]))
+                j = int(layer_parent[j])
+            return plan[::-1], simulated
+        cell = np.clip(np.floor((successors - low) / width * cells).astype(np.int64), 0, cells - 1)
+        _, keep = np.unique(cell[:, 0] * cells + cell[:, 1], return_index=True)
+        states = successors[keep]
+        parents.append(parent[keep])
+        actions.append(action[keep])
+    return [], simulated
+
+
+class MinimumTimePolicy:
+    """The search estimator's policy for a batch of episodes (one per row, as the sampler runs them):
+    each row follows the plan made from its first observation, and re-plans when an observation is
+    further than `tolerance` from the plan's (the observations are float32, the dynamics float64).
+    After a plan's last action the row's episode has ended (the flag): it is not planned again.
+    `simulated` counts the model transitions of every plan made."""
+
+    def __init__(self, task: Any, horizon: int, cells: int, tolerance: float) -> None:
+        from metarl_envs.classic.mountain_car_params import mountain_car_dynamics
+        from metarl_envs.classic.physics_params import parameter_arrays
+
+        self.task, self.horizon, self.cells, self.tolerance = task, horizon, cells, tolerance
+        self._step = lambda state, a: mountain_car_dynamics(state, np.array([a]), parameter_arrays([task]))[0]
+        self._rows: dict[int, tuple[list[int], np.ndarray, int]] = {}  # plan, its states, next action's index
+        self.simulated = 0
+
+    def _plan(self, observation: np.ndarray) -> tuple[list[int], np.ndarray, int]:
+        start = observation.astype(np.float64).reshape(1, 2)
+        plan, simulated = minimum_time_plan(self.task, start, self.horizon, self.cells)
+        self.simulated += simulated
+        states = [start]
+        for a in plan:
+            states.append(self._step(states[-1], a))
+        return plan, np.concatenate(states), 0
+
+    def __call__(self, observations: np.ndarray) -> np.ndarray:
+        chosen = np.ones(len(observations), dtype=np.int64)  # 1: no push (a row whose episode has ended)
+        for row, observation in enumerate(np.asarray(observations)):
+            entry = self._rows.get(row)
+            if entry is not None and entry[2] > len(entry[0]):
+                continue
+            if entry is None or np.abs(entry[1][entry[2]] - observation).max() > self.tolerance:
+                entry = self._plan(observation)
+            plan, states, index = entry
+            self._rows[row] = (plan, states, index + 1)
+            if index < len(plan):
+                chosen[row] = plan[index]
+        return chosen
+
+
+def _search(env_id: str, env_kwargs: Mapping[str, Any], task: Any, config: Mapping[str, Any],
+            evaluation_episodes: int, seed: int) -> tuple[tuple[float, ...], int, dict[str, Any]]:
+    import gymnasium as gym
+
+    from metarl_envs.classic.mountain_car_params import MountainCarParamsEnv
+
+    env = gym.make(env_id, **env_kwargs).unwrapped
+    if not isinstance(env, MountainCarParamsEnv):
+        raise ValueError(f"estimate: method='search' plans on MountainCarParams' dynamics; {env_id} is "
+                         f"{type(env).__name__}")
+    unknown = set(config) - {"cells", "tolerance"}
+    if unknown:
+        raise ValueError(f"estimate: config field {sorted(unknown)[0]!r} is not a search setting (cells, tolerance)")
+    used = {"cells": int(config.get("cells", 1000)), "tolerance": float(config.get("tolerance", 1e-5))}
+    policy = MinimumTimePolicy(task, env.horizon, used["cells"], used["tolerance"])
+    returns = _evaluate(env_id, env_kwargs, task, policy, evaluation_episodes, seed)
+    return returns, policy.simulated, used
+
+
+def _search_depth(env_id: str, env_kwargs: Mapping[str, Any]) -> int:
+    from baselines.common.envs import EnvProvider
+
+    return EnvProvider(env_id, env_kwargs).horizon
+
+
 def _json_value(value: Any) -> Any:
     if isinstance(value, (int, float, str, bool)) or value is None:
         return value
@@ -349,7 +468,8 @@ def estimate(env_id: str, env_kwargs: Mapping[str, Any], indices: Sequence[int],
              folder: Path | None = None, replace: bool = False, log: Any = print) -> OracleCache:
     """Estimate J* of test tasks `indices` of (env id, env kwargs) with `method` and write them into the
     env's cache file (module docstring). `steps`: SAC env steps per task, or DQN rounds C (the
-    budget is C·R gradient steps, R = `config["personal_updates"]`)."""
+    budget is C·R gradient steps, R = `config["personal_updates"]`); the search ignores it (its depth
+    is the preset's horizon)."""
     import metarl_envs
     from benchmarks.results import package_versions
 
@@ -366,15 +486,24 @@ def estimate(env_id: str, env_kwargs: Mapping[str, Any], indices: Sequence[int],
         if method == "dqn":
             returns, env_steps, used_config = _dqn(env_id, env_kwargs, test[index], config or {}, steps,
                                                    evaluation_episodes, seed)
+        elif method == "search":
+            returns, env_steps, used_config = _search(env_id, env_kwargs, test[index], config or {},
+                                                      evaluation_episodes, seed)
         else:
             returns, env_steps, used_config = _sac(env_id, env_kwargs, test[index], config or {}, steps,
                                                    evaluation_episodes, seed)
         entry = TaskEstimate(index, test[index].to_dict(), float(np.mean(returns)), returns, env_steps,
                              round(time.perf_counter() - start, 1))
         log(f"{env_id} {env_kwargs} task {index} {entry.task}: J* ≈ {entry.optimal_return:.3f} "
-            f"(± {np.std(returns):.3f} over {len(returns)} episodes), {env_steps} env steps, {entry.wall_time} s")
+            f"(± {np.std(returns):.3f} over {len(returns)} episodes), {env_steps} "
+            f"{'model transitions' if method == 'search' else 'env steps'}, {entry.wall_time} s")
         entries.append(entry)
-    training_steps = steps * used_config["personal_updates"] if method == "dqn" else steps
+    if method == "dqn":
+        training_steps = steps * used_config["personal_updates"]
+    elif method == "search":
+        training_steps = _search_depth(env_id, env_kwargs)
+    else:
+        training_steps = steps
     estimator = Estimator(method, used_config, training_steps, evaluation_episodes, seed, package_versions(_PACKAGES))
     path = cache_path(env_id, env_kwargs, folder)
     kept: list[TaskEstimate] = []
@@ -406,7 +535,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     run.add_argument("--kwargs", default="{}", help="other env kwargs, as JSON (e.g. '{\"horizon\": 200}')")
     run.add_argument("--tasks", required=True, help="test-set indices, e.g. 0,1")
     run.add_argument("--method", choices=ESTIMATORS, default=None,
-                     help="dqn for discrete actions, sac for continuous (the default follows the action space)")
+                     help="dqn for discrete actions, sac for continuous (the default follows the action space); "
+                          "search for MountainCarParams (a plan on the task's dynamics)")
     run.add_argument("--steps", type=int, default=None, help="sac: env steps per task")
     run.add_argument("--rounds", type=int, default=30, help="dqn: rounds C (C·R gradient steps per task)")
     run.add_argument("--episodes", type=int, default=10, help="deterministic evaluation episodes per task")
@@ -433,7 +563,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         method = "dqn" if discrete else "sac"
     if method == "sac" and args.steps is None:
         parser.error("--steps is required with the sac estimator")
-    steps = args.rounds if method == "dqn" else args.steps
+    steps = args.rounds if method == "dqn" else 0 if method == "search" else args.steps
     indices = [int(part) for part in args.tasks.split(",") if part.strip()]
     estimate(args.env_id, env_kwargs, indices, method=method, steps=steps, evaluation_episodes=args.episodes,
              seed=args.seed, config=json.loads(args.config), replace=args.replace)

@@ -253,3 +253,84 @@ def test_every_registered_env_has_an_optimum_at_its_default_settings() -> None:
                if optimum_kind(env_class(env_id)) is None
                and not cache_path(env_id, oracles.canonical_kwargs(env_id, {})).exists()]
     assert missing == []
+
+
+def _first_flag_step(task, starts: np.ndarray, depth: int) -> np.ndarray:
+    """Brute force: for each start, the fewest steps to the flag over all 3^depth action sequences
+    (depth + 1 where none reaches it), on the env's own dynamics."""
+    from metarl_envs.classic.mountain_car_params import mountain_car_dynamics
+    from metarl_envs.classic.physics_params import parameter_arrays
+
+    sequences = np.array(np.meshgrid(*[np.arange(3)] * depth, indexing="ij")).reshape(depth, -1).T
+    best = []
+    for start in starts:
+        states = np.repeat(start[None], len(sequences), axis=0)
+        params = tuple(np.full(len(sequences), x[0]) for x in parameter_arrays([task]))
+        reached = np.full(len(sequences), depth + 1)
+        for t in range(depth):
+            states, terminated = mountain_car_dynamics(states, sequences[:, t], params)
+            reached = np.where(terminated & (reached > depth), t + 1, reached)
+        best.append(reached.min())
+    return np.array(best)
+
+
+def test_the_minimum_time_search_finds_the_brute_force_minimum_and_its_plan_reaches_the_flag() -> None:
+    """Near the flag, every action sequence of length 7 can be enumerated: the search's plan length is
+    the true minimum on a fine grid, never shorter on a coarse one (merging only drops paths), and the
+    plan played in the env ends at the flag on its last step."""
+    import gymnasium as gym
+
+    tasks = metarl_envs.task_set("MetaRL/MountainCarParams-v0", "test", "pmeta")
+    rng = np.random.default_rng(5)
+    starts = np.column_stack([rng.uniform(0.3, 0.5, 12), rng.uniform(-0.02, 0.05, 12)])
+    for task in (tasks[0], tasks[4]):
+        truth = _first_flag_step(task, starts, 7)
+        assert truth.min() <= 3 and truth.max() == 8 and len(set(truth.tolist())) >= 4  # short, long, unreachable
+        for start, minimum in zip(starts, truth, strict=True):
+            plan, simulated = oracles.minimum_time_plan(task, start, 7, 1000)
+            assert simulated > 0
+            assert len(plan) == (minimum if minimum <= 7 else 0)
+            coarse, _ = oracles.minimum_time_plan(task, start, 7, 4)
+            assert (len(coarse) >= minimum) if coarse else True
+            if plan:
+                env = gym.make("MetaRL/MountainCarParams-v0", task=task.to_dict()).unwrapped
+                env.reset(seed=0)
+                env._state = start[None].copy()
+                ends = [env.step(a)[2] for a in plan]
+                assert ends == [False] * (len(plan) - 1) + [True]
+
+
+def test_the_search_estimator_plays_one_plan_per_episode(folder: Path) -> None:
+    """The search estimate end to end: each evaluation episode is planned once from its first
+    observation (the float32 observation stays within the tolerance of the float64 plan) and its return
+    is minus the plan's length; the cache records the estimator and its budget."""
+    env_id, kwargs = "MetaRL/MountainCarParams-v0", {"preset": "pmeta"}
+    task = metarl_envs.task_set(env_id, "test", "pmeta")[2]
+    plans: list[int] = []
+
+    class CountingPolicy(oracles.MinimumTimePolicy):
+        def _plan(self, observation: np.ndarray) -> tuple[list[int], np.ndarray, int]:
+            made = super()._plan(observation)
+            plans.append(len(made[0]))
+            return made
+
+    policy = CountingPolicy(task, 200, 100, 1e-5)
+    returns = oracles._evaluate(env_id, kwargs, task, policy, 3, seed=0)
+    assert len(plans) == 3 and sorted(returns) == sorted(-float(n) for n in plans)
+    cache = oracles.estimate(env_id, kwargs, [2], method="search", steps=0, evaluation_episodes=3,
+                             config={"cells": 100}, log=lambda _: None)
+    assert cache.estimates[0].evaluation_returns == returns and cache.estimator.training_steps == 200
+    assert cache.estimator.config == {"cells": 100, "tolerance": 1e-5}
+    assert "100 × 100 position × velocity grid), depth 200 steps" in cache.estimator.summary()
+    assert load_cache(cache_path(env_id, kwargs)) == cache
+
+
+@pytest.mark.parametrize(("env_id", "config", "message"), [
+    ("MetaRL/CartPoleParams-v0", {}, "plans on MountainCarParams' dynamics; .* is CartPoleParamsEnv"),
+    ("MetaRL/MountainCarParams-v0", {"cell": 10}, "config field 'cell' is not a search setting"),
+])
+def test_the_search_estimator_refuses_other_envs_and_unknown_settings(folder: Path, env_id: str, config: dict,
+                                                                      message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        oracles.estimate(env_id, {"preset": "pmeta"}, [0], method="search", steps=0, evaluation_episodes=1,
+                         config=config, log=lambda _: None)
