@@ -84,7 +84,8 @@ def test_pmeta_meta_parameters_before_training_are_refused_with_its_message():
 
 def test_pmeta_training_state_before_training_is_refused_with_its_message():
     """A checkpoint indexes the personal tables by the train set, which only meta_train sets up."""
-    with pytest.raises(RuntimeError, match=r"^PMetaRL\.training_state: call meta_train\(\) first"):
+    with pytest.raises(RuntimeError, match=r"^PMetaRL\.training_state: call meta_train\(\) first \(the personal "
+                                           r"tables are indexed by the train set it sets up\)$"):
         PMetaRL(GRID, PMETA, GRID_KWARGS).training_state()
 
 
