@@ -2,9 +2,13 @@
 outside the train set, and the agents' trial and training entry points refuse what they cannot use,
 each with its full message; a replay buffer refuses transitions whose fields differ in length and a
 new transition leaves the other slots' priorities alone; `Transitions.of_batch` skips an episode
-that took no step; `EnvProvider.analytic_optimum` scores undiscounted returns by default."""
+that took no step; `EnvProvider.analytic_optimum` scores undiscounted returns by default; the env
+provider refuses an env id that is not a non-empty string; a new sampler has spent no env time; a batch
+whose observations or actions do not start with the rewards' shape is refused."""
 
 from __future__ import annotations
+
+import re
 
 import gymnasium as gym
 import numpy as np
@@ -17,7 +21,7 @@ from baselines.common.envs import EnvProvider
 from baselines.common.oracles import analytic_optimal_return
 from baselines.common.personalization import SeededReplayBuffer, Transitions
 from baselines.common.policies import build_policy
-from baselines.common.sampler import TrainingEnvs, TrajectoryBatch
+from baselines.common.sampler import Sampler, TrainingEnvs, TrajectoryBatch
 from baselines.maml import MAML, MAMLConfig
 from baselines.pmetarl_dqn import PrioritizedReplayBuffer
 
@@ -108,3 +112,27 @@ def test_the_provider_analytic_optimum_is_undiscounted_by_default() -> None:
     undiscounted = analytic_optimal_return(env, task, 1.0)
     assert undiscounted is not None and provider.analytic_optimum(task) == undiscounted
     assert analytic_optimal_return(env, task, 0.5) != undiscounted
+
+
+@pytest.mark.parametrize("env_id", ["", 3, None])
+def test_the_env_provider_refuses_an_env_id_that_is_not_a_non_empty_string(env_id: object) -> None:
+    with pytest.raises(ValueError, match=rf"^EnvProvider: env_id={env_id!r} must be a non-empty env id string$"):
+        EnvProvider(env_id)  # type: ignore[arg-type]
+
+
+def test_a_new_sampler_has_spent_no_env_time() -> None:
+    assert Sampler(NAV, NAV_KWARGS).env_seconds == 0.0
+
+
+@pytest.mark.parametrize("field", ["observations", "actions"])
+def test_a_batch_whose_observations_or_actions_do_not_match_the_rewards_is_refused(field: str) -> None:
+    shape = (1, 2, 3)
+    arrays = {"observations": np.zeros((*shape, 2), np.float32), "actions": np.zeros((*shape, 2), np.float32)}
+    arrays[field] = np.zeros((1, 2, 4, 2), np.float32)   # one step too many
+    flags = np.zeros(shape, bool)
+    observations, actions = arrays["observations"].shape, arrays["actions"].shape
+    message = (r"^TrajectoryBatch: observations/actions must start with the rewards' shape \(1, 2, 3\), got "
+               + re.escape(f"{observations} and {actions}") + "$")
+    with pytest.raises(ValueError, match=message):
+        TrajectoryBatch(arrays["observations"], arrays["actions"], np.zeros(shape), flags, flags, flags,
+                        np.zeros((1, 2, 2), np.float32))
