@@ -77,6 +77,12 @@ def test_value_iteration_gives_up_after_its_cap_of_iterations_and_says_so():
         optimal_values(self_loop(), 1.0 - 1e-9, max_iterations=7)
 
 
+def test_value_iteration_gives_up_after_100_000_iterations_by_default():
+    """The default cap, reached on one state (about a second)."""
+    with pytest.raises(RuntimeError, match=r"^value iteration did not converge in 100000 iterations$"):
+        optimal_values(self_loop(), 1.0 - 1e-9)
+
+
 def test_an_infinite_horizon_without_discount_is_refused_with_its_message():
     with pytest.raises(ValueError, match=r"^optimal_values: an infinite horizon needs discount < 1$"):
         optimal_values(chain(3), 1.0)
