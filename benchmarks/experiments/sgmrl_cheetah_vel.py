@@ -18,7 +18,8 @@ tasks). Mean ± s.e. over the 3 seeds:
 | MAML (1 step) | −165.36 ± 4.28 | −151.06 ± 5.51 | −138.69 ± 6.14 | −128.72 ± 6.85 | 1142-1308 + 105-124 s |
 
 These cells carry no optimality gap: they were meta-tested before this preset had its oracle estimate
-(SAC, task 0 of 40: −258.3, `docs/protocol.md`), and a meta-test reads a cache, it never adds one later.
+(`docs/protocol.md`), and a meta-test reads a cache, it never adds one later. Against today's estimate
+(below) their mean gap over test tasks 0-2 is 48.1 (MAML) and 175.8 (SG-MRL).
 
 Learning curve (pre-adaptation return of the 40-task batch, mean of 3 seeds): both start at −301.8
 (the same initial policy per seed); MAML reaches −262.9 at iteration 14 and −194.5 at 29, SG-MRL is
@@ -43,12 +44,14 @@ bit for bit). These were meta-tested after the oracle cache, so they carry a gap
 | SG-MRL (3 step) | −272.02 ± 0.62 | −271.88 ± 0.64 | −271.78 ± 0.63 | −271.72 ± 0.65 | 61.67 ± 0.76 | 1254-1663 s |
 | MAML (3 step) | −163.83 ± 4.46 | −148.51 ± 5.86 | −135.37 ± 6.88 | −125.09 ± 7.80 | −147.53 ± 7.69 | 1237-1322 s |
 
-MAML's gap is negative: after 30 iterations it scores −100.7 to −121.8 on task 0 (v = 1.60) with 2 steps
-and −96.1 to −122.0 with 3, above the SAC estimate of J* there (−258.3 at 15 000 env steps; a cheetah
-standing still scores about −320). So the gap here measures the estimator's budget, not MAML's distance
-from the optimum, and says only that SG-MRL (about −320 on task 0, a standing cheetah) is below both. A
-useful J* for this preset needs an estimator that runs at the task's velocity (the paper's 3-step agents
-reach −33), which 15 000 SAC steps do not. More inner steps do not help within 30 iterations: MAML's R₃
+The recorded gap is against the estimate of the time, SAC at 15 000 env steps on task 0 (−258.3; a
+cheetah standing still scores about −320), and MAML's is negative: after 30 iterations it scores −100.7
+to −121.8 on task 0 (v = 1.60) with 2 steps and −96.1 to −122.0 with 3, above that estimate. That gap
+measured the estimator's budget. The same SAC at 100 000 env steps reaches −46.0 on task 0, −21.3 and
+−23.3 on tasks 1 and 2 (v = 0.78, 0.72), the estimate the cache now holds; against it these cells' mean
+gap over tasks 0-2 (J* − R₃, from their stored per-task returns) is 46.7 and 45.1 for MAML (2, 3 steps)
+and 176.6 for SG-MRL with either, which stays at a standing cheetah's return. A new run records these
+gaps itself. More inner steps do not help within 30 iterations: MAML's R₃
 is −128.7, −127.0 and −125.1 with 1, 2 and 3 steps, within a seed's spread of each other, and SG-MRL
 stays at its start (R₃ −270.9, −271.6 and −271.7 with 1, 2 and 3 steps; its training return at iteration
 29, −339.2 and −312.6 with 2 and 3 steps, is below its start, −301.8). No verdict for a cut run.
