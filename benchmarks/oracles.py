@@ -402,7 +402,8 @@ class MinimumTimePolicy:
         from metarl_envs.classic.physics_params import parameter_arrays
 
         self.task, self.horizon, self.cells, self.tolerance = task, horizon, cells, tolerance
-        self._step = lambda state, a: mountain_car_dynamics(state, np.array([a]), parameter_arrays([task]))[0]
+        params = parameter_arrays([task])
+        self._step = lambda state, a: mountain_car_dynamics(state, np.array([a]), params)[0]
         self._rows: dict[int, tuple[list[int], np.ndarray, int]] = {}  # plan, its states, next action's index
         self.simulated = 0
 
@@ -432,24 +433,23 @@ class MinimumTimePolicy:
 
 def _search(env_id: str, env_kwargs: Mapping[str, Any], task: Any, config: Mapping[str, Any],
             evaluation_episodes: int, seed: int) -> tuple[tuple[float, ...], int, dict[str, Any]]:
-    import gymnasium as gym
-
     from metarl_envs.classic.mountain_car_params import MountainCarParamsEnv
+    from metarl_envs.task_sets import env_class
 
-    env = gym.make(env_id, **env_kwargs).unwrapped
-    if not isinstance(env, MountainCarParamsEnv):
+    if not issubclass(env_class(env_id), MountainCarParamsEnv):
         raise ValueError(f"estimate: method='search' plans on MountainCarParams' dynamics; {env_id} is "
-                         f"{type(env).__name__}")
+                         f"{env_class(env_id).__name__}")
     unknown = set(config) - {"cells", "tolerance"}
     if unknown:
         raise ValueError(f"estimate: config field {sorted(unknown)[0]!r} is not a search setting (cells, tolerance)")
     used = {"cells": int(config.get("cells", 1000)), "tolerance": float(config.get("tolerance", 1e-5))}
-    policy = MinimumTimePolicy(task, env.horizon, used["cells"], used["tolerance"])
+    policy = MinimumTimePolicy(task, _search_depth(env_id, env_kwargs), used["cells"], used["tolerance"])
     returns = _evaluate(env_id, env_kwargs, task, policy, evaluation_episodes, seed)
     return returns, policy.simulated, used
 
 
 def _search_depth(env_id: str, env_kwargs: Mapping[str, Any]) -> int:
+    """The search's depth: the preset's horizon (the longest episode)."""
     from baselines.common.envs import EnvProvider
 
     return EnvProvider(env_id, env_kwargs).horizon
