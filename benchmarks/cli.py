@@ -8,6 +8,7 @@
     metarl-bench run path/to/my_experiment.py              # an experiment file outside the package
     metarl-bench report results/                           # results/leaderboard/: leaderboard.md, .html, PNG plots
     metarl-bench verify results/maml-nav2d/*.json          # re-run each meta-test from its stored parameters
+    metarl-bench rescore results/maml-nav2d/*.json         # re-read J* from today's oracles, re-seal the files
     metarl-bench report results/ --verify --sample 5       # the report, and 5 of its files verified
 """
 
@@ -404,6 +405,49 @@ def verify(
     compare every R_k; exit code 1 if any differs or cannot be re-run."""
     if not _verify(results):
         raise typer.Exit(1)
+
+
+@app.command()
+def rescore(
+    results: Annotated[list[Path], typer.Argument(help="results files (.json) to re-score")],
+    check: Annotated[bool, typer.Option(
+        "--check", help="write nothing; exit code 1 if any file's J* differs from today's oracles")] = False,
+) -> None:
+    """Re-read each result's J* from today's oracles (a cached estimate that has since improved) and re-seal
+    the file with the new optimum and gaps; its returns and everything else stay the run's. Exit code 1 if
+    a file is refused (or, with --check, would change)."""
+    from benchmarks.results import ResultError, load_result, mean_optimality_gaps, rescore, write_result
+
+    failed = False
+    for path in results:
+        try:
+            record = load_result(path)
+            new = rescore(record)
+        except (ResultError, ValueError) as error:
+            console.print(f"[red]refused[/red] {escape(str(path))}: {escape(str(error))}", soft_wrap=True)
+            failed = True
+            continue
+        if new is record:
+            console.print(f"current {escape(str(path))}: J* as today's oracles give it", soft_wrap=True)
+            continue
+        before, after = mean_optimality_gaps(record.meta_test), mean_optimality_gaps(new.meta_test)
+        change = (f"optimum {record.meta_test.optimum_kind} → {new.meta_test.optimum_kind}, mean gap of R_0..R_K "
+                  f"{_gaps(before)} → {_gaps(after)}")
+        if check:
+            console.print(f"[red]stale[/red] {escape(str(path))}: {escape(change)}", soft_wrap=True)
+            failed = True
+            continue
+        try:
+            write_result(path, new)
+        except OSError as error:
+            _fail(error)
+        console.print(f"[green]rescored[/green] {escape(str(path))}: {escape(change)}", soft_wrap=True)
+    if failed:
+        raise typer.Exit(1)
+
+
+def _gaps(gaps: tuple[float, ...] | None) -> str:
+    return "none" if gaps is None else "(" + ", ".join(f"{g:.2f}" for g in gaps) + ")"
 
 
 @app.command()

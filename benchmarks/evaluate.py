@@ -34,7 +34,7 @@ from typing import Any, Literal
 import numpy as np
 
 __all__ = ["TRACKS", "EstimatedOptimum", "MetaTestProtocol", "MetaTestResult", "TaskResult", "meta_test",
-           "run_episodes"]
+           "run_episodes", "task_optima"]
 
 TRACKS = ("main", "privileged")
 
@@ -166,7 +166,7 @@ def meta_test(agent: Any, task_set: Sequence[Any], protocol: MetaTestProtocol, *
     """R_0..R_K of every task of `task_set` (its first `max_tasks`), the agent adapting from its
     meta-learned state under `protocol`'s budget; `progress(k)` is called once R_k is scored."""
     from baselines.common.agent import is_privileged
-    from baselines.common.oracles import optimal_return, policy_return
+    from baselines.common.oracles import policy_return
     from baselines.common.sampler import Sampler
 
     tasks = list(task_set)[: max_tasks if max_tasks is not None else len(task_set)]
@@ -183,16 +183,8 @@ def meta_test(agent: Any, task_set: Sequence[Any], protocol: MetaTestProtocol, *
                          f"but {agent.env_id} is not a tabular env")
     horizon = envs.horizon
     models = [envs.model(task) for task in tasks] if tabular else []
-    if tabular:
-        optimal = [optimal_return(m, protocol.discount, horizon) for m in models]
-    else:
-        optimal = [envs.analytic_optimum(task, protocol.discount) for task in tasks]
     fingerprint = getattr(task_set, "fingerprint", "")
-    estimate = None
-    if not tabular:  # J* the closed forms leave open, from a cached estimate of this test set (read, never trained)
-        from benchmarks.oracles import attach_estimates
-
-        estimate = attach_estimates(optimal, tasks, agent.env_id, agent.env_kwargs, fingerprint, protocol.discount)
+    optimal, estimate = task_optima(envs, tasks, fingerprint, protocol.discount)
     if privileged:
         agent.receive_models(models)
     agent.start_trial(len(tasks))
@@ -224,6 +216,22 @@ def meta_test(agent: Any, task_set: Sequence[Any], protocol: MetaTestProtocol, *
                     for i, task in enumerate(tasks))
     return MetaTestResult(agent.env_id, envs.preset_name, fingerprint, protocol, seed, results,
                           "privileged" if privileged else "main", estimate)
+
+
+def task_optima(envs: Any, tasks: Sequence[Any], fingerprint: str, discount: float) -> tuple[
+        list[float | None], EstimatedOptimum | None]:
+    """J* of each of `tasks` (the first tasks of the test set whose fingerprint is `fingerprint`) on the env
+    of `envs` (an `EnvProvider`), None where no oracle gives one: dynamic programming on a tabular env,
+    else the closed form where one exists, then a cached estimate for the tasks the closed forms leave
+    open (read, never trained), returned as the `EstimatedOptimum` behind them (None when no cached J*
+    was used). `meta_test` records these; `benchmarks.results.rescore` re-reads them for a stored result."""
+    from baselines.common.oracles import optimal_return
+    from benchmarks.oracles import attach_estimates
+
+    if envs.tabular:
+        return [optimal_return(envs.model(task), discount, envs.horizon) for task in tasks], None
+    optimal = [envs.analytic_optimum(task, discount) for task in tasks]
+    return optimal, attach_estimates(optimal, tasks, envs.env_id, envs.env_kwargs, fingerprint, discount)
 
 
 def run_episodes(agent: Any, sampler: Any, tasks: list, phase: str, episodes: int, rng: np.random.Generator) -> Any:
