@@ -395,7 +395,8 @@ class MinimumTimePolicy:
     each row follows the plan made from its first observation, and re-plans when an observation is
     further than `tolerance` from the plan's (the observations are float32, the dynamics float64).
     After a plan's last action the row's episode has ended (the flag): it is not planned again.
-    `simulated` counts the model transitions of every plan made."""
+    An instance keeps its rows' plans, so it serves one rollout (one batch of episodes); the next
+    rollout takes a new one. `simulated` counts the model transitions of every plan made."""
 
     def __init__(self, task: Any, horizon: int, cells: int, tolerance: float) -> None:
         from metarl_envs.classic.mountain_car_params import mountain_car_dynamics
