@@ -20,8 +20,8 @@ seeds: `run --from-reference` takes them rather than spend 35-47 min a cell agai
 | BO-MRL (1), λ 0.5 | −43.19 ± 0.38 | −26.84 ± 0.44 | −17.35 ± 0.28 | −11.99 ± 0.10 | 11.47 ± 0.10 | 7.7 M | 385-395 s |
 | MAML | −39.54 ± 0.67 | −12.95 ± 0.56 | −8.47 ± 1.90 | −8.00 ± 1.53 | 7.48 ± 1.53 (†) | 7.4-7.5 M | 2068-2847 s |
 
-(†) maml-nav2d's cells were meta-tested before Navigation2D had its analytic J*, so they carry no gap;
-this one is J* of the same 40 test tasks (mean −0.52, from BO-MRL's records) minus their returns.
+(†) maml-nav2d's cells were meta-tested before Navigation2D had its analytic J*, and were rescored since
+(`metarl-bench rescore`: the same 40 test tasks' J*, mean −0.52; their returns are the run's).
 
 On the same data budget MAML adapts further at every k ≥ 1, and BO-MRL trains at about a seventh of
 its wall time. BO-MRL's meta-training plateaus by iteration 20: the meta-batch's pre/post-adaptation

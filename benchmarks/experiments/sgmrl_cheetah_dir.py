@@ -15,13 +15,14 @@ iteration, 1370-1380 s per cell at N = 100): R₀..R₃ after 100 iterations, SG
 Reference cut run (results/reference/, `--seeds 3 --iterations 30 --agent "SG-MRL (1 step)" --agent
 "MAML (1 step)"`, code of 98c8e65, on an Intel family 6 model 167 host, one torch thread, two or three
 processes on the 2 cores; 9.6 M env steps of meta-training per cell, both test tasks, direction −1 and
-+1, 56 000 env steps of meta-test). Mean ± s.e. over the 3 seeds; the gap is against the SAC estimates of
-J* (357.6 backward, 57.6 forward: `docs/protocol.md`), so it says how far from running each agent is:
++1, 56 000 env steps of meta-test). Mean ± s.e. over the 3 seeds; the gap (mean over the two tasks) is
+against the SAC estimates of J* at 100 000 env steps (1157.2 backward, 753.2 forward: `docs/protocol.md`),
+so it says how far from running each agent is:
 
 | agent | R₀ | R₁ | R₂ | R₃ | J* − R₃ (estimated) | wall: train + test |
 |---|---|---|---|---|---|---|
-| SG-MRL (1 step) | −0.56 ± 0.13 | −0.41 ± 0.06 | −0.50 ± 0.17 | −0.41 ± 0.07 | 208.0 ± 0.1 | 514-1111 + 5 s |
-| MAML (1 step) | −1.00 ± 0.38 | 2.66 ± 3.11 | 5.17 ± 5.55 | 6.55 ± 6.93 | 201.1 ± 6.9 | 587-840 + 2-4 s |
+| SG-MRL (1 step) | −0.56 ± 0.13 | −0.41 ± 0.06 | −0.50 ± 0.17 | −0.41 ± 0.07 | 955.6 ± 0.1 | 514-1111 + 5 s |
+| MAML (1 step) | −1.00 ± 0.38 | 2.66 ± 3.11 | 5.17 ± 5.55 | 6.55 ± 6.93 | 948.7 ± 6.9 | 587-840 + 2-4 s |
 
 At 30 of 400 iterations neither agent has started to run: every seed but one returns about −0.5 (a
 cheetah that stands still scores 0 less its control cost) before and after adaptation. MAML's seed 1 is
@@ -38,17 +39,15 @@ each cell verified bit for bit):
 
 | agent | R₀ | R₁ | R₂ | R₃ | J* − R₃ (estimated) | wall (training and meta-test) |
 |---|---|---|---|---|---|---|
-| SG-MRL (2 step) | −0.63 ± 0.20 | −0.39 ± 0.09 | −0.26 ± 0.34 | −0.22 ± 0.21 | 207.8 ± 0.2 | 947-1213 s |
-| MAML (2 step) | −1.40 ± 0.74 | 13.51 ± 13.67 | 22.24 ± 21.57 | 25.80 ± 25.06 | 181.8 ± 25.1 | 801-947 s |
-| SG-MRL (3 step) | −0.54 ± 0.15 | −0.45 ± 0.04 | −0.45 ± 0.17 | −0.60 ± 0.10 | 208.2 ± 0.1 | 877-941 s |
-| MAML (3 step) | −0.83 ± 0.04 | 13.74 ± 10.42 | 24.48 ± 16.04 | 30.54 ± 19.26 | 177.1 ± 19.3 | 824-852 s |
+| SG-MRL (2 step) | −0.63 ± 0.20 | −0.39 ± 0.09 | −0.26 ± 0.34 | −0.22 ± 0.21 | 955.4 ± 0.2 | 947-1213 s |
+| MAML (2 step) | −1.40 ± 0.74 | 13.51 ± 13.67 | 22.24 ± 21.57 | 25.80 ± 25.06 | 929.4 ± 25.1 | 801-947 s |
+| SG-MRL (3 step) | −0.54 ± 0.15 | −0.45 ± 0.04 | −0.45 ± 0.17 | −0.60 ± 0.10 | 955.8 ± 0.1 | 877-941 s |
+| MAML (3 step) | −0.83 ± 0.04 | 13.74 ± 10.42 | 24.48 ± 16.04 | 30.54 ± 19.26 | 924.7 ± 19.3 | 824-852 s |
 
-The recorded gaps of both tables are against the estimate of the time, SAC at 15 000 env steps (357.6
-backward, 57.6 forward), a weak lower bound: the same SAC at 100 000 env steps reaches 1157.2 backward
-and 753.2 forward (`docs/protocol.md`), the estimate the cache now holds. Against it (J* − R₃, mean over
-the two tasks, from the cells' stored per-task returns) the gaps are 948.7 ± 6.9, 929.4 ± 25.1 and
-924.7 ± 19.3 for MAML with 1, 2 and 3 steps, and 955.4-955.8 for SG-MRL, a standing cheetah's distance
-from running; the paper's agents (R₁ 465.6-580.1) are well inside it. A new run records these gaps.
+Both tables' cells were first meta-tested against the estimate of the time, SAC at 15 000 env steps
+(357.6 backward, 57.6 forward; gaps 177-208), a weak lower bound, and were rescored since
+(`metarl-bench rescore`; their returns are the run's). SG-MRL's gap, 955.4-955.8, is a standing
+cheetah's distance from running; the paper's agents (R₁ 465.6-580.1) are well inside it.
 
 More inner steps let MAML start to separate the directions within 30 iterations: R₃ per seed 75.9 on
 seed 1 with 2 steps, 25.0 and 66.3 on seeds 0 and 1 with 3 steps (mean post-adaptation training return

@@ -127,6 +127,10 @@ def test_a_result_takes_a_cached_estimate_and_then_its_improvement(folder: Path,
     assert estimate.cache == checksum(json.loads(first.read_text())) and "15000 env steps" in estimate.estimator
     assert mean_optimality_gaps(scored.meta_test) == (-61.0 + 300.0, -61.0 + 200.0, -61.0 + 150.0)
     assert rescore(scored) is scored
+    write_cache(_cache({0: (-60.0, -62.0)}, 20_000))                # the same J* from another estimator
+    restated = rescore(scored)
+    assert [t.optimal_return for t in restated.meta_test.tasks] == [-61.0, None, None]
+    assert "20000 env steps" in restated.meta_test.oracle_estimate.estimator
     better = write_cache(_cache({0: (-40.0, -42.0), 2: (-20.0, -20.0)}, 100_000))  # a larger budget, more tasks
     assert better == first
     rescored = rescore(scored)
