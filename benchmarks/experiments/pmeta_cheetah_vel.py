@@ -55,7 +55,7 @@ round at two thirds of a core (10-13 env-and-gradient steps/s):
 The critic that blew up in round 1 recovers by round 3 (its loss down 400×) and the KL falls to the
 other seeds' level. Meta-test after 3 rounds: R_0..R_2 = −275.4, −229.1, −229.0 (after 1 round −271.1,
 −261.0, −267.8); per task R_2 = −234.7, −379.0, −73.4, a standing cheetah's −231.5, −376.9, −74.8 to
-within 3: the policy under the posterior has learned to stand still on every task, not yet to run.
+within 3.2: the policy under the posterior has learned to stand still on every task, not yet to run.
 Gap against today's J*: 235.1, 188.8, 188.7. Still 3 % of the run.
 
 Cost. A full cell (C = 100 rounds) at the measured 966-1525 s a round is 27-42 h on one core; the
