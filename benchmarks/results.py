@@ -597,10 +597,8 @@ def rescore(record: ResultRecord) -> ResultRecord:
     from benchmarks.evaluate import task_optima
 
     result = record.meta_test
+    _check_fingerprints("rescore", record)
     test_set = metarl_envs.task_set(record.env.id, "test", record.env.preset)
-    if test_set.fingerprint != record.task_sets.test:
-        raise ResultError(f"field task_sets.test = {record.task_sets.test!r} is not the stored test set "
-                          f"({test_set.fingerprint!r})")
     tasks = list(test_set)[: len(result.tasks)]
     optimal, estimate = task_optima(EnvProvider(record.env.id, record.env.kwargs), tasks, test_set.fingerprint,
                                     record.protocol.discount)
@@ -678,7 +676,7 @@ def load_parameters(result_path: str | Path, record: ResultRecord) -> dict[str, 
 # ---------------------------------------------------------------------------------------------- loading
 
 
-def _check_fingerprints(path: Path, record: ResultRecord) -> None:
+def _check_fingerprints(path: Path | str, record: ResultRecord) -> None:
     import metarl_envs
 
     env_id, preset = record.env.id, record.env.preset

@@ -10,7 +10,9 @@ import pytest
 
 import metarl_envs
 from baselines.common.agent import IterationRecord
+from benchmarks import oracles
 from benchmarks.evaluate import MetaTestProtocol, MetaTestResult, TaskResult
+from benchmarks.oracles import Estimator, OracleCache, TaskEstimate
 from benchmarks.results import AgentInfo, EnvInfo, ResultRecord, TaskSetIds, write_result
 
 ENV_ID = "MetaRL/Navigation2D-v0"
@@ -49,6 +51,25 @@ def document(seed: int, *, label: str = "Random", experiment: str = "unit-test",
 def write_document(folder: Path, seed: int, **kwargs: Any) -> Path:
     record = document(seed, **kwargs)
     return write_result(folder / record.experiment / record.cell.filename(seed), record)
+
+
+def oracle_cache(values: dict[int, tuple[float, ...]], env_id: str = "MetaRL/HalfCheetahVel-v0",
+                 kwargs: dict | None = None, steps: int = 1000) -> OracleCache:
+    """A SAC cache of `env_id`'s test tasks `values` (index → evaluation returns), `steps` env steps a task."""
+    kwargs = dict({"preset": "maml"} if kwargs is None else kwargs)
+    test = metarl_envs.task_set(env_id, "test", kwargs["preset"])
+    estimator = Estimator("sac", {"learning_rate": 3e-4}, steps, len(next(iter(values.values()))), 0,
+                          {"stable-baselines3": "2.9.2"})
+    entries = tuple(TaskEstimate(i, test[i].to_dict(), float(np.mean(r)), r, steps, 1.5)
+                    for i, r in sorted(values.items()))
+    return OracleCache(env_id, kwargs, test.fingerprint, len(test), 1.0, estimator, entries)
+
+
+@pytest.fixture
+def folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty oracle cache folder in place of the committed one."""
+    monkeypatch.setattr(oracles, "ESTIMATES_FOLDER", tmp_path / "estimates")
+    return tmp_path / "estimates"
 
 
 @pytest.fixture

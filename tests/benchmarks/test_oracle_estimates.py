@@ -15,15 +15,7 @@ import metarl_envs
 from benchmarks import oracles
 from benchmarks.evaluate import EstimatedOptimum, MetaTestProtocol, meta_test
 from benchmarks.leaderboard import optimum_words
-from benchmarks.oracles import (
-    Estimator,
-    OracleCache,
-    OracleCacheError,
-    TaskEstimate,
-    cache_path,
-    load_cache,
-    write_cache,
-)
+from benchmarks.oracles import OracleCacheError, cache_path, load_cache, write_cache
 from benchmarks.results import (
     EnvInfo,
     ResultRecord,
@@ -34,31 +26,14 @@ from benchmarks.results import (
     write_result,
 )
 from tests.benchmarks.agents import RandomAgent, RandomConfig
-from tests.benchmarks.conftest import document
+from tests.benchmarks.conftest import document, oracle_cache
 
 ENV_ID, KWARGS = "MetaRL/HalfCheetahVel-v0", {"preset": "maml"}
 PROTOCOL = MetaTestProtocol(adaptation_steps=1, evaluation_episodes=1, adaptation_episodes=1)
 
 
-def _cache(values: dict[int, tuple[float, ...]], env_id: str = ENV_ID, kwargs: dict | None = None) -> OracleCache:
-    kwargs = dict(KWARGS if kwargs is None else kwargs)
-    test = metarl_envs.task_set(env_id, "test", kwargs["preset"])
-    estimator = Estimator("sac", {"learning_rate": 3e-4}, 1000, len(next(iter(values.values()))), 0,
-                          {"stable-baselines3": "2.9.2"})
-    entries = tuple(TaskEstimate(i, test[i].to_dict(), float(np.mean(r)), r, 1000, 1.5)
-                    for i, r in sorted(values.items()))
-    return OracleCache(env_id, kwargs, test.fingerprint, len(test), 1.0, estimator, entries)
-
-
-@pytest.fixture
-def folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """An empty cache folder in place of the committed one."""
-    monkeypatch.setattr(oracles, "ESTIMATES_FOLDER", tmp_path / "estimates")
-    return tmp_path / "estimates"
-
-
 def test_cache_round_trip(folder: Path) -> None:
-    cache = _cache({0: (-50.0, -52.0), 3: (-61.25, -60.75)})
+    cache = oracle_cache({0: (-50.0, -52.0), 3: (-61.25, -60.75)})
     path = write_cache(cache)
     assert path == cache_path(ENV_ID, KWARGS) and path.parent == folder
     assert path.name == "HalfCheetahVel-v0__maml.json"
@@ -89,7 +64,7 @@ def _rewrite(path: Path, edit, *, reseal: bool = True) -> None:
     (lambda d: d.update(test_tasks=3), True, "field test_tasks"),
 ])
 def test_a_tampered_or_stale_cache_is_refused_naming_the_field(folder: Path, edit, reseal: bool, field: str) -> None:
-    path = write_cache(_cache({0: (-50.0, -52.0), 3: (-61.25, -60.75)}))
+    path = write_cache(oracle_cache({0: (-50.0, -52.0), 3: (-61.25, -60.75)}))
     _rewrite(path, edit, reseal=reseal)
     with pytest.raises(OracleCacheError, match=f"{re.escape(path.name)}.*{re.escape(field)}"):
         load_cache(path)
@@ -97,8 +72,8 @@ def test_a_tampered_or_stale_cache_is_refused_naming_the_field(folder: Path, edi
 
 def test_non_finite_estimates_are_refused_on_write_and_on_load(folder: Path) -> None:
     with pytest.raises(OracleCacheError, match="estimates"):
-        write_cache(_cache({0: (float("nan"), -1.0)}))
-    path = write_cache(_cache({0: (-50.0, -52.0)}))
+        write_cache(oracle_cache({0: (float("nan"), -1.0)}))
+    path = write_cache(oracle_cache({0: (-50.0, -52.0)}))
     path.write_text(path.read_text().replace("-51.0", "NaN"))
     with pytest.raises(OracleCacheError, match="not a JSON number"):
         load_cache(path)
@@ -131,7 +106,7 @@ def test_meta_test_records_an_estimated_gap_from_the_cache_and_never_trains(
     without = _meta_test()
     assert without.optimum_kind is None and without.oracle_estimate is None
     assert mean_optimality_gaps(without) is None
-    cache = _cache({0: (-50.0, -52.0), 2: (-1e3, -1e3)})          # a sample: tasks 0 and 2 of the 40
+    cache = oracle_cache({0: (-50.0, -52.0), 2: (-1e3, -1e3)})          # a sample: tasks 0 and 2 of the 40
     write_cache(cache)
     result = _meta_test()
     assert calls == []                                              # read, never trained
@@ -168,7 +143,7 @@ def test_meta_test_records_an_estimated_gap_from_the_cache_and_never_trains(
 
 def test_a_stale_cache_stops_the_meta_test_instead_of_a_wrong_gap(folder: Path) -> None:
     pytest.importorskip("mujoco")
-    path = write_cache(_cache({0: (-50.0, -52.0)}))
+    path = write_cache(oracle_cache({0: (-50.0, -52.0)}))
     _rewrite(path, lambda d: d.update(test_task_set="f" * 64))
     with pytest.raises(OracleCacheError, match="test_task_set"):
         _meta_test(max_tasks=1)
@@ -179,7 +154,7 @@ def test_exact_and_analytic_optima_beat_an_estimate(folder: Path) -> None:
     from baselines.pmetarl_dqn import DQNConfig, IndependentDQN
 
     kwargs = {"preset": "pmeta"}
-    write_cache(_cache({i: (1.0,) for i in range(5)}, "MetaRL/CartPoleParams-v0", kwargs))
+    write_cache(oracle_cache({i: (1.0,) for i in range(5)}, "MetaRL/CartPoleParams-v0", kwargs))
     agent = IndependentDQN("MetaRL/CartPoleParams-v0", DQNConfig(hidden_sizes=(4,), personal_updates=1,
                                                                  warmup_steps=0, batch_size=1),
                            kwargs)

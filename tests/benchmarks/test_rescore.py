@@ -15,10 +15,9 @@ from typer.testing import CliRunner
 
 import metarl_envs
 from baselines.common.envs import EnvProvider
-from benchmarks import oracles
 from benchmarks.cli import app
 from benchmarks.evaluate import MetaTestResult, TaskResult, meta_test
-from benchmarks.oracles import Estimator, OracleCache, TaskEstimate, cache_path, write_cache
+from benchmarks.oracles import cache_path, write_cache
 from benchmarks.results import (
     EnvInfo,
     ResultError,
@@ -31,7 +30,7 @@ from benchmarks.results import (
     write_result,
 )
 from tests.benchmarks.agents import RandomAgent, RandomConfig
-from tests.benchmarks.conftest import ENV_ID, PRESET, PROTOCOL, document
+from tests.benchmarks.conftest import ENV_ID, PRESET, PROTOCOL, document, oracle_cache
 
 WIDE = {"COLUMNS": "200"}
 CHEETAH, CHEETAH_KWARGS = "MetaRL/HalfCheetahVel-v0", {"preset": "maml"}
@@ -91,20 +90,6 @@ def test_a_record_of_a_test_set_that_is_not_stored_is_refused() -> None:
 # ------------------------------------------------------------------ a cached estimate that improves
 
 
-@pytest.fixture
-def folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """An empty cache folder in place of the committed one."""
-    monkeypatch.setattr(oracles, "ESTIMATES_FOLDER", tmp_path / "estimates")
-    return tmp_path / "estimates"
-
-
-def _cache(values: dict[int, tuple[float, ...]], steps: int) -> OracleCache:
-    test = metarl_envs.task_set(CHEETAH, "test", "maml")
-    estimator = Estimator("sac", {"learning_rate": 3e-4}, steps, 2, 0, {"stable-baselines3": "2.9.2"})
-    entries = tuple(TaskEstimate(i, test[i].to_dict(), float(np.mean(r)), r, steps, 1.0) for i, r in values.items())
-    return OracleCache(CHEETAH, CHEETAH_KWARGS, test.fingerprint, len(test), 1.0, estimator, entries)
-
-
 def _cheetah_record() -> ResultRecord:
     """A HalfCheetahVel result on 3 test tasks, meta-tested when no cache existed (no gap)."""
     train, test = (metarl_envs.task_set(CHEETAH, split, "maml") for split in ("train", "test"))
@@ -119,7 +104,7 @@ def test_a_result_takes_a_cached_estimate_and_then_its_improvement(folder: Path,
     pytest.importorskip("mujoco")
     record = _cheetah_record()
     assert rescore(record) is record                                # no cache yet: nothing to take
-    first = write_cache(_cache({0: (-60.0, -62.0)}, 15_000))
+    first = write_cache(oracle_cache({0: (-60.0, -62.0)}, CHEETAH, CHEETAH_KWARGS, steps=15_000))
     scored = rescore(record)
     assert [t.optimal_return for t in scored.meta_test.tasks] == [-61.0, None, None]
     estimate = scored.meta_test.oracle_estimate
@@ -127,11 +112,12 @@ def test_a_result_takes_a_cached_estimate_and_then_its_improvement(folder: Path,
     assert estimate.cache == checksum(json.loads(first.read_text())) and "15000 env steps" in estimate.estimator
     assert mean_optimality_gaps(scored.meta_test) == (-61.0 + 300.0, -61.0 + 200.0, -61.0 + 150.0)
     assert rescore(scored) is scored
-    write_cache(_cache({0: (-60.0, -62.0)}, 20_000))                # the same J* from another estimator
+    write_cache(oracle_cache({0: (-60.0, -62.0)}, CHEETAH, CHEETAH_KWARGS, steps=20_000))  # same J*, new estimator
     restated = rescore(scored)
     assert [t.optimal_return for t in restated.meta_test.tasks] == [-61.0, None, None]
     assert "20000 env steps" in restated.meta_test.oracle_estimate.estimator
-    better = write_cache(_cache({0: (-40.0, -42.0), 2: (-20.0, -20.0)}, 100_000))  # a larger budget, more tasks
+    # a larger budget, more tasks
+    better = write_cache(oracle_cache({0: (-40.0, -42.0), 2: (-20.0, -20.0)}, CHEETAH, CHEETAH_KWARGS, steps=100_000))
     assert better == first
     rescored = rescore(scored)
     assert [t.optimal_return for t in rescored.meta_test.tasks] == [-41.0, None, -20.0]
